@@ -2,6 +2,12 @@
 //!
 //! Layers, data flowing one way: [`bolt`] (the bbolt file format, no containerd
 //! knowledge) → `containerd` (schema decode) → analysis, dedup plan and GC model →
-//! report and CLI.
+//! [`report`] and [`app`] (the commands). `main.rs` only parses arguments and maps
+//! the outcome to an exit code.
 
+#![deny(missing_debug_implementations)]
+
+pub mod app;
 pub mod bolt;
+pub mod cli;
+pub mod report;

@@ -1,1 +1,24 @@
-fn main() {}
+//! The `ctrdb` binary: parse arguments, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ctrdb::app::{self, ExitStatus};
+use ctrdb::cli::Cli;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let result = app::run(cli, &mut stdout.lock(), &mut stderr.lock());
+    let status = match result {
+        Ok(s) => s,
+        Err(e) if e.is_broken_pipe() => ExitStatus::Clean,
+        Err(e) => {
+            let err = anyhow::Error::new(e);
+            eprintln!("ctrdb: error: {err:#}");
+            err.downcast_ref::<app::AppError>().map_or(ExitStatus::Error, app::AppError::exit_status)
+        }
+    };
+    ExitCode::from(status as u8)
+}

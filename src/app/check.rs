@@ -1,0 +1,176 @@
+//! `ctrdb check`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{AppError, ExitStatus, Input};
+use crate::bolt::check::{self, CheckReport, Severity};
+use crate::bolt::Db;
+use crate::cli::{CheckArgs, Format};
+use crate::report::{InputInfo, Tool, REPORT_SCHEMA_VERSION};
+
+/// One finding on the wire.
+#[derive(Debug, Serialize)]
+pub struct FindingJson {
+    /// "error" or "warning".
+    pub severity: &'static str,
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// Page id.
+    pub page: Option<u64>,
+    /// Absolute byte offset.
+    pub offset: Option<u64>,
+    /// Bucket path.
+    pub path: Option<String>,
+    /// Description.
+    pub message: String,
+}
+
+/// Summary on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryJson {
+    file_size: u64,
+    page_size: usize,
+    meta_used: usize,
+    meta_reason: &'static str,
+    txid: u64,
+    high_water_mark: u64,
+    freelist: Option<u64>,
+    pages_reachable: u64,
+    pages_free: u64,
+    pages_unused: u64,
+    pages_beyond_high_water_mark: u64,
+    buckets: u64,
+    keys: u64,
+    errors: usize,
+    warnings: usize,
+    findings_omitted: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckJson {
+    schema_version: u32,
+    tool: Tool,
+    command: &'static str,
+    input: InputInfo,
+    summary: SummaryJson,
+    findings: Vec<FindingJson>,
+}
+
+pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+    let input = Input::from_args(&a.input);
+    let file = input.open()?;
+    let db = file.db()?;
+    let report = check::check(&db);
+    let summary = summary(&db, &report);
+    match a.format {
+        Format::Table => print_table(out, &input, &summary, &report)?,
+        Format::Json | Format::Jsonl => {
+            let doc = CheckJson {
+                schema_version: REPORT_SCHEMA_VERSION,
+                tool: Tool::current(),
+                command: "check",
+                input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+                summary,
+                findings: findings_json(&report),
+            };
+            if a.format == Format::Json {
+                serde_json::to_writer_pretty(&mut *out, &doc)?;
+            } else {
+                serde_json::to_writer(&mut *out, &doc)?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(if report.findings.is_empty() && report.omitted == 0 { ExitStatus::Clean } else { ExitStatus::Findings })
+}
+
+fn summary(db: &Db<'_>, r: &CheckReport) -> SummaryJson {
+    let m = db.meta();
+    SummaryJson {
+        file_size: db.data().len() as u64,
+        page_size: db.page_size(),
+        meta_used: db.selection().used,
+        meta_reason: db.selection().reason.describe(),
+        txid: m.txid,
+        high_water_mark: m.pgid,
+        freelist: m.has_freelist().then_some(m.freelist),
+        pages_reachable: r.pages.reachable,
+        pages_free: r.pages.free,
+        pages_unused: r.pages.unused,
+        pages_beyond_high_water_mark: r.pages.beyond_hwm,
+        buckets: r.buckets,
+        keys: r.keys,
+        errors: r.errors(),
+        warnings: r.warnings(),
+        findings_omitted: r.omitted,
+    }
+}
+
+/// The findings in wire form.
+pub fn findings_json(r: &CheckReport) -> Vec<FindingJson> {
+    r.findings
+        .iter()
+        .map(|f| FindingJson {
+            severity: f.severity.name(),
+            code: f.corruption.kind.code(),
+            page: f.corruption.page,
+            offset: f.corruption.offset,
+            path: f.corruption.path.as_ref().map(|p| p.to_string()),
+            message: f.corruption.message.clone(),
+        })
+        .collect()
+}
+
+fn print_table(out: &mut dyn Write, input: &Input, s: &SummaryJson, r: &CheckReport) -> std::io::Result<()> {
+    writeln!(out, "{}", input.path.display())?;
+    writeln!(
+        out,
+        "  {} bytes, page size {}, meta {} ({}), txid {}, high-water mark {}",
+        s.file_size, s.page_size, s.meta_used, s.meta_reason, s.txid, s.high_water_mark
+    )?;
+    match s.freelist {
+        Some(p) => writeln!(out, "  freelist on page {p}")?,
+        None => writeln!(out, "  no persisted freelist (NoFreelistSync, containerd 1.7+)")?,
+    }
+    writeln!(
+        out,
+        "  pages: {} reachable, {} free, {} unused below the high-water mark, {} beyond it",
+        s.pages_reachable, s.pages_free, s.pages_unused, s.pages_beyond_high_water_mark
+    )?;
+    writeln!(out, "  {} buckets, {} keys", s.buckets, s.keys)?;
+    for f in &r.findings {
+        let c = &f.corruption;
+        let sev = match f.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(out, "{sev}[{}]: {}", c.kind.code(), c.message)?;
+        let mut loc = Vec::new();
+        if let Some(p) = c.page {
+            loc.push(format!("page {p}"));
+        }
+        if let Some(o) = c.offset {
+            loc.push(format!("offset {o:#x}"));
+        }
+        if let Some(p) = &c.path {
+            loc.push(format!("bucket {p}"));
+        }
+        if !loc.is_empty() {
+            write!(out, " ({})", loc.join(", "))?;
+        }
+        writeln!(out)?;
+    }
+    if r.omitted > 0 {
+        writeln!(out, "... {} more findings omitted", r.omitted)?;
+    }
+    if r.findings.is_empty() {
+        writeln!(out, "OK: no problems found")?;
+    } else {
+        writeln!(out, "{} errors, {} warnings", s.errors, s.warnings)?;
+    }
+    Ok(())
+}

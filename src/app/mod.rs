@@ -1,0 +1,97 @@
+//! The commands: configuration from the CLI, the library calls, and the exit
+//! status. Output goes to the writers passed in so tests can capture it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::bolt;
+use crate::cli::{Cli, Command, InputArgs};
+
+mod check;
+mod dump;
+
+/// containerd's default metadata database.
+pub const DEFAULT_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
+/// The database's place under a containerd root.
+pub const DB_UNDER_ROOT: &str = "io.containerd.metadata.v1.bolt/meta.db";
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: nothing found, or the operation succeeded.
+    Clean = 0,
+    /// 1: findings (problems, or something a dry run would change).
+    Findings = 1,
+    /// 2: an error: unreadable input, I/O failure, refused operation, bad usage.
+    Error = 2,
+    /// 3: the database is locked by another process (containerd is running).
+    InUse = 3,
+}
+
+/// Errors of the command layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// From the bbolt layer.
+    #[error(transparent)]
+    Bolt(#[from] bolt::Error),
+    /// Writing output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// JSON encoding failed.
+    #[error("cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Bad arguments that clap cannot catch.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl AppError {
+    /// The exit status this error maps to.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            AppError::Bolt(bolt::Error::Locked { .. }) => ExitStatus::InUse,
+            _ => ExitStatus::Error,
+        }
+    }
+
+    /// Whether the error is a closed output pipe (`ctrdb dump | head`), which is not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Where to read the database from, resolved from the arguments.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The database path.
+    pub path: PathBuf,
+    /// The lock to take.
+    pub lock: bolt::LockMode,
+}
+
+impl Input {
+    /// Resolves `DB`, `--root` or the default path.
+    pub fn from_args(a: &InputArgs) -> Input {
+        let path = match (&a.db, &a.root) {
+            (Some(p), _) => p.clone(),
+            (None, Some(root)) => root.join(DB_UNDER_ROOT),
+            (None, None) => PathBuf::from(DEFAULT_DB),
+        };
+        let lock = if a.no_lock { bolt::LockMode::None } else { bolt::LockMode::Shared };
+        Input { path, lock }
+    }
+
+    /// Opens the file under the configured lock.
+    pub fn open(&self) -> Result<bolt::DbFile, AppError> {
+        Ok(bolt::DbFile::open(&self.path, self.lock)?)
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+    match cli.command {
+        Command::Check(a) => check::run(&a, out, err),
+        Command::Dump(a) => dump::run(&a, out, err),
+    }
+}

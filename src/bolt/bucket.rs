@@ -1,0 +1,449 @@
+//! Buckets: decoding bucket values, ordered iteration and lookups.
+//!
+//! Iteration keeps an explicit stack (no recursion), bounded by [`MAX_DEPTH`], and
+//! refuses to enter a page twice, so a corrupt file cannot make it loop, overflow
+//! the stack or take more steps than the file has pages.
+
+use std::collections::HashSet;
+
+use super::bytes::u64_at;
+use super::error::{CorruptKind, Corruption, Pgid, Result};
+use super::layout::*;
+use super::page::{Page, PageKind, Pages};
+
+/// Deepest branch/leaf nesting inside one bucket that the reader follows. A bbolt
+/// tree with fill ≥ 10 % and ≥ 2 elements per branch needs fewer than 64 levels to
+/// address every page a 64-bit id can name; deeper means a corrupt file.
+pub const MAX_DEPTH: usize = 64;
+
+/// Deepest bucket nesting the walkers follow. containerd nests at most 7 levels.
+pub const MAX_BUCKET_DEPTH: usize = 256;
+
+/// Where a bucket's tree starts.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketRoot<'a> {
+    /// Root page of a page-based bucket.
+    Page(Pgid),
+    /// The page image of an inline bucket, and its file offset.
+    Inline(&'a [u8], u64),
+}
+
+/// A bucket: a root and a sequence, readable through the file's [`Pages`].
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket<'a> {
+    pages: Pages<'a>,
+    root: BucketRoot<'a>,
+    sequence: u64,
+}
+
+/// A key and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// A value or a nested bucket.
+    pub kind: EntryKind<'a>,
+}
+
+/// What a key holds.
+#[derive(Debug, Clone, Copy)]
+pub enum EntryKind<'a> {
+    /// A plain value (possibly empty).
+    Value(&'a [u8]),
+    /// A nested bucket.
+    Bucket(Bucket<'a>),
+}
+
+impl<'a> Entry<'a> {
+    /// The value, if this is not a bucket.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        match self.kind {
+            EntryKind::Value(v) => Some(v),
+            EntryKind::Bucket(_) => None,
+        }
+    }
+
+    /// The bucket, if this is one.
+    pub fn bucket(&self) -> Option<Bucket<'a>> {
+        match self.kind {
+            EntryKind::Bucket(b) => Some(b),
+            EntryKind::Value(_) => None,
+        }
+    }
+}
+
+impl<'a> Bucket<'a> {
+    /// The root bucket, whose tree starts at the meta's root page.
+    pub fn root(pages: Pages<'a>, root: Pgid, sequence: u64) -> Bucket<'a> {
+        Bucket { pages, root: BucketRoot::Page(root), sequence }
+    }
+
+    /// Decodes a bucket value (`InBucket` header plus, for inline buckets, a leaf
+    /// page image). `value_offset` is the value's file offset, for errors.
+    pub fn from_value(pages: Pages<'a>, value: &'a [u8], value_offset: u64) -> Result<Bucket<'a>, Corruption> {
+        if value.len() < BUCKET_HEADER_SIZE {
+            return Err(Corruption::new(
+                CorruptKind::BucketValueShort,
+                format!("bucket value is {} bytes, shorter than the 16-byte bucket header", value.len()),
+            )
+            .offset(value_offset));
+        }
+        let root = u64_at(value, BUCKET_ROOT).unwrap_or(0);
+        let sequence = u64_at(value, BUCKET_SEQUENCE).unwrap_or(0);
+        if root != 0 {
+            return Ok(Bucket { pages, root: BucketRoot::Page(root), sequence });
+        }
+        let image = value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]);
+        let image_offset = value_offset.saturating_add(BUCKET_HEADER_SIZE as u64);
+        let page = Page::inline(image, image_offset)?;
+        if page.flags != LEAF_PAGE {
+            return Err(Corruption::new(
+                CorruptKind::InlineBucketMalformed,
+                format!("inline bucket page has flags {:#06x}, want leaf (0x0002)", page.flags),
+            )
+            .offset(image_offset));
+        }
+        page.check_elements_fit().map_err(|c| Corruption { kind: CorruptKind::InlineBucketMalformed, ..c })?;
+        Ok(Bucket { pages, root: BucketRoot::Inline(image, image_offset), sequence })
+    }
+
+    /// The bucket's sequence (`NextSequence` counter).
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Where the bucket's tree starts.
+    pub fn root_ref(&self) -> BucketRoot<'a> {
+        self.root
+    }
+
+    /// Whether the bucket is stored inline in its parent.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.root, BucketRoot::Inline(..))
+    }
+
+    /// The geometry this bucket is read through.
+    pub fn pages(&self) -> Pages<'a> {
+        self.pages
+    }
+
+    /// The bucket's root page.
+    pub fn root_page(&self) -> Result<Page<'a>, Corruption> {
+        match self.root {
+            BucketRoot::Inline(bytes, off) => Page::inline(bytes, off),
+            BucketRoot::Page(id) => tree_page(&self.pages, id),
+        }
+    }
+
+    /// Iterates the bucket's entries in key order. Yields at most one error, then ends.
+    pub fn iter(&self) -> Entries<'a> {
+        Entries { cursor: Cursor::new(*self), seen: HashSet::new() }
+    }
+
+    /// A cursor for callers that keep their own visited-page set (see [`PageSet`]).
+    pub fn cursor(&self) -> Cursor<'a> {
+        Cursor::new(*self)
+    }
+
+    /// Looks up `key`, following branch pages by binary search as Go's cursor does.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry<'a>>, Corruption> {
+        let mut page = self.root_page()?;
+        for _ in 0..=MAX_DEPTH {
+            match page.kind() {
+                Some(PageKind::Leaf) => {
+                    page.check_elements_fit()?;
+                    let n = usize::from(page.count);
+                    let (mut lo, mut hi) = (0usize, n);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        let e = page.leaf_element(mid)?;
+                        match e.key.cmp(key) {
+                            std::cmp::Ordering::Less => lo = mid + 1,
+                            std::cmp::Ordering::Greater => hi = mid,
+                            std::cmp::Ordering::Equal => {
+                                return entry_from_leaf(&self.pages, &e).map(Some);
+                            }
+                        }
+                    }
+                    return Ok(None);
+                }
+                Some(PageKind::Branch) => {
+                    page.check_elements_fit()?;
+                    let n = usize::from(page.count);
+                    if n == 0 {
+                        return Err(empty_branch(&page));
+                    }
+                    // Last element whose key is <= `key` (element 0 if none is).
+                    let (mut lo, mut hi) = (0usize, n);
+                    while lo < hi {
+                        let mid = lo + (hi - lo) / 2;
+                        if page.branch_element(mid)?.key <= key {
+                            lo = mid + 1;
+                        } else {
+                            hi = mid;
+                        }
+                    }
+                    let child = page.branch_element(lo.saturating_sub(1))?.child;
+                    page = tree_page(&self.pages, child)?;
+                }
+                _ => return Err(bad_type(&page)),
+            }
+        }
+        Err(too_deep(&page))
+    }
+
+    /// Looks up a nested bucket by name. `Ok(None)` if absent or not a bucket.
+    pub fn bucket(&self, name: &[u8]) -> Result<Option<Bucket<'a>>, Corruption> {
+        Ok(self.get(name)?.and_then(|e| e.bucket()))
+    }
+
+    /// Looks up a plain value. `Ok(None)` if absent or a bucket.
+    pub fn value(&self, key: &[u8]) -> Result<Option<&'a [u8]>, Corruption> {
+        Ok(self.get(key)?.and_then(|e| e.value()))
+    }
+
+    /// Follows a path of bucket names from this bucket.
+    pub fn bucket_at<'p>(&self, path: impl IntoIterator<Item = &'p [u8]>) -> Result<Option<Bucket<'a>>, Corruption> {
+        let mut b = *self;
+        for name in path {
+            match b.bucket(name)? {
+                Some(next) => b = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(b))
+    }
+}
+
+/// Builds an entry from a leaf element.
+pub(crate) fn entry_from_leaf<'a>(
+    pages: &Pages<'a>,
+    e: &super::page::LeafElement<'a>,
+) -> Result<Entry<'a>, Corruption> {
+    let kind = if e.is_bucket() {
+        EntryKind::Bucket(Bucket::from_value(*pages, e.value, e.value_offset)?)
+    } else {
+        EntryKind::Value(e.value)
+    };
+    Ok(Entry { key: e.key, kind })
+}
+
+/// Reads a page that must be a branch or leaf of a bucket tree (ids 0 and 1 are metas).
+pub(crate) fn tree_page<'a>(pages: &Pages<'a>, id: Pgid) -> Result<Page<'a>, Corruption> {
+    if id < 2 {
+        return Err(Corruption::new(
+            CorruptKind::PageType,
+            format!("bucket tree refers to meta page {id}"),
+        )
+        .page(id));
+    }
+    let p = pages.page(id)?;
+    match p.kind() {
+        Some(PageKind::Branch | PageKind::Leaf) => Ok(p),
+        _ => Err(bad_type(&p)),
+    }
+}
+
+fn bad_type(p: &Page<'_>) -> Corruption {
+    let c = Corruption::new(
+        CorruptKind::PageType,
+        format!(
+            "page {} is {}, want a branch or leaf",
+            p.id,
+            super::page::describe_flags(p.flags)
+        ),
+    )
+    .offset(p.file_offset);
+    if p.id != 0 { c.page(p.id) } else { c }
+}
+
+fn empty_branch(p: &Page<'_>) -> Corruption {
+    Corruption::new(CorruptKind::BranchEmpty, format!("branch page {} has no elements", p.id))
+        .page(p.id)
+        .offset(p.file_offset)
+}
+
+fn too_deep(p: &Page<'_>) -> Corruption {
+    Corruption::new(
+        CorruptKind::TreeTooDeep,
+        format!("bucket tree is deeper than {MAX_DEPTH} levels at page {}", p.id),
+    )
+    .page(p.id)
+}
+
+/// A set of page ids already entered, so no page is walked twice.
+pub trait PageSet {
+    /// Records `id`; returns `false` if it was already present.
+    fn insert(&mut self, id: Pgid) -> bool;
+}
+
+impl PageSet for HashSet<Pgid> {
+    fn insert(&mut self, id: Pgid) -> bool {
+        HashSet::insert(self, id)
+    }
+}
+
+/// A dense bitmap over page ids below a bound, for whole-file walks.
+#[derive(Debug, Clone, Default)]
+pub struct PageBitmap {
+    words: Vec<u64>,
+}
+
+impl PageBitmap {
+    /// A bitmap for ids `< bound`. Ids at or beyond it are treated as never seen
+    /// (page access rejects them anyway).
+    pub fn new(bound: u64) -> PageBitmap {
+        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
+        PageBitmap { words: vec![0; words] }
+    }
+
+    /// Whether `id` is set.
+    pub fn contains(&self, id: Pgid) -> bool {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        self.words.get(w).is_some_and(|x| x & (1 << b) != 0)
+    }
+}
+
+impl PageSet for PageBitmap {
+    fn insert(&mut self, id: Pgid) -> bool {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        match self.words.get_mut(w) {
+            Some(x) => {
+                let was = *x & (1 << b) != 0;
+                *x |= 1 << b;
+                !was
+            }
+            None => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame<'a> {
+    page: Page<'a>,
+    index: usize,
+}
+
+/// An ordered cursor over one bucket's entries, with an explicit page stack.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    bucket: Bucket<'a>,
+    stack: Vec<Frame<'a>>,
+    started: bool,
+    done: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(bucket: Bucket<'a>) -> Cursor<'a> {
+        Cursor { bucket, stack: Vec::new(), started: false, done: false }
+    }
+
+    fn enter(&mut self, page: Page<'a>) -> Result<(), Corruption> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(too_deep(&page));
+        }
+        if page.id != 0 && self.stack.iter().any(|f| f.page.id == page.id) {
+            return Err(Corruption::new(
+                CorruptKind::PageCycle,
+                format!("page {} is its own ancestor", page.id),
+            )
+            .page(page.id));
+        }
+        page.check_elements_fit()?;
+        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
+            return Err(empty_branch(&page));
+        }
+        self.stack.push(Frame { page, index: 0 });
+        Ok(())
+    }
+
+    /// The next entry, using `seen` to refuse pages already entered. After an error
+    /// the cursor is finished.
+    pub fn next_entry(&mut self, seen: &mut dyn PageSet) -> Option<Result<Entry<'a>, Corruption>> {
+        if self.done {
+            return None;
+        }
+        let r = self.step(seen);
+        match r {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(c) => {
+                self.done = true;
+                Some(Err(c))
+            }
+        }
+    }
+
+    fn step(&mut self, seen: &mut dyn PageSet) -> Result<Option<Entry<'a>>, Corruption> {
+        if !self.started {
+            self.started = true;
+            let root = self.bucket.root_page()?;
+            if root.id != 0 && !seen.insert(root.id) {
+                return Err(reused(root.id));
+            }
+            self.enter(root)?;
+        }
+        let pages = self.bucket.pages;
+        loop {
+            let Some(top) = self.stack.last_mut() else { return Ok(None) };
+            let i = top.index;
+            if i >= usize::from(top.page.count) {
+                self.stack.pop();
+                continue;
+            }
+            top.index += 1;
+            let page = top.page;
+            match page.kind() {
+                Some(PageKind::Leaf) => {
+                    let e = page.leaf_element(i)?;
+                    return entry_from_leaf(&pages, &e).map(Some);
+                }
+                Some(PageKind::Branch) => {
+                    let child = page.branch_element(i)?.child;
+                    if page.id == 0 {
+                        return Err(bad_type(&page));
+                    }
+                    let cp = tree_page(&pages, child)?;
+                    if self.stack.iter().any(|f| f.page.id == child) {
+                        return Err(Corruption::new(
+                            CorruptKind::PageCycle,
+                            format!("branch page {} points back to its ancestor {child}", page.id),
+                        )
+                        .page(page.id));
+                    }
+                    if !seen.insert(child) {
+                        return Err(reused(child));
+                    }
+                    self.enter(cp)?;
+                }
+                _ => return Err(bad_type(&page)),
+            }
+        }
+    }
+}
+
+fn reused(id: Pgid) -> Corruption {
+    Corruption::new(
+        CorruptKind::PageMultipleReferences,
+        format!("page {id} is referenced more than once"),
+    )
+    .page(id)
+}
+
+/// Iterator over a bucket's entries, with its own visited-page set.
+#[derive(Debug, Clone)]
+pub struct Entries<'a> {
+    cursor: Cursor<'a>,
+    seen: HashSet<Pgid>,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>, Corruption>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next_entry(&mut self.seen)
+    }
+}

@@ -1,0 +1,257 @@
+//! Opening a bbolt file: locking, mapping and selecting the meta.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::bucket::Bucket;
+use super::error::{BucketPath, Corruption, Error, Result};
+use super::freelist::{self, Freelist};
+use super::layout::*;
+use super::meta::{self, Meta, MetaSelection};
+use super::page::Pages;
+
+/// How to lock the file while it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// A shared lock, taken without waiting (`LOCK_SH|LOCK_NB`). containerd holds an
+    /// exclusive lock while it runs, so this fails at once instead of blocking it.
+    Shared,
+    /// An exclusive lock, taken without waiting (`LOCK_EX|LOCK_NB`), for in-place repair.
+    Exclusive,
+    /// No lock: the file is read into memory instead of mapped, so a concurrent
+    /// writer cannot fault the process. Only for copies (e.g. on read-only media);
+    /// reading a live file this way may see a torn state.
+    None,
+}
+
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+/// An open database file: the file handle (which holds the lock) and its bytes.
+pub struct DbFile {
+    path: PathBuf,
+    file: File,
+    bytes: Bytes,
+}
+
+impl std::fmt::Debug for DbFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbFile").field("path", &self.path).field("len", &self.bytes().len()).finish()
+    }
+}
+
+impl DbFile {
+    /// Opens `path` read-only and locks it as `lock` says, never waiting for a lock.
+    pub fn open(path: &Path, lock: LockMode) -> Result<DbFile> {
+        let io = |op: &'static str| move |source| Error::Io { op, path: path.to_path_buf(), source };
+        let meta = std::fs::metadata(path).map_err(io("cannot stat"))?;
+        if meta.is_dir() {
+            return Err(Error::Io {
+                op: "cannot open",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+            });
+        }
+        if !meta.is_file() {
+            return Err(Error::Io {
+                op: "cannot open",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file (a FIFO, socket or device)",
+                ),
+            });
+        }
+        let file = match lock {
+            LockMode::Exclusive => std::fs::OpenOptions::new().read(true).write(true).open(path),
+            _ => File::open(path),
+        }
+        .map_err(io("cannot open"))?;
+        let locked = match lock {
+            LockMode::Shared => file.try_lock_shared(),
+            LockMode::Exclusive => file.try_lock(),
+            LockMode::None => Ok(()),
+        };
+        match locked {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked { path: path.to_path_buf(), holder: lock_holder(&file) });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), source });
+            }
+        }
+        let len = file.metadata().map_err(io("cannot stat"))?.len();
+        let bytes = if len == 0 {
+            Bytes::Owned(Vec::new())
+        } else if lock == LockMode::None {
+            let mut v = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            (&file).read_to_end(&mut v).map_err(io("cannot read"))?;
+            Bytes::Owned(v)
+        } else {
+            Bytes::Mapped(map(&file).map_err(io("cannot map"))?)
+        };
+        Ok(DbFile { path: path.to_path_buf(), file, bytes })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file (holding the lock until dropped).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Parses the database.
+    pub fn db(&self) -> Result<Db<'_>> {
+        Db::parse(self.bytes())
+    }
+
+    /// Hints the kernel that the whole map will be read soon, in order.
+    pub fn advise_sequential(&self) {
+        if let Bytes::Mapped(m) = &self.bytes {
+            let _ = m.advise(memmap2::Advice::Sequential);
+            let _ = m.advise(memmap2::Advice::WillNeed);
+        }
+    }
+}
+
+/// Maps the file read-only.
+#[allow(unsafe_code)]
+fn map(file: &File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and we hold a flock that every bbolt writer
+    // (containerd included) takes exclusively before writing, so the file's bytes
+    // cannot change under us while the lock is held. A process that ignores the
+    // lock and truncates the file could still raise SIGBUS; `LockMode::None`
+    // therefore reads into memory instead of mapping.
+    unsafe { memmap2::MmapOptions::new().map(file) }
+}
+
+/// Finds who holds a lock on `file` from `/proc/locks`, as "`comm` (pid N)".
+fn lock_holder(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let md = file.metadata().ok()?;
+    let dev = md.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let want = format!("{major:02x}:{minor:02x}:{}", md.ino());
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    for line in locks.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+        let Some(pos) = f.iter().position(|x| *x == want) else { continue };
+        let pid = f.get(pos.checked_sub(1)?)?;
+        let mode = f.get(pos.checked_sub(2)?).copied().unwrap_or("");
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let comm = comm.trim();
+        let who = if comm.is_empty() { "process".to_string() } else { comm.to_string() };
+        return Some(format!("{who} (pid {pid}, {} lock)", mode.to_lowercase()));
+    }
+    None
+}
+
+/// A parsed view of a bbolt file: the selected meta and the page geometry.
+#[derive(Debug, Clone)]
+pub struct Db<'a> {
+    data: &'a [u8],
+    selection: MetaSelection,
+    pages: Pages<'a>,
+}
+
+impl<'a> Db<'a> {
+    /// Parses `data`: selects a meta with Go's rule and validates the geometry that
+    /// every later offset computation depends on.
+    pub fn parse(data: &'a [u8]) -> Result<Db<'a>> {
+        if data.is_empty() {
+            return Err(Error::NotBolt { reason: "the file is empty".into() });
+        }
+        if data.len() < META_END {
+            return Err(Error::NotBolt {
+                reason: format!("the file is {} bytes, too small to hold a meta page", data.len()),
+            });
+        }
+        let selection = meta::select(data).map_err(|[meta0, meta1]| Error::NoValidMeta { meta0, meta1 })?;
+        let m = selection.meta();
+        if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&m.page_size) || m.page_size % 16 != 0 {
+            return Err(Error::NotBolt {
+                reason: format!(
+                    "meta {} has page size {}, outside the supported {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE} (multiple of 16)",
+                    selection.used, m.page_size
+                ),
+            });
+        }
+        let ps = m.page_size as usize;
+        if data.len() < 2 * ps {
+            return Err(Error::NotBolt {
+                reason: format!("the file is {} bytes, smaller than two {ps}-byte pages", data.len()),
+            });
+        }
+        let pages = Pages::new(data, ps, m.pgid);
+        Ok(Db { data, selection, pages })
+    }
+
+    /// The file bytes.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// The meta selection (both slots, which was used and why).
+    pub fn selection(&self) -> &MetaSelection {
+        &self.selection
+    }
+
+    /// The selected meta.
+    pub fn meta(&self) -> Meta {
+        self.selection.meta()
+    }
+
+    /// The page accessor.
+    pub fn pages(&self) -> Pages<'a> {
+        self.pages
+    }
+
+    /// Page size in bytes.
+    pub fn page_size(&self) -> usize {
+        self.pages.page_size()
+    }
+
+    /// The root bucket. Fails if the meta's root is not a usable page id.
+    pub fn root(&self) -> Result<Bucket<'a>, Corruption> {
+        let m = self.meta();
+        if m.root < 2 || m.root >= m.pgid {
+            return Err(Corruption::new(
+                super::error::CorruptKind::MetaGeometry,
+                format!("meta {} names root page {}, outside 2..{}", self.selection.used, m.root, m.pgid),
+            )
+            .page(self.selection.used as u64));
+        }
+        Ok(Bucket::root(self.pages, m.root, m.root_sequence))
+    }
+
+    /// Follows a bucket path from the root.
+    pub fn bucket(&self, path: &BucketPath) -> Result<Option<Bucket<'a>>> {
+        self.root()?.bucket_at(path.components()).map_err(|c| Error::from(c.in_bucket(path)))
+    }
+
+    /// The persisted freelist, or `None` when the file has none (`NoFreelistSync`).
+    pub fn freelist(&self) -> Result<Option<Freelist>, Corruption> {
+        let m = self.meta();
+        if !m.has_freelist() {
+            return Ok(None);
+        }
+        freelist::read(&self.pages, m.freelist).map(Some)
+    }
+}

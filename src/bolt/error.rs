@@ -1,0 +1,321 @@
+//! Typed errors of the bbolt layer. Every corruption names where it was found.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A page number.
+pub type Pgid = u64;
+
+/// A path of bucket names from the root, e.g. `v1/k8s.io/images`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BucketPath(pub Vec<Vec<u8>>);
+
+impl BucketPath {
+    /// The root bucket.
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// This path with `name` appended.
+    pub fn child(&self, name: &[u8]) -> Self {
+        let mut v = self.0.clone();
+        v.push(name.to_vec());
+        Self(v)
+    }
+
+    /// Parses a `/`-separated path. Empty components are dropped.
+    pub fn parse(s: &str) -> Self {
+        Self(
+            s.split('/')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.as_bytes().to_vec())
+                .collect(),
+        )
+    }
+
+    /// Components as byte slices.
+    pub fn components(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(Vec::as_slice)
+    }
+}
+
+impl fmt::Display for BucketPath {
+    /// Components joined by `/`; bytes that are not printable ASCII (and `/`, `\`)
+    /// are written as `\xNN` so the output is unambiguous.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("/");
+        }
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            for &b in c {
+                if (0x20..0x7f).contains(&b) && b != b'/' && b != b'\\' {
+                    write!(f, "{}", b as char)?;
+                } else {
+                    write!(f, "\\x{b:02x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What kind of damage was found. Each kind has a stable code, documented in
+/// `docs/format.md`, used in `check` findings and JSON reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum CorruptKind {
+    /// A meta page failed validation (magic, version or checksum).
+    MetaInvalid,
+    /// A meta page's header has the wrong id or flags.
+    MetaPageHeader,
+    /// The selected meta's geometry is unusable (page size, root, freelist, high-water mark).
+    MetaGeometry,
+    /// Pages below the high-water mark lie beyond the end of the file.
+    FileTruncated,
+    /// A page id at or beyond the high-water mark.
+    PageOutOfBounds,
+    /// A page, or its overflow, lies beyond the end of the file.
+    PageBeyondFile,
+    /// A page header's id differs from its position.
+    PageIdMismatch,
+    /// A page has a type that is not allowed where it is referenced.
+    PageType,
+    /// A page is referenced more than once.
+    PageMultipleReferences,
+    /// A branch refers back to one of its ancestors.
+    PageCycle,
+    /// The tree is deeper than the reader allows.
+    TreeTooDeep,
+    /// A branch page has no elements.
+    BranchEmpty,
+    /// The element array does not fit in the page.
+    ElementsOverflow,
+    /// An element's key or value lies outside its page.
+    ElementOutOfPage,
+    /// A key of length zero.
+    KeyEmpty,
+    /// Keys are not strictly increasing within a page.
+    KeyOrder,
+    /// A key is outside the range its ancestors' branch keys allow.
+    KeyOrderAncestor,
+    /// A bucket value is shorter than the 16-byte bucket header.
+    BucketValueShort,
+    /// An inline bucket's value is malformed.
+    InlineBucketMalformed,
+    /// The root bucket holds a key that is not a bucket.
+    RootNonBucket,
+    /// The freelist page is not a freelist or cannot be decoded.
+    FreelistMalformed,
+    /// A freelist id is out of range (meta pages or at/after the high-water mark).
+    FreelistOutOfRange,
+    /// A page is listed twice in the freelist.
+    FreelistDuplicate,
+    /// A page is both reachable and free.
+    PageReachableFreed,
+    /// A page below the high-water mark is neither reachable nor free.
+    PageUnreachableUnfreed,
+    /// An element's flags have bits other than the bucket flag.
+    ElementFlags,
+}
+
+impl CorruptKind {
+    /// The stable kebab-case code of this kind.
+    pub fn code(self) -> &'static str {
+        use CorruptKind::*;
+        match self {
+            MetaInvalid => "meta-invalid",
+            MetaPageHeader => "meta-page-header",
+            MetaGeometry => "meta-geometry",
+            FileTruncated => "file-truncated",
+            PageOutOfBounds => "page-out-of-bounds",
+            PageBeyondFile => "page-beyond-file",
+            PageIdMismatch => "page-id-mismatch",
+            PageType => "page-type",
+            PageMultipleReferences => "page-multiple-references",
+            PageCycle => "page-cycle",
+            TreeTooDeep => "tree-too-deep",
+            BranchEmpty => "branch-empty",
+            ElementsOverflow => "elements-overflow",
+            ElementOutOfPage => "element-out-of-page",
+            KeyEmpty => "key-empty",
+            KeyOrder => "key-order",
+            KeyOrderAncestor => "key-order-ancestor",
+            BucketValueShort => "bucket-value-short",
+            InlineBucketMalformed => "inline-bucket-malformed",
+            RootNonBucket => "root-non-bucket",
+            FreelistMalformed => "freelist-malformed",
+            FreelistOutOfRange => "freelist-out-of-range",
+            FreelistDuplicate => "freelist-duplicate",
+            PageReachableFreed => "page-reachable-freed",
+            PageUnreachableUnfreed => "page-unreachable-unfreed",
+            ElementFlags => "element-flags",
+        }
+    }
+}
+
+/// A piece of structural damage: what, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corruption {
+    /// What is wrong.
+    pub kind: CorruptKind,
+    /// The page it was found on, if any.
+    pub page: Option<Pgid>,
+    /// Absolute byte offset in the file, if known.
+    pub offset: Option<u64>,
+    /// The bucket it was found in, if known.
+    pub path: Option<BucketPath>,
+    /// A human-readable description.
+    pub message: String,
+}
+
+impl Corruption {
+    /// A corruption of `kind` with a message and no location yet.
+    pub fn new(kind: CorruptKind, message: impl Into<String>) -> Self {
+        Self { kind, page: None, offset: None, path: None, message: message.into() }
+    }
+
+    /// Sets the page.
+    pub fn page(mut self, page: Pgid) -> Self {
+        self.page = Some(page);
+        self
+    }
+
+    /// Sets the absolute byte offset.
+    pub fn offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// Sets the bucket path unless one is already set (the innermost wins).
+    pub fn in_bucket(mut self, path: &BucketPath) -> Self {
+        if self.path.is_none() {
+            self.path = Some(path.clone());
+        }
+        self
+    }
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(p) = self.page {
+            write!(f, " (page {p}")?;
+            if let Some(o) = self.offset {
+                write!(f, ", offset {o:#x}")?;
+            }
+            f.write_str(")")?;
+        } else if let Some(o) = self.offset {
+            write!(f, " (offset {o:#x})")?;
+        }
+        if let Some(path) = &self.path {
+            write!(f, " in bucket {path}")?;
+        }
+        write!(f, " [{}]", self.kind.code())
+    }
+}
+
+/// Why a meta page was not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetaProblem {
+    /// The file is too short to hold this meta page.
+    Missing,
+    /// The magic number is wrong.
+    BadMagic(u32),
+    /// The version is not 2.
+    BadVersion(u32),
+    /// The checksum does not match.
+    BadChecksum {
+        /// Checksum stored in the page.
+        stored: u64,
+        /// Checksum computed over the meta fields.
+        computed: u64,
+    },
+}
+
+impl fmt::Display for MetaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetaProblem::Missing => f.write_str("not present (file too short)"),
+            MetaProblem::BadMagic(m) if m.swap_bytes() == crate::bolt::layout::MAGIC => {
+                write!(f, "magic {m:#010x} is byte-swapped: the file was written on a big-endian machine")
+            }
+            MetaProblem::BadMagic(m) => write!(f, "bad magic {m:#010x} (want 0xed0cdaed)"),
+            MetaProblem::BadVersion(v) => write!(f, "unsupported version {v} (want 2)"),
+            MetaProblem::BadChecksum { stored, computed } => {
+                write!(f, "checksum mismatch: stored {stored:#018x}, computed {computed:#018x}")
+            }
+        }
+    }
+}
+
+/// Errors of the bbolt layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{op} '{path}': {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another process holds a conflicting lock on the file.
+    #[error("'{path}' is in use{}: it is locked, probably by a running containerd. Stop containerd (and anything embedding it: dockerd, k3s, rke2) or work on a copy of the file", holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// The lock holder, when `/proc/locks` names one.
+        holder: Option<String>,
+    },
+    /// The file is not a bbolt database.
+    #[error("not a bbolt database: {reason}")]
+    NotBolt {
+        /// Why.
+        reason: String,
+    },
+    /// Neither meta page is valid.
+    #[error("no valid meta page: meta 0: {meta0}; meta 1: {meta1}")]
+    NoValidMeta {
+        /// Problem with meta page 0.
+        meta0: MetaProblem,
+        /// Problem with meta page 1.
+        meta1: MetaProblem,
+    },
+    /// Structural damage.
+    #[error("corrupt database: {0}")]
+    Corrupt(Box<Corruption>),
+}
+
+impl From<Corruption> for Error {
+    fn from(c: Corruption) -> Self {
+        Error::Corrupt(Box::new(c))
+    }
+}
+
+impl Error {
+    /// The corruption, if this is one.
+    pub fn corruption(&self) -> Option<&Corruption> {
+        match self {
+            Error::Corrupt(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Attaches a bucket path to a corruption that has none.
+    pub fn in_bucket(self, path: &BucketPath) -> Self {
+        match self {
+            Error::Corrupt(c) => Error::Corrupt(Box::new(c.in_bucket(path))),
+            e => e,
+        }
+    }
+}
+
+/// Result of the bbolt layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,326 @@
+//! Bounds-checked access to pages and their elements.
+
+use super::bytes::{slice, u16_at, u32_at, u64_at};
+use super::error::{CorruptKind, Corruption, Pgid};
+use super::layout::*;
+
+/// The kind of a page, from its flags (exactly one flag must be set, as Go ≥ 1.3.7
+/// requires).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PageKind {
+    /// Branch page.
+    Branch,
+    /// Leaf page.
+    Leaf,
+    /// Meta page.
+    Meta,
+    /// Freelist page.
+    Freelist,
+}
+
+impl PageKind {
+    /// The kind whose flag value is exactly `flags`.
+    pub fn from_flags(flags: u16) -> Option<PageKind> {
+        match flags {
+            BRANCH_PAGE => Some(PageKind::Branch),
+            LEAF_PAGE => Some(PageKind::Leaf),
+            META_PAGE => Some(PageKind::Meta),
+            FREELIST_PAGE => Some(PageKind::Freelist),
+            _ => None,
+        }
+    }
+
+    /// The flag value.
+    pub fn flags(self) -> u16 {
+        match self {
+            PageKind::Branch => BRANCH_PAGE,
+            PageKind::Leaf => LEAF_PAGE,
+            PageKind::Meta => META_PAGE,
+            PageKind::Freelist => FREELIST_PAGE,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PageKind::Branch => "branch",
+            PageKind::Leaf => "leaf",
+            PageKind::Meta => "meta",
+            PageKind::Freelist => "freelist",
+        }
+    }
+}
+
+/// Describes a flags value for messages.
+pub fn describe_flags(flags: u16) -> String {
+    match PageKind::from_flags(flags) {
+        Some(k) => k.name().to_string(),
+        None => format!("unknown<{flags:#06x}>"),
+    }
+}
+
+/// The geometry of a mapped file: its bytes, page size and high-water mark. Cheap
+/// to copy; every page access goes through it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pages<'a> {
+    data: &'a [u8],
+    page_size: usize,
+    hwm: Pgid,
+}
+
+/// A page (with its overflow pages) as a byte slice, plus its decoded header.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    /// Page id (its position in the file).
+    pub id: Pgid,
+    /// All bytes of the page and its overflow pages.
+    pub bytes: &'a [u8],
+    /// Absolute offset of the page in the file (0 for inline pages).
+    pub file_offset: u64,
+    /// Header flags.
+    pub flags: u16,
+    /// Header element count.
+    pub count: u16,
+    /// Header overflow count.
+    pub overflow: u32,
+}
+
+impl<'a> Pages<'a> {
+    /// Creates the accessor. `page_size` must be at least a page header.
+    pub fn new(data: &'a [u8], page_size: usize, hwm: Pgid) -> Pages<'a> {
+        Pages { data, page_size: page_size.max(PAGE_HEADER_SIZE), hwm }
+    }
+
+    /// The file bytes.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Page size.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// High-water mark.
+    pub fn hwm(&self) -> Pgid {
+        self.hwm
+    }
+
+    /// Byte offset of page `id`, if representable.
+    pub fn offset_of(&self, id: Pgid) -> Option<u64> {
+        id.checked_mul(self.page_size as u64)
+    }
+
+    /// Reads page `id`: checks it is below the high-water mark, inside the file with
+    /// its overflow, and that its header names it. Does not check its type.
+    pub fn page(&self, id: Pgid) -> Result<Page<'a>, Corruption> {
+        if id >= self.hwm {
+            return Err(Corruption::new(
+                CorruptKind::PageOutOfBounds,
+                format!("page {id} is at or beyond the high-water mark {}", self.hwm),
+            )
+            .page(id));
+        }
+        self.page_unchecked_hwm(id)
+    }
+
+    /// Like [`Pages::page`] but without the high-water-mark test (for pages the
+    /// meta itself points at when diagnosing geometry).
+    pub fn page_unchecked_hwm(&self, id: Pgid) -> Result<Page<'a>, Corruption> {
+        let beyond = || {
+            Corruption::new(
+                CorruptKind::PageBeyondFile,
+                format!("page {id} lies beyond the end of the file ({} bytes)", self.data.len()),
+            )
+            .page(id)
+        };
+        let off = self.offset_of(id).and_then(|o| usize::try_from(o).ok()).ok_or_else(beyond)?;
+        let header = slice(self.data, off, PAGE_HEADER_SIZE).ok_or_else(beyond)?;
+        let hdr_id = u64_at(header, PAGE_ID).unwrap_or(0);
+        let flags = u16_at(header, PAGE_FLAGS).unwrap_or(0);
+        let count = u16_at(header, PAGE_COUNT).unwrap_or(0);
+        let overflow = u32_at(header, PAGE_OVERFLOW).unwrap_or(0);
+        if hdr_id != id {
+            return Err(Corruption::new(
+                CorruptKind::PageIdMismatch,
+                format!("page {id} identifies itself as page {hdr_id}"),
+            )
+            .page(id)
+            .offset(off as u64));
+        }
+        let last = id.checked_add(u64::from(overflow));
+        if last.is_none_or(|l| l >= self.hwm) {
+            return Err(Corruption::new(
+                CorruptKind::PageOutOfBounds,
+                format!(
+                    "page {id} with {overflow} overflow pages runs past the high-water mark {}",
+                    self.hwm
+                ),
+            )
+            .page(id)
+            .offset(off as u64));
+        }
+        let span = (u64::from(overflow) + 1)
+            .checked_mul(self.page_size as u64)
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(beyond)?;
+        let bytes = slice(self.data, off, span).ok_or_else(|| {
+            Corruption::new(
+                CorruptKind::PageBeyondFile,
+                format!(
+                    "page {id} with {overflow} overflow pages ends beyond the end of the file ({} bytes)",
+                    self.data.len()
+                ),
+            )
+            .page(id)
+            .offset(off as u64)
+        })?;
+        Ok(Page { id, bytes, file_offset: off as u64, flags, count, overflow })
+    }
+}
+
+impl<'a> Page<'a> {
+    /// Interprets an inline bucket's page image (the bytes after the 16-byte bucket
+    /// header). `file_offset` is where those bytes are in the file.
+    pub fn inline(bytes: &'a [u8], file_offset: u64) -> Result<Page<'a>, Corruption> {
+        let header = slice(bytes, 0, PAGE_HEADER_SIZE).ok_or_else(|| {
+            Corruption::new(
+                CorruptKind::InlineBucketMalformed,
+                format!("inline bucket page is {} bytes, shorter than a page header", bytes.len()),
+            )
+            .offset(file_offset)
+        })?;
+        Ok(Page {
+            id: 0,
+            bytes,
+            file_offset,
+            flags: u16_at(header, PAGE_FLAGS).unwrap_or(0),
+            count: u16_at(header, PAGE_COUNT).unwrap_or(0),
+            overflow: u32_at(header, PAGE_OVERFLOW).unwrap_or(0),
+        })
+    }
+
+    /// The page's kind, if its flags name exactly one.
+    pub fn kind(&self) -> Option<PageKind> {
+        PageKind::from_flags(self.flags)
+    }
+
+    fn err(&self, kind: CorruptKind, rel: usize, msg: String) -> Corruption {
+        let c = Corruption::new(kind, msg).offset(self.file_offset.saturating_add(rel as u64));
+        if self.id != 0 {
+            c.page(self.id)
+        } else {
+            c
+        }
+    }
+
+    /// Checks that the element array of `count` elements fits in the page.
+    pub fn check_elements_fit(&self) -> Result<(), Corruption> {
+        let need = usize::from(self.count)
+            .checked_mul(ELEMENT_SIZE)
+            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
+        match need {
+            Some(n) if n <= self.bytes.len() => Ok(()),
+            _ => Err(self.err(
+                CorruptKind::ElementsOverflow,
+                0,
+                format!(
+                    "{} elements do not fit in a {}-byte page",
+                    self.count,
+                    self.bytes.len()
+                ),
+            )),
+        }
+    }
+
+    /// Element `i` of a leaf page.
+    pub fn leaf_element(&self, i: usize) -> Result<LeafElement<'a>, Corruption> {
+        let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
+            self.err(CorruptKind::ElementsOverflow, eoff, format!("leaf element {i} lies outside the page"))
+        })?;
+        let flags = u32_at(elem, LEAF_FLAGS).unwrap_or(0);
+        let pos = u32_at(elem, LEAF_POS).unwrap_or(0) as usize;
+        let ksize = u32_at(elem, LEAF_KSIZE).unwrap_or(0) as usize;
+        let vsize = u32_at(elem, LEAF_VSIZE).unwrap_or(0) as usize;
+        let out = || {
+            self.err(
+                CorruptKind::ElementOutOfPage,
+                eoff,
+                format!(
+                    "leaf element {i} (pos {pos}, key {ksize} bytes, value {vsize} bytes) lies outside its {}-byte page",
+                    self.bytes.len()
+                ),
+            )
+        };
+        let kstart = eoff.checked_add(pos).ok_or_else(out)?;
+        let key = slice(self.bytes, kstart, ksize).ok_or_else(out)?;
+        let vstart = kstart + ksize;
+        let value = slice(self.bytes, vstart, vsize).ok_or_else(out)?;
+        Ok(LeafElement {
+            flags,
+            key,
+            value,
+            value_offset: self.file_offset.saturating_add(vstart as u64),
+            elem_offset: self.file_offset.saturating_add(eoff as u64),
+        })
+    }
+
+    /// Element `i` of a branch page.
+    pub fn branch_element(&self, i: usize) -> Result<BranchElement<'a>, Corruption> {
+        let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
+        let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
+            self.err(CorruptKind::ElementsOverflow, eoff, format!("branch element {i} lies outside the page"))
+        })?;
+        let pos = u32_at(elem, BRANCH_POS).unwrap_or(0) as usize;
+        let ksize = u32_at(elem, BRANCH_KSIZE).unwrap_or(0) as usize;
+        let child = u64_at(elem, BRANCH_PGID).unwrap_or(0);
+        let key = eoff
+            .checked_add(pos)
+            .and_then(|k| slice(self.bytes, k, ksize))
+            .ok_or_else(|| {
+                self.err(
+                    CorruptKind::ElementOutOfPage,
+                    eoff,
+                    format!(
+                        "branch element {i} (pos {pos}, key {ksize} bytes) lies outside its {}-byte page",
+                        self.bytes.len()
+                    ),
+                )
+            })?;
+        Ok(BranchElement { key, child, elem_offset: self.file_offset.saturating_add(eoff as u64) })
+    }
+}
+
+/// A decoded leaf element.
+#[derive(Debug, Clone, Copy)]
+pub struct LeafElement<'a> {
+    /// Element flags ([`BUCKET_LEAF_FLAG`] for buckets).
+    pub flags: u32,
+    /// The key.
+    pub key: &'a [u8],
+    /// The value (a bucket header for buckets).
+    pub value: &'a [u8],
+    /// Absolute file offset of the value.
+    pub value_offset: u64,
+    /// Absolute file offset of the element.
+    pub elem_offset: u64,
+}
+
+impl LeafElement<'_> {
+    /// Whether this element is a bucket.
+    pub fn is_bucket(&self) -> bool {
+        self.flags & BUCKET_LEAF_FLAG != 0
+    }
+}
+
+/// A decoded branch element.
+#[derive(Debug, Clone, Copy)]
+pub struct BranchElement<'a> {
+    /// The first key of the child subtree.
+    pub key: &'a [u8],
+    /// The child page.
+    pub child: Pgid,
+    /// Absolute file offset of the element.
+    pub elem_offset: u64,
+}

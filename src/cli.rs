@@ -1,0 +1,99 @@
+//! Command-line definition (clap derive). Nothing here reaches the library's
+//! domain code: [`crate::app`] turns these into plain configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Offline inspection, checking and repair of containerd's metadata database.
+///
+/// ctrdb reads meta.db (a bbolt file) directly, with containerd stopped or on a
+/// copy. It never waits for a lock: if containerd holds the file it exits at once
+/// with code 3.
+///
+/// Exit codes: 0 clean, 1 findings, 2 error, 3 database in use.
+#[derive(Debug, Parser)]
+#[command(name = "ctrdb", version, about, long_about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Structural check of the bbolt file (like `bbolt check`, but it keeps going
+    /// and reports every problem with its page, offset and bucket path).
+    Check(CheckArgs),
+    /// Print the raw bucket tree: keys, values (text or hex) and bucket sequences.
+    Dump(DumpArgs),
+}
+
+/// Where the database is and how to open it.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Path to meta.db [default: /var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db].
+    #[arg(value_name = "DB")]
+    pub db: Option<PathBuf>,
+
+    /// A containerd root directory; the database is
+    /// DIR/io.containerd.metadata.v1.bolt/meta.db.
+    #[arg(long, value_name = "DIR", conflicts_with = "db")]
+    pub root: Option<PathBuf>,
+
+    /// Do not lock the file; read it into memory instead of mapping it. Only for
+    /// copies (e.g. on read-only media). UNSAFE on a live file: a running
+    /// containerd may change it while it is read, giving a torn, meaningless view.
+    #[arg(long)]
+    pub no_lock: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// `ctrdb check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output formats of `dump`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormat {
+    /// Indented tree; printable values quoted, others in hex.
+    Table,
+    /// One JSON object per bucket or key.
+    Jsonl,
+    /// Escaping-free lines for diffing: `B <path> <seq>` and `K <path> <key> <value>`,
+    /// every name, key and value in lower-case hex, path components joined by `/`.
+    Hex,
+}
+
+/// `ctrdb dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only this bucket and below, e.g. `v1/k8s.io/images`.
+    #[arg(long, value_name = "BUCKET/PATH")]
+    pub path: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
+    pub format: DumpFormat,
+}

@@ -1,0 +1,99 @@
+//! Shared pieces of the JSON reports: the envelope that ties a report to the exact
+//! input file, and lossless byte-string encoding. The wire format is documented in
+//! `docs/report.md`.
+
+use base64::Engine as _;
+use serde::{Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// Version of the JSON report format. Bumped on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// A byte string that serializes as a JSON string when it is UTF-8 and as
+/// `{"bytes": "<base64>"}` otherwise, so nothing is ever replaced or lost.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteStr(pub Vec<u8>);
+
+impl ByteStr {
+    /// Copies `b`.
+    pub fn new(b: &[u8]) -> Self {
+        Self(b.to_vec())
+    }
+}
+
+impl Serialize for ByteStr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_bytes(&self.0, s)
+    }
+}
+
+/// Serializes bytes as a string if UTF-8, else `{"bytes": base64}`.
+pub fn serialize_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(b) {
+        Ok(t) => s.serialize_str(t),
+        Err(_) => {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(1))?;
+            m.serialize_entry("bytes", &base64::engine::general_purpose::STANDARD.encode(b))?;
+            m.end()
+        }
+    }
+}
+
+/// The tool that wrote a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    /// Always "ctrdb".
+    pub name: &'static str,
+    /// The crate version.
+    pub version: &'static str,
+}
+
+impl Tool {
+    /// This build.
+    pub fn current() -> Tool {
+        Tool { name: "ctrdb", version: env!("CARGO_PKG_VERSION") }
+    }
+}
+
+/// Identifies the input file exactly.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputInfo {
+    /// The path as given.
+    pub path: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub sha256: String,
+    /// Transaction id of the meta used, if the file could be parsed.
+    pub txid: Option<u64>,
+}
+
+impl InputInfo {
+    /// Hashes `data`.
+    pub fn new(path: &std::path::Path, data: &[u8], txid: Option<u64>) -> InputInfo {
+        InputInfo {
+            path: path.display().to_string(),
+            size: data.len() as u64,
+            sha256: sha256_hex(data),
+            txid,
+        }
+    }
+}
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(D[usize::from(x >> 4)] as char);
+        s.push(D[usize::from(x & 15)] as char);
+    }
+    s
+}
