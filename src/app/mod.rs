@@ -8,6 +8,7 @@ use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
 
 mod check;
+mod compact;
 mod dump;
 
 /// containerd's default metadata database.
@@ -41,6 +42,9 @@ pub enum AppError {
     /// JSON encoding failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Writing a new database file failed or was refused.
+    #[error(transparent)]
+    Write(#[from] bolt::output::OutputError),
     /// Bad arguments that clap cannot catch.
     #[error("{0}")]
     Usage(String),
@@ -93,5 +97,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
     match cli.command {
         Command::Check(a) => check::run(&a, out, err),
         Command::Dump(a) => dump::run(&a, out, err),
+        Command::Compact(a) => compact::run(&a, out, err),
     }
 }
