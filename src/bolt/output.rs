@@ -2,6 +2,8 @@
 //! sync it, verify it by re-reading it, give it the source's mode and owner, rename it
 //! into place and sync the directory. On any failure the temporary file is removed, so
 //! nothing half-written is ever left at the target. Used by `compact` and `dedup`.
+//!
+//! Error messages leave out their cause; print the chain (`{:#}` in anyhow) to see it.
 
 use std::fs::{self, File};
 use std::os::unix::fs::MetadataExt;
@@ -25,7 +27,7 @@ pub enum OutputError {
     #[error("'{0}' exists and is not a regular file")]
     NotAFile(PathBuf),
     /// A file-system operation failed.
-    #[error("cannot {op} '{path}': {source}")]
+    #[error("cannot {op} '{path}'")]
     Io {
         /// What was being done.
         op: &'static str,
@@ -35,7 +37,7 @@ pub enum OutputError {
         source: std::io::Error,
     },
     /// Writing the new file failed.
-    #[error("writing '{path}' failed: {source}")]
+    #[error("writing '{path}' failed")]
     Write {
         /// The temporary file.
         path: PathBuf,
@@ -43,7 +45,7 @@ pub enum OutputError {
         source: WriteError,
     },
     /// The new file could not be read back.
-    #[error("the new file '{path}' cannot be read back: {source}")]
+    #[error("the new file '{path}' cannot be read back")]
     ReadBack {
         /// The temporary file.
         path: PathBuf,

@@ -48,7 +48,7 @@ pub const MAX_WRITE_DEPTH: usize = 1024;
 #[non_exhaustive]
 pub enum WriteError {
     /// Writing or seeking the output failed.
-    #[error("cannot {op} the output: {source}")]
+    #[error("cannot {op} the output")]
     Io {
         /// What was being done.
         op: &'static str,

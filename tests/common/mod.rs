@@ -296,3 +296,33 @@ pub fn go_pages(t: &Tree, ps: usize, is_root: bool) -> (u64, usize) {
         elems = nodes.iter().map(|r| (elems[r.start].0, 16 + elems[r.start].0)).collect();
     }
 }
+
+/// The `ctrdb` binary under test.
+pub fn ctrdb() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+}
+
+/// The repo's Go-written fixtures (`fixtures/*/meta*.db`); `CTRDB_FIXTURES_DIR` points
+/// elsewhere (e.g. a fixtures worktree) for local runs.
+pub fn fixture_dbs() -> Vec<std::path::PathBuf> {
+    let dir = std::env::var_os("CTRDB_FIXTURES_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
+    let mut out = Vec::new();
+    for case in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(case.path()).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with("meta") && name.ends_with(".db") && !name.contains("compact") {
+                out.push(f.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes `root` to `path` with the writer.
+pub fn write_tree_file(path: &std::path::Path, root: &Tree, opts: WriterOptions) {
+    let (data, _) = write_tree(root, opts);
+    std::fs::write(path, data).expect("write test db");
+}
