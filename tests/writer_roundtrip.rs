@@ -124,7 +124,7 @@ fn thousands_of_tiny_buckets() {
 fn many_keys(n: u32, value_len: usize) -> Tree {
     let mut big = Tree { sequence: 99, ..Tree::default() };
     for i in 0..n {
-        big.entries.insert(i.to_be_bytes()[1..].to_vec(), Node::Value(vec![i as u8; value_len]));
+        big.entries.insert(format!("{i:05}").into_bytes(), Node::Value(vec![i as u8; value_len]));
     }
     let mut root = Tree::default();
     root.entries.insert(b"big".to_vec(), Node::Bucket(big));
@@ -138,7 +138,7 @@ fn bucket_with_more_than_65535_keys() {
 
 #[test]
 fn huge_pages_never_hold_0xffff_elements() {
-    // With 8 MiB pages, 70 000 keys of 19 bytes fit in one page and under the 2 MiB
+    // With 8 MiB pages, 70 000 elements of 21 bytes fit in one page and under the 2 MiB
     // inline limit: only the element-count cap splits them.
     let root = many_keys(70_000, 0);
     let data = roundtrip("70000 keys, 8 MiB pages", &root, 8 << 20, FreelistMode::None);
@@ -175,7 +175,7 @@ fn split_boundaries() {
         for n in 1..=40u32 {
             let mut b = Tree::default();
             for i in 0..n {
-                b.entries.insert(i.to_be_bytes().to_vec(), Node::Value(vec![7; vlen]));
+                b.entries.insert(format!("{i:04}").into_bytes(), Node::Value(vec![7; vlen]));
             }
             let mut root = Tree::default();
             root.entries.insert(b"b".to_vec(), Node::Bucket(b));

@@ -104,9 +104,12 @@ pub fn write_tree(root: &Tree, opts: WriterOptions) -> (Vec<u8>, WriteSummary) {
     (c.into_inner(), s)
 }
 
+/// `(bucket path, inline)` for every bucket, in walk order.
+pub type InlineFlags = Vec<(Vec<Vec<u8>>, bool)>;
+
 /// Reads a whole file back into the model; also returns, per bucket path, whether the
 /// reader found it inline.
-pub fn read_tree(data: &[u8]) -> (Tree, Vec<(Vec<Vec<u8>>, bool)>) {
+pub fn read_tree(data: &[u8]) -> (Tree, InlineFlags) {
     let db = Db::parse(data).expect("parse");
     let mut walk = Walk::new(&db).expect("walk");
     let mut stack = vec![(Vec::new(), Tree { sequence: walk.root_sequence(), ..Tree::default() })];
@@ -135,7 +138,7 @@ pub fn read_tree(data: &[u8]) -> (Tree, Vec<(Vec<Vec<u8>>, bool)>) {
 }
 
 /// The expected inline flag of every bucket, in walk order.
-pub fn expected_inline(t: &Tree, page_size: usize, path: &mut Vec<Vec<u8>>, out: &mut Vec<(Vec<Vec<u8>>, bool)>) {
+pub fn expected_inline(t: &Tree, page_size: usize, path: &mut Vec<Vec<u8>>, out: &mut InlineFlags) {
     for (k, n) in &t.entries {
         if let Node::Bucket(b) = n {
             path.push(k.clone());
