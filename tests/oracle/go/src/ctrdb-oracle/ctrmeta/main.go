@@ -360,6 +360,7 @@ func main() {
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		_ = enc.Encode(out)
 		return
 	}
@@ -462,7 +463,7 @@ func collect(mdb *metadata.DB, bdb *bolt.DB, path string, snNames []string) *Rep
 	})
 	host := platforms.Default()
 	for _, name := range nss {
-		ns := &Namespace{Name: name, Snapshots: map[string][]Snapshot{}}
+		ns := &Namespace{Name: name, Images: []Image{}, Content: []Blob{}, Containers: []Container{}, Leases: []Lease{}, Snapshots: map[string][]Snapshot{}}
 		ctx := namespaces.WithNamespace(context.Background(), name)
 		_ = bdb.View(func(tx *bolt.Tx) error {
 			l, err := metadata.NewNamespaceStore(tx).Labels(ctx, name)
@@ -665,13 +666,22 @@ func runGC(path string) {
 		die("GarbageCollect: %v", err)
 	}
 	after := flatten(collect(mdb, bdb, path, snNames))
-	var gone []string
+	gone := []string{}
 	for k := range before {
 		if !after[k] {
 			gone = append(gone, k)
 		}
 	}
 	sort.Strings(gone)
+	if rec.deleted == nil {
+		rec.deleted = []string{}
+	}
+	if rec.aborted == nil {
+		rec.aborted = []string{}
+	}
+	if removed == nil {
+		removed = []string{}
+	}
 	sort.Strings(rec.deleted)
 	sort.Strings(rec.aborted)
 	sort.Strings(removed)
@@ -689,6 +699,7 @@ func runGC(path string) {
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		_ = enc.Encode(res)
 		return
 	}
@@ -776,6 +787,7 @@ func output(r *Report) {
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		_ = enc.Encode(r)
 		return
 	}
@@ -959,7 +971,7 @@ func rawExtras(bdb *bolt.DB) *RawExtras {
 // gcCaveats lists the DB features on which containerd 1.6's GC (used by -gc)
 // is known to differ from the GC of newer releases.
 func gcCaveats(bdb *bolt.DB) []string {
-	var out []string
+	out := []string{}
 	x := rawExtras(bdb)
 	_ = bdb.View(func(tx *bolt.Tx) error {
 		if v1 := tx.Bucket([]byte("v1")); v1 != nil {
