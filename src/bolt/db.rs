@@ -46,20 +46,20 @@ impl std::fmt::Debug for DbFile {
 impl DbFile {
     /// Opens `path` read-only and locks it as `lock` says, never waiting for a lock.
     pub fn open(path: &Path, lock: LockMode) -> Result<DbFile> {
-        let io = |op: &'static str| move |source| Error::Io { op, path: path.to_path_buf(), source };
+        let io = |op: &'static str| move |cause| Error::Io { op, path: path.to_path_buf(), cause };
         let meta = std::fs::metadata(path).map_err(io("cannot stat"))?;
         if meta.is_dir() {
             return Err(Error::Io {
                 op: "cannot open",
                 path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+                cause: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
             });
         }
         if !meta.is_file() {
             return Err(Error::Io {
                 op: "cannot open",
                 path: path.to_path_buf(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "not a regular file (a FIFO, socket or device)",
                 ),
@@ -80,8 +80,8 @@ impl DbFile {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked { path: path.to_path_buf(), holder: lock_holder(&file) });
             }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), source });
+            Err(std::fs::TryLockError::Error(cause)) => {
+                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), cause });
             }
         }
         let len = file.metadata().map_err(io("cannot stat"))?.len();
