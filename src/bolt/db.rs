@@ -84,6 +84,7 @@ impl DbFile {
                 return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), cause });
             }
         }
+        crate::fault::point("after-lock").map_err(io("cannot read"))?;
         let len = file.metadata().map_err(io("cannot stat"))?.len();
         let bytes = if len == 0 {
             Bytes::Owned(Vec::new())
