@@ -82,8 +82,9 @@ pub enum DumpFormat {
     Table,
     /// One JSON object per bucket or key.
     Jsonl,
-    /// Escaping-free lines for diffing: `B <path> <seq>` and `K <path> <key> <value>`,
-    /// every name, key and value in lower-case hex, path components joined by `/`.
+    /// Escaping-free lines for diffing: `B <path> seq=<n>` and `K <path> <key> <value>`,
+    /// every name, key and value in lower-case hex (an empty value is `-`), path
+    /// components joined by `/`.
     Hex,
 }
 

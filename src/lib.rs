@@ -10,4 +10,5 @@
 pub mod app;
 pub mod bolt;
 pub mod cli;
+pub mod fault;
 pub mod report;

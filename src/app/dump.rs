@@ -60,7 +60,7 @@ fn emit_bucket(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], seq: u64) -
             let name = path.last().map(Vec::as_slice).unwrap_or_default();
             writeln!(out, "{:indent$}[{}] seq={seq}", "", text_or_hex(name), indent = depth * 2)?;
         }
-        DumpFormat::Hex => writeln!(out, "B {} {seq}", hex_path(path))?,
+        DumpFormat::Hex => writeln!(out, "B {} seq={seq}", hex_path(path))?,
         DumpFormat::Jsonl => {
             let p: Vec<ByteStr> = path.iter().map(|c| ByteStr(c.clone())).collect();
             serde_json::to_writer(&mut *out, &Line::Bucket { path: &p, sequence: seq })?;
@@ -80,7 +80,10 @@ fn emit_key(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], key: &[u8], va
             };
             writeln!(out, "{:indent$}{} = {shown}", "", text_or_hex(key), indent = path.len() * 2)?;
         }
-        DumpFormat::Hex => writeln!(out, "K {} {} {}", hex_path(path), hex(key), hex(value))?,
+        DumpFormat::Hex => {
+            let v = if value.is_empty() { "-".to_string() } else { hex(value) };
+            writeln!(out, "K {} {} {v}", hex_path(path), hex(key))?;
+        }
         DumpFormat::Jsonl => {
             let p: Vec<ByteStr> = path.iter().map(|c| ByteStr(c.clone())).collect();
             serde_json::to_writer(&mut *out, &Line::Key { path: &p, key: ByteStr::new(key), value: ByteStr::new(value) })?;

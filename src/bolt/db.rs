@@ -46,20 +46,20 @@ impl std::fmt::Debug for DbFile {
 impl DbFile {
     /// Opens `path` read-only and locks it as `lock` says, never waiting for a lock.
     pub fn open(path: &Path, lock: LockMode) -> Result<DbFile> {
-        let io = |op: &'static str| move |source| Error::Io { op, path: path.to_path_buf(), source };
+        let io = |op: &'static str| move |cause| Error::Io { op, path: path.to_path_buf(), cause };
         let meta = std::fs::metadata(path).map_err(io("cannot stat"))?;
         if meta.is_dir() {
             return Err(Error::Io {
                 op: "cannot open",
                 path: path.to_path_buf(),
-                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+                cause: std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
             });
         }
         if !meta.is_file() {
             return Err(Error::Io {
                 op: "cannot open",
                 path: path.to_path_buf(),
-                source: std::io::Error::new(
+                cause: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "not a regular file (a FIFO, socket or device)",
                 ),
@@ -80,10 +80,11 @@ impl DbFile {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked { path: path.to_path_buf(), holder: lock_holder(&file) });
             }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), source });
+            Err(std::fs::TryLockError::Error(cause)) => {
+                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), cause });
             }
         }
+        crate::fault::point("after-lock").map_err(io("cannot read"))?;
         let len = file.metadata().map_err(io("cannot stat"))?.len();
         let bytes = if len == 0 {
             Bytes::Owned(Vec::new())
@@ -185,15 +186,17 @@ impl<'a> Db<'a> {
         }
         let selection = meta::select(data).map_err(|[meta0, meta1]| Error::NoValidMeta { meta0, meta1 })?;
         let m = selection.meta();
-        if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&m.page_size) || m.page_size % 16 != 0 {
+        // Like Go, address pages with the size `getPageSize` found (meta 0's when it
+        // is valid), even if the selected meta records another; `check` reports that.
+        let size = selection.page_size;
+        if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&size) || size % 16 != 0 {
             return Err(Error::NotBolt {
                 reason: format!(
-                    "meta {} has page size {}, outside the supported {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE} (multiple of 16)",
-                    selection.used, m.page_size
+                    "page size {size} is outside the supported {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE} (multiple of 16)"
                 ),
             });
         }
-        let ps = m.page_size as usize;
+        let ps = size as usize;
         if data.len() < 2 * ps {
             return Err(Error::NotBolt {
                 reason: format!("the file is {} bytes, smaller than two {ps}-byte pages", data.len()),

@@ -257,14 +257,14 @@ impl fmt::Display for MetaProblem {
 #[non_exhaustive]
 pub enum Error {
     /// An I/O operation on `path` failed.
-    #[error("{op} '{path}': {source}")]
+    #[error("{op} '{path}': {cause}")]
     Io {
         /// What was being done.
         op: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (kept out of the error chain: the message already says it).
+        cause: std::io::Error,
     },
     /// Another process holds a conflicting lock on the file.
     #[error("'{path}' is in use{}: it is locked, probably by a running containerd. Stop containerd (and anything embedding it: dockerd, k3s, rke2) or work on a copy of the file", holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]

@@ -1,0 +1,98 @@
+//! The command line contract: exit codes 0/1/2/3, never waiting for a lock, the
+//! default path and `--root`, and the JSON envelope of `check`.
+
+use std::fs::File;
+use std::time::{Duration, Instant};
+
+use super::common::*;
+
+#[test]
+fn locked_database_exits_3_at_once_naming_the_holder() {
+    let (_, path) = fixtures().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("meta.db");
+    std::fs::copy(&path, &p).unwrap();
+    // Hold the exclusive lock containerd would hold.
+    let holder = File::options().read(true).write(true).open(&p).unwrap();
+    holder.lock().unwrap();
+    for args in [&["check"][..], &["dump"][..]] {
+        let t = Instant::now();
+        let o = ctrdb_path(args, &p);
+        assert!(t.elapsed() < Duration::from_secs(2), "{args:?} waited for the lock");
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("in use") && err.contains("containerd"), "{err}");
+        assert!(err.contains(&format!("pid {}", std::process::id())), "holder not named: {err}");
+    }
+    // --no-lock reads a copy anyway.
+    let o = ctrdb_path(&["check", "--no-lock"], &p);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(holder);
+    assert_eq!(ctrdb_path(&["check"], &p).status.code(), Some(0));
+}
+
+#[test]
+fn root_flag_finds_the_database_under_a_containerd_root() {
+    let (_, path) = fixtures().remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("io.containerd.metadata.v1.bolt");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(&path, d.join("meta.db")).unwrap();
+    let o = ctrdb(&["check", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn bad_paths_are_clear_errors_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.db");
+    let o = ctrdb_path(&["check"], &missing);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.db"));
+    let o = ctrdb_path(&["check"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("directory"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ctrdb(&["check", "--bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_json_has_the_documented_envelope() {
+    for (name, path) in fixtures() {
+        let o = ctrdb_path(&["check", "--format", "json"], &path);
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["command"], "check");
+        assert_eq!(v["tool"]["name"], "ctrdb");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(v["input"]["sha256"], ctrdb::report::sha256_hex(&bytes));
+        assert_eq!(v["input"]["size"], bytes.len());
+        assert!(v["input"]["txid"].as_u64().unwrap() > 0);
+        assert_eq!(v["summary"]["pageSize"], 4096);
+        assert_eq!(v["findings"], serde_json::json!([]));
+        let freelist = &v["summary"]["freelist"];
+        assert_eq!(freelist.is_null(), !name.contains("1.6"), "{name}: freelist mode");
+    }
+}
+
+#[test]
+fn findings_exit_1_with_codes_in_json() {
+    let (_, path) = fixtures().remove(0);
+    let mut d = std::fs::read(&path).unwrap();
+    let db = ctrdb::bolt::Db::parse(&d).unwrap();
+    let (ps, root) = (db.page_size(), db.meta().root);
+    drop(db);
+    d[root as usize * ps..(root as usize + 1) * ps].fill(0);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("meta.db");
+    std::fs::write(&p, &d).unwrap();
+    let o = ctrdb_path(&["check", "--format", "json"], &p);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "page-id-mismatch");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["page"], root);
+    assert_eq!(f["offset"], root * ps as u64);
+}

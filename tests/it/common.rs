@@ -1,0 +1,152 @@
+//! Shared test support: fixture discovery, the binary, a seeded PRNG, oracle tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ctrdb::bolt::page::{Page, PageKind, Pages};
+use ctrdb::bolt::{Bucket, Db, Pgid};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory holding `containerd-<version>/meta.db` fixtures
+/// (`CTRDB_FIXTURES_DIR` overrides it for development).
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("CTRDB_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("fixtures"))
+}
+
+/// Every fixture written by real containerd: (name, meta.db path), sorted.
+pub fn fixtures() -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures_dir())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("containerd-"))
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path().join("meta.db")))
+                .filter(|(_, p)| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    assert!(
+        v.len() >= 3,
+        "expected the three real containerd fixtures under {}, found {v:?}",
+        fixtures_dir().display()
+    );
+    v
+}
+
+/// Runs the ctrdb binary.
+pub fn ctrdb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ctrdb")).args(args).output().expect("run ctrdb")
+}
+
+/// Runs the ctrdb binary on a path argument.
+pub fn ctrdb_path(args: &[&str], path: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ctrdb")).args(args).arg(path).output().expect("run ctrdb")
+}
+
+/// Asserts the process did not panic (exit 101 or a panic message).
+pub fn assert_no_panic(o: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() != Some(101) && !err.contains("panicked"),
+        "{what}: ctrdb panicked: {err}"
+    );
+}
+
+/// splitmix64: a small deterministic PRNG for seeded tests.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// Directory with the Go oracle tools, or `None` with the reason printed.
+pub fn oracle_bin(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("CTRDB_ORACLE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/ctrdb-deps/bin"));
+    if dir.join("dumpdb").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP {test}: Go oracle tools not found in {} (set CTRDB_ORACLE_BIN or run .ci/install-deps.sh)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// A tree page found by walking the file: id, kind, and the bucket it belongs to.
+#[derive(Debug, Clone)]
+pub struct TreePage {
+    pub id: Pgid,
+    pub kind: PageKind,
+    pub count: u16,
+    pub parent: Option<Pgid>,
+    pub bucket: Vec<Vec<u8>>,
+}
+
+/// Every branch/leaf page reachable from the root, in depth-first order.
+pub fn tree_pages(db: &Db<'_>) -> Vec<TreePage> {
+    let pages = db.pages();
+    let mut out = Vec::new();
+    let root = db.root().expect("root");
+    visit_bucket(&pages, root, Vec::new(), &mut out);
+    out
+}
+
+fn visit_bucket(pages: &Pages<'_>, b: Bucket<'_>, path: Vec<Vec<u8>>, out: &mut Vec<TreePage>) {
+    let Ok(root) = b.root_page() else { return };
+    visit_page(pages, root, None, &path, out);
+}
+
+fn visit_page(pages: &Pages<'_>, p: Page<'_>, parent: Option<Pgid>, path: &[Vec<u8>], out: &mut Vec<TreePage>) {
+    let kind = p.kind().expect("tree page kind");
+    if p.id != 0 {
+        out.push(TreePage { id: p.id, kind, count: p.count, parent, bucket: path.to_vec() });
+    }
+    for i in 0..usize::from(p.count) {
+        match kind {
+            PageKind::Branch => {
+                let child = p.branch_element(i).unwrap().child;
+                visit_page(pages, pages.page(child).unwrap(), Some(p.id), path, out);
+            }
+            PageKind::Leaf => {
+                let e = p.leaf_element(i).unwrap();
+                if e.is_bucket() {
+                    let b = Bucket::from_value(*pages, e.value, e.value_offset).unwrap();
+                    let mut child = path.to_vec();
+                    child.push(e.key.to_vec());
+                    visit_bucket(pages, b, child, out);
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
+/// Writes `v` as a little-endian u16/u32/u64 at `off`.
+pub fn put_u16(d: &mut [u8], off: usize, v: u16) {
+    d[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+pub fn put_u32(d: &mut [u8], off: usize, v: u32) {
+    d[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+pub fn put_u64(d: &mut [u8], off: usize, v: u64) {
+    d[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}

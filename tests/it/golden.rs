@@ -1,0 +1,62 @@
+//! Golden outputs: `dump` of every fixture equals the committed expected file.
+//! Regenerate on purpose with `CTRDB_UPDATE=1 cargo test golden`.
+
+use super::common::*;
+
+fn golden(name: &str, actual: &str) {
+    let path = repo().join("tests/golden").join(name);
+    if std::env::var_os("CTRDB_UPDATE").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with CTRDB_UPDATE=1 to create it)", path.display()));
+    if expected != actual {
+        let diff_line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the output at line {}:\n  expected: {:?}\n  actual:   {:?}\n(CTRDB_UPDATE=1 regenerates)",
+            path.display(),
+            diff_line + 1,
+            expected.lines().nth(diff_line),
+            actual.lines().nth(diff_line)
+        );
+    }
+}
+
+#[test]
+fn dump_of_every_fixture_matches_golden() {
+    for (name, path) in fixtures() {
+        for (fmt, ext) in [("table", "dump.txt"), ("hex", "dump.hex")] {
+            let o = ctrdb_path(&["dump", "--format", fmt], &path);
+            assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+            golden(&format!("{name}.{ext}"), &String::from_utf8(o.stdout).unwrap());
+        }
+    }
+}
+
+#[test]
+fn dump_of_a_subtree_is_the_matching_part_of_the_full_dump() {
+    for (name, path) in fixtures() {
+        let full = String::from_utf8(ctrdb_path(&["dump", "--format", "hex"], &path).stdout).unwrap();
+        let o = ctrdb_path(&["dump", "--format", "hex", "--path", "v1/k8s.io/images"], &path);
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        let sub = String::from_utf8(o.stdout).unwrap();
+        // "v1/k8s.io/images" in hex path form.
+        let prefix = "7631/6b38732e696f/696d61676573";
+        let expected: String = full
+            .lines()
+            .filter(|l| {
+                let p = l.split(' ').nth(1).unwrap_or("");
+                p == prefix || p.starts_with(&format!("{prefix}/"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(!sub.is_empty(), "{name}: images dump is empty");
+        assert_eq!(sub, expected, "{name}");
+    }
+}

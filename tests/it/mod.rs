@@ -1,0 +1,6 @@
+pub mod common;
+mod cli;
+mod corruption;
+mod golden;
+mod mutation;
+mod oracle_bolt;
