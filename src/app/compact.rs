@@ -131,7 +131,8 @@ pub(crate) fn write_copy(
     Ok(summary)
 }
 
-/// Re-reads the copy and compares it with the source.
+/// Re-reads the copy: its length matches its high-water mark, the structural check
+/// finds nothing, and a walk reproduces the source exactly.
 pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, OutputError> {
     let cdb = Db::parse(copy).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     let m = cdb.meta();
@@ -141,6 +142,14 @@ pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, O
             "the file is {} bytes but its high-water mark {} says {expect:?}",
             copy.len(),
             m.pgid
+        )));
+    }
+    let report = crate::bolt::check::check(&cdb);
+    if let Some(f) = report.findings.first() {
+        return Err(OutputError::VerifyOther(format!(
+            "ctrdb check finds {} problem(s) in the new file, first: {}",
+            report.findings.len() + report.omitted,
+            f.corruption
         )));
     }
     let walk = Walk::new(src).map_err(|e| OutputError::VerifyOther(format!("the source: {e}")))?;

@@ -1,6 +1,10 @@
 pub mod common;
 mod cli;
+mod compact_cli;
 mod corruption;
 mod golden;
 mod mutation;
 mod oracle_bolt;
+mod oracle_compact;
+mod writer_common;
+mod writer_roundtrip;

@@ -308,9 +308,7 @@ pub fn ctrdb() -> std::process::Command {
 /// The repo's Go-written fixtures (`fixtures/*/meta*.db`); `CTRDB_FIXTURES_DIR` points
 /// elsewhere (e.g. a fixtures worktree) for local runs.
 pub fn fixture_dbs() -> Vec<std::path::PathBuf> {
-    let dir = std::env::var_os("CTRDB_FIXTURES_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
+    let dir = super::common::fixtures_dir();
     let mut out = Vec::new();
     for case in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         for f in std::fs::read_dir(case.path()).into_iter().flatten().flatten() {

@@ -2,12 +2,12 @@
 //! source is never touched, refusals and failures exit 2 and leave nothing behind at
 //! OUT (no half-written file, no temporary file), and a locked source exits 3.
 
-mod common;
+
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use super::writer_common::*;
 use ctrdb::bolt::writer::FreelistMode;
 
 const SHAPE: Shape = Shape {

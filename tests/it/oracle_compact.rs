@@ -6,12 +6,12 @@
 //! Needs the tools of `tests/oracle/build.sh DIR` (dumpdb, editdb) in
 //! `CTRDB_ORACLE_BIN=DIR`; every test prints a SKIP line and passes without them.
 
-mod common;
+
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use super::writer_common::*;
 use ctrdb::bolt::writer::FreelistMode;
 
 fn oracle() -> Option<PathBuf> {
@@ -71,7 +71,7 @@ fn go_reads_and_checks_random_trees() {
             write_tree_file(&path, &root, options(ps, fl));
             go_check(&bin, &path);
             let mut want = String::new();
-            common::go_lines(&root, &mut Vec::new(), &mut want);
+            super::writer_common::go_lines(&root, &mut Vec::new(), &mut want);
             assert!(go_lines(&bin, &path) == want, "seed {seed} page size {ps}: Go's dump differs from the content written");
         }
     }

@@ -6,9 +6,9 @@
 //! Deterministic: a seeded splitmix64 generator; the seed of a failing case is in
 //! the assertion message. `CTRDB_HEAVY_TESTS=1` runs more seeds.
 
-mod common;
 
-use common::*;
+
+use super::writer_common::*;
 use ctrdb::bolt::check;
 use ctrdb::bolt::layout::*;
 use ctrdb::bolt::writer::{BoltWriter, FreelistMode, WriteError, WriterOptions};
