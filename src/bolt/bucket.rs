@@ -318,6 +318,38 @@ impl PageSet for PageBitmap {
     }
 }
 
+/// A dense bitmap over page ids that threads can share: `insert` is one atomic
+/// `fetch_or`, and exactly one caller sees `true` for each id.
+#[derive(Debug, Default)]
+pub struct AtomicPageBitmap {
+    words: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl AtomicPageBitmap {
+    /// A bitmap for ids `< bound`; ids at or beyond it always insert as new.
+    pub fn new(bound: u64) -> AtomicPageBitmap {
+        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
+        AtomicPageBitmap { words: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+    }
+
+    /// Sets `id`; returns `false` if it was already set.
+    pub fn insert(&self, id: Pgid) -> bool {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        match self.words.get(w) {
+            Some(x) => x.fetch_or(1 << b, std::sync::atomic::Ordering::Relaxed) & (1 << b) == 0,
+            None => true,
+        }
+    }
+
+    /// Whether `id` is set.
+    pub fn contains(&self, id: Pgid) -> bool {
+        let (w, b) = ((id / 64) as usize, id % 64);
+        self.words
+            .get(w)
+            .is_some_and(|x| x.load(std::sync::atomic::Ordering::Relaxed) & (1 << b) != 0)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Frame<'a> {
     page: Page<'a>,

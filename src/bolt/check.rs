@@ -2,7 +2,9 @@
 //! reports every problem with its page, offset and bucket path and keeps going:
 //! a bad page ends only its own subtree, never the check.
 
-use super::bucket::{Bucket, BucketRoot, PageBitmap, PageSet, MAX_BUCKET_DEPTH, MAX_DEPTH};
+use std::sync::Mutex;
+
+use super::bucket::{AtomicPageBitmap, Bucket, BucketRoot, PageBitmap, PageSet, MAX_BUCKET_DEPTH, MAX_DEPTH};
 use super::db::Db;
 use super::error::{BucketPath, CorruptKind, Corruption, Pgid};
 use super::layout::*;
@@ -84,11 +86,42 @@ impl CheckReport {
 struct Checker<'a, 'd> {
     db: &'d Db<'a>,
     pages: Pages<'a>,
-    reachable: PageBitmap,
+    reachable: AtomicPageBitmap,
     findings: Vec<Finding>,
     omitted: usize,
     buckets: u64,
     keys: u64,
+}
+
+/// What one bucket task found. Tasks run in parallel; their outputs are merged in
+/// bucket-path order so the report does not depend on scheduling.
+#[derive(Debug, Default)]
+struct TaskOut {
+    path: BucketPath,
+    findings: Vec<Finding>,
+    buckets: u64,
+    keys: u64,
+}
+
+impl TaskOut {
+    fn push(&mut self, severity: Severity, corruption: Corruption) {
+        // Bounded per task; the merge applies the global cap.
+        if self.findings.len() <= MAX_FINDINGS {
+            self.findings.push(Finding { severity, corruption });
+        }
+    }
+
+    fn error(&mut self, c: Corruption) {
+        self.push(Severity::Error, c);
+    }
+}
+
+/// The shared, copyable context of the parallel tree check.
+#[derive(Clone, Copy)]
+struct Tree<'a, 'c> {
+    pages: Pages<'a>,
+    reachable: &'c AtomicPageBitmap,
+    outs: &'c Mutex<Vec<TaskOut>>,
 }
 
 /// Checks the whole file behind `db`.
@@ -98,7 +131,7 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     let mut c = Checker {
         db,
         pages,
-        reachable: PageBitmap::new(pages.hwm().min(file_pages + 1)),
+        reachable: AtomicPageBitmap::new(pages.hwm().min(file_pages + 1)),
         findings: Vec::new(),
         omitted: 0,
         buckets: 0,
@@ -244,219 +277,18 @@ impl<'a> Checker<'a, '_> {
             Ok(r) => r,
             Err(_) => return, // reported by check_metas
         };
-        self.check_bucket(root, &BucketPath::root(), 0);
-    }
-
-    fn check_bucket(&mut self, bucket: Bucket<'a>, path: &BucketPath, depth: usize) {
-        let page = match bucket.root_ref() {
-            BucketRoot::Inline(bytes, off) => match Page::inline(bytes, off) {
-                Ok(p) => p,
-                Err(c) => return self.error(c.in_bucket(path)),
-            },
-            BucketRoot::Page(id) => match self.enter_page(id, path, &[]) {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        // Explicit stack of (page, next element, lower bound, upper bound, previous key).
-        struct Frame<'a> {
-            page: Page<'a>,
-            index: usize,
-            lower: Option<&'a [u8]>,
-            upper: Option<&'a [u8]>,
-            prev: Option<&'a [u8]>,
-        }
-        let mut stack = vec![Frame { page, index: 0, lower: None, upper: None, prev: None }];
-        let mut ancestors: Vec<Pgid> = vec![page.id];
-        while let Some(top) = stack.last_mut() {
-            let i = top.index;
-            if i >= usize::from(top.page.count) {
-                stack.pop();
-                ancestors.pop();
-                continue;
-            }
-            top.index += 1;
-            let page = top.page;
-            let (lower, upper, prev) = (top.lower, top.upper, top.prev);
-            let is_branch = page.kind() == Some(PageKind::Branch);
-            let key = if is_branch {
-                match page.branch_element(i) {
-                    Ok(e) => Some((e.key, None, Some(e.child), e.elem_offset)),
-                    Err(c) => {
-                        self.error(c.in_bucket(path));
-                        None
-                    }
-                }
-            } else {
-                match page.leaf_element(i) {
-                    Ok(e) => Some((e.key, Some(e), None, e.elem_offset)),
-                    Err(c) => {
-                        self.error(c.in_bucket(path));
-                        None
-                    }
-                }
-            };
-            let Some((key, leaf, child, eoff)) = key else { continue };
-            let loc = |c: Corruption| {
-                let c = c.offset(eoff).in_bucket(path);
-                if page.id != 0 { c.page(page.id) } else { c }
-            };
-            if key.is_empty() {
-                self.error(loc(Corruption::new(CorruptKind::KeyEmpty, format!("element {i} has an empty key"))));
-            }
-            if let Some(p) = prev {
-                if key <= p {
-                    self.error(loc(Corruption::new(
-                        CorruptKind::KeyOrder,
-                        format!("element {i}: key {} is not greater than the previous key {}", show(key), show(p)),
-                    )));
-                }
-            }
-            if lower.is_some_and(|l| key < l) || upper.is_some_and(|u| key >= u) {
-                self.error(loc(Corruption::new(
-                    CorruptKind::KeyOrderAncestor,
-                    format!(
-                        "element {i}: key {} is outside the range [{}, {}) set by its ancestors",
-                        show(key),
-                        lower.map_or("-".into(), show),
-                        upper.map_or("-".into(), show)
-                    ),
-                )));
-            }
-            if let Some(top) = stack.last_mut() {
-                top.prev = Some(key);
-            }
-            if let Some(child) = child {
-                // Child range: [this key, next branch key or our upper bound).
-                let next = if i + 1 < usize::from(page.count) {
-                    page.branch_element(i + 1).ok().map(|e| e.key)
-                } else {
-                    upper
-                };
-                if ancestors.len() >= MAX_DEPTH {
-                    self.error(loc(Corruption::new(
-                        CorruptKind::TreeTooDeep,
-                        format!("bucket tree is deeper than {MAX_DEPTH} levels"),
-                    )));
-                    continue;
-                }
-                if let Some(cp) = self.enter_page(child, path, &ancestors) {
-                    ancestors.push(cp.id);
-                    stack.push(Frame { page: cp, index: 0, lower: Some(key), upper: next, prev: None });
-                }
-                continue;
-            }
-            let Some(e) = leaf else { continue };
-            if e.flags & !BUCKET_LEAF_FLAG != 0 {
-                self.push(
-                    Severity::Warning,
-                    loc(Corruption::new(
-                        CorruptKind::ElementFlags,
-                        format!("element {i} has unknown flag bits {:#x}", e.flags),
-                    )),
-                );
-            }
-            if !e.is_bucket() {
-                self.keys += 1;
-                if depth == 0 {
-                    self.error(loc(Corruption::new(
-                        CorruptKind::RootNonBucket,
-                        format!("the root bucket holds a plain key {}; only buckets belong there", show(key)),
-                    )));
-                }
-                continue;
-            }
-            let child_path = path.child(key);
-            match Bucket::from_value(self.pages, e.value, e.value_offset) {
-                Err(c) => self.error(c.in_bucket(&child_path)),
-                Ok(b) => {
-                    self.buckets += 1;
-                    if depth + 1 > MAX_BUCKET_DEPTH {
-                        self.error(loc(Corruption::new(
-                            CorruptKind::TreeTooDeep,
-                            format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
-                        )));
-                    } else {
-                        self.check_bucket(b, &child_path, depth + 1);
-                    }
-                }
+        let outs = Mutex::new(Vec::new());
+        let tree = Tree { pages: self.pages, reachable: &self.reachable, outs: &outs };
+        rayon::scope(|s| tree.task(s, root, BucketPath::root(), 0));
+        let mut outs = outs.into_inner().unwrap_or_else(|e| e.into_inner());
+        outs.sort_by(|a, b| a.path.cmp(&b.path));
+        for o in outs {
+            self.buckets += o.buckets;
+            self.keys += o.keys;
+            for f in o.findings {
+                self.push(f.severity, f.corruption);
             }
         }
-    }
-
-    /// Validates and marks a tree page; `None` (with a finding) if its subtree
-    /// cannot be followed.
-    fn enter_page(&mut self, id: Pgid, path: &BucketPath, ancestors: &[Pgid]) -> Option<Page<'a>> {
-        if id < 2 {
-            self.error(
-                Corruption::new(CorruptKind::PageType, format!("bucket tree refers to meta page {id}"))
-                    .page(id)
-                    .in_bucket(path),
-            );
-            return None;
-        }
-        if ancestors.contains(&id) {
-            self.error(
-                Corruption::new(CorruptKind::PageCycle, format!("page {id} is its own ancestor"))
-                    .page(id)
-                    .in_bucket(path),
-            );
-            return None;
-        }
-        let page = match self.pages.page(id) {
-            Ok(p) => p,
-            Err(c) => {
-                self.error(c.in_bucket(path));
-                return None;
-            }
-        };
-        let mut dup = false;
-        for p in id..=id.saturating_add(u64::from(page.overflow)) {
-            if !self.reachable.insert(p) {
-                dup = true;
-            }
-        }
-        if dup {
-            self.error(
-                Corruption::new(
-                    CorruptKind::PageMultipleReferences,
-                    format!("page {id} is referenced more than once"),
-                )
-                .page(id)
-                .offset(page.file_offset)
-                .in_bucket(path),
-            );
-            return None;
-        }
-        match page.kind() {
-            Some(PageKind::Branch | PageKind::Leaf) => {}
-            _ => {
-                self.error(
-                    Corruption::new(
-                        CorruptKind::PageType,
-                        format!("page {id} is {}, want a branch or leaf", describe_flags(page.flags)),
-                    )
-                    .page(id)
-                    .offset(page.file_offset)
-                    .in_bucket(path),
-                );
-                return None;
-            }
-        }
-        if let Err(c) = page.check_elements_fit() {
-            self.error(c.in_bucket(path));
-            return None;
-        }
-        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
-            self.error(
-                Corruption::new(CorruptKind::BranchEmpty, format!("branch page {id} has no elements"))
-                    .page(id)
-                    .offset(page.file_offset)
-                    .in_bucket(path),
-            );
-            return None;
-        }
-        Some(page)
     }
 
     fn account(&mut self, free: Option<&[Pgid]>, file_pages: u64) -> PageCounts {
@@ -534,6 +366,246 @@ impl<'a> Checker<'a, '_> {
             unused,
             beyond_hwm: file_pages.saturating_sub(hwm),
         }
+    }
+}
+
+impl<'a, 'c> Tree<'a, 'c> {
+    /// Checks one page-based bucket (and the inline buckets inside it) as a task;
+    /// nested page-based buckets become tasks of their own.
+    fn task<'s>(self, scope: &rayon::Scope<'s>, bucket: Bucket<'a>, path: BucketPath, depth: usize)
+    where
+        'a: 's,
+        'c: 's,
+    {
+        let mut out = TaskOut { path: path.clone(), ..TaskOut::default() };
+        self.check_bucket(scope, &mut out, bucket, &path, depth);
+        if let Ok(mut outs) = self.outs.lock() {
+            outs.push(out);
+        }
+    }
+
+    fn check_bucket<'s>(
+        self,
+        scope: &rayon::Scope<'s>,
+        out: &mut TaskOut,
+        bucket: Bucket<'a>,
+        path: &BucketPath,
+        depth: usize,
+    ) where
+        'a: 's,
+        'c: 's,
+    {
+        let page = match bucket.root_ref() {
+            BucketRoot::Inline(bytes, off) => match Page::inline(bytes, off) {
+                Ok(p) => p,
+                Err(c) => return out.error(c.in_bucket(path)),
+            },
+            BucketRoot::Page(id) => match self.enter_page(out, id, path, &[]) {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        // Explicit stack of (page, next element, lower bound, upper bound, previous key).
+        struct Frame<'a> {
+            page: Page<'a>,
+            index: usize,
+            lower: Option<&'a [u8]>,
+            upper: Option<&'a [u8]>,
+            prev: Option<&'a [u8]>,
+        }
+        let mut stack = vec![Frame { page, index: 0, lower: None, upper: None, prev: None }];
+        let mut ancestors: Vec<Pgid> = vec![page.id];
+        while let Some(top) = stack.last_mut() {
+            let i = top.index;
+            if i >= usize::from(top.page.count) {
+                stack.pop();
+                ancestors.pop();
+                continue;
+            }
+            top.index += 1;
+            let page = top.page;
+            let (lower, upper, prev) = (top.lower, top.upper, top.prev);
+            let is_branch = page.kind() == Some(PageKind::Branch);
+            let key = if is_branch {
+                match page.branch_element(i) {
+                    Ok(e) => Some((e.key, None, Some(e.child), e.elem_offset)),
+                    Err(c) => {
+                        out.error(c.in_bucket(path));
+                        None
+                    }
+                }
+            } else {
+                match page.leaf_element(i) {
+                    Ok(e) => Some((e.key, Some(e), None, e.elem_offset)),
+                    Err(c) => {
+                        out.error(c.in_bucket(path));
+                        None
+                    }
+                }
+            };
+            let Some((key, leaf, child, eoff)) = key else { continue };
+            let loc = |c: Corruption| {
+                let c = c.offset(eoff).in_bucket(path);
+                if page.id != 0 { c.page(page.id) } else { c }
+            };
+            if key.is_empty() {
+                out.error(loc(Corruption::new(CorruptKind::KeyEmpty, format!("element {i} has an empty key"))));
+            }
+            if let Some(p) = prev {
+                if key <= p {
+                    out.error(loc(Corruption::new(
+                        CorruptKind::KeyOrder,
+                        format!("element {i}: key {} is not greater than the previous key {}", show(key), show(p)),
+                    )));
+                }
+            }
+            if lower.is_some_and(|l| key < l) || upper.is_some_and(|u| key >= u) {
+                out.error(loc(Corruption::new(
+                    CorruptKind::KeyOrderAncestor,
+                    format!(
+                        "element {i}: key {} is outside the range [{}, {}) set by its ancestors",
+                        show(key),
+                        lower.map_or("-".into(), show),
+                        upper.map_or("-".into(), show)
+                    ),
+                )));
+            }
+            if let Some(top) = stack.last_mut() {
+                top.prev = Some(key);
+            }
+            if let Some(child) = child {
+                // Child range: [this key, next branch key or our upper bound).
+                let next = if i + 1 < usize::from(page.count) {
+                    page.branch_element(i + 1).ok().map(|e| e.key)
+                } else {
+                    upper
+                };
+                if ancestors.len() >= MAX_DEPTH {
+                    out.error(loc(Corruption::new(
+                        CorruptKind::TreeTooDeep,
+                        format!("bucket tree is deeper than {MAX_DEPTH} levels"),
+                    )));
+                    continue;
+                }
+                if let Some(cp) = self.enter_page(out, child, path, &ancestors) {
+                    ancestors.push(cp.id);
+                    stack.push(Frame { page: cp, index: 0, lower: Some(key), upper: next, prev: None });
+                }
+                continue;
+            }
+            let Some(e) = leaf else { continue };
+            if e.flags & !BUCKET_LEAF_FLAG != 0 {
+                out.push(
+                    Severity::Warning,
+                    loc(Corruption::new(
+                        CorruptKind::ElementFlags,
+                        format!("element {i} has unknown flag bits {:#x}", e.flags),
+                    )),
+                );
+            }
+            if !e.is_bucket() {
+                out.keys += 1;
+                if depth == 0 {
+                    out.error(loc(Corruption::new(
+                        CorruptKind::RootNonBucket,
+                        format!("the root bucket holds a plain key {}; only buckets belong there", show(key)),
+                    )));
+                }
+                continue;
+            }
+            let child_path = path.child(key);
+            match Bucket::from_value(self.pages, e.value, e.value_offset) {
+                Err(c) => out.error(c.in_bucket(&child_path)),
+                Ok(b) => {
+                    out.buckets += 1;
+                    if depth + 1 > MAX_BUCKET_DEPTH {
+                        out.error(loc(Corruption::new(
+                            CorruptKind::TreeTooDeep,
+                            format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
+                        )));
+                    } else if b.is_inline() {
+                        self.check_bucket(scope, out, b, &child_path, depth + 1);
+                    } else {
+                        scope.spawn(move |s| self.task(s, b, child_path, depth + 1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Validates and marks a tree page; `None` (with a finding) if its subtree
+    /// cannot be followed.
+    fn enter_page(self, out: &mut TaskOut, id: Pgid, path: &BucketPath, ancestors: &[Pgid]) -> Option<Page<'a>> {
+        if id < 2 {
+            out.error(
+                Corruption::new(CorruptKind::PageType, format!("bucket tree refers to meta page {id}"))
+                    .page(id)
+                    .in_bucket(path),
+            );
+            return None;
+        }
+        if ancestors.contains(&id) {
+            out.error(
+                Corruption::new(CorruptKind::PageCycle, format!("page {id} is its own ancestor"))
+                    .page(id)
+                    .in_bucket(path),
+            );
+            return None;
+        }
+        let page = match self.pages.page(id) {
+            Ok(p) => p,
+            Err(c) => {
+                out.error(c.in_bucket(path));
+                return None;
+            }
+        };
+        let mut dup = false;
+        for p in id..=id.saturating_add(u64::from(page.overflow)) {
+            if !self.reachable.insert(p) {
+                dup = true;
+            }
+        }
+        if dup {
+            out.error(
+                Corruption::new(
+                    CorruptKind::PageMultipleReferences,
+                    format!("page {id} is referenced more than once"),
+                )
+                .page(id)
+                .offset(page.file_offset)
+                .in_bucket(path),
+            );
+            return None;
+        }
+        match page.kind() {
+            Some(PageKind::Branch | PageKind::Leaf) => {}
+            _ => {
+                out.error(
+                    Corruption::new(
+                        CorruptKind::PageType,
+                        format!("page {id} is {}, want a branch or leaf", describe_flags(page.flags)),
+                    )
+                    .page(id)
+                    .offset(page.file_offset)
+                    .in_bucket(path),
+                );
+                return None;
+            }
+        }
+        if let Err(c) = page.check_elements_fit() {
+            out.error(c.in_bucket(path));
+            return None;
+        }
+        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
+            out.error(
+                Corruption::new(CorruptKind::BranchEmpty, format!("branch page {id} has no elements"))
+                    .page(id)
+                    .offset(page.file_offset)
+                    .in_bucket(path),
+            );
+            return None;
+        }
+        Some(page)
     }
 }
 
