@@ -4,3 +4,5 @@ mod corruption;
 mod golden;
 mod mutation;
 mod oracle_bolt;
+pub mod live;
+mod live_lock;

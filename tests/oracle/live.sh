@@ -9,7 +9,7 @@
 #                                its startup GC ran; prints the socket path
 #   live.sh listing WORKDIR      normalized listing (stdout)
 #   live.sh ctr     WORKDIR ARGS...   the matching release's ctr against WORKDIR's socket
-#   live.sh serving WORKDIR      exit 0 iff containerd answers on WORKDIR's socket
+#   live.sh serving WORKDIR      exit 0 iff containerd answers on WORKDIR's socket (at most ~1 s)
 #   live.sh pid     WORKDIR      pid of OUR containerd (exit 1 if not running)
 #   live.sh stop    WORKDIR      stop containerd + its shims (pid-file discipline), unmount under WORKDIR
 #   live.sh clean   WORKDIR      stop, then remove WORKDIR (only if it carries our .ctrdb-work marker)
@@ -134,34 +134,44 @@ AWK_LIB='function labels(s,   n, a, i, j, t, r) {
 }'
 cols() { LC_ALL=C awk "$AWK_LIB NR>1 { $1 }" | LC_ALL=C sort; }
 
+list_ns() { # NS: one namespace's section
+  local ns=$1 sn C=("$CTR_BIN" -a "$SOCK" -n "$1")
+  echo "## namespace $ns"
+  echo "# images: name digest labels"
+  # REF TYPE DIGEST SIZE(2 fields) PLATFORMS LABELS
+  "${C[@]}" images ls | cols 'print $1, $3, labels($NF)'
+  echo "# content: digest size labels"
+  # DIGEST SIZE AGE(1-3 fields) LABELS
+  "${C[@]}" content ls | cols 'print $1, $2, labels($NF)'
+  echo "# ingests: ref size"
+  # REF SIZE AGE
+  "${C[@]}" content active | cols 'print $1, $2'
+  echo "# containers: id image runtime"
+  "${C[@]}" containers ls | cols 'print $1, $2, $3'
+  echo "# leases: id labels"
+  # ID CREATED AT(several fields) LABELS
+  "${C[@]}" leases ls | cols 'print $1, labels($NF)'
+  for sn in overlayfs native; do
+    echo "# snapshots $sn: key parent kind"
+    # KEY PARENT(may be empty) KIND
+    "${C[@]}" snapshots --snapshotter "$sn" ls | cols 'print $1, (NF >= 3 ? $2 : "-"), $NF'
+  done
+}
+
 cmd_listing() {
   [ $# -eq 1 ] || usage
   load_env "$1"
-  local ns sn C=("$CTR_BIN" -a "$SOCK")
+  local ns sn i=0 t pids=() C=("$CTR_BIN" -a "$SOCK")
+  t=$(mktemp -d -t ctrdb-listing.XXXXXX)
   echo "# live listing: containerd $LIVE_VERSION"
   "${C[@]}" namespaces ls | cols 'print "namespace", $1, labels($NF)'
+  # namespaces in parallel (~40 ctr calls), printed in order
   for ns in $("${C[@]}" namespaces ls -q | LC_ALL=C sort); do
-    echo "## namespace $ns"
-    echo "# images: name digest labels"
-    # REF TYPE DIGEST SIZE(2 fields) PLATFORMS LABELS
-    "${C[@]}" -n "$ns" images ls | cols 'print $1, $3, labels($NF)'
-    echo "# content: digest size labels"
-    # DIGEST SIZE AGE(1-3 fields) LABELS
-    "${C[@]}" -n "$ns" content ls | cols 'print $1, $2, labels($NF)'
-    echo "# ingests: ref size"
-    # REF SIZE AGE
-    "${C[@]}" -n "$ns" content active | cols 'print $1, $2'
-    echo "# containers: id image runtime"
-    "${C[@]}" -n "$ns" containers ls | cols 'print $1, $2, $3'
-    echo "# leases: id labels"
-    # ID CREATED AT(several fields) LABELS
-    "${C[@]}" -n "$ns" leases ls | cols 'print $1, labels($NF)'
-    for sn in overlayfs native; do
-      echo "# snapshots $sn: key parent kind"
-      # KEY PARENT(may be empty) KIND
-      "${C[@]}" -n "$ns" snapshots --snapshotter "$sn" ls | cols 'print $1, (NF >= 3 ? $2 : "-"), $NF'
-    done
+    i=$((i + 1)); list_ns "$ns" > "$t/$i" 2> "$t/$i.err" & pids+=($!)
   done
+  for p in "${pids[@]}"; do wait "$p" || { cat "$t"/*.err >&2; rm -rf "$t"; die "listing failed"; }; done
+  for ((p = 1; p <= i; p++)); do cat "$t/$p"; done
+  rm -rf "$t"
   echo "## disk"
   echo "# blobs/sha256"
   ls "$W/root/io.containerd.content.v1.content/blobs/sha256" | LC_ALL=C sort
@@ -187,7 +197,9 @@ case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   listing) shift; cmd_listing "$@" ;;
   ctr) shift; [ $# -ge 1 ] || usage; load_env "$1"; shift; exec "$CTR_BIN" -a "$SOCK" "$@" ;;
-  serving) shift; [ $# -eq 1 ] || usage; load_env "$1"; "$CTR_BIN" -a "$SOCK" version >/dev/null 2>&1 ;;
+  # no socket yet = not serving (a plain `ctr version` would wait 10 s for it)
+  serving) shift; [ $# -eq 1 ] || usage; load_env "$1"
+    [ -S "$SOCK" ] && "$CTR_BIN" --connect-timeout 1s -a "$SOCK" version >/dev/null 2>&1 ;;
   pid) shift; [ $# -eq 1 ] || usage; w=$(abs_work "$1"); pid_matches "$w/containerd.pid" "--config $w/" ;;
   stop) shift; cmd_stop "$@" ;;
   clean) shift; [ $# -eq 1 ] || usage
