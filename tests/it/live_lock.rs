@@ -139,7 +139,7 @@ fn live_every_ctrdb_command_on_a_running_containerd_exits_3_at_once() {
     let cmds = ctrdb_commands();
     for v in VERSIONS {
         let fx = fixture_dir(v);
-        let Some(lc) = LiveContainerd::start(v, &fx, &fx.join("meta.db")) else { return };
+        let Some(lc) = LiveContainerd::start(v, &fx, &fx.join("meta.db")) else { continue };
         let pid = lc.pid().expect("containerd pid");
         let db = lc.db_path();
         let scratch = tempfile::tempdir().unwrap();
@@ -180,7 +180,7 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
     const HOLD_MS: u64 = 3000;
     for v in VERSIONS {
         let fx = fixture_dir(v);
-        let Some(mut lc) = LiveContainerd::prepare(v, &fx, &fx.join("meta.db")) else { return };
+        let Some(mut lc) = LiveContainerd::prepare(v, &fx, &fx.join("meta.db")) else { continue };
         let db = lc.db_path();
 
         // 1. ctrdb check takes its shared lock and holds it for HOLD_MS
