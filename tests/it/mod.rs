@@ -3,6 +3,8 @@ mod cli;
 mod compact_cli;
 mod corruption;
 mod golden;
+pub mod live;
+mod live_lock;
 mod mutation;
 mod oracle_bolt;
 mod oracle_compact;
