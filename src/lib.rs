@@ -13,3 +13,4 @@ pub mod cli;
 pub mod fault;
 pub mod report;
 pub mod containerd;
+pub mod analysis;
