@@ -4,3 +4,4 @@ mod corruption;
 mod golden;
 mod mutation;
 mod oracle_bolt;
+mod oracle_schema;
