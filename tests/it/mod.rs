@@ -5,3 +5,4 @@ mod golden;
 mod mutation;
 mod oracle_bolt;
 mod oracle_schema;
+mod schema_findings;
