@@ -5,4 +5,6 @@ mod golden;
 mod mutation;
 mod oracle_bolt;
 mod oracle_schema;
+mod report_format;
 mod schema_findings;
+mod schema_golden;
