@@ -160,6 +160,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Decodes Go's `time.Time.MarshalBinary` (version 1: 15 bytes, version 2: 16).
+// Go's time encoding is big-endian by definition (unlike bbolt's native order).
+#[allow(clippy::big_endian_bytes)]
 pub fn time(b: &[u8]) -> Result<Timestamp, DecodeError> {
     let version = b.first().copied();
     let want = match version {
@@ -194,6 +196,7 @@ pub fn time(b: &[u8]) -> Result<Timestamp, DecodeError> {
 }
 
 /// Encodes a UTC timestamp as Go's `MarshalBinary` version 1 (for tests and writers).
+#[allow(clippy::big_endian_bytes)]
 pub fn put_time_utc(unix_secs: i64, nanos: u32) -> Vec<u8> {
     let mut v = Vec::with_capacity(15);
     v.push(1);
@@ -250,6 +253,7 @@ pub fn any(b: &[u8]) -> Result<AnyValue, DecodeError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::big_endian_bytes)]
 mod tests {
     use super::*;
 

@@ -356,7 +356,7 @@ mod tests {
         assert_eq!(p("Uppercase:tag"), Err(RefError::NameContainsUppercase));
         assert_eq!(p("test:5000/Uppercase/lowercase:tag"), Err(RefError::NameContainsUppercase));
         assert_eq!(p("lowercase:Uppercase"), Ok(("".into(), "lowercase".into(), some("Uppercase"), None)));
-        assert_eq!(p(&"a/".repeat(128).trim_end_matches('/').to_string()).err(), None);
+        assert_eq!(p("a/".repeat(128).trim_end_matches('/')).err(), None);
         assert_eq!(p(&format!("{}a", "a/".repeat(128))), Err(RefError::NameTooLong));
         assert_eq!(p("aa/asdf$$^/aa"), Err(RefError::InvalidFormat));
         assert_eq!(p("sub-dom1.foo.com/bar/baz/quux"), Ok(("sub-dom1.foo.com".into(), "bar/baz/quux".into(), None, None)));

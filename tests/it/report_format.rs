@@ -97,6 +97,7 @@ struct Group {
 struct NsCount {
     #[allow(dead_code)]
     namespace: Value,
+    #[allow(dead_code)]
     names: usize,
 }
 

@@ -55,11 +55,14 @@ fn image_count(path: &Path) -> usize {
     String::from_utf8(o.stdout).unwrap().lines().count()
 }
 
+/// (case, editdb ops, severity, code, path).
+type Case<'a> = (&'a str, &'a [&'a [&'a str]], &'a str, &'a str, &'a str);
+
 #[test]
 fn edited_fixtures_give_specific_schema_findings() {
     let Some(bin) = oracle_bin("edited_fixtures_give_specific_schema_findings") else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[&[&str]], &str, &str, &str)] = &[
+    let cases: &[Case] = &[
         // (case, edits, severity, code, path)
         (
             "target-missing",
