@@ -34,6 +34,10 @@ pub enum Command {
     Images(ImagesArgs),
     /// The digest → references map: every name per target digest, classified and flagged.
     Refs(RefsArgs),
+    /// Write a compact copy of the database (like `bbolt compact`): every bucket,
+    /// sequence, key and value, with no free pages. The copy is verified against the
+    /// source before it is put in place; the source is never modified.
+    Compact(CompactArgs),
 }
 
 /// Where the database is and how to open it.
@@ -148,4 +152,32 @@ pub struct RefsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// Output formats of `compact`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable text.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// `ctrdb compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Where to write the compacted copy (never the input itself).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
 }

@@ -8,6 +8,7 @@ use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
 
 mod check;
+mod compact;
 mod dump;
 mod images;
 mod inspect;
@@ -45,6 +46,9 @@ pub enum AppError {
     /// JSON encoding failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Writing a new database file failed or was refused.
+    #[error(transparent)]
+    Write(#[from] bolt::output::OutputError),
     /// Bad arguments that clap cannot catch.
     #[error("{0}")]
     Usage(String),
@@ -100,5 +104,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Inspect(a) => inspect::run(&a, out, err),
         Command::Images(a) => images::run(&a, out, err),
         Command::Refs(a) => refs::run(&a, out, err),
+        Command::Compact(a) => compact::run(&a, out, err),
     }
 }

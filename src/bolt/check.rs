@@ -158,6 +158,18 @@ impl<'a> Checker<'a, '_> {
         }
         let m = self.db.meta();
         let used = sel.used as u64;
+        if m.page_size != sel.page_size {
+            self.error(
+                Corruption::new(
+                    CorruptKind::MetaGeometry,
+                    format!(
+                        "meta {used} records page size {} but the file is addressed with {} (from meta 0), as Go does",
+                        m.page_size, sel.page_size
+                    ),
+                )
+                .page(used),
+            );
+        }
         if m.pgid < 2 {
             self.error(
                 Corruption::new(CorruptKind::MetaGeometry, format!("meta {used} has high-water mark {}, below 2", m.pgid))

@@ -186,15 +186,17 @@ impl<'a> Db<'a> {
         }
         let selection = meta::select(data).map_err(|[meta0, meta1]| Error::NoValidMeta { meta0, meta1 })?;
         let m = selection.meta();
-        if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&m.page_size) || m.page_size % 16 != 0 {
+        // Like Go, address pages with the size `getPageSize` found (meta 0's when it
+        // is valid), even if the selected meta records another; `check` reports that.
+        let size = selection.page_size;
+        if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&size) || size % 16 != 0 {
             return Err(Error::NotBolt {
                 reason: format!(
-                    "meta {} has page size {}, outside the supported {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE} (multiple of 16)",
-                    selection.used, m.page_size
+                    "page size {size} is outside the supported {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE} (multiple of 16)"
                 ),
             });
         }
-        let ps = m.page_size as usize;
+        let ps = size as usize;
         if data.len() < 2 * ps {
             return Err(Error::NotBolt {
                 reason: format!("the file is {} bytes, smaller than two {ps}-byte pages", data.len()),

@@ -13,8 +13,10 @@ pub mod error;
 pub mod freelist;
 pub mod layout;
 pub mod meta;
+pub mod output;
 pub mod page;
 pub mod walk;
+pub mod writer;
 
 pub use bucket::{Bucket, Entry, EntryKind};
 pub use db::{Db, DbFile, LockMode};

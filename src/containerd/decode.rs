@@ -518,6 +518,7 @@ impl MetaDb {
     pub fn decode(db: &Db<'_>) -> MetaDb {
         let mut f: Sink = Vec::new();
         let mut out = MetaDb::default();
+        // Findings are collected in `f` and moved to `out.findings` at the end.
         let root = match db.root() {
             Ok(r) => r,
             Err(c) => {
@@ -551,7 +552,12 @@ impl MetaDb {
         let v1path = BucketPath(vec![b"v1".to_vec()]);
         let mut ns_buckets: Vec<(&[u8], Bucket<'_>)> = Vec::new();
         match v1 {
-            None => f.push(SchemaFinding::new(SchemaCode::V1Missing, &v1path, "no v1 bucket: containerd has not initialised this file")),
+            // Not a containerd metadata database (or one containerd never
+            // initialised): there is no schema to check, so no schema findings.
+            None => {
+                out.findings = Vec::new();
+                return out;
+            }
             Some(v1) => {
                 let mut saw_version = false;
                 for e in entries(&v1, &v1path, &mut f) {
@@ -648,6 +654,7 @@ impl MetaDb {
             Some(4) => "containerd 2.x (schema 4)",
             Some(1 | 2) => "containerd older than 1.3 (schema 1 or 2)",
             Some(_) => "unknown (schema version not written by containerd)",
+            None if !self.top_level.iter().any(|t| t.0 == b"v1") => "not a containerd metadata database (no v1 bucket)",
             None => "unknown (no schema version)",
         }
     }

@@ -14,8 +14,6 @@ use crate::bolt::{BucketPath, Corruption};
 pub enum SchemaCode {
     /// Structural corruption stopped decoding part of the tree.
     BucketUnreadable,
-    /// The `v1` bucket is missing.
-    V1Missing,
     /// `v1/version` is missing.
     VersionMissing,
     /// `v1/version` is not a varint, or not a version containerd knows.
@@ -53,7 +51,6 @@ impl SchemaCode {
     pub fn code(self) -> &'static str {
         match self {
             SchemaCode::BucketUnreadable => "schema-bucket-unreadable",
-            SchemaCode::V1Missing => "schema-v1-missing",
             SchemaCode::VersionMissing => "schema-version-missing",
             SchemaCode::VersionInvalid => "schema-version-invalid",
             SchemaCode::UnknownTopLevelBucket => "unknown-top-level-bucket",

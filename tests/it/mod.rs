@@ -1,5 +1,6 @@
 pub mod common;
 mod cli;
+mod compact_cli;
 mod corruption;
 mod golden;
 mod mutation;
@@ -8,3 +9,6 @@ mod oracle_schema;
 mod report_format;
 mod schema_findings;
 mod schema_golden;
+mod oracle_compact;
+mod writer_common;
+mod writer_roundtrip;

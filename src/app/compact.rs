@@ -1,0 +1,182 @@
+//! `ctrdb compact`: a fresh, gap-free copy of the database, verified before it is put
+//! in place.
+
+use std::io::{BufWriter, Write};
+
+use serde::Serialize;
+
+use super::{AppError, ExitStatus, Input};
+use crate::bolt::output::{self, OutputError, OutputOptions};
+use crate::bolt::writer::{self, BoltWriter, CompareSummary, Filtered, FreelistMode, WriteSummary, WriterOptions};
+use crate::bolt::{Db, Walk};
+use crate::cli::{CompactArgs, ReportFormat};
+use crate::report::{sha256_hex, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+
+/// Output buffer: large sequential writes.
+const WRITE_BUFFER: usize = 4 << 20;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputJson {
+    path: String,
+    size: u64,
+    sha256: String,
+    txid: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CompactJson {
+    schema_version: u32,
+    tool: Tool,
+    command: &'static str,
+    input: InputInfo,
+    output: OutputJson,
+    size_before: u64,
+    size_after: u64,
+    reclaimed: i64,
+    page_size: usize,
+    pages_before: u64,
+    pages_after: u64,
+    freelist_mode: FreelistMode,
+    buckets: u64,
+    inline_buckets: u64,
+    keys: u64,
+    verified: bool,
+}
+
+pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+    let input = Input::from_args(&a.input);
+    let file = input.open()?;
+    let db = file.db()?;
+    file.advise_sequential();
+    let meta = db.meta();
+    let root = db.root().map_err(crate::bolt::Error::from)?;
+    let wopts = WriterOptions {
+        page_size: meta.page_size,
+        freelist: FreelistMode::of(&meta),
+        after_txid: meta.txid,
+        root_sequence: root.sequence(),
+    };
+    let json = a.format == ReportFormat::Json;
+    let (summary, (compared, sha), written) = output::write_verified(
+        &input.path,
+        &a.output,
+        OutputOptions { overwrite: a.force, replace_source: false },
+        |f, path| write_copy(&db, wopts, f).map_err(|source| OutputError::Write { path: path.to_path_buf(), source }),
+        |_, bytes| {
+            let compared = verify_copy(&db, bytes)?;
+            Ok((compared, json.then(|| sha256_hex(bytes))))
+        },
+    )?;
+    let size_before = db.data().len() as u64;
+    if json {
+        let doc = CompactJson {
+            schema_version: REPORT_SCHEMA_VERSION,
+            tool: Tool::current(),
+            command: "compact",
+            input: InputInfo::new(&input.path, db.data(), Some(meta.txid)),
+            output: OutputJson {
+                path: written.path.display().to_string(),
+                size: written.size,
+                sha256: sha.unwrap_or_default(),
+                txid: summary.txid,
+            },
+            size_before,
+            size_after: written.size,
+            reclaimed: size_before as i64 - written.size as i64,
+            page_size: db.page_size(),
+            pages_before: meta.pgid,
+            pages_after: summary.pages,
+            freelist_mode: wopts.freelist,
+            buckets: compared.buckets,
+            inline_buckets: summary.inline_buckets,
+            keys: compared.keys,
+            verified: true,
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)?;
+    } else {
+        let reclaimed = size_before as i64 - written.size as i64;
+        let pct = if size_before > 0 { reclaimed as f64 * 100.0 / size_before as f64 } else { 0.0 };
+        writeln!(out, "compacted {} -> {}", input.path.display(), written.path.display())?;
+        writeln!(out, "  size before: {} ({} pages)", human(size_before), meta.pgid)?;
+        writeln!(out, "  size after:  {} ({} pages)", human(written.size), summary.pages)?;
+        writeln!(out, "  reclaimed:   {} ({pct:.1} %)", human_signed(reclaimed))?;
+        let fl = match wopts.freelist {
+            FreelistMode::Page => "empty freelist page (as the source: containerd 1.6 style)",
+            FreelistMode::None => "none persisted (as the source: NoFreelistSync, containerd 1.7+)",
+        };
+        writeln!(out, "  page size {}, freelist: {fl}", db.page_size())?;
+        writeln!(
+            out,
+            "  {} buckets ({} inline), {} keys; verified identical to the source",
+            compared.buckets, summary.inline_buckets, compared.keys
+        )?;
+    }
+    Ok(ExitStatus::Clean)
+}
+
+/// Writes the whole tree of `db` into `f` as a new file.
+pub(crate) fn write_copy(
+    db: &Db<'_>,
+    opts: WriterOptions,
+    f: &mut std::fs::File,
+) -> Result<WriteSummary, writer::WriteError> {
+    let mut w = BoltWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f), opts)?;
+    let mut src = Filtered::new(Walk::new(db)?, writer::keep_all);
+    writer::copy_walk(&mut src, &mut w)?;
+    let (buf, summary) = w.finish()?;
+    buf.into_inner().map_err(|e| writer::WriteError::Io { op: "flush", source: e.into_error() })?;
+    Ok(summary)
+}
+
+/// Re-reads the copy: its length matches its high-water mark, the structural check
+/// finds nothing, and a walk reproduces the source exactly.
+pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, OutputError> {
+    let cdb = Db::parse(copy).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let m = cdb.meta();
+    let expect = m.pgid.checked_mul(cdb.page_size() as u64);
+    if expect != Some(copy.len() as u64) {
+        return Err(OutputError::VerifyOther(format!(
+            "the file is {} bytes but its high-water mark {} says {expect:?}",
+            copy.len(),
+            m.pgid
+        )));
+    }
+    let report = crate::bolt::check::check(&cdb);
+    if let Some(f) = report.findings.first() {
+        return Err(OutputError::VerifyOther(format!(
+            "ctrdb check finds {} problem(s) in the new file, first: {}",
+            report.findings.len() + report.omitted,
+            f.corruption
+        )));
+    }
+    let walk = Walk::new(src).map_err(|e| OutputError::VerifyOther(format!("the source: {e}")))?;
+    let mut a = Filtered::new(walk, writer::keep_all);
+    let mut b = Walk::new(&cdb).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    Ok(writer::compare(&mut a, &mut b)?)
+}
+
+fn human(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < U.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{n} bytes ({v:.1} {})", U[u])
+    }
+}
+
+fn human_signed(n: i64) -> String {
+    if n < 0 {
+        format!("-{}", human(n.unsigned_abs()))
+    } else {
+        human(n as u64)
+    }
+}
