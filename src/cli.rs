@@ -28,6 +28,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the raw bucket tree: keys, values (text or hex) and bucket sequences.
     Dump(DumpArgs),
+    /// File geometry, schema version and containerd family, per-namespace record counts.
+    Inspect(InspectArgs),
+    /// List image records of every namespace (offline `ctr images ls`).
+    Images(ImagesArgs),
+    /// The digest → references map: every name per target digest, classified and flagged.
+    Refs(RefsArgs),
     /// Write a compact copy of the database (like `bbolt compact`): every bucket,
     /// sequence, key and value, with no free pages. The copy is verified against the
     /// source before it is put in place; the source is never modified.
@@ -101,6 +107,51 @@ pub struct DumpArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
     pub format: DumpFormat,
+}
+
+/// `ctrdb inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `ctrdb images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only these namespaces (repeatable).
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// One row per target digest (per namespace) with all its names.
+    #[arg(long)]
+    pub collapse: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `ctrdb refs`.
+#[derive(Debug, Args)]
+pub struct RefsArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only these namespaces (repeatable).
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// Output formats of `compact`.

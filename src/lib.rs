@@ -12,3 +12,5 @@ pub mod bolt;
 pub mod cli;
 pub mod fault;
 pub mod report;
+pub mod containerd;
+pub mod analysis;

@@ -8,6 +8,7 @@ use super::{AppError, ExitStatus, Input};
 use crate::bolt::check::{self, CheckReport, Severity};
 use crate::bolt::Db;
 use crate::cli::{CheckArgs, Format};
+use crate::containerd::MetaDb;
 use crate::report::{InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// One finding on the wire.
@@ -47,6 +48,23 @@ pub struct SummaryJson {
     errors: usize,
     warnings: usize,
     findings_omitted: usize,
+    schema: SchemaSummaryJson,
+}
+
+/// The `schema` part of the summary: the containerd-level decode.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaSummaryJson {
+    /// `v1/version`, if decodable.
+    version: Option<i64>,
+    /// The containerd family it implies.
+    family: &'static str,
+    /// Number of namespaces decoded.
+    namespaces: usize,
+    /// Schema findings of severity error.
+    errors: usize,
+    /// Schema findings of severity warning.
+    warnings: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,9 +83,10 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
     let file = input.open()?;
     let db = file.db()?;
     let report = check::check(&db);
-    let summary = summary(&db, &report);
+    let schema = MetaDb::decode(&db);
+    let summary = summary(&db, &report, &schema);
     match a.format {
-        Format::Table => print_table(out, &input, &summary, &report)?,
+        Format::Table => print_table(out, &input, &summary, &report, &schema)?,
         Format::Json | Format::Jsonl => {
             let doc = CheckJson {
                 schema_version: REPORT_SCHEMA_VERSION,
@@ -75,7 +94,7 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
                 command: "check",
                 input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
                 summary,
-                findings: findings_json(&report),
+                findings: findings_json(&report).into_iter().chain(schema_findings_json(&schema)).collect(),
             };
             if a.format == Format::Json {
                 serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -85,10 +104,11 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
             writeln!(out)?;
         }
     }
-    Ok(if report.findings.is_empty() && report.omitted == 0 { ExitStatus::Clean } else { ExitStatus::Findings })
+    let clean = report.findings.is_empty() && report.omitted == 0 && schema.findings.is_empty();
+    Ok(if clean { ExitStatus::Clean } else { ExitStatus::Findings })
 }
 
-fn summary(db: &Db<'_>, r: &CheckReport) -> SummaryJson {
+fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> SummaryJson {
     let m = db.meta();
     SummaryJson {
         file_size: db.data().len() as u64,
@@ -107,7 +127,29 @@ fn summary(db: &Db<'_>, r: &CheckReport) -> SummaryJson {
         errors: r.errors(),
         warnings: r.warnings(),
         findings_omitted: r.omitted,
+        schema: SchemaSummaryJson {
+            version: schema.schema_version,
+            family: schema.family(m.has_freelist()),
+            namespaces: schema.namespaces.len(),
+            errors: schema.findings.iter().filter(|f| f.severity() == Severity::Error).count(),
+            warnings: schema.findings.iter().filter(|f| f.severity() == Severity::Warning).count(),
+        },
     }
+}
+
+/// The schema findings in wire form (after the structural ones).
+pub fn schema_findings_json(m: &MetaDb) -> Vec<FindingJson> {
+    m.findings
+        .iter()
+        .map(|f| FindingJson {
+            severity: f.severity().name(),
+            code: f.code.code(),
+            page: f.page,
+            offset: f.offset,
+            path: Some(f.path.to_string()),
+            message: f.message.clone(),
+        })
+        .collect()
 }
 
 /// The findings in wire form.
@@ -125,7 +167,13 @@ pub fn findings_json(r: &CheckReport) -> Vec<FindingJson> {
         .collect()
 }
 
-fn print_table(out: &mut dyn Write, input: &Input, s: &SummaryJson, r: &CheckReport) -> std::io::Result<()> {
+fn print_table(
+    out: &mut dyn Write,
+    input: &Input,
+    s: &SummaryJson,
+    r: &CheckReport,
+    schema: &MetaDb,
+) -> std::io::Result<()> {
     writeln!(out, "{}", input.path.display())?;
     writeln!(
         out,
@@ -167,10 +215,26 @@ fn print_table(out: &mut dyn Write, input: &Input, s: &SummaryJson, r: &CheckRep
     if r.omitted > 0 {
         writeln!(out, "... {} more findings omitted", r.omitted)?;
     }
-    if r.findings.is_empty() {
+    let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
+    writeln!(out, "  schema: v1/version {v} ({}), {} namespaces", s.schema.family, s.schema.namespaces)?;
+    for f in &schema.findings {
+        write!(out, "{}[{}]: {} (bucket {}", f.severity().name(), f.code.code(), f.message, f.path)?;
+        if let Some(p) = f.page {
+            write!(out, ", page {p}")?;
+        }
+        if let Some(o) = f.offset {
+            write!(out, ", offset {o:#x}")?;
+        }
+        writeln!(out, ")")?;
+    }
+    if r.findings.is_empty() && schema.findings.is_empty() {
         writeln!(out, "OK: no problems found")?;
     } else {
-        writeln!(out, "{} errors, {} warnings", s.errors, s.warnings)?;
+        writeln!(
+            out,
+            "{} errors, {} warnings (structure); {} errors, {} warnings (schema)",
+            s.errors, s.warnings, s.schema.errors, s.schema.warnings
+        )?;
     }
     Ok(())
 }

@@ -10,6 +10,10 @@ use crate::cli::{Cli, Command, InputArgs};
 mod check;
 mod compact;
 mod dump;
+mod images;
+mod inspect;
+mod refs;
+mod table;
 
 /// containerd's default metadata database.
 pub const DEFAULT_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
@@ -97,6 +101,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
     match cli.command {
         Command::Check(a) => check::run(&a, out, err),
         Command::Dump(a) => dump::run(&a, out, err),
+        Command::Inspect(a) => inspect::run(&a, out, err),
+        Command::Images(a) => images::run(&a, out, err),
+        Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
     }
 }

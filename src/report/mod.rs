@@ -11,7 +11,7 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// A byte string that serializes as a JSON string when it is UTF-8 and as
 /// `{"bytes": "<base64>"}` otherwise, so nothing is ever replaced or lost.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteStr(pub Vec<u8>);
 
 impl ByteStr {

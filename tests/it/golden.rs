@@ -3,7 +3,7 @@
 
 use super::common::*;
 
-fn golden(name: &str, actual: &str) {
+pub(super) fn golden(name: &str, actual: &str) {
     let path = repo().join("tests/golden").join(name);
     if std::env::var_os("CTRDB_UPDATE").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -1,0 +1,4 @@
+//! Analyses over decoded records ([`crate::containerd`]); no decoding and no
+//! output formatting here.
+
+pub mod refs;

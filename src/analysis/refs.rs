@@ -1,0 +1,306 @@
+//! The digest → references map: for each namespace and image target digest,
+//! every image name pointing at it, classified (`tag`, `repoDigest`, `imageId`,
+//! `mobyDangling`, `invalid`, `other`), normalized, and flagged with what else
+//! refers to it. Names in different namespaces are never grouped together;
+//! digests shared across namespaces are listed separately.
+//!
+//! Built in parallel (namespaces in parallel, a large `images` list split across
+//! threads); the output order is deterministic.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::containerd::model::{serialize_labels, Labels, Namespace};
+use crate::containerd::reference::{is_sha256_digest, parse_docker_ref, parse_normalized_named};
+use crate::containerd::MetaDb;
+use crate::report::ByteStr;
+
+/// CRI's managed-image label.
+pub const LABEL_CRI_MANAGED: &[u8] = b"io.cri-containerd.image";
+/// CRI's pinned-image label.
+pub const LABEL_CRI_PINNED: &[u8] = b"io.cri-containerd.pinned";
+/// Prefix of every GC label.
+pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
+/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
+pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [b"containerd.io/gc.ref.image", b"containerd.io/gc.bref.image"];
+/// Docker's keep-alive record name prefix.
+pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
+
+/// What kind of name an image record has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RefClass {
+    /// `repo:tag`.
+    Tag,
+    /// `repo@sha256:…`.
+    RepoDigest,
+    /// `sha256:<64 hex>` (CRI's image-id alias).
+    ImageId,
+    /// `moby-dangling@sha256:…` (Docker's keep-alive record).
+    MobyDangling,
+    /// Not a valid docker reference.
+    Invalid,
+    /// A valid reference with neither tag nor digest.
+    Other,
+}
+
+impl RefClass {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RefClass::Tag => "tag",
+            RefClass::RepoDigest => "repoDigest",
+            RefClass::ImageId => "imageId",
+            RefClass::MobyDangling => "mobyDangling",
+            RefClass::Invalid => "invalid",
+            RefClass::Other => "other",
+        }
+    }
+}
+
+/// The classification of one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// The class.
+    pub class: RefClass,
+    /// `ParseDockerRef` of the name (`nginx` → `docker.io/library/nginx:latest`);
+    /// `None` for `imageId` and `invalid` names.
+    pub normalized: Option<String>,
+    /// For names carrying a digest (`repoDigest`, `mobyDangling`): whether it
+    /// equals the target digest.
+    pub digest_matches_target: Option<bool>,
+}
+
+/// Classifies an image name. `target` is the record's target digest.
+pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
+    if is_sha256_digest(name) {
+        return Classified { class: RefClass::ImageId, normalized: None, digest_matches_target: None };
+    }
+    let Ok(s) = std::str::from_utf8(name) else {
+        return Classified { class: RefClass::Invalid, normalized: None, digest_matches_target: None };
+    };
+    let parsed = parse_normalized_named(s);
+    let normalized = parse_docker_ref(s).ok().map(|r| r.to_string());
+    let matches = |d: &str| Some(target.is_some_and(|t| t == d.as_bytes()));
+    if name.starts_with(MOBY_DANGLING_PREFIX) {
+        let digest = s.get(MOBY_DANGLING_PREFIX.len()..).unwrap_or_default();
+        return Classified { class: RefClass::MobyDangling, normalized, digest_matches_target: matches(digest) };
+    }
+    match parsed {
+        Err(_) => Classified { class: RefClass::Invalid, normalized: None, digest_matches_target: None },
+        Ok(r) => match (&r.digest, &r.tag) {
+            (Some(d), _) => Classified { class: RefClass::RepoDigest, normalized, digest_matches_target: matches(d) },
+            (None, Some(_)) => Classified { class: RefClass::Tag, normalized, digest_matches_target: None },
+            (None, None) => Classified { class: RefClass::Other, normalized, digest_matches_target: None },
+        },
+    }
+}
+
+/// A label elsewhere in the namespace that names an image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct LabelRef {
+    /// The object carrying the label, e.g. `content sha256:…`, `image foo:1`.
+    pub owner: String,
+    /// The label key.
+    pub key: ByteStr,
+}
+
+/// One image name in a digest group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NameRef {
+    /// The record's name.
+    pub name: ByteStr,
+    /// Its class.
+    pub class: RefClass,
+    /// Normalized docker reference.
+    pub normalized: Option<String>,
+    /// For digest-carrying names: whether the digest equals the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_matches_target: Option<bool>,
+    /// `io.cri-containerd.image=managed`.
+    pub managed: bool,
+    /// `io.cri-containerd.pinned=pinned`.
+    pub pinned: bool,
+    /// Container ids whose `image` field equals the name.
+    pub used_by_containers: Vec<ByteStr>,
+    /// 2.x lease ids holding the name in `leases/<id>/images`.
+    pub leased_by: Vec<ByteStr>,
+    /// `containerd.io/gc.ref.image*` / `gc.bref.image*` labels whose value is the name.
+    pub named_by_labels: Vec<LabelRef>,
+    /// The record's own `containerd.io/gc.*` labels.
+    #[serde(serialize_with = "serialize_labels")]
+    pub gc_labels: Labels,
+    /// The target has no content record in this namespace.
+    pub dangling: bool,
+}
+
+/// All names in one namespace that point at one digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestGroup {
+    /// The namespace.
+    pub namespace: ByteStr,
+    /// The target digest.
+    pub digest: ByteStr,
+    /// The media type of the first name's target.
+    pub media_type: ByteStr,
+    /// The size of the first name's target.
+    pub size: i64,
+    /// No content record for the digest in this namespace.
+    pub dangling: bool,
+    /// The names, in key order.
+    pub names: Vec<NameRef>,
+}
+
+/// A digest that is a target in more than one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedDigest {
+    /// The digest.
+    pub digest: ByteStr,
+    /// (namespace, number of names there), by namespace.
+    pub namespaces: Vec<NamespaceCount>,
+}
+
+/// A namespace and how many names it has for a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamespaceCount {
+    /// The namespace.
+    pub namespace: ByteStr,
+    /// Names pointing at the digest there.
+    pub names: usize,
+}
+
+/// The digest → references map.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefsMap {
+    /// Groups with more than one name first, then by namespace and digest.
+    pub groups: Vec<DigestGroup>,
+    /// Digests targeted in more than one namespace, by digest.
+    pub shared: Vec<SharedDigest>,
+}
+
+impl RefsMap {
+    /// Groups with more than one name.
+    pub fn multi_name_groups(&self) -> impl Iterator<Item = &DigestGroup> {
+        self.groups.iter().filter(|g| g.names.len() > 1)
+    }
+}
+
+/// Names below this count are classified sequentially.
+const PAR_MIN: usize = 512;
+
+/// Builds the map for one namespace, in digest order.
+pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
+    let blobs: std::collections::HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
+    let mut by_container: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
+    for c in &ns.containers {
+        if let Some(img) = c.image.as_ref().filter(|i| !i.0.is_empty()) {
+            by_container.entry(img.0.as_slice()).or_default().push(c.id.clone());
+        }
+    }
+    let mut by_lease: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
+    for l in &ns.leases {
+        for n in &l.images {
+            by_lease.entry(n.0.as_slice()).or_default().push(l.id.clone());
+        }
+    }
+    let mut by_label: HashMap<&[u8], Vec<LabelRef>> = HashMap::new();
+    for (owner, labels) in ns.all_labels() {
+        for (k, v) in labels {
+            if IMAGE_REF_LABEL_PREFIXES.iter().any(|p| k.0.starts_with(p)) {
+                by_label.entry(v.0.as_slice()).or_default().push(LabelRef { owner: owner.clone(), key: k.clone() });
+            }
+        }
+    }
+    let one = |img: &crate::containerd::Image| -> Option<(ByteStr, ByteStr, i64, NameRef)> {
+        let t = img.target.as_ref()?;
+        let digest = img.target_digest()?;
+        let c = classify(&img.name.0, Some(&digest.0));
+        let label_is = |k: &[u8], v: &[u8]| img.labels.get(&ByteStr::new(k)).is_some_and(|x| x.0 == v);
+        let mut named_by_labels = by_label.get(img.name.0.as_slice()).cloned().unwrap_or_default();
+        named_by_labels.sort();
+        Some((
+            digest.clone(),
+            t.media_type.clone(),
+            t.size,
+            NameRef {
+                name: img.name.clone(),
+                class: c.class,
+                normalized: c.normalized,
+                digest_matches_target: c.digest_matches_target,
+                managed: label_is(LABEL_CRI_MANAGED, b"managed"),
+                pinned: label_is(LABEL_CRI_PINNED, b"pinned"),
+                used_by_containers: by_container.get(img.name.0.as_slice()).cloned().unwrap_or_default(),
+                leased_by: by_lease.get(img.name.0.as_slice()).cloned().unwrap_or_default(),
+                named_by_labels,
+                gc_labels: img.labels.iter().filter(|(k, _)| k.0.starts_with(GC_LABEL_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                dangling: !blobs.contains(digest.0.as_slice()),
+            },
+        ))
+    };
+    let named: Vec<(ByteStr, ByteStr, i64, NameRef)> = if ns.images.len() >= PAR_MIN {
+        ns.images.par_iter().with_min_len(128).filter_map(one).collect()
+    } else {
+        ns.images.iter().filter_map(one).collect()
+    };
+    let mut groups: BTreeMap<ByteStr, DigestGroup> = BTreeMap::new();
+    for (digest, media_type, size, n) in named {
+        let dangling = n.dangling;
+        groups
+            .entry(digest.clone())
+            .or_insert_with(|| DigestGroup { namespace: ns.name.clone(), digest, media_type, size, dangling, names: Vec::new() })
+            .names
+            .push(n);
+    }
+    groups.into_values().collect()
+}
+
+/// Builds the whole map.
+pub fn build(db: &MetaDb) -> RefsMap {
+    let per_ns: Vec<Vec<DigestGroup>> = db.namespaces.par_iter().map(namespace_groups).collect();
+    let mut shared: BTreeMap<ByteStr, Vec<NamespaceCount>> = BTreeMap::new();
+    for g in per_ns.iter().flatten() {
+        shared.entry(g.digest.clone()).or_default().push(NamespaceCount { namespace: g.namespace.clone(), names: g.names.len() });
+    }
+    let shared = shared
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(digest, namespaces)| SharedDigest { digest, namespaces })
+        .collect();
+    let mut groups: Vec<DigestGroup> = per_ns.into_iter().flatten().collect();
+    // Stable: namespaces were in name order and digests in order within each.
+    groups.sort_by_key(|g| g.names.len() <= 1);
+    RefsMap { groups, shared }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b889b520cc7";
+
+    #[test]
+    fn classes() {
+        let c = |n: &str| classify(n.as_bytes(), Some(T.as_bytes()));
+        assert_eq!(c("docker.io/library/tiny:1.0").class, RefClass::Tag);
+        assert_eq!(c("nginx").normalized.as_deref(), Some("docker.io/library/nginx:latest"));
+        assert_eq!(c("nginx").class, RefClass::Other);
+        let rd = c(&format!("127.0.0.1:5000/library/app@{T}"));
+        assert_eq!((rd.class, rd.digest_matches_target), (RefClass::RepoDigest, Some(true)));
+        let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        assert_eq!(c(&format!("app@{other}")).digest_matches_target, Some(false));
+        assert_eq!(c(T).class, RefClass::ImageId);
+        assert_eq!(c(T).normalized, None);
+        let md = c(&format!("moby-dangling@{T}"));
+        assert_eq!((md.class, md.digest_matches_target), (RefClass::MobyDangling, Some(true)));
+        assert_eq!(c("Upper/Case:x").class, RefClass::Invalid);
+        assert_eq!(c("import-2024-01-01@x").class, RefClass::Invalid);
+        assert_eq!(classify(b"\xff\xfe", None).class, RefClass::Invalid);
+        assert_eq!(c("sha256:abc").class, RefClass::Tag); // a short hex is a tag of library/sha256, as in Go
+    }
+}

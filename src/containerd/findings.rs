@@ -1,0 +1,210 @@
+//! Schema findings: malformed records found while decoding, and cross-record
+//! problems (dangling images, missing snapshots, broken parent/children links,
+//! lease resources naming nothing). Each has a stable kebab-case code.
+
+use std::collections::HashSet;
+
+use super::model::{show, Namespace};
+use crate::bolt::check::Severity;
+use crate::bolt::{BucketPath, Corruption};
+
+/// What kind of schema problem was found. Codes are stable (`docs/report.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SchemaCode {
+    /// Structural corruption stopped decoding part of the tree.
+    BucketUnreadable,
+    /// `v1/version` is missing.
+    VersionMissing,
+    /// `v1/version` is not a varint, or not a version containerd knows.
+    VersionInvalid,
+    /// A top-level bucket other than `v1` (and 1.7's `<ns>/sandboxes`).
+    UnknownTopLevelBucket,
+    /// A key under `v1`, a namespace or an object bucket that containerd does not write.
+    UnknownKey,
+    /// A non-bucket key under `images` (containerd's `List` would dereference a nil bucket).
+    ImageNotBucket,
+    /// An image without a `target` bucket: `List` fails for the whole namespace.
+    ImageTargetMissing,
+    /// An image target without digest, media type or a decodable size.
+    ImageTargetInvalid,
+    /// An image's `createdat`/`updatedat` cannot be decoded: `List` fails for the namespace.
+    ImageTimeInvalid,
+    /// An image's target digest has no content record in its namespace.
+    ImageDangling,
+    /// A record that should be a bucket is a plain key (or vice versa).
+    RecordNotBucket,
+    /// A field of a record could not be decoded (time, varint, protobuf Any).
+    FieldInvalid,
+    /// A container's snapshot does not exist.
+    ContainerSnapshotMissing,
+    /// A snapshot's parent does not exist.
+    SnapshotParentMissing,
+    /// A `children` list and the children's `parent` disagree.
+    SnapshotChildrenMismatch,
+    /// A lease resource names no existing object.
+    LeaseResourceMissing,
+}
+
+impl SchemaCode {
+    /// The stable kebab-case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            SchemaCode::BucketUnreadable => "schema-bucket-unreadable",
+            SchemaCode::VersionMissing => "schema-version-missing",
+            SchemaCode::VersionInvalid => "schema-version-invalid",
+            SchemaCode::UnknownTopLevelBucket => "unknown-top-level-bucket",
+            SchemaCode::UnknownKey => "unknown-key",
+            SchemaCode::ImageNotBucket => "image-not-bucket",
+            SchemaCode::ImageTargetMissing => "image-target-missing",
+            SchemaCode::ImageTargetInvalid => "image-target-invalid",
+            SchemaCode::ImageTimeInvalid => "image-time-invalid",
+            SchemaCode::ImageDangling => "image-dangling",
+            SchemaCode::RecordNotBucket => "record-not-bucket",
+            SchemaCode::FieldInvalid => "field-invalid",
+            SchemaCode::ContainerSnapshotMissing => "container-snapshot-missing",
+            SchemaCode::SnapshotParentMissing => "snapshot-parent-missing",
+            SchemaCode::SnapshotChildrenMismatch => "snapshot-children-mismatch",
+            SchemaCode::LeaseResourceMissing => "lease-resource-missing",
+        }
+    }
+
+    /// The severity: `error` when containerd cannot use the file (or a whole
+    /// namespace), `warning` otherwise.
+    pub fn severity(self) -> Severity {
+        match self {
+            SchemaCode::BucketUnreadable
+            | SchemaCode::VersionInvalid
+            | SchemaCode::ImageNotBucket
+            | SchemaCode::ImageTargetMissing
+            | SchemaCode::ImageTimeInvalid => Severity::Error,
+            _ => Severity::Warning,
+        }
+    }
+}
+
+/// One schema finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaFinding {
+    /// What.
+    pub code: SchemaCode,
+    /// The bucket path of the record (or of the bucket that could not be read).
+    pub path: BucketPath,
+    /// Page id, for structural corruption.
+    pub page: Option<u64>,
+    /// File offset, for structural corruption.
+    pub offset: Option<u64>,
+    /// Description.
+    pub message: String,
+}
+
+impl SchemaFinding {
+    /// A finding at `path`.
+    pub fn new(code: SchemaCode, path: &BucketPath, message: impl Into<String>) -> Self {
+        SchemaFinding { code, path: path.clone(), page: None, offset: None, message: message.into() }
+    }
+
+    /// A structural corruption met while decoding the bucket at `path`.
+    pub fn unreadable(path: &BucketPath, c: &Corruption) -> Self {
+        SchemaFinding {
+            code: SchemaCode::BucketUnreadable,
+            path: path.clone(),
+            page: c.page,
+            offset: c.offset,
+            message: format!("cannot read bucket: {} ({})", c.message, c.kind.code()),
+        }
+    }
+
+    /// The severity of its code.
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}
+
+fn ns_path(ns: &Namespace, rest: &[&[u8]]) -> BucketPath {
+    let mut v = vec![b"v1".to_vec(), ns.name.0.clone()];
+    v.extend(rest.iter().map(|c| c.to_vec()));
+    BucketPath(v)
+}
+
+/// Cross-record checks within one namespace.
+pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
+    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
+    for img in &ns.images {
+        if let Some(d) = img.target_digest() {
+            if !blobs.contains(d.0.as_slice()) {
+                out.push(SchemaFinding::new(
+                    SchemaCode::ImageDangling,
+                    &ns_path(ns, &[b"images", &img.name.0]),
+                    format!("image {} targets {}, which has no content record in namespace {}", show(&img.name.0), show(&d.0), show(&ns.name.0)),
+                ));
+            }
+        }
+    }
+    for c in &ns.containers {
+        let (Some(sn), Some(key)) = (&c.snapshotter, &c.snapshot_key) else { continue };
+        if sn.0.is_empty() || key.0.is_empty() {
+            continue;
+        }
+        if ns.snapshot(&sn.0, &key.0).is_none() {
+            out.push(SchemaFinding::new(
+                SchemaCode::ContainerSnapshotMissing,
+                &ns_path(ns, &[b"containers", &c.id.0]),
+                format!("container {} uses snapshot {}/{}, which does not exist", show(&c.id.0), show(&sn.0), show(&key.0)),
+            ));
+        }
+    }
+    for s in &ns.snapshotters {
+        for snap in &s.snapshots {
+            let path = || ns_path(ns, &[b"snapshots", &s.name.0, &snap.key.0]);
+            if let Some(p) = &snap.parent {
+                match s.get(&p.0) {
+                    None => out.push(SchemaFinding::new(
+                        SchemaCode::SnapshotParentMissing,
+                        &path(),
+                        format!("snapshot {}/{} has parent {}, which does not exist", show(&s.name.0), show(&snap.key.0), show(&p.0)),
+                    )),
+                    Some(parent) => {
+                        if !parent.children.iter().any(|c| c.0 == snap.key.0) {
+                            out.push(SchemaFinding::new(
+                                SchemaCode::SnapshotChildrenMismatch,
+                                &path(),
+                                format!("snapshot {}/{} names parent {}, whose children do not list it", show(&s.name.0), show(&snap.key.0), show(&p.0)),
+                            ));
+                        }
+                    }
+                }
+            }
+            for child in &snap.children {
+                let ok = s.get(&child.0).is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
+                if !ok {
+                    out.push(SchemaFinding::new(
+                        SchemaCode::SnapshotChildrenMismatch,
+                        &path(),
+                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(&s.name.0), show(&snap.key.0), show(&child.0)),
+                    ));
+                }
+            }
+        }
+    }
+    let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0.as_slice()).collect();
+    for l in &ns.leases {
+        let mut missing = Vec::new();
+        missing.extend(l.content.iter().filter(|d| !blobs.contains(d.0.as_slice())).map(|d| format!("content {}", show(&d.0))));
+        missing.extend(l.ingests.iter().filter(|r| !ingests.contains(r.0.as_slice())).map(|r| format!("ingest {}", show(&r.0))));
+        missing.extend(
+            l.snapshots
+                .iter()
+                .filter(|(sn, k)| ns.snapshot(&sn.0, &k.0).is_none())
+                .map(|(sn, k)| format!("snapshot {}/{}", show(&sn.0), show(&k.0))),
+        );
+        missing.extend(l.images.iter().filter(|n| ns.image(&n.0).is_none()).map(|n| format!("image {}", show(&n.0))));
+        for m in missing {
+            out.push(SchemaFinding::new(
+                SchemaCode::LeaseResourceMissing,
+                &ns_path(ns, &[b"leases", &l.id.0]),
+                format!("lease {} holds {m}, which does not exist", show(&l.id.0)),
+            ));
+        }
+    }
+}

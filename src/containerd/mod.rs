@@ -1,0 +1,19 @@
+//! containerd's metadata schema: decoding `meta.db`'s bucket tree
+//! (`containerd-metadb.md` §3) into typed, per-namespace records, and the schema
+//! findings `ctrdb check` reports. Knows nothing about output formats.
+//!
+//! Entry point: [`MetaDb::decode`]. Every namespace's images, content blobs,
+//! ingests, containers, snapshots (per snapshotter, with the bucket sequence),
+//! leases and sandboxes are in [`Namespace`]; lookups by key are
+//! [`Namespace::image`], [`Namespace::blob`], [`Namespace::snapshot`].
+
+pub mod decode;
+pub mod encoding;
+pub mod findings;
+pub mod model;
+pub mod reference;
+
+pub use decode::MetaDb;
+pub use encoding::{AnyValue, DecodeError, Timestamp};
+pub use findings::{SchemaCode, SchemaFinding};
+pub use model::*;
