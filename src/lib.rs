@@ -14,3 +14,4 @@ pub mod fault;
 pub mod report;
 pub mod containerd;
 pub mod analysis;
+pub mod gc;
