@@ -15,3 +15,4 @@ pub mod report;
 pub mod containerd;
 pub mod analysis;
 pub mod dedup;
+pub mod gc;

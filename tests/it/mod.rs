@@ -14,3 +14,4 @@ mod schema_golden;
 mod oracle_compact;
 mod writer_common;
 mod writer_roundtrip;
+mod oracle_gc;
