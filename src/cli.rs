@@ -38,6 +38,11 @@ pub enum Command {
     /// sequence, key and value, with no free pages. The copy is verified against the
     /// source before it is put in place; the source is never modified.
     Compact(CompactArgs),
+    /// Remove redundant image names under a safety policy. Without --output or
+    /// --in-place this is a dry run: every name kept, removed or protected and why,
+    /// and what containerd's GC would collect before and after (exit 1 when
+    /// something would be removed). See docs/dedup.md.
+    Dedup(DedupArgs),
 }
 
 /// Where the database is and how to open it.
@@ -176,6 +181,68 @@ pub struct CompactArgs {
     /// Replace OUT if it exists.
     #[arg(long)]
     pub force: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+/// `--policy` of `dedup` (docs/dedup.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DedupPolicy {
+    /// Non-canonical aliases (`nginx:latest` beside `docker.io/library/nginx:latest`)
+    /// and CRI image-ID aliases (`sha256:<id>`) beside a kept `repo@digest`.
+    Safe,
+    /// `safe`, plus the untagged names (`repo@digest`, `sha256:<id>`) of every
+    /// target that keeps a tag (nerdctl's --kube-hide-dupe, at rest). Pods pinned
+    /// by digest then need a re-pull.
+    Tagged,
+    /// One name per target (containers', pinned, tag, repo@digest, ID, other).
+    /// Drops tags: writing needs --yes.
+    OnePerDigest,
+}
+
+/// `ctrdb dedup`.
+#[derive(Debug, Args)]
+pub struct DedupArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Which names are redundant.
+    #[arg(long, value_enum, default_value_t = DedupPolicy::Safe)]
+    pub policy: DedupPolicy,
+
+    /// Keep every name matching GLOB (`*`, `?`; matched against the name as
+    /// stored and its normalized form). Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub keep: Vec<String>,
+
+    /// Only deduplicate in these namespaces (repeatable); names elsewhere stay.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Write the cleaned copy to OUT (verified before it is put in place; the
+    /// input is never touched).
+    #[arg(long, short = 'o', value_name = "OUT", conflicts_with = "in_place")]
+    pub output: Option<PathBuf>,
+
+    /// Replace OUT if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+
+    /// Replace the database itself (containerd must be stopped): exclusive lock,
+    /// timestamped backup next to it, verified new file, atomic rename.
+    #[arg(long, conflicts_with = "no_lock")]
+    pub in_place: bool,
+
+    /// Where --in-place puts the backup [default: DB.ctrdb-backup-<UTC time>];
+    /// refused if it exists.
+    #[arg(long, value_name = "PATH", requires = "in_place")]
+    pub backup: Option<PathBuf>,
+
+    /// Confirm a plan that drops tags (needed to write with --policy one-per-digest).
+    #[arg(long)]
+    pub yes: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]

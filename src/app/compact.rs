@@ -134,6 +134,15 @@ pub(crate) fn write_copy(
 /// Re-reads the copy: its length matches its high-water mark, the structural check
 /// finds nothing, and a walk reproduces the source exactly.
 pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, OutputError> {
+    verify_filtered(src, copy, writer::keep_all)
+}
+
+/// [`verify_copy`] for a copy written through a [`Filtered`] walk with `keep`: the
+/// copy must equal the source with the same items left out.
+pub(crate) fn verify_filtered<F>(src: &Db<'_>, copy: &[u8], keep: F) -> Result<CompareSummary, OutputError>
+where
+    F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
+{
     let cdb = Db::parse(copy).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     let m = cdb.meta();
     let expect = m.pgid.checked_mul(cdb.page_size() as u64);
@@ -153,7 +162,7 @@ pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, O
         )));
     }
     let walk = Walk::new(src).map_err(|e| OutputError::VerifyOther(format!("the source: {e}")))?;
-    let mut a = Filtered::new(walk, writer::keep_all);
+    let mut a = Filtered::new(walk, keep);
     let mut b = Walk::new(&cdb).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     Ok(writer::compare(&mut a, &mut b)?)
 }

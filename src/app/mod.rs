@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, InputArgs};
 
 mod check;
 mod compact;
+mod dedup;
 mod dump;
 mod images;
 mod inspect;
@@ -49,6 +50,9 @@ pub enum AppError {
     /// Writing a new database file failed or was refused.
     #[error(transparent)]
     Write(#[from] bolt::output::OutputError),
+    /// An operation refused for safety (the message says why and what to do).
+    #[error("refused: {0}")]
+    Refused(String),
     /// Bad arguments that clap cannot catch.
     #[error("{0}")]
     Usage(String),
@@ -105,5 +109,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Images(a) => images::run(&a, out, err),
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
+        Command::Dedup(a) => dedup::run(&a, out, err),
     }
 }

@@ -1,0 +1,668 @@
+//! `ctrdb dedup`: the plan of [`crate::dedup`], its GC impact under
+//! [`crate::gc`], and — on request — a cleaned copy (`--output`) or an in-place
+//! swap (`--in-place`) through [`output::write_verified`]. The copy is the source
+//! with exactly the removed `v1/<ns>/images/<name>` buckets left out, which is what
+//! containerd's own `imageStore.Delete` does (`containerd-metadb.md` §7 rule 4).
+//!
+//! Refusals (exit 2, nothing written): a plan that makes anything newly
+//! collectable by containerd's GC; writing with `--policy one-per-digest` without
+//! `--yes`; an existing backup path.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::table::cell;
+use super::{AppError, ExitStatus, Input};
+use crate::analysis::refs::SharedDigest;
+use crate::bolt::output::{self, OutputError, OutputOptions};
+use crate::bolt::writer::{self, BoltWriter, CompareSummary, Filtered, FreelistMode, ItemKind, WriteSummary, WriterOptions};
+use crate::bolt::{Db, DbFile, LockMode, Walk, WalkEvent};
+use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
+use crate::containerd::MetaDb;
+use crate::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
+use crate::gc::{self, Collectable, GcOptions, GcRules};
+use crate::report::{sha256_hex, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+
+/// Output buffer: large sequential writes.
+const WRITE_BUFFER: usize = 4 << 20;
+/// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
+const PROGRESS_MIN_BYTES: usize = 64 << 20;
+
+// ------------------------------------------------------------------ JSON shape
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DedupDoc<'a> {
+    schema_version: u32,
+    tool: Tool,
+    command: &'static str,
+    input: InputInfo,
+    policy: &'static str,
+    mode: &'static str,
+    namespaces: &'a [String],
+    keep: &'a [String],
+    decisions: &'a [Decision],
+    shared: &'a [SharedDigest],
+    gc: GcJson,
+    summary: SummaryJson<'a>,
+    warnings: &'a [String],
+    refused: Option<String>,
+    output: Option<OutputJson>,
+    backup: Option<BackupJson>,
+    rollback: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryJson<'a> {
+    names: usize,
+    kept: usize,
+    removed: usize,
+    protected: usize,
+    newly_collectable: usize,
+    namespaces: &'a [NamespaceSummary],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GcJson {
+    rules: &'static str,
+    now: String,
+    before: GcSetJson,
+    after: GcSetJson,
+    newly_collectable: GcSetJson,
+}
+
+#[derive(Debug, Serialize)]
+struct NsDigest {
+    namespace: ByteStr,
+    digest: ByteStr,
+}
+
+#[derive(Debug, Serialize)]
+struct NsSnapshot {
+    namespace: ByteStr,
+    snapshotter: ByteStr,
+    key: ByteStr,
+}
+
+#[derive(Debug, Serialize)]
+struct NsName {
+    namespace: ByteStr,
+    name: ByteStr,
+}
+
+#[derive(Debug, Serialize)]
+struct NsId {
+    namespace: ByteStr,
+    id: ByteStr,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NsRef {
+    namespace: ByteStr,
+    #[serde(rename = "ref")]
+    ref_: ByteStr,
+}
+
+#[derive(Debug, Serialize)]
+struct GcSetJson {
+    content: Vec<NsDigest>,
+    snapshots: Vec<NsSnapshot>,
+    images: Vec<NsName>,
+    leases: Vec<NsId>,
+    ingests: Vec<NsRef>,
+}
+
+impl GcSetJson {
+    fn of(c: &Collectable) -> GcSetJson {
+        GcSetJson {
+            content: c.content.iter().map(|(n, d)| NsDigest { namespace: n.clone(), digest: d.clone() }).collect(),
+            snapshots: c
+                .snapshots
+                .iter()
+                .map(|(n, s, k)| NsSnapshot { namespace: n.clone(), snapshotter: s.clone(), key: k.clone() })
+                .collect(),
+            images: c.images.iter().map(|(n, x)| NsName { namespace: n.clone(), name: x.clone() }).collect(),
+            leases: c.leases.iter().map(|(n, x)| NsId { namespace: n.clone(), id: x.clone() }).collect(),
+            ingests: c.ingests.iter().map(|(n, x)| NsRef { namespace: n.clone(), ref_: x.clone() }).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutputJson {
+    path: String,
+    size: u64,
+    sha256: String,
+    txid: u64,
+    removed_buckets: usize,
+    buckets: u64,
+    keys: u64,
+    verified: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupJson {
+    path: String,
+    sha256: String,
+}
+
+// ------------------------------------------------------------------ the command
+
+/// The GC figures of a plan.
+struct Impact {
+    rules: GcRules,
+    now: SystemTime,
+    before: Collectable,
+    after: Collectable,
+    newly: Collectable,
+}
+
+fn policy_of(p: DedupPolicy) -> Policy {
+    match p {
+        DedupPolicy::Safe => Policy::Safe,
+        DedupPolicy::Tagged => Policy::Tagged,
+        DedupPolicy::OnePerDigest => Policy::OnePerDigest,
+    }
+}
+
+pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+    let mut input = Input::from_args(&a.input);
+    if a.in_place {
+        input.lock = LockMode::Exclusive;
+    }
+    // Held until the end of the run: for --in-place, an exclusive lock.
+    let file = input.open()?;
+    let db = file.db()?;
+    let meta = MetaDb::decode(&db);
+    let opts = PlanOptions {
+        policy: policy_of(a.policy),
+        keep: a.keep.iter().map(|g| Glob::new(g)).collect(),
+        namespaces: a.namespaces.iter().map(|n| n.as_bytes().to_vec()).collect(),
+    };
+    let plan = dedup::plan(&meta, &opts);
+    let removed = plan.removed();
+    let impact = gc_impact(&meta, &removed, db.meta().has_freelist());
+    let writing = a.output.is_some() || a.in_place;
+    let refused = if !impact.newly.is_empty() {
+        Some(format!(
+            "the plan would make {} record(s) newly collectable by containerd's GC ({}); nothing is written. \
+             This is a ctrdb bug or a record ctrdb does not expect: please report it with `--format json`",
+            impact.newly.len(),
+            describe(&impact.newly)
+        ))
+    } else if writing && opts.policy.needs_confirmation() && !a.yes {
+        Some(format!(
+            "--policy {} removes tags ({} name(s) in all); review the dry run and add --yes to write",
+            opts.policy.name(),
+            plan.removed_count()
+        ))
+    } else {
+        None
+    };
+    let json = a.format == ReportFormat::Json;
+    let mut written = None;
+    let mut backup = None;
+    if refused.is_none() && writing {
+        let progress = progress_bar(json, db.data().len(), err);
+        if let Some(target) = &a.output {
+            written = Some(write_clean(&db, &input.path, target, a.force, &removed, json, &progress)?);
+        } else if !removed.is_empty() {
+            let b = make_backup(&file, a.backup.as_deref())?;
+            backup = Some(b);
+            written = Some(write_clean(&db, &input.path, &input.path, false, &removed, json, &progress)?);
+        }
+        if let Some(p) = progress {
+            p.finish_and_clear();
+        }
+    }
+    let rollback = backup.as_ref().map(|b| rollback_command(&b.path, &input.path));
+    let mode = if a.in_place {
+        "inPlace"
+    } else if a.output.is_some() {
+        "output"
+    } else {
+        "dryRun"
+    };
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
+    if json {
+        let doc = DedupDoc {
+            schema_version: REPORT_SCHEMA_VERSION,
+            tool: Tool::current(),
+            command: "dedup",
+            input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+            policy: opts.policy.name(),
+            mode,
+            namespaces: &a.namespaces,
+            keep: &a.keep,
+            decisions: &plan.decisions,
+            shared: &plan.shared,
+            gc: GcJson {
+                rules: rules_name(impact.rules),
+                now: rfc3339(impact.now),
+                before: GcSetJson::of(&impact.before),
+                after: GcSetJson::of(&impact.after),
+                newly_collectable: GcSetJson::of(&impact.newly),
+            },
+            summary: SummaryJson {
+                names: plan.decisions.len(),
+                kept: plan.decisions.len() - plan.removed_count(),
+                removed: plan.removed_count(),
+                protected: plan.protected_count(),
+                newly_collectable: impact.newly.len(),
+                namespaces: &plan.namespaces,
+            },
+            warnings: &plan.warnings,
+            refused: refused.clone(),
+            output: written.as_ref().map(|x: &Clean| OutputJson {
+                path: x.path.display().to_string(),
+                size: x.size,
+                sha256: x.sha256.clone().unwrap_or_default(),
+                txid: x.txid,
+                removed_buckets: x.removed_buckets,
+                buckets: x.compared.buckets,
+                keys: x.compared.keys,
+                verified: true,
+            }),
+            backup: backup.as_ref().map(|b| BackupJson { path: b.path.display().to_string(), sha256: b.sha256.clone() }),
+            rollback: rollback.clone(),
+        };
+        serde_json::to_writer_pretty(&mut w, &doc)?;
+        writeln!(w)?;
+    } else {
+        print_table(&mut w, &input.path, &plan, &impact, mode)?;
+        if let Some(x) = &written {
+            writeln!(
+                w,
+                "wrote {} ({} bytes): {} image record(s) removed; every other bucket, key, value and sequence verified \
+                 identical to the input",
+                x.path.display(),
+                x.size,
+                x.removed_buckets
+            )?;
+        } else if a.in_place && refused.is_none() {
+            writeln!(w, "nothing to remove: {} left unchanged", input.path.display())?;
+        }
+        if let (Some(b), Some(r)) = (&backup, &rollback) {
+            writeln!(w, "backup: {} (sha256 {})", b.path.display(), b.sha256)?;
+            writeln!(w, "to roll back, with containerd stopped:\n    {r}")?;
+        }
+        if !writing && refused.is_none() {
+            if plan.removed_count() > 0 {
+                writeln!(w, "dry run: nothing written; write with --output OUT or --in-place")?;
+            } else {
+                writeln!(w, "dry run: nothing to remove")?;
+            }
+        }
+    }
+    w.flush()?;
+    drop(w);
+    if let Some(why) = refused {
+        return Err(AppError::Refused(why));
+    }
+    if writing {
+        Ok(ExitStatus::Clean)
+    } else if plan.removed_count() > 0 {
+        Ok(ExitStatus::Findings)
+    } else {
+        Ok(ExitStatus::Clean)
+    }
+}
+
+fn gc_impact(meta: &MetaDb, removed: &BTreeSet<(ByteStr, ByteStr)>, has_freelist: bool) -> Impact {
+    let now = SystemTime::now();
+    let rules = GcRules::for_file(meta, has_freelist);
+    let o = GcOptions { now, rules };
+    let before = gc::collectable(meta, &o);
+    let after = gc::collectable_without(meta, removed, &o);
+    let newly = after.minus(&before);
+    Impact { rules, now, before, after, newly }
+}
+
+fn rules_name(r: GcRules) -> &'static str {
+    match r {
+        GcRules::V1_6 => "1.6",
+        GcRules::V1_7 => "1.7",
+        GcRules::V2_0 => "2.0",
+        GcRules::V2_2 => "2.2",
+    }
+}
+
+/// A short list for messages: `content default/sha256:…, snapshot …`.
+fn describe(c: &Collectable) -> String {
+    let s = |b: &ByteStr| cell(&b.0);
+    let mut v: Vec<String> = Vec::new();
+    v.extend(c.content.iter().map(|(n, d)| format!("content {}/{}", s(n), s(d))));
+    v.extend(c.snapshots.iter().map(|(n, sn, k)| format!("snapshot {}/{}/{}", s(n), s(sn), s(k))));
+    v.extend(c.images.iter().map(|(n, x)| format!("image {}/{}", s(n), s(x))));
+    v.extend(c.leases.iter().map(|(n, x)| format!("lease {}/{}", s(n), s(x))));
+    v.extend(c.ingests.iter().map(|(n, x)| format!("ingest {}/{}", s(n), s(x))));
+    let more = v.len().saturating_sub(5);
+    v.truncate(5);
+    if more > 0 {
+        v.push(format!("and {more} more"));
+    }
+    v.join(", ")
+}
+
+fn counts(c: &Collectable) -> String {
+    if c.is_empty() {
+        return "nothing".into();
+    }
+    let mut v = Vec::new();
+    for (n, what) in [
+        (c.content.len(), "content blob(s)"),
+        (c.snapshots.len(), "snapshot(s)"),
+        (c.images.len(), "image(s)"),
+        (c.leases.len(), "lease(s)"),
+        (c.ingests.len(), "ingest(s)"),
+    ] {
+        if n > 0 {
+            v.push(format!("{n} {what}"));
+        }
+    }
+    v.join(", ")
+}
+
+fn print_table(out: &mut dyn Write, path: &Path, plan: &Plan, impact: &Impact, mode: &str) -> std::io::Result<()> {
+    writeln!(out, "{}: policy {} ({})", path.display(), plan.policy.name(), match mode {
+        "inPlace" => "in place",
+        "output" => "writing a cleaned copy",
+        _ => "dry run",
+    })?;
+    let mut last: Option<(&ByteStr, Option<&ByteStr>)> = None;
+    for d in &plan.decisions {
+        let key = (&d.namespace, d.target.as_ref().map(|t| &t.digest));
+        if last != Some(key) {
+            let n = plan
+                .decisions
+                .iter()
+                .filter(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
+                .count();
+            let digest = d.target.as_ref().map_or_else(|| "(no target)".into(), |t| cell(&t.digest.0));
+            writeln!(out, "{} {}  ({} name{})", cell(&d.namespace.0), digest, n, if n == 1 { "" } else { "s" })?;
+            last = Some(key);
+        }
+        let action = match (d.action, d.is_protected()) {
+            (Action::Remove, _) => "remove",
+            (Action::Keep, true) => "PROTECT",
+            (Action::Keep, false) => "keep",
+        };
+        writeln!(out, "  {action:<8} {:<12} {}  [{}] {}", d.class.name(), cell(&d.name.0), d.reason.name(), d.detail)?;
+    }
+    if !plan.shared.is_empty() {
+        writeln!(out, "digests targeted in more than one namespace (never deduplicated across namespaces):")?;
+        for s in &plan.shared {
+            let nss: Vec<String> = s.namespaces.iter().map(|n| format!("{} ({})", cell(&n.namespace.0), n.names)).collect();
+            writeln!(out, "  {}  {}", cell(&s.digest.0), nss.join(", "))?;
+        }
+    }
+    writeln!(out, "per namespace:")?;
+    for n in &plan.namespaces {
+        writeln!(
+            out,
+            "  {:<16} {} names: {} kept, {} removed, {} protected",
+            cell(&n.namespace.0),
+            n.names,
+            n.kept,
+            n.removed,
+            n.protected
+        )?;
+    }
+    writeln!(
+        out,
+        "total: {} names: {} kept, {} removed, {} protected",
+        plan.decisions.len(),
+        plan.decisions.len() - plan.removed_count(),
+        plan.removed_count(),
+        plan.protected_count()
+    )?;
+    writeln!(out, "GC impact (containerd {} rules, at {}):", rules_name(impact.rules), rfc3339(impact.now))?;
+    writeln!(out, "  the input as it is: containerd would collect {}", counts(&impact.before))?;
+    if !impact.before.is_empty() {
+        writeln!(out, "    ({})", describe(&impact.before))?;
+    }
+    writeln!(out, "  after the plan:     containerd would collect {}", counts(&impact.after))?;
+    writeln!(out, "  newly collectable:  {}", counts(&impact.newly))?;
+    for w in &plan.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ writing
+
+/// A verified cleaned file.
+struct Clean {
+    path: PathBuf,
+    size: u64,
+    txid: u64,
+    sha256: Option<String>,
+    removed_buckets: usize,
+    compared: CompareSummary,
+}
+
+type RemovedSet<'a> = HashSet<(&'a [u8], &'a [u8])>;
+
+/// The filter: drop exactly `v1/<ns>/images/<name>` buckets of removed names.
+fn keep_fn<'s>(removed: &'s RemovedSet<'s>, dropped: &'s std::cell::Cell<usize>) -> impl FnMut(&[&[u8]], &[u8], ItemKind) -> bool + 's {
+    move |path, key, kind| {
+        let drop = kind == ItemKind::Bucket
+            && matches!(path, [v1, ns, images] if *v1 == b"v1" && *images == b"images" && removed.contains(&(*ns, key)));
+        if drop {
+            dropped.set(dropped.get() + 1);
+        }
+        !drop
+    }
+}
+
+fn write_clean(
+    db: &Db<'_>,
+    source: &Path,
+    target: &Path,
+    force: bool,
+    removed: &BTreeSet<(ByteStr, ByteStr)>,
+    json: bool,
+    progress: &Option<indicatif::ProgressBar>,
+) -> Result<Clean, AppError> {
+    let meta = db.meta();
+    let root = db.root().map_err(crate::bolt::Error::from)?;
+    let wopts = WriterOptions {
+        page_size: meta.page_size,
+        freelist: FreelistMode::of(&meta),
+        after_txid: meta.txid,
+        root_sequence: root.sequence(),
+    };
+    let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0.as_slice(), x.0.as_slice())).collect();
+    let in_place = source == target;
+    let (summary, (compared, sha, verified_drops), written) = output::write_verified(
+        source,
+        target,
+        OutputOptions { overwrite: force, replace_source: in_place },
+        |f, path| {
+            let dropped = std::cell::Cell::new(0);
+            let s = write_filtered(db, wopts, f, keep_fn(&set, &dropped), progress)
+                .map_err(|source| OutputError::Write { path: path.to_path_buf(), source })?;
+            if dropped.get() != set.len() {
+                return Err(OutputError::VerifyOther(format!(
+                    "{} image bucket(s) were planned for removal but {} were found",
+                    set.len(),
+                    dropped.get()
+                )));
+            }
+            Ok(s)
+        },
+        |_, bytes| {
+            if let Some(p) = progress {
+                p.set_message("verifying the new file");
+            }
+            let dropped = std::cell::Cell::new(0);
+            let compared = super::compact::verify_filtered(db, bytes, keep_fn(&set, &dropped))?;
+            Ok((compared, json.then(|| sha256_hex(bytes)), dropped.get()))
+        },
+    )?;
+    Ok(Clean {
+        path: written.path,
+        size: written.size,
+        txid: summary.txid,
+        sha256: sha,
+        removed_buckets: verified_drops,
+        compared,
+    })
+}
+
+fn write_filtered<F>(
+    db: &Db<'_>,
+    opts: WriterOptions,
+    f: &mut File,
+    keep: F,
+    progress: &Option<indicatif::ProgressBar>,
+) -> Result<WriteSummary, writer::WriteError>
+where
+    F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
+{
+    let mut w = BoltWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f), opts)?;
+    let mut src = Filtered::new(Walk::new(db)?, keep);
+    let mut n: u64 = 0;
+    while let Some(ev) = src.next_event() {
+        match ev? {
+            WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
+            WalkEvent::Value { key, value } => w.put(key, value)?,
+            WalkEvent::BucketEnd => w.end_bucket()?,
+        }
+        n += 1;
+        if n % 65_536 == 0 {
+            if let Some(p) = progress {
+                p.set_message(format!("writing: {n} buckets and keys"));
+            }
+        }
+    }
+    let (buf, summary) = w.finish()?;
+    buf.into_inner().map_err(|e| writer::WriteError::Io { op: "flush", source: e.into_error() })?;
+    Ok(summary)
+}
+
+fn progress_bar(json: bool, size: usize, _err: &mut dyn Write) -> Option<indicatif::ProgressBar> {
+    if json || size < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let p = indicatif::ProgressBar::new_spinner();
+    p.enable_steady_tick(Duration::from_millis(120));
+    p.set_message("writing");
+    Some(p)
+}
+
+// ------------------------------------------------------------------ in place
+
+struct Backup {
+    path: PathBuf,
+    sha256: String,
+}
+
+/// Copies the locked database's bytes to the backup path (never replacing a
+/// file), with the database's mode and owner, synced, directory synced, and read
+/// back to check its hash.
+fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError> {
+    let src = file.path();
+    let path = match backup {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let stamp = utc_stamp(SystemTime::now());
+            let mut s = src.as_os_str().to_os_string();
+            s.push(format!(".ctrdb-backup-{stamp}"));
+            PathBuf::from(s)
+        }
+    };
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| AppError::Write(OutputError::Io { op, path: p, source })
+    };
+    if fs::symlink_metadata(&path).is_ok() {
+        return Err(AppError::Refused(format!(
+            "the backup path '{}' already exists; choose another with --backup PATH",
+            path.display()
+        )));
+    }
+    let bytes = file.bytes();
+    let sha = sha256_hex(bytes);
+    let src_meta = fs::metadata(src).map_err(io("stat", src))?;
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io("create the backup", &path))?;
+        f.write_all(bytes).map_err(io("write the backup", &path))?;
+        f.set_permissions(src_meta.permissions()).map_err(io("set the mode of", &path))?;
+        // Best effort, as for the new file: only root may give a file away.
+        let _ = std::os::unix::fs::fchown(&f, Some(src_meta.uid()), Some(src_meta.gid()));
+        f.sync_all().map_err(io("sync the backup", &path))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(io("sync directory", &dir))?;
+        let back = fs::read(&path).map_err(io("read back the backup", &path))?;
+        if sha256_hex(&back) != sha {
+            return Err(AppError::Refused(format!("the backup '{}' does not read back identical", path.display())));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(Backup { path, sha256: sha })
+}
+
+/// `mv -f -- '<backup>' '<db>'`, shell-quoted.
+fn rollback_command(backup: &Path, db: &Path) -> String {
+    format!("mv -f -- {} {}", shell_quote(backup), shell_quote(db))
+}
+
+fn shell_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+// ------------------------------------------------------------------ time
+
+fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(_) => (0, 0),
+    };
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32, nanos)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, ns) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ns:09}Z")
+}
+
+fn utc_stamp(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, _) = civil(t);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
