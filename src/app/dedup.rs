@@ -216,11 +216,11 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
     if refused.is_none() && writing {
         let progress = progress_bar(json, db.data().len(), err);
         if let Some(target) = &a.output {
-            written = Some(write_clean(&db, &input.path, target, a.force, &removed, json, &progress)?);
+            written = Some(write_clean(&db, &input.path, target, a.force, false, &removed, json, &progress)?);
         } else if !removed.is_empty() {
             let b = make_backup(&file, a.backup.as_deref())?;
             backup = Some(b);
-            written = Some(write_clean(&db, &input.path, &input.path, false, &removed, json, &progress)?);
+            written = Some(write_clean(&db, &input.path, &input.path, false, true, &removed, json, &progress)?);
         }
         if let Some(p) = progress {
             p.finish_and_clear();
@@ -466,11 +466,13 @@ fn keep_fn<'s>(removed: &'s RemovedSet<'s>, dropped: &'s std::cell::Cell<usize>)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_clean(
     db: &Db<'_>,
     source: &Path,
     target: &Path,
     force: bool,
+    in_place: bool,
     removed: &BTreeSet<(ByteStr, ByteStr)>,
     json: bool,
     progress: &Option<indicatif::ProgressBar>,
@@ -484,7 +486,6 @@ fn write_clean(
         root_sequence: root.sequence(),
     };
     let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0.as_slice(), x.0.as_slice())).collect();
-    let in_place = source == target;
     let (summary, (compared, sha, verified_drops), written) = output::write_verified(
         source,
         target,

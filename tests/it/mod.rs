@@ -1,6 +1,7 @@
 pub mod common;
 mod cli;
 mod compact_cli;
+mod dedup_cli;
 mod dedup_plan;
 mod corruption;
 mod golden;
