@@ -542,7 +542,7 @@ where
             WalkEvent::BucketEnd => w.end_bucket()?,
         }
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             if let Some(p) = progress {
                 p.set_message(format!("writing: {n} buckets and keys"));
             }

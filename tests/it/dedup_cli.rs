@@ -7,6 +7,8 @@
 //! `--yes`: 2; existing backup: 2) that leave everything untouched, and each
 //! protection the fixtures lack.
 
+#![allow(dead_code)] // the JSON structs pin every field; not all are read
+
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

@@ -1,7 +1,8 @@
 pub mod common;
 mod cli;
 mod compact_cli;
-mod dedup_cli;
+pub mod dedup_cli;
+mod dedup_live;
 mod dedup_plan;
 mod corruption;
 mod golden;
