@@ -123,7 +123,7 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
 }
 
 fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::Result<()> {
-    writeln!(out, "file:          {} ({} bytes, sha256 {})", input.path.display(), d.file_size, d.input.sha256)?;
+    writeln!(out, "file:          {} ({} bytes)", input.path.display(), d.file_size)?;
     writeln!(out, "page size:     {}", d.page_size)?;
     writeln!(
         out,
