@@ -16,3 +16,4 @@ pub mod heapstats;
 pub mod report;
 pub mod containerd;
 pub mod analysis;
+pub mod gc;

@@ -1,0 +1,300 @@
+//! Mark and sweep for one namespace: containerd's `scanRoots`, `references`,
+//! `gc.Tricolor` and `scanAll`, over decoded records instead of bolt buckets.
+//! References never leave the namespace.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::gotime::parse_rfc3339;
+use super::labels::{self, Kind, Node, RefSyntax, UsedAt};
+use super::{Collectable, GcRules};
+use crate::containerd::{Container, Image, Ingest, Labels, Namespace, SandboxLocation, Timestamp};
+use crate::report::ByteStr;
+
+/// One namespace's GC inputs.
+pub(super) struct NsGc<'a> {
+    /// The namespace's records.
+    pub ns: &'a Namespace,
+    /// Image names treated as deleted.
+    pub removed: &'a BTreeSet<&'a [u8]>,
+    /// The release family.
+    pub rules: GcRules,
+    /// The GC time, Unix nanoseconds.
+    pub now: i128,
+    /// `v1/version` of the file (2.x migrates 1.7 top-level sandboxes when < 4).
+    pub schema_version: Option<i64>,
+}
+
+/// Parents → the objects they keep through back (or satisfied conditional) references.
+type BackRefs = HashMap<Node, Vec<Node>>;
+
+fn ts_ns(t: &Timestamp) -> i128 {
+    i128::from(t.unix_secs) * 1_000_000_000 + i128::from(t.nanos)
+}
+
+impl<'a> NsGc<'a> {
+    fn syntax(&self) -> RefSyntax {
+        RefSyntax { image_refs: self.rules.image_nodes(), root_prefix: self.rules.back_refs() }
+    }
+
+    /// `containerd.io/gc.expire` is a parsable time strictly before now
+    /// (`expThreshold.After(exp)`); absent or unparsable means not expired.
+    fn expired(&self, l: &Labels) -> bool {
+        labels::get(l, labels::GC_EXPIRE).and_then(parse_rfc3339).is_some_and(|exp| self.now > exp)
+    }
+
+    fn images(&self) -> impl Iterator<Item = &'a Image> + '_ {
+        self.ns.images.iter().filter(|i| !self.removed.contains(i.name.0.as_slice()))
+    }
+
+    fn image(&self, name: &[u8]) -> Option<&'a Image> {
+        self.ns.image(name).filter(|i| !self.removed.contains(i.name.0.as_slice()))
+    }
+
+    fn container(&self, id: &[u8]) -> Option<&'a Container> {
+        let c = &self.ns.containers;
+        c.binary_search_by(|x| x.id.0.as_slice().cmp(id)).ok().and_then(|i| c.get(i))
+    }
+
+    fn ingest(&self, r: &[u8]) -> Option<&'a Ingest> {
+        let v = &self.ns.ingests;
+        v.binary_search_by(|x| x.ref_.0.as_slice().cmp(r)).ok().and_then(|i| v.get(i))
+    }
+
+    /// Whether sandboxes at `loc` contribute label refs under these rules.
+    fn sandbox_counts(&self, loc: SandboxLocation) -> bool {
+        match (self.rules, loc) {
+            (GcRules::V1_6, _) => false,
+            (_, SandboxLocation::V1) => true,
+            // 1.7's own GC looks only under v1/<ns>/sandboxes; 2.x's migration 4
+            // moves 1.7's top-level sandboxes there before the first GC.
+            (GcRules::V1_7, SandboxLocation::TopLevel) => false,
+            (_, SandboxLocation::TopLevel) => self.schema_version.is_none_or(|v| v < 4),
+        }
+    }
+
+    /// `scanRoots`: the roots and (2.2+) the back-reference table.
+    fn roots(&self) -> (Vec<Node>, BackRefs) {
+        let syn = self.syntax();
+        let brefs_on = self.rules.back_refs();
+        let mut roots = Vec::new();
+        let mut br = BackRefs::new();
+        let add_brefs = |l: &Labels, child: &Node, br: &mut BackRefs| {
+            if brefs_on {
+                let mut parents = Vec::new();
+                labels::back_refs(l, &mut parents);
+                for p in parents {
+                    br.entry(p).or_default().push(child.clone());
+                }
+            }
+        };
+        // 2.3 conditional references: (parent, snapshot, condition) and snapshots' usedat values.
+        let mut conds: Vec<(Node, Node, UsedAt)> = Vec::new();
+        let mut used_at: HashMap<Node, Vec<i128>> = HashMap::new();
+        let add_conds = |l: &Labels, parent: &Node, conds: &mut Vec<(Node, Node, UsedAt)>| {
+            if brefs_on {
+                let mut c = Vec::new();
+                labels::conditional_refs(l, &mut c);
+                conds.extend(c.into_iter().map(|(snap, cond)| (parent.clone(), snap, cond)));
+            }
+        };
+
+        for l in &self.ns.leases {
+            if self.expired(&l.labels) {
+                continue;
+            }
+            let flat = labels::get(&l.labels, labels::GC_FLAT).is_some();
+            roots.push(Node::new(Kind::Lease, &l.id.0));
+            roots.extend(l.content.iter().map(|d| Node::new(Kind::Content, &d.0).with_flat(flat)));
+            roots.extend(l.snapshots.iter().map(|(sn, k)| Node::snapshot(&sn.0, &k.0).with_flat(flat)));
+            // Ingests have no flat variant.
+            roots.extend(l.ingests.iter().map(|r| Node::new(Kind::Ingest, &r.0)));
+            if self.rules.image_nodes() {
+                roots.extend(l.images.iter().map(|n| Node::new(Kind::Image, &n.0).with_flat(flat)));
+            }
+        }
+
+        for img in self.images() {
+            if !self.rules.image_nodes() {
+                // 1.x: the target content and the image's label refs are roots.
+                if let Some(t) = &img.target {
+                    roots.push(Node::new(Kind::Content, &t.digest.0));
+                }
+                labels::forward_refs(&img.labels, syn, &mut roots);
+                continue;
+            }
+            let node = Node::new(Kind::Image, &img.name.0);
+            if self.expired(&img.labels) {
+                // 2.2+: an expired image can still be kept by a back reference.
+                add_brefs(&img.labels, &node, &mut br);
+            } else {
+                roots.push(node.clone());
+            }
+            add_conds(&img.labels, &node, &mut conds);
+        }
+
+        for i in &self.ns.ingests {
+            if i.expire_at.is_some_and(|t| self.now <= ts_ns(&t)) {
+                roots.push(Node::new(Kind::Ingest, &i.ref_.0));
+            }
+        }
+
+        for b in &self.ns.blobs {
+            let node = Node::new(Kind::Content, &b.digest.0);
+            add_brefs(&b.labels, &node, &mut br);
+            add_conds(&b.labels, &node, &mut conds);
+            if labels::is_root(&b.labels, syn) {
+                roots.push(node);
+            }
+        }
+
+        for c in &self.ns.containers {
+            let node = Node::new(Kind::Container, &c.id.0);
+            add_brefs(&c.labels, &node, &mut br);
+            roots.push(node);
+        }
+
+        for sn in &self.ns.snapshotters {
+            for s in &sn.snapshots {
+                let node = Node::snapshot(&sn.name.0, &s.key.0);
+                add_brefs(&s.labels, &node, &mut br);
+                if brefs_on {
+                    let v = labels::used_at_values(&s.labels);
+                    if !v.is_empty() {
+                        used_at.entry(node.clone()).or_default().extend(v);
+                    }
+                }
+                if labels::is_root(&s.labels, syn) {
+                    roots.push(node);
+                }
+            }
+        }
+
+        for sb in &self.ns.sandboxes {
+            if self.sandbox_counts(sb.location) {
+                labels::forward_refs(&sb.labels, syn, &mut roots);
+            }
+        }
+
+        for (parent, snap, cond) in conds {
+            if let Some(vals) = used_at.get(&snap) {
+                for &v in vals {
+                    if cond.holds(v, self.now) {
+                        br.entry(parent.clone()).or_default().push(snap.clone());
+                    }
+                }
+            }
+        }
+        (roots, br)
+    }
+
+    /// `references`: the nodes `n` reaches in one step.
+    fn refs(&self, n: &Node, br: &BackRefs, out: &mut Vec<Node>) {
+        let syn = self.syntax();
+        // Back references are keyed by the non-flat parent, as in containerd.
+        if let Some(v) = br.get(n) {
+            out.extend(v.iter().cloned());
+        }
+        match n.kind {
+            Kind::Content => {
+                if !n.flat {
+                    if let Some(b) = self.ns.blob(&n.key) {
+                        labels::forward_refs(&b.labels, syn, out);
+                    }
+                }
+            }
+            Kind::Snapshot => {
+                let Some(slash) = n.key.iter().position(|c| *c == b'/') else { return };
+                let (sn, key) = (n.key.get(..slash).unwrap_or_default(), n.key.get(slash + 1..).unwrap_or_default());
+                let Some(s) = self.ns.snapshot(sn, key) else { return };
+                if let Some(p) = s.parent.as_ref().filter(|p| !p.0.is_empty()) {
+                    out.push(Node::snapshot(sn, &p.0).with_flat(n.flat));
+                }
+                if !n.flat {
+                    labels::forward_refs(&s.labels, syn, out);
+                }
+            }
+            Kind::Ingest => {
+                if let Some(e) = self.ingest(&n.key).and_then(|i| i.expected.as_ref()).filter(|e| !e.0.is_empty()) {
+                    out.push(Node::new(Kind::Content, &e.0));
+                }
+            }
+            Kind::Image => {
+                if !self.rules.image_nodes() {
+                    return;
+                }
+                let Some(img) = self.image(&n.key) else { return };
+                if let Some(t) = &img.target {
+                    out.push(Node::new(Kind::Content, &t.digest.0).with_flat(n.flat));
+                }
+                if !n.flat {
+                    labels::forward_refs(&img.labels, syn, out);
+                }
+            }
+            Kind::Container => {
+                let Some(c) = self.container(&n.key) else { return };
+                if let Some(sn) = c.snapshotter.as_ref().filter(|s| !s.0.is_empty()) {
+                    let key = c.snapshot_key.as_ref().map(|k| k.0.as_slice()).unwrap_or_default();
+                    out.push(Node::snapshot(&sn.0, key));
+                }
+                labels::forward_refs(&c.labels, syn, out);
+            }
+            Kind::Lease => {}
+        }
+    }
+
+    /// `gc.Tricolor`: every node reachable from the roots, flat bit stripped.
+    fn mark(&self) -> HashSet<(Kind, Vec<u8>)> {
+        let (mut stack, br) = self.roots();
+        let mut seen: HashSet<Node> = HashSet::new();
+        let mut reachable = HashSet::new();
+        let mut next = Vec::new();
+        while let Some(n) = stack.pop() {
+            if seen.contains(&n) {
+                continue;
+            }
+            next.clear();
+            self.refs(&n, &br, &mut next);
+            stack.extend(next.drain(..).filter(|r| !seen.contains(r)));
+            reachable.insert((n.kind, n.key.clone()));
+            seen.insert(n);
+        }
+        reachable
+    }
+
+    /// `scanAll` + `remove`: adds every unmarked lease, snapshot, ingest, blob
+    /// (2.x: image) of the namespace to `out`.
+    pub fn sweep(&self, out: &mut Collectable) {
+        let marked = self.mark();
+        let has = |k: Kind, key: &[u8]| marked.contains(&(k, key.to_vec()));
+        let ns = &self.ns.name;
+        for l in &self.ns.leases {
+            if !has(Kind::Lease, &l.id.0) {
+                out.leases.insert((ns.clone(), l.id.clone()));
+            }
+        }
+        for sn in &self.ns.snapshotters {
+            for s in &sn.snapshots {
+                if !has(Kind::Snapshot, &labels::snapshot_key(&sn.name.0, &s.key.0)) {
+                    out.snapshots.insert((ns.clone(), sn.name.clone(), s.key.clone()));
+                }
+            }
+        }
+        for i in &self.ns.ingests {
+            if !has(Kind::Ingest, &i.ref_.0) {
+                out.ingests.insert((ns.clone(), i.ref_.clone()));
+            }
+        }
+        for b in &self.ns.blobs {
+            if !has(Kind::Content, &b.digest.0) {
+                out.content.insert((ns.clone(), b.digest.clone()));
+            }
+        }
+        if self.rules.image_nodes() {
+            for img in self.images() {
+                if !has(Kind::Image, &img.name.0) {
+                    out.images.insert((ns.clone(), ByteStr(img.name.0.clone())));
+                }
+            }
+        }
+    }
+}
