@@ -60,3 +60,8 @@ unsafe impl GlobalAlloc for Counting {
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
+
+/// Heap bytes in use now.
+pub fn current() -> usize {
+    CURRENT.load(Ordering::Relaxed)
+}
