@@ -11,6 +11,8 @@ pub mod app;
 pub mod bolt;
 pub mod cli;
 pub mod fault;
+#[cfg(feature = "heap-stats")]
+pub mod heapstats;
 pub mod report;
 pub mod containerd;
 pub mod analysis;

@@ -6,6 +6,10 @@ use clap::Parser;
 use ctrdb::app::{self, ExitStatus};
 use ctrdb::cli::Cli;
 
+#[cfg(feature = "heap-stats")]
+#[global_allocator]
+static ALLOC: ctrdb::heapstats::Counting = ctrdb::heapstats::Counting;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
@@ -20,5 +24,9 @@ fn main() -> ExitCode {
             err.downcast_ref::<app::AppError>().map_or(ExitStatus::Error, app::AppError::exit_status)
         }
     };
+    #[cfg(feature = "heap-stats")]
+    if std::env::var_os("CTRDB_HEAP_STATS").is_some() {
+        eprintln!("ctrdb-heap-peak-bytes: {}", ctrdb::heapstats::peak());
+    }
     ExitCode::from(status as u8)
 }

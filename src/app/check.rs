@@ -9,7 +9,7 @@ use crate::bolt::check::{self, CheckReport, Severity};
 use crate::bolt::Db;
 use crate::cli::{CheckArgs, Format};
 use crate::containerd::MetaDb;
-use crate::report::{InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// One finding on the wire.
 #[derive(Debug, Serialize)]
@@ -82,8 +82,9 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let report = check::check(&db);
-    let schema = MetaDb::decode(&db);
+    let (sha256, (report, schema)) = hash_alongside(a.format != Format::Table, db.data(), || {
+        rayon::join(|| check::check(&db), || MetaDb::decode(&db))
+    });
     let summary = summary(&db, &report, &schema);
     match a.format {
         Format::Table => print_table(out, &input, &summary, &report, &schema)?,
@@ -92,7 +93,7 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "check",
-                input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256, Some(db.meta().txid)),
                 summary,
                 findings: findings_json(&report).into_iter().chain(schema_findings_json(&schema)).collect(),
             };

@@ -10,7 +10,7 @@ use crate::analysis::refs::{classify, namespace_groups, DigestGroup, RefClass};
 use crate::cli::{Format, ImagesArgs};
 use crate::containerd::model::{serialize_labels, Labels, Target};
 use crate::containerd::{MetaDb, Timestamp};
-use crate::report::{ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// One image record on the wire (`images --format jsonl` line, `images[]` in json).
 #[derive(Debug, Serialize)]
@@ -55,7 +55,7 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let meta = MetaDb::decode(&db);
+    let (sha256, meta) = hash_alongside(a.format == Format::Json, db.data(), || MetaDb::decode(&db));
     let nss: Vec<_> = meta.namespaces.iter().filter(|n| ns_selected(&a.namespaces, &n.name.0)).collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
@@ -85,7 +85,7 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
                     schema_version: REPORT_SCHEMA_VERSION,
                     tool: Tool::current(),
                     command: "images",
-                    input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+                    input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256.clone(), Some(db.meta().txid)),
                     images: None,
                     groups: Some(groups),
                 };
@@ -139,7 +139,7 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "images",
-                input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256.clone(), Some(db.meta().txid)),
                 images: Some(records),
                 groups: None,
             };

@@ -10,7 +10,7 @@ use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::{Format, InspectArgs};
 use crate::containerd::MetaDb;
-use crate::report::{ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// Per-namespace counts.
 #[derive(Debug, Serialize)]
@@ -58,9 +58,16 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
     let file = input.open()?;
     let db = file.db()?;
     let m = db.meta();
-    let pages = check::check(&db).pages;
-    let meta = MetaDb::decode(&db);
-    let map = refs::build(&meta);
+    let (sha256, (pages, (meta, map))) = hash_alongside(a.format != Format::Table, db.data(), || {
+        rayon::join(
+            || check::check(&db).pages,
+            || {
+                let meta = MetaDb::decode(&db);
+                let map = refs::build(&meta);
+                (meta, map)
+            },
+        )
+    });
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
     let namespaces = meta
@@ -82,7 +89,7 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
         schema_version: REPORT_SCHEMA_VERSION,
         tool: Tool::current(),
         command: "inspect",
-        input: InputInfo::new(&input.path, db.data(), Some(m.txid)),
+        input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256, Some(m.txid)),
         file_size: db.data().len() as u64,
         page_size: db.page_size(),
         file_pages,
@@ -116,7 +123,7 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
 }
 
 fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::Result<()> {
-    writeln!(out, "file:          {} ({} bytes, sha256 {})", input.path.display(), d.file_size, d.input.sha256)?;
+    writeln!(out, "file:          {} ({} bytes)", input.path.display(), d.file_size)?;
     writeln!(out, "page size:     {}", d.page_size)?;
     writeln!(
         out,

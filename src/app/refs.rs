@@ -9,7 +9,7 @@ use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::{self, NameRef, RefsMap};
 use crate::cli::{Format, RefsArgs};
 use crate::containerd::MetaDb;
-use crate::report::{InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -33,9 +33,11 @@ pub(super) fn run(a: &RefsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Re
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let mut meta = MetaDb::decode(&db);
-    meta.namespaces.retain(|n| ns_selected(&a.namespaces, &n.name.0));
-    let map = refs::build(&meta);
+    let (sha256, map) = hash_alongside(a.format == Format::Json, db.data(), || {
+        let mut meta = MetaDb::decode(&db);
+        meta.namespaces.retain(|n| ns_selected(&a.namespaces, &n.name.0));
+        refs::build(&meta)
+    });
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     match a.format {
         Format::Table => print_table(&mut out, &map)?,
@@ -54,7 +56,7 @@ pub(super) fn run(a: &RefsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Re
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "refs",
-                input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256, Some(db.meta().txid)),
                 map: &map,
             };
             serde_json::to_writer_pretty(&mut out, &doc)?;

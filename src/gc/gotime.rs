@@ -87,7 +87,11 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i128> {
                 return None;
             }
             let o = i128::from(hh) * 3600 + i128::from(mm) * 60;
-            if *sign == b'-' { -o } else { o }
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
         }
         _ => return None,
     };

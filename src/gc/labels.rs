@@ -96,11 +96,7 @@ pub fn snapshot_key(snapshotter: &[u8], key: &[u8]) -> Vec<u8> {
 
 /// `key` is `prefix`, or `prefix` followed by `.` or `/`.
 pub fn named(key: &[u8], prefix: &[u8]) -> bool {
-    match key.strip_prefix(prefix) {
-        Some([]) => true,
-        Some([b'.' | b'/', ..]) => true,
-        _ => false,
-    }
+    matches!(key.strip_prefix(prefix), Some([] | [b'.' | b'/', ..]))
 }
 
 /// The snapshotter named after `prefix` in `key` (up to the first `/`), if `key` has the prefix.

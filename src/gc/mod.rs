@@ -193,7 +193,11 @@ pub fn collectable(db: &MetaDb, opts: &GcOptions) -> Collectable {
 /// What containerd's next GC would delete from `db` if the image records
 /// `(namespace, name)` in `removed_images` were deleted first. Removed images
 /// are neither roots nor reachable by name, and are not reported as collectable.
-pub fn collectable_without(db: &MetaDb, removed_images: &BTreeSet<(ByteStr, ByteStr)>, opts: &GcOptions) -> Collectable {
+pub fn collectable_without(
+    db: &MetaDb,
+    removed_images: &BTreeSet<(ByteStr, ByteStr)>,
+    opts: &GcOptions,
+) -> Collectable {
     let mut out = Collectable::default();
     let now = opts.now_ns();
     for ns in &db.namespaces {

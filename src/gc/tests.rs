@@ -146,15 +146,15 @@ fn image_tree() -> Namespace {
     Namespace {
         images: vec![image("img:1", "m", &[])],
         blobs: vec![
-            blob(
-                "m",
-                &[("containerd.io/gc.ref.content.config", "c"), ("containerd.io/gc.ref.content.l.0", "l")],
-            ),
+            blob("m", &[("containerd.io/gc.ref.content.config", "c"), ("containerd.io/gc.ref.content.l.0", "l")]),
             blob("c", &[("containerd.io/gc.ref.snapshot.overlayfs", "chain")]),
             blob("l", &[]),
             blob("orphan", &[]),
         ],
-        snapshotters: vec![snapshotter("overlayfs", vec![snap("chain", Some("base"), &[]), snap("base", None, &[]), snap("lone", None, &[])])],
+        snapshotters: vec![snapshotter(
+            "overlayfs",
+            vec![snap("chain", Some("base"), &[]), snap("base", None, &[]), snap("lone", None, &[])],
+        )],
         ..Default::default()
     }
 }
@@ -307,10 +307,7 @@ fn flat_lease_does_not_follow_labels_but_follows_parents() {
         ingests: vec![ingest("ing", None, Some("e"))],
         snapshotters: vec![snapshotter(
             "sn",
-            vec![
-                snap("top", Some("base"), &[("containerd.io/gc.ref.content", "c")]),
-                snap("base", None, &[]),
-            ],
+            vec![snap("top", Some("base"), &[("containerd.io/gc.ref.content", "c")]), snap("base", None, &[])],
         )],
         ..Default::default()
     };
@@ -432,7 +429,11 @@ fn expired_image_kept_by_lease_or_image_ref() {
             image("leased", "t1", &[("containerd.io/gc.expire", PAST)]),
             image("named", "t2", &[("containerd.io/gc.expire", PAST)]),
         ],
-        blobs: vec![blob("t1", &[]), blob("t2", &[]), blob("holder", &[("containerd.io/gc.root", ""), ("containerd.io/gc.ref.image.x", "named")])],
+        blobs: vec![
+            blob("t1", &[]),
+            blob("t2", &[]),
+            blob("holder", &[("containerd.io/gc.root", ""), ("containerd.io/gc.ref.image.x", "named")]),
+        ],
         leases: vec![l],
         ..Default::default()
     };
@@ -471,10 +472,7 @@ fn back_references_2_2() {
         containers: vec![container("ctr", "sn", "active", &[])],
         snapshotters: vec![snapshotter(
             "sn",
-            vec![
-                snap("active", None, &[]),
-                snap("bsnap", None, &[("containerd.io/gc.bref.snapshot.sn/x", "active")]),
-            ],
+            vec![snap("active", None, &[]), snap("bsnap", None, &[("containerd.io/gc.bref.snapshot.sn/x", "active")])],
         )],
         ..Default::default()
     };
@@ -534,7 +532,10 @@ fn snapshot_keys_are_containerd_strings() {
     // snapshotter "a" with key "b/c" and a snapshot "c" of snapshotter "a/b" share a node key.
     let n = Namespace {
         containers: vec![container("ctr", "a", "b/c", &[])],
-        snapshotters: vec![snapshotter("a", vec![snap("b/c", None, &[])]), snapshotter("a/b", vec![snap("c", None, &[])])],
+        snapshotters: vec![
+            snapshotter("a", vec![snap("b/c", None, &[])]),
+            snapshotter("a/b", vec![snap("c", None, &[])]),
+        ],
         ..Default::default()
     };
     assert!(run(n, GcRules::V1_6).is_empty());

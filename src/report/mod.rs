@@ -82,6 +82,24 @@ impl InputInfo {
     }
 }
 
+impl InputInfo {
+    /// Builds the record from a hash computed elsewhere (e.g. on another thread,
+    /// alongside the analysis).
+    pub fn with_sha256(path: &std::path::Path, size: u64, sha256: String, txid: Option<u64>) -> InputInfo {
+        InputInfo { path: path.display().to_string(), size, sha256, txid }
+    }
+}
+
+/// Runs `work` and, when `want_hash`, hashes `data` in parallel with it (the hash
+/// of a large file costs about as much as the analysis itself).
+pub fn hash_alongside<T: Send>(want_hash: bool, data: &[u8], work: impl FnOnce() -> T + Send) -> (String, T) {
+    if want_hash {
+        rayon::join(|| sha256_hex(data), work)
+    } else {
+        (String::new(), work())
+    }
+}
+
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))

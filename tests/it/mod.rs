@@ -18,3 +18,4 @@ mod oracle_compact;
 mod writer_common;
 mod writer_roundtrip;
 mod oracle_gc;
+mod live_gc;

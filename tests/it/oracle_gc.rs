@@ -152,11 +152,13 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
     out.push(("no leases".into(), all_leases.clone()));
     out.push(("no containers".into(), all_containers.clone()));
     out.push(("no images".into(), all_images.clone()));
-    out.push(("no images, containers or leases".into(), [all_images.clone(), all_containers.clone(), all_leases].concat()));
+    out.push((
+        "no images, containers or leases".into(),
+        [all_images.clone(), all_containers.clone(), all_leases].concat(),
+    ));
 
     // Lease expiry, unparsable expiry, flat leases (with the images gone so that lease roots matter).
-    let default_images: Vec<Vec<String>> =
-        all_images.iter().filter(|op| op[2] == "default").cloned().collect();
+    let default_images: Vec<Vec<String>> = all_images.iter().filter(|op| op[2] == "default").cloned().collect();
     let lease = ["v1", "default", "leases", "ctrdb-res-lease"];
     let plain = ["v1", "default", "leases", "ctrdb-plain-lease"];
     let root_blob = meta
@@ -317,7 +319,9 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
     let target = k8s_images.iter().find_map(|i| i.target_digest()).unwrap().clone();
     let db = tmp.path().join("sandbox.db");
     std::fs::copy(&path, &db).unwrap();
-    for op in put_label(&["v1", "k8s.io", "sandboxes", &s(&sb.id.0)], "containerd.io/gc.ref.content.ctrdb", &s(&target.0)) {
+    for op in
+        put_label(&["v1", "k8s.io", "sandboxes", &s(&sb.id.0)], "containerd.io/gc.ref.content.ctrdb", &s(&target.0))
+    {
         editdb(&bin, &db, &op);
     }
     for i in k8s_images.iter().filter(|i| i.target_digest() == Some(&target)) {

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""ctrdb benchmark: ctrdb against named anchors on the same file in the same run.
+
+    python3 benches/bench.py [--datasets small,medium,large] [--rounds N]
+
+Generates containerd-shaped meta.db files with Go's own bbolt (benches/perfgen, the
+exact flags are in DATASETS below) into bench-data/ (git-ignored), then runs every
+contender round-robin (interleaved: one run of each per round, so drift in the
+machine's state hits all of them alike), with a warm page cache. Prints, per
+dataset, median wall time, ratios to `cat`, `cp`, Go walk, Go tx.Check and Go
+bolt.Compact, peak RSS (includes the mapped file) and, for ctrdb, peak heap
+(counting allocator, feature `heap-stats`). Also thread scaling (RAYON_NUM_THREADS
+1 vs 2). Needs: cargo, golang-go, golang-github-coreos-bbolt-dev.
+"""
+import argparse, os, shutil, statistics, subprocess, sys, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "bench-data")
+BIN = os.path.join(DATA, "bin")
+CTRDB = os.path.join(DATA, "target", "release", "ctrdb")
+# Heap is measured with a second build whose counting allocator would slow the timed runs.
+CTRDB_HEAP = os.path.join(DATA, "target-heap", "release", "ctrdb")
+
+# The exact generator flags (benches/perfgen/README.md).
+DATASETS = {
+    "small": ["-namespaces", "4", "-images-per-ns", "64"],                    # ~20 MB
+    "medium": ["-namespaces", "8", "-images-per-ns", "330", "-churn", "30"],  # ~250 MB, ~23 % free
+    "large": ["-namespaces", "16", "-images-per-ns", "720", "-churn", "30"],  # ~1.1 GB, ~22 % free
+}
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), file=sys.stderr)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def build():
+    os.makedirs(BIN, exist_ok=True)
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(DATA, "target"))
+    sh(["cargo", "build", "--release", "--locked"], cwd=REPO, env=env)
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(DATA, "target-heap"))
+    sh(["cargo", "build", "--release", "--locked", "--features", "heap-stats"], cwd=REPO, env=env)
+    if not all(os.path.exists(os.path.join(BIN, t)) for t in ("gen", "walk", "check", "compact")):
+        sh(["sh", os.path.join(REPO, "benches", "perfgen", "build.sh"), BIN])
+
+
+def dataset(name):
+    path = os.path.join(DATA, f"{name}.db")
+    if not os.path.exists(path):
+        tmp = path + ".gen"
+        sh([os.path.join(BIN, "gen"), "-out", tmp] + DATASETS[name])
+        os.rename(tmp, path)
+    return path
+
+
+def run_once(cmd, env=None):
+    """Runs cmd; returns (seconds, peak RSS bytes, peak heap bytes or None)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"{cmd} failed with {code}: {err}")
+    heap = None
+    for line in err.splitlines():
+        if line.startswith("ctrdb-heap-peak-bytes:"):
+            heap = int(line.split(":")[1])
+    return wall, ru.ru_maxrss * 1024, heap
+
+
+def contenders(db, out):
+    g = lambda t: os.path.join(BIN, t)
+    return [
+        ("cat", ["sh", "-c", f"cat '{db}' >/dev/null"], None),
+        ("cp", ["cp", db, out], out),
+        ("Go walk", [g("walk"), db], None),
+        ("Go tx.Check", [g("check"), db], None),
+        ("Go bolt.Compact", [g("compact"), "-f", db, out], out),
+        ("ctrdb inspect", [CTRDB, "inspect", db], None),
+        ("ctrdb refs --format json", [CTRDB, "refs", "--format", "json", db], None),
+        ("ctrdb check", [CTRDB, "check", db], None),
+        ("ctrdb compact --output", [CTRDB, "compact", db, "--output", out, "--force"], out),
+        ("ctrdb dedup --output", [CTRDB, "dedup", db, "--output", out, "--force"], out),
+    ]
+
+
+def supported(cmd):
+    if cmd[0] != CTRDB:
+        return True
+    r = subprocess.run([CTRDB, cmd[1], "--help"], capture_output=True)
+    return r.returncode == 0
+
+
+def bench(name, rounds):
+    db = dataset(name)
+    out = os.path.join(DATA, f"{name}.out.db")
+    size = os.path.getsize(db)
+    subprocess.run(["cat", db], stdout=subprocess.DEVNULL)  # warm the page cache
+    items = [(n, c, o) for n, c, o in contenders(db, out) if supported(c)]
+    env = dict(os.environ, CTRDB_HEAP_STATS="1")
+    results = {n: [] for n, _, _ in items}
+    for r in range(rounds + 1):  # round 0 is a warm-up, not counted
+        for n, c, o in items:
+            res = run_once(c, env)
+            if o and os.path.exists(o):
+                os.remove(o)
+            if r > 0:
+                results[n].append(res)
+    heap = {}
+    for n, c, o in items:
+        if c[0] == CTRDB:
+            heap[n] = run_once([CTRDB_HEAP] + c[1:], env)[2]
+            if o and os.path.exists(o):
+                os.remove(o)
+    med = {n: statistics.median(x[0] for x in v) for n, v in results.items()}
+    lines = [f"### {name}: {size / 1e6:.1f} MB, {rounds} rounds, medians", "",
+             "| command | median | ×cat | ×cp | ×Go walk | ×Go Check | ×Go Compact | peak RSS | peak heap |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for n, v in results.items():
+        m = med[n]
+        rss = max(x[1] for x in v) / 2**20
+        h = f"{heap[n] / 2**20:.1f} MiB" if heap.get(n) is not None else "-"
+        ratio = lambda a: f"{m / med[a]:.2f}" if a in med and med[a] > 0 else "-"
+        lines.append(f"| {n} | {m * 1000:.0f} ms | {ratio('cat')} | {ratio('cp')} | {ratio('Go walk')} | "
+                     f"{ratio('Go tx.Check')} | {ratio('Go bolt.Compact')} | {rss:.0f} MiB | {h} |")
+    lines += ["", "Thread scaling (RAYON_NUM_THREADS, medians):", "",
+              "| command | 1 thread | 2 threads | speed-up |", "|---|---|---|---|"]
+    for n, c in [("ctrdb check", [CTRDB, "check", db]), ("ctrdb refs --format json", [CTRDB, "refs", "--format", "json", db])]:
+        if not supported(c):
+            continue
+        t = {1: [], 2: []}
+        for _ in range(rounds):
+            for k in (1, 2):
+                t[k].append(run_once(c, dict(env, RAYON_NUM_THREADS=str(k)))[0])
+        m1, m2 = statistics.median(t[1]), statistics.median(t[2])
+        lines.append(f"| {n} | {m1 * 1000:.0f} ms | {m2 * 1000:.0f} ms | {m1 / m2:.2f}× |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    with open(os.path.join(DATA, f"results-{name}.md"), "w") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="small,medium,large")
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    build()
+    print(f"machine: {os.cpu_count()} CPUs, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    for d in a.datasets.split(","):
+        bench(d, a.rounds)
+
+
+if __name__ == "__main__":
+    main()
