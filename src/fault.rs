@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// The writer reaches `write-pages` once per this many pages written.
-pub const WRITE_PAGES_EVERY: u64 = 256;
+pub const WRITE_PAGES_EVERY: u64 = 64;
 
 #[derive(Debug)]
 struct Fault {

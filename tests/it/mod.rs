@@ -14,3 +14,5 @@ mod schema_golden;
 mod oracle_compact;
 mod writer_common;
 mod writer_roundtrip;
+pub mod rel_common;
+mod crash;
