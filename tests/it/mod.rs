@@ -16,3 +16,4 @@ mod writer_common;
 mod writer_roundtrip;
 pub mod rel_common;
 mod crash;
+mod bad_env;
