@@ -17,3 +17,4 @@ mod writer_roundtrip;
 pub mod rel_common;
 mod crash;
 mod bad_env;
+mod readonly;
