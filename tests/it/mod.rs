@@ -18,3 +18,4 @@ pub mod rel_common;
 mod crash;
 mod bad_env;
 mod readonly;
+mod huge;

@@ -212,42 +212,6 @@ pub fn is_our_temp(name: &str, target: &str) -> bool {
         && rand.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// Peak RSS (KiB) of `ctrdb args`, measured by `/usr/bin/time -f %M` (the child's
-/// `ru_maxrss` from wait4), with stdout to /dev/null. `None` (with the reason
-/// printed) when /usr/bin/time is missing. Panics if ctrdb exits with another code
-/// than `expect`.
-pub fn peak_rss_kib(args: &[std::ffi::OsString], expect: i32) -> Option<(u64, Duration)> {
-    let time = Path::new("/usr/bin/time");
-    if !time.is_file() {
-        eprintln!("SKIP peak RSS: /usr/bin/time not installed");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let rss_p = dir.path().join("rss");
-    let t = Instant::now();
-    let o = Command::new(time)
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss_p)
-        .arg(env!("CARGO_BIN_EXE_ctrdb"))
-        .args(args)
-        .env_remove("CTRDB_FAULT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run /usr/bin/time ctrdb");
-    let elapsed = t.elapsed();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("panicked"), "ctrdb {args:?} panicked: {err}");
-    let rss = std::fs::read_to_string(&rss_p).unwrap_or_default();
-    // GNU time writes "Command exited with non-zero status N" before the figure.
-    assert_eq!(o.status.code(), Some(expect), "ctrdb {args:?}: {err} {rss}");
-    let kib = rss.lines().last().and_then(|l| l.trim().parse().ok()).expect("peak RSS figure");
-    Some((kib, elapsed))
-}
-
 /// `args` as `OsString`s, paths included.
 pub fn os_args<I, S>(args: I) -> Vec<std::ffi::OsString>
 where
