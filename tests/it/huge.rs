@@ -63,7 +63,7 @@ fn exercise(label: &str, db: &Path, expect: Expect) -> Vec<String> {
         };
         let _ = std::fs::remove_file(&out);
         let Some((rss_kib, took, code)) = rss_of(&args, want) else { return lines };
-        let bound_kib = (maps * size >> 10) + (RSS_BOUND_MIB << 10);
+        let bound_kib = ((maps * size) >> 10) + (RSS_BOUND_MIB << 10);
         let line = format!(
             "huge: {label} ({} MiB): ctrdb {cmd}: exit {code}, peak RSS {} MiB (bound {} MiB), {} ms",
             size >> 20,
@@ -122,7 +122,10 @@ fn a_bucket_with_a_million_keys() {
     write_file(&db, opts(FreelistMode::None), |w| {
         w.begin_bucket(k("many"), 7).unwrap();
         for i in 0..n {
-            w.put(k(i.to_be_bytes().to_vec()), k(vec![(i % 251) as u8])).unwrap();
+            // big-endian: byte order equals numeric order, as the writer requires
+            #[allow(clippy::big_endian_bytes)]
+            let key = i.to_be_bytes().to_vec();
+            w.put(k(key), k(vec![(i % 251) as u8])).unwrap();
         }
         w.end_bucket().unwrap();
     });
@@ -138,6 +141,7 @@ fn keys_of_32_kib() {
         w.begin_bucket(k(vec![b'b'; 32 * 1024]), 0).unwrap();
         for i in 0..n {
             let mut key = vec![b'k'; 32 * 1024];
+            #[allow(clippy::big_endian_bytes)]
             key[..4].copy_from_slice(&i.to_be_bytes());
             w.put(k(key), k(format!("v{i}"))).unwrap();
         }
