@@ -4,18 +4,53 @@
 //! Actions: `abort` ends the process at once (no cleanup, no unwinding — as a
 //! SIGKILL would), `sleep=<ms>` pauses there (to hold a lock or widen a window),
 //! `error` makes the operation at that point fail with an injected I/O error.
-//! Points are named where they are called. Without the variable this is a no-op.
+//! An action may end in `@N`: it then fires only the N-th time (1-based) the point
+//! is reached, e.g. `write-pages:abort@7`.
+//! Without the variable this is a no-op: the variable is parsed once (a `OnceLock`),
+//! and a point is then one atomic load and an empty-slice check.
+//!
+//! Points (each named where it is called):
+//!
+//! | point | where |
+//! |---|---|
+//! | `after-lock` | the input is open and locked, before it is read |
+//! | `write-begin` | the temporary output file exists, nothing written yet |
+//! | `write-pages` | every [`WRITE_PAGES_EVERY`] pages handed to the writer's output |
+//! | `before-fsync` / `after-fsync` | around the temporary file's `fsync` |
+//! | `after-verify` | the temporary file was re-read and verified |
+//! | `before-rename` / `after-rename` | around the rename onto the target |
+//! | `before-dir-fsync` | renamed, the directory not yet synced |
+//! | `after-backup` | in-place: the backup copy is written, the DB not yet replaced |
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-fn faults() -> &'static [(String, String)] {
-    static FAULTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+/// The writer reaches `write-pages` once per this many pages written.
+pub const WRITE_PAGES_EVERY: u64 = 64;
+
+#[derive(Debug)]
+struct Fault {
+    point: String,
+    action: String,
+    /// Fire only on this hit (1-based); `None`: every hit.
+    nth: Option<u64>,
+    hits: AtomicU64,
+}
+
+fn faults() -> &'static [Fault] {
+    static FAULTS: OnceLock<Vec<Fault>> = OnceLock::new();
     FAULTS.get_or_init(|| {
         std::env::var("CTRDB_FAULT")
             .unwrap_or_default()
             .split(',')
             .filter_map(|s| s.split_once(':'))
-            .map(|(p, a)| (p.trim().to_string(), a.trim().to_string()))
+            .map(|(p, a)| {
+                let (action, nth) = match a.trim().rsplit_once('@') {
+                    Some((act, n)) => (act.to_string(), n.parse().ok()),
+                    None => (a.trim().to_string(), None),
+                };
+                Fault { point: p.trim().to_string(), action, nth, hits: AtomicU64::new(0) }
+            })
             .collect()
     })
 }
@@ -23,15 +58,19 @@ fn faults() -> &'static [(String, String)] {
 /// Runs the action configured for `point`, if any. Returns an injected error for
 /// the `error` action.
 pub fn point(point: &str) -> std::io::Result<()> {
-    for (p, action) in faults() {
-        if p != point {
+    for f in faults() {
+        if f.point != point {
             continue;
         }
-        if action == "abort" {
+        let hit = f.hits.fetch_add(1, Ordering::Relaxed) + 1;
+        if f.nth.is_some_and(|n| n != hit) {
+            continue;
+        }
+        if f.action == "abort" {
             std::process::abort();
-        } else if let Some(ms) = action.strip_prefix("sleep=") {
+        } else if let Some(ms) = f.action.strip_prefix("sleep=") {
             std::thread::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0)));
-        } else if action == "error" {
+        } else if f.action == "error" {
             return Err(std::io::Error::other(format!("injected fault at {point}")));
         }
     }

@@ -45,7 +45,7 @@ struct CompactJson {
     verified: bool,
 }
 
-pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
@@ -69,6 +69,9 @@ pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
             Ok((compared, json.then(|| sha256_hex(bytes))))
         },
     )?;
+    for p in &written.stale_removed {
+        writeln!(err, "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed", p.display())?;
+    }
     let size_before = db.data().len() as u64;
     if json {
         let doc = CompactJson {

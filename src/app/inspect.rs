@@ -70,6 +70,11 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
     });
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
+    // One pass over the groups (not one per namespace: 10 000 namespaces made that quadratic).
+    let mut multi: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for g in map.multi_name_groups() {
+        *multi.entry(g.namespace.0.as_slice()).or_default() += 1;
+    }
     let namespaces = meta
         .namespaces
         .iter()
@@ -82,7 +87,7 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
             snapshots: n.snapshot_count(),
             leases: n.leases.len(),
             sandboxes: n.sandboxes.len(),
-            digests_with_multiple_names: map.multi_name_groups().filter(|g| g.namespace == n.name).count(),
+            digests_with_multiple_names: multi.get(n.name.0.as_slice()).copied().unwrap_or(0),
         })
         .collect();
     let doc = InspectDoc {

@@ -3,6 +3,14 @@
 //! into place and sync the directory. On any failure the temporary file is removed, so
 //! nothing half-written is ever left at the target. Used by `compact` and `dedup`.
 //!
+//! The temporary file is `.<target name>.ctrdb-tmp.<pid>.<8 random chars>` in the
+//! target's directory. A process killed mid-write (SIGKILL, power loss) leaves it
+//! behind; the next [`write_verified`] to the same target removes such files whose
+//! pid is no longer running ([`remove_stale_temps`]). Each phase calls a
+//! [`crate::fault`] point (`write-begin`, `before-fsync`, `after-fsync`,
+//! `after-verify`, `before-rename`, `after-rename`, `before-dir-fsync`; the writer
+//! adds `write-pages`) so tests can kill or fail the process there.
+//!
 //! Error messages leave out their cause; print the chain (`{:#}` in anyhow) to see it.
 
 use std::fs::{self, File};
@@ -12,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::db::{DbFile, LockMode};
 use super::error::Error as ReadError;
 use super::writer::{Mismatch, WriteError};
+use crate::fault;
 
 /// Errors of [`write_verified`].
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +85,64 @@ pub struct Written {
     pub path: PathBuf,
     /// Its size in bytes.
     pub size: u64,
+    /// Stale temporary files of earlier, killed runs that were removed first.
+    pub stale_removed: Vec<PathBuf>,
+}
+
+/// The prefix of every temporary file written for `target_name`, before the pid.
+fn temp_prefix(target_name: &str) -> String {
+    format!(".{target_name}.ctrdb-tmp.")
+}
+
+/// Whether `name` is one of our temporary files for `target_name`
+/// (`.<target_name>.ctrdb-tmp.<pid>.<8 alphanumerics>`); returns its pid.
+fn temp_pid(name: &str, target_name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(&temp_prefix(target_name))?;
+    let (pid, rand) = rest.split_once('.')?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if rand.len() != 8 || !rand.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether a process `pid` exists (in our pid namespace). Errs on the side of
+/// "alive" when /proc cannot tell.
+fn pid_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    match fs::metadata(format!("/proc/{pid}")) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound || fs::metadata("/proc/self").is_err(),
+    }
+}
+
+/// Removes temporary files that an earlier run writing `target` left behind when it
+/// was killed: regular files in `dir` named exactly
+/// `.<target name>.ctrdb-tmp.<pid>.<8 alphanumerics>` whose pid is not running.
+/// Nothing else is touched (not other targets' files, not symlinks, not a live
+/// run's file). Returns what was removed; failures to remove are ignored (the
+/// file is then reported again next time).
+pub fn remove_stale_temps(dir: &Path, target_name: &str) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(rd) = fs::read_dir(dir) else { return removed };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = temp_pid(name, target_name) else { continue };
+        if pid_alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        // symlink_metadata: never follow a link out of the directory.
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) && fs::remove_file(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 /// Writes a new file at `target` through a temporary file:
@@ -116,7 +183,8 @@ pub fn write_verified<T, V>(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let prefix = format!(".{name}.ctrdb-tmp.{}.", std::process::id());
+    let stale_removed = remove_stale_temps(&dir, &name);
+    let prefix = format!("{}{}.", temp_prefix(&name), std::process::id());
     let mut tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .rand_bytes(8)
@@ -124,17 +192,22 @@ pub fn write_verified<T, V>(
         .map_err(ioerr("create a temporary file in", &dir))?;
     let tmp_path = tmp.path().to_path_buf();
     // From here on, returning early drops `tmp`, which removes the file.
+    fault::point("write-begin").map_err(ioerr("write", &tmp_path))?;
     let produced = write(tmp.as_file_mut(), &tmp_path)?;
+    fault::point("before-fsync").map_err(ioerr("sync", &tmp_path))?;
     tmp.as_file().sync_all().map_err(ioerr("sync", &tmp_path))?;
+    fault::point("after-fsync").map_err(ioerr("sync", &tmp_path))?;
     let checked = {
         let f = DbFile::open(&tmp_path, LockMode::Shared)
             .map_err(|source| OutputError::ReadBack { path: tmp_path.clone(), source })?;
         verify(&produced, f.bytes())?
     };
+    fault::point("after-verify").map_err(ioerr("verify", &tmp_path))?;
     let size = tmp.as_file().metadata().map_err(ioerr("stat", &tmp_path))?.len();
     tmp.as_file().set_permissions(src_meta.permissions()).map_err(ioerr("set the mode of", &tmp_path))?;
     // Best effort: only root may give a file away, and failing is not an error.
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(src_meta.uid()), Some(src_meta.gid()));
+    fault::point("before-rename").map_err(ioerr("rename the new file to", target))?;
     if opts.overwrite || opts.replace_source {
         tmp.persist(target).map_err(|e| OutputError::Io {
             op: "rename the new file onto",
@@ -150,6 +223,24 @@ pub fn write_verified<T, V>(
             }
         })?;
     }
+    fault::point("after-rename").map_err(ioerr("sync directory", &dir))?;
+    fault::point("before-dir-fsync").map_err(ioerr("sync directory", &dir))?;
     File::open(&dir).and_then(|d| d.sync_all()).map_err(ioerr("sync directory", &dir))?;
-    Ok((produced, checked, Written { path: target.to_path_buf(), size }))
+    Ok((produced, checked, Written { path: target.to_path_buf(), size, stale_removed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names() {
+        assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"), Some(1234));
+        assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5g", "out.db"), None);
+        assert_eq!(temp_pid(".out.db.ctrdb-tmp.12x4.aB3dE5gH", "out.db"), None);
+        assert_eq!(temp_pid(".out.db.ctrdb-tmp..aB3dE5gH", "out.db"), None);
+        assert_eq!(temp_pid(".other.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"), None);
+        assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH.x", "out.db"), None);
+        assert_eq!(temp_pid("out.db", "out.db"), None);
+    }
 }

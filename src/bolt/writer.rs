@@ -432,6 +432,9 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
         }
         r?;
         self.next_pgid = pgid.checked_add(npages as u64).ok_or(WriteError::Overflow("page id"))?;
+        if pgid / crate::fault::WRITE_PAGES_EVERY != self.next_pgid / crate::fault::WRITE_PAGES_EVERY {
+            crate::fault::point("write-pages").map_err(io("write"))?;
+        }
         Ok(pgid)
     }
 
