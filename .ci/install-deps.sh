@@ -63,8 +63,21 @@ else
   echo "$want" > "$stamp"
 fi
 
+# ---------------------------------------------------------------- 4. perfgen (Go bbolt file generator + anchors)
+PG=$CTRDB_DEPS/perfgen
+pgstamp=$PG/.source-hash
+pgwant=$( (cd "$REPO/benches/perfgen" && find . -type f | LC_ALL=C sort | xargs sha256sum; go version) | sha256sum | cut -c1-64)
+if [ -f "$pgstamp" ] && [ "$(cat "$pgstamp")" = "$pgwant" ]; then
+  log "perfgen up to date in $PG (skipped)"
+else
+  log "building perfgen into $PG"
+  sh "$REPO/benches/perfgen/build.sh" "$PG" >&2
+  echo "$pgwant" > "$pgstamp"
+fi
+
 log "done in $(( $(date +%s) - t0 )) s"
 echo "CTRDB_DEPS=$CTRDB_DEPS"
 echo "CTRDB_ORACLE_BIN=$BIN"
+echo "CTRDB_PERFGEN_BIN=$PG"
 echo "CTRDB_CONTAINERD_1_6_20=/usr/bin"
 for v in $VERSIONS; do echo "CTRDB_CONTAINERD_${v//./_}=$CTRDB_DEPS/containerd-$v/usr/bin"; done

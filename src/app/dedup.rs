@@ -180,6 +180,11 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
     let mut input = Input::from_args(&a.input);
     if a.in_place {
         input.lock = LockMode::Exclusive;
+        // Work next to the real file: a symlinked meta.db stays a link to the
+        // repaired file, and the backup and temporary file share its filesystem.
+        if let Ok(real) = fs::canonicalize(&input.path) {
+            input.path = real;
+        }
     }
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
@@ -219,6 +224,9 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
             written = Some(write_clean(&db, &input.path, target, a.force, false, &removed, json, &progress)?);
         } else if !removed.is_empty() {
             let b = make_backup(&file, a.backup.as_deref())?;
+            crate::fault::point("after-backup").map_err(|source| {
+                AppError::Write(OutputError::Io { op: "continue after the backup", path: b.path.clone(), source })
+            })?;
             backup = Some(b);
             written = Some(write_clean(&db, &input.path, &input.path, false, true, &removed, json, &progress)?);
         }

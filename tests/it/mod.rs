@@ -2,6 +2,7 @@ pub mod common;
 mod bad_env;
 mod cli;
 mod compact_cli;
+mod compact_live;
 mod corruption;
 mod crash;
 mod dedup_live;
