@@ -9,7 +9,7 @@
 //! `--yes`; an existing backup path.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -232,6 +232,9 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
         }
         if let Some(p) = progress {
             p.finish_and_clear();
+        }
+        for p in backup.iter().flat_map(|b| &b.stale_removed).chain(written.iter().flat_map(|w| &w.stale_removed)) {
+            writeln!(err, "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed", p.display())?;
         }
     }
     let rollback = backup.as_ref().map(|b| rollback_command(&b.path, &input.path));
@@ -458,6 +461,8 @@ struct Clean {
     sha256: Option<String>,
     removed_buckets: usize,
     compared: CompareSummary,
+    /// Temporary files of killed earlier runs that were removed first.
+    stale_removed: Vec<PathBuf>,
 }
 
 type RemovedSet<'a> = HashSet<(&'a [u8], &'a [u8])>;
@@ -527,6 +532,7 @@ fn write_clean(
         sha256: sha,
         removed_buckets: verified_drops,
         compared,
+        stale_removed: written.stale_removed,
     })
 }
 
@@ -576,6 +582,8 @@ fn progress_bar(json: bool, size: usize, _err: &mut dyn Write) -> Option<indicat
 struct Backup {
     path: PathBuf,
     sha256: String,
+    /// Temporary backups of killed earlier runs that were removed first.
+    stale_removed: Vec<PathBuf>,
 }
 
 /// Copies the locked database's bytes to the backup path (never replacing a
@@ -605,29 +613,41 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
     let bytes = file.bytes();
     let sha = sha256_hex(bytes);
     let src_meta = fs::metadata(src).map_err(io("stat", src))?;
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io("create the backup", &path))?;
-        f.write_all(bytes).map_err(io("write the backup", &path))?;
-        f.set_permissions(src_meta.permissions()).map_err(io("set the mode of", &path))?;
-        // Best effort, as for the new file: only root may give a file away.
-        let _ = std::os::unix::fs::fchown(&f, Some(src_meta.uid()), Some(src_meta.gid()));
-        f.sync_all().map_err(io("sync the backup", &path))?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(io("sync directory", &dir))?;
-        let back = fs::read(&path).map_err(io("read back the backup", &path))?;
-        if sha256_hex(&back) != sha {
-            return Err(AppError::Refused(format!("the backup '{}' does not read back identical", path.display())));
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&path);
-        return Err(e);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Like every output: written under a temporary name, synced, read back, and
+    // only then given its name, so a killed run never leaves a partial backup.
+    let stale_removed = crate::bolt::output::remove_stale_temps(&dir, &name);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.ctrdb-tmp.{}.", std::process::id()))
+        .rand_bytes(8)
+        .tempfile_in(&dir)
+        .map_err(io("create a temporary backup in", &dir))?;
+    let tmp_path = tmp.path().to_path_buf();
+    tmp.write_all(bytes).map_err(io("write the backup", &tmp_path))?;
+    tmp.as_file().set_permissions(src_meta.permissions()).map_err(io("set the mode of", &tmp_path))?;
+    // Best effort, as for the new file: only root may give a file away.
+    let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(src_meta.uid()), Some(src_meta.gid()));
+    tmp.as_file().sync_all().map_err(io("sync the backup", &tmp_path))?;
+    let back = fs::read(&tmp_path).map_err(io("read back the backup", &tmp_path))?;
+    if sha256_hex(&back) != sha {
+        return Err(AppError::Refused(format!("the backup '{}' does not read back identical", tmp_path.display())));
     }
-    Ok(Backup { path, sha256: sha })
+    tmp.persist_noclobber(&path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            AppError::Refused(format!(
+                "the backup path '{}' already exists; choose another with --backup PATH",
+                path.display()
+            ))
+        } else {
+            io("name the backup", &path)(e.error)
+        }
+    })?;
+    File::open(&dir).and_then(|d| d.sync_all()).map_err(io("sync directory", &dir))?;
+    Ok(Backup { path, sha256: sha, stale_removed })
 }
 
 /// `mv -f -- '<backup>' '<db>'`, shell-quoted.

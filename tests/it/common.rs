@@ -122,7 +122,6 @@ pub struct TreePage {
     pub id: Pgid,
     pub kind: PageKind,
     pub count: u16,
-    pub parent: Option<Pgid>,
     pub bucket: Vec<Vec<u8>>,
 }
 
@@ -137,19 +136,19 @@ pub fn tree_pages(db: &Db<'_>) -> Vec<TreePage> {
 
 fn visit_bucket(pages: &Pages<'_>, b: Bucket<'_>, path: Vec<Vec<u8>>, out: &mut Vec<TreePage>) {
     let Ok(root) = b.root_page() else { return };
-    visit_page(pages, root, None, &path, out);
+    visit_page(pages, root, &path, out);
 }
 
-fn visit_page(pages: &Pages<'_>, p: Page<'_>, parent: Option<Pgid>, path: &[Vec<u8>], out: &mut Vec<TreePage>) {
+fn visit_page(pages: &Pages<'_>, p: Page<'_>, path: &[Vec<u8>], out: &mut Vec<TreePage>) {
     let kind = p.kind().expect("tree page kind");
     if p.id != 0 {
-        out.push(TreePage { id: p.id, kind, count: p.count, parent, bucket: path.to_vec() });
+        out.push(TreePage { id: p.id, kind, count: p.count, bucket: path.to_vec() });
     }
     for i in 0..usize::from(p.count) {
         match kind {
             PageKind::Branch => {
                 let child = p.branch_element(i).unwrap().child;
-                visit_page(pages, pages.page(child).unwrap(), Some(p.id), path, out);
+                visit_page(pages, pages.page(child).unwrap(), path, out);
             }
             PageKind::Leaf => {
                 let e = p.leaf_element(i).unwrap();
