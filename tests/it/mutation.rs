@@ -1,12 +1,23 @@
-//! Seeded random mutations of the real fixtures through every read path: open,
-//! check, full walk and key lookups. Invariant: no input makes the reader panic,
-//! hang or take time out of proportion to the file.
+//! Seeded random mutations of the real fixtures through every read path (open,
+//! check, full walk, key lookups; every third also the containerd decode, the
+//! digest map, the dedup plan under each policy and the GC model) and, every tenth,
+//! through the writer (what `compact` and `dedup --output` do) to memory.
+//! Invariants: no input makes ctrdb panic, hang or take time out of proportion to
+//! the file; whenever the writer produces a file, that file verifies (check clean,
+//! walk equal to the source) — and a sample of them passes Go's `tx.Check`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+use std::io::Cursor;
+
 use ctrdb::bolt::layout::*;
+use ctrdb::bolt::writer::{self, BoltWriter, Filtered, FreelistMode, WriterOptions};
 use ctrdb::bolt::{check, BucketPath, Db, Walk};
+use ctrdb::containerd::MetaDb;
+use ctrdb::dedup::{self, PlanOptions, Policy};
+use ctrdb::gc::{self, GcOptions, GcRules};
 
 use super::common::*;
 
@@ -119,10 +130,67 @@ pub fn exercise(d: &[u8]) -> usize {
     events
 }
 
+/// The containerd layer: decode, digest map, dedup plans and GC impact.
+pub fn exercise_containerd(d: &[u8]) {
+    let Ok(db) = Db::parse(d) else { return };
+    let meta = MetaDb::decode(&db);
+    let _ = ctrdb::analysis::refs::build(&meta);
+    let opts = GcOptions { now: std::time::SystemTime::now(), rules: GcRules::for_file(&meta, db.meta().has_freelist()) };
+    let before = gc::collectable(&meta, &opts);
+    for policy in [Policy::Safe, Policy::Tagged, Policy::OnePerDigest] {
+        let plan = dedup::plan(&meta, &PlanOptions { policy, keep: Vec::new(), namespaces: Vec::new() });
+        let removed: BTreeSet<_> = plan.removed();
+        let _ = gc::collectable_without(&meta, &removed, &opts).minus(&before);
+    }
+}
+
+/// What `compact` does, in memory: copy the tree through the writer. Returns the
+/// new file if the writer finished and the file verifies (what the command keeps);
+/// panics if a clean source gives a file that does not verify.
+pub fn exercise_write(d: &[u8], what: &str) -> Option<Vec<u8>> {
+    let db = Db::parse(d).ok()?;
+    let m = db.meta();
+    let root = db.root().ok()?;
+    let opts = WriterOptions {
+        page_size: u32::try_from(db.page_size()).ok()?,
+        freelist: FreelistMode::of(&m),
+        after_txid: m.txid,
+        root_sequence: root.sequence(),
+    };
+    let mut w = BoltWriter::new(Cursor::new(Vec::new()), opts).ok()?;
+    let mut src = Filtered::new(Walk::new(&db).ok()?, writer::keep_all);
+    writer::copy_walk(&mut src, &mut w).ok()?;
+    let (cur, _) = w.finish().ok()?;
+    let out = cur.into_inner();
+    // The command verifies before it renames: a file that fails is removed. A clean
+    // source must always give a file that passes; a damaged one may be refused.
+    let source_clean = check::check(&db).findings.is_empty();
+    let verified = (|| {
+        let copy = Db::parse(&out).map_err(|e| format!("unreadable: {e}"))?;
+        let r = check::check(&copy);
+        if let Some(f) = r.findings.first() {
+            return Err(format!("findings: {f:?}"));
+        }
+        let mut src = Filtered::new(Walk::new(&db).map_err(|e| e.to_string())?, writer::keep_all);
+        let mut cw = Walk::new(&copy).map_err(|e| e.to_string())?;
+        writer::compare(&mut src, &mut cw).map_err(|e| format!("differs: {e:?}"))?;
+        Ok::<(), String>(())
+    })();
+    match verified {
+        Ok(()) => {}
+        Err(e) if source_clean => panic!("{what}: a clean source was rewritten to a file that fails verification: {e}"),
+        Err(_) => return None, // `compact`/`dedup --output` refuse it and remove the file
+    }
+    Some(out)
+}
+
 #[test]
 fn seeded_mutations_never_panic_or_hang() {
     let mut total = 0u64;
+    let mut written = 0u64;
     let mut slowest = Duration::ZERO;
+    let samples = tempfile::tempdir().unwrap();
+    let mut sampled = Vec::new();
     for (name, path) in fixtures() {
         let original = std::fs::read(&path).unwrap();
         let ps = Db::parse(&original).unwrap().page_size();
@@ -133,14 +201,42 @@ fn seeded_mutations_never_panic_or_hang() {
             let mut d = original.clone();
             let what = mutate(&mut d, ps, &mut rng);
             let t = Instant::now();
-            let r = catch_unwind(AssertUnwindSafe(|| exercise(&d)));
+            let what = format!("{name}: seed {seed} ({what})");
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                exercise(&d);
+                if seed % 3 == 0 {
+                    exercise_containerd(&d);
+                }
+                if seed % 10 == 0 {
+                    exercise_write(&d, &what)
+                } else {
+                    None
+                }
+            }));
             let took = t.elapsed();
-            assert!(r.is_ok(), "{name}: seed {seed} ({what}) panicked");
-            assert!(took < bound, "{name}: seed {seed} ({what}) took {took:?}");
+            let out = r.unwrap_or_else(|_| panic!("{what} panicked"));
+            assert!(took < bound, "{what} took {took:?}");
+            if let Some(out) = out {
+                written += 1;
+                if written % 50 == 1 {
+                    let p = samples.path().join(format!("{name}-{seed}.db"));
+                    std::fs::write(&p, out).unwrap();
+                    sampled.push(p);
+                }
+            }
             slowest = slowest.max(took);
             total += 1;
         }
     }
-    eprintln!("mutation: {total} mutated files read without a panic; slowest {slowest:?}");
+    eprintln!("mutation: {total} mutated files read without a panic; {written} rewritten and verified; slowest {slowest:?}");
     assert!(total >= 10_000);
+    assert!(written > 100, "only {written} mutated files could be rewritten");
+    // A sample of the rewritten files goes to Go's tx.Check.
+    if let Some(bin) = oracle_bin("seeded_mutations_never_panic_or_hang (Go check of rewritten samples)") {
+        for p in &sampled {
+            let o = std::process::Command::new(bin.join("dumpdb")).arg("-check").arg(p).output().unwrap();
+            assert!(o.status.success(), "{}: Go tx.Check rejects a file our writer produced: {}", p.display(), String::from_utf8_lossy(&o.stdout));
+        }
+        eprintln!("mutation: {} rewritten samples pass Go's tx.Check", sampled.len());
+    }
 }
