@@ -177,8 +177,20 @@ fn output_on_another_filesystem_works() {
     assert_eq!(files_under(&m.dir), ["out.db"]);
     let r = run_bounded(&os_args(["check".into(), p(&out)]), &[], &dir, LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stdout);
-    // TODO(dedup): `dedup --in-place --backup <other fs>` once dedup lands: the backup
-    // crosses file systems (copy, not rename) and must still be complete and synced.
+    // `dedup --in-place --backup <other fs>`: the backup crosses file systems (it is
+    // copied, never renamed there) and must be complete; the swap stays local.
+    if has_flag("dedup", "--in-place") {
+        let orig = std::fs::read(&src).unwrap();
+        let backup = m.dir.join("backup.db");
+        let args = os_args(["dedup".into(), p(&src), "--in-place".into(), "--backup".into(), p(&backup)]);
+        let r = run_bounded(&args, &[], &dir, LIMIT);
+        assert_eq!(r.code, Some(0), "dedup --in-place with a backup on another file system: {}", r.stderr);
+        assert!(std::fs::read(&backup).unwrap() == orig, "the cross-filesystem backup differs from the original");
+        assert!(std::fs::read(&src).unwrap() != orig, "the database was not rewritten");
+        assert_eq!(files_under(&m.dir), ["backup.db", "out.db"]);
+        let r = run_bounded(&os_args(["check".into(), p(&src)]), &[], &dir, LIMIT);
+        assert_eq!(r.code, Some(0), "{}", r.stdout);
+    }
 }
 
 /// The commands that read a DB, each as `(name, args before DB, args after DB)`,
