@@ -16,35 +16,7 @@ use std::time::{Duration, Instant};
 use super::common::*;
 use super::live::*;
 
-/// The subcommands `ctrdb help` lists (without `help`).
-fn ctrdb_commands() -> Vec<String> {
-    let o = ctrdb(&["help"]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    let mut cmds = Vec::new();
-    let mut in_cmds = false;
-    for line in text.lines() {
-        if line.trim_end() == "Commands:" {
-            in_cmds = true;
-            continue;
-        }
-        if in_cmds {
-            if line.trim().is_empty() || !line.starts_with("  ") {
-                break;
-            }
-            // "  check  Structural check ..." (continuation lines are indented deeper)
-            if line.starts_with("   ") {
-                continue;
-            }
-            if let Some(name) = line.split_whitespace().next() {
-                if name != "help" {
-                    cmds.push(name.to_string());
-                }
-            }
-        }
-    }
-    assert!(cmds.iter().any(|c| c == "check"), "no commands parsed from `ctrdb help`:\n{text}");
-    cmds
-}
+use super::rel_common::ctrdb_commands;
 
 /// Arguments for `ctrdb <cmd> ... DB`: the required options that `ctrdb <cmd>
 /// --help`'s usage line shows (outside `[...]`) get a value; an output path goes
