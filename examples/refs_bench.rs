@@ -25,7 +25,13 @@ fn main() {
         best_decode = best_decode.min(d);
         best_build = best_build.min(b);
         let images: usize = meta.namespaces.iter().map(|n| n.images.len()).sum();
-        last = Some((meta.namespaces.len(), images, map.groups.len(), map.multi_name_groups().count(), meta.findings.len()));
+        last = Some((
+            meta.namespaces.len(),
+            images,
+            map.groups.len(),
+            map.multi_name_groups().count(),
+            meta.findings.len(),
+        ));
     }
     let (ns, images, groups, multi, findings) = last.unwrap_or_default();
     println!(

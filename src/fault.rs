@@ -49,7 +49,12 @@ fn faults() -> &'static [Fault] {
                     Some((act, n)) => (act.to_string(), n.parse().ok()),
                     None => (a.trim().to_string(), None),
                 };
-                Fault { point: p.trim().to_string(), action, nth, hits: AtomicU64::new(0) }
+                Fault {
+                    point: p.trim().to_string(),
+                    action,
+                    nth,
+                    hits: AtomicU64::new(0),
+                }
             })
             .collect()
     })

@@ -7,14 +7,14 @@
 
 #![deny(missing_debug_implementations)]
 
+pub mod analysis;
 pub mod app;
 pub mod bolt;
 pub mod cli;
+pub mod containerd;
+pub mod dedup;
 pub mod fault;
+pub mod gc;
 #[cfg(feature = "heap-stats")]
 pub mod heapstats;
 pub mod report;
-pub mod containerd;
-pub mod analysis;
-pub mod dedup;
-pub mod gc;

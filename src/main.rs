@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         Err(e) => {
             let err = anyhow::Error::new(e);
             eprintln!("ctrdb: error: {err:#}");
-            err.downcast_ref::<app::AppError>().map_or(ExitStatus::Error, app::AppError::exit_status)
+            err.downcast_ref::<app::AppError>()
+                .map_or(ExitStatus::Error, app::AppError::exit_status)
         }
     };
     #[cfg(feature = "heap-stats")]

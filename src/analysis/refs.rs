@@ -24,7 +24,10 @@ pub const LABEL_CRI_PINNED: &[u8] = b"io.cri-containerd.pinned";
 /// Prefix of every GC label.
 pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
 /// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
-pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [b"containerd.io/gc.ref.image", b"containerd.io/gc.bref.image"];
+pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
+    b"containerd.io/gc.ref.image",
+    b"containerd.io/gc.bref.image",
+];
 /// Docker's keep-alive record name prefix.
 pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
 
@@ -76,24 +79,52 @@ pub struct Classified {
 /// Classifies an image name. `target` is the record's target digest.
 pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
     if is_sha256_digest(name) {
-        return Classified { class: RefClass::ImageId, normalized: None, digest_matches_target: None };
+        return Classified {
+            class: RefClass::ImageId,
+            normalized: None,
+            digest_matches_target: None,
+        };
     }
     let Ok(s) = std::str::from_utf8(name) else {
-        return Classified { class: RefClass::Invalid, normalized: None, digest_matches_target: None };
+        return Classified {
+            class: RefClass::Invalid,
+            normalized: None,
+            digest_matches_target: None,
+        };
     };
     let parsed = parse_normalized_named(s);
     let normalized = parse_docker_ref(s).ok().map(|r| r.to_string());
     let matches = |d: &str| Some(target.is_some_and(|t| t == d.as_bytes()));
     if name.starts_with(MOBY_DANGLING_PREFIX) {
         let digest = s.get(MOBY_DANGLING_PREFIX.len()..).unwrap_or_default();
-        return Classified { class: RefClass::MobyDangling, normalized, digest_matches_target: matches(digest) };
+        return Classified {
+            class: RefClass::MobyDangling,
+            normalized,
+            digest_matches_target: matches(digest),
+        };
     }
     match parsed {
-        Err(_) => Classified { class: RefClass::Invalid, normalized: None, digest_matches_target: None },
+        Err(_) => Classified {
+            class: RefClass::Invalid,
+            normalized: None,
+            digest_matches_target: None,
+        },
         Ok(r) => match (&r.digest, &r.tag) {
-            (Some(d), _) => Classified { class: RefClass::RepoDigest, normalized, digest_matches_target: matches(d) },
-            (None, Some(_)) => Classified { class: RefClass::Tag, normalized, digest_matches_target: None },
-            (None, None) => Classified { class: RefClass::Other, normalized, digest_matches_target: None },
+            (Some(d), _) => Classified {
+                class: RefClass::RepoDigest,
+                normalized,
+                digest_matches_target: matches(d),
+            },
+            (None, Some(_)) => Classified {
+                class: RefClass::Tag,
+                normalized,
+                digest_matches_target: None,
+            },
+            (None, None) => Classified {
+                class: RefClass::Other,
+                normalized,
+                digest_matches_target: None,
+            },
         },
     }
 }
@@ -196,24 +227,34 @@ const PAR_MIN: usize = 512;
 
 /// Builds the map for one namespace, in digest order.
 pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
-    let blobs: std::collections::HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
+    let blobs: std::collections::HashSet<&[u8]> =
+        ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
     let mut by_container: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
     for c in &ns.containers {
         if let Some(img) = c.image.as_ref().filter(|i| !i.0.is_empty()) {
-            by_container.entry(img.0.as_slice()).or_default().push(c.id.clone());
+            by_container
+                .entry(img.0.as_slice())
+                .or_default()
+                .push(c.id.clone());
         }
     }
     let mut by_lease: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
     for l in &ns.leases {
         for n in &l.images {
-            by_lease.entry(n.0.as_slice()).or_default().push(l.id.clone());
+            by_lease
+                .entry(n.0.as_slice())
+                .or_default()
+                .push(l.id.clone());
         }
     }
     let mut by_label: HashMap<&[u8], Vec<LabelRef>> = HashMap::new();
     for (owner, labels) in ns.all_labels() {
         for (k, v) in labels {
             if IMAGE_REF_LABEL_PREFIXES.iter().any(|p| k.0.starts_with(p)) {
-                by_label.entry(v.0.as_slice()).or_default().push(LabelRef { owner: owner.clone(), key: k.clone() });
+                by_label.entry(v.0.as_slice()).or_default().push(LabelRef {
+                    owner: owner.clone(),
+                    key: k.clone(),
+                });
             }
         }
     }
@@ -221,8 +262,12 @@ pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
         let t = img.target.as_ref()?;
         let digest = img.target_digest()?;
         let c = classify(&img.name.0, Some(&digest.0));
-        let label_is = |k: &[u8], v: &[u8]| img.labels.get(&ByteStr::new(k)).is_some_and(|x| x.0 == v);
-        let mut named_by_labels = by_label.get(img.name.0.as_slice()).cloned().unwrap_or_default();
+        let label_is =
+            |k: &[u8], v: &[u8]| img.labels.get(&ByteStr::new(k)).is_some_and(|x| x.0 == v);
+        let mut named_by_labels = by_label
+            .get(img.name.0.as_slice())
+            .cloned()
+            .unwrap_or_default();
         named_by_labels.sort();
         Some((
             digest.clone(),
@@ -235,16 +280,31 @@ pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
                 digest_matches_target: c.digest_matches_target,
                 managed: label_is(LABEL_CRI_MANAGED, b"managed"),
                 pinned: label_is(LABEL_CRI_PINNED, b"pinned"),
-                used_by_containers: by_container.get(img.name.0.as_slice()).cloned().unwrap_or_default(),
-                leased_by: by_lease.get(img.name.0.as_slice()).cloned().unwrap_or_default(),
+                used_by_containers: by_container
+                    .get(img.name.0.as_slice())
+                    .cloned()
+                    .unwrap_or_default(),
+                leased_by: by_lease
+                    .get(img.name.0.as_slice())
+                    .cloned()
+                    .unwrap_or_default(),
                 named_by_labels,
-                gc_labels: img.labels.iter().filter(|(k, _)| k.0.starts_with(GC_LABEL_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                gc_labels: img
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.0.starts_with(GC_LABEL_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 dangling: !blobs.contains(digest.0.as_slice()),
             },
         ))
     };
     let named: Vec<(ByteStr, ByteStr, i64, NameRef)> = if ns.images.len() >= PAR_MIN {
-        ns.images.par_iter().with_min_len(128).filter_map(one).collect()
+        ns.images
+            .par_iter()
+            .with_min_len(128)
+            .filter_map(one)
+            .collect()
     } else {
         ns.images.iter().filter_map(one).collect()
     };
@@ -253,7 +313,14 @@ pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
         let dangling = n.dangling;
         groups
             .entry(digest.clone())
-            .or_insert_with(|| DigestGroup { namespace: ns.name.clone(), digest, media_type, size, dangling, names: Vec::new() })
+            .or_insert_with(|| DigestGroup {
+                namespace: ns.name.clone(),
+                digest,
+                media_type,
+                size,
+                dangling,
+                names: Vec::new(),
+            })
             .names
             .push(n);
     }
@@ -265,7 +332,13 @@ pub fn build(db: &MetaDb) -> RefsMap {
     let per_ns: Vec<Vec<DigestGroup>> = db.namespaces.par_iter().map(namespace_groups).collect();
     let mut shared: BTreeMap<ByteStr, Vec<NamespaceCount>> = BTreeMap::new();
     for g in per_ns.iter().flatten() {
-        shared.entry(g.digest.clone()).or_default().push(NamespaceCount { namespace: g.namespace.clone(), names: g.names.len() });
+        shared
+            .entry(g.digest.clone())
+            .or_default()
+            .push(NamespaceCount {
+                namespace: g.namespace.clone(),
+                names: g.names.len(),
+            });
     }
     let shared = shared
         .into_iter()
@@ -288,16 +361,28 @@ mod tests {
     fn classes() {
         let c = |n: &str| classify(n.as_bytes(), Some(T.as_bytes()));
         assert_eq!(c("docker.io/library/tiny:1.0").class, RefClass::Tag);
-        assert_eq!(c("nginx").normalized.as_deref(), Some("docker.io/library/nginx:latest"));
+        assert_eq!(
+            c("nginx").normalized.as_deref(),
+            Some("docker.io/library/nginx:latest")
+        );
         assert_eq!(c("nginx").class, RefClass::Other);
         let rd = c(&format!("127.0.0.1:5000/library/app@{T}"));
-        assert_eq!((rd.class, rd.digest_matches_target), (RefClass::RepoDigest, Some(true)));
+        assert_eq!(
+            (rd.class, rd.digest_matches_target),
+            (RefClass::RepoDigest, Some(true))
+        );
         let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-        assert_eq!(c(&format!("app@{other}")).digest_matches_target, Some(false));
+        assert_eq!(
+            c(&format!("app@{other}")).digest_matches_target,
+            Some(false)
+        );
         assert_eq!(c(T).class, RefClass::ImageId);
         assert_eq!(c(T).normalized, None);
         let md = c(&format!("moby-dangling@{T}"));
-        assert_eq!((md.class, md.digest_matches_target), (RefClass::MobyDangling, Some(true)));
+        assert_eq!(
+            (md.class, md.digest_matches_target),
+            (RefClass::MobyDangling, Some(true))
+        );
         assert_eq!(c("Upper/Case:x").class, RefClass::Invalid);
         assert_eq!(c("import-2024-01-01@x").class, RefClass::Invalid);
         assert_eq!(classify(b"\xff\xfe", None).class, RefClass::Invalid);

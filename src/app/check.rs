@@ -78,7 +78,11 @@ struct CheckJson {
     findings: Vec<FindingJson>,
 }
 
-pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &CheckArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
@@ -93,9 +97,17 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "check",
-                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256, Some(db.meta().txid)),
+                input: InputInfo::with_sha256(
+                    &input.path,
+                    db.data().len() as u64,
+                    sha256,
+                    Some(db.meta().txid),
+                ),
                 summary,
-                findings: findings_json(&report).into_iter().chain(schema_findings_json(&schema)).collect(),
+                findings: findings_json(&report)
+                    .into_iter()
+                    .chain(schema_findings_json(&schema))
+                    .collect(),
             };
             if a.format == Format::Json {
                 serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -106,7 +118,11 @@ pub(super) fn run(a: &CheckArgs, out: &mut dyn Write, _err: &mut dyn Write) -> R
         }
     }
     let clean = report.findings.is_empty() && report.omitted == 0 && schema.findings.is_empty();
-    Ok(if clean { ExitStatus::Clean } else { ExitStatus::Findings })
+    Ok(if clean {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    })
 }
 
 fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> SummaryJson {
@@ -132,8 +148,16 @@ fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> SummaryJson {
             version: schema.schema_version,
             family: schema.family(m.has_freelist()),
             namespaces: schema.namespaces.len(),
-            errors: schema.findings.iter().filter(|f| f.severity() == Severity::Error).count(),
-            warnings: schema.findings.iter().filter(|f| f.severity() == Severity::Warning).count(),
+            errors: schema
+                .findings
+                .iter()
+                .filter(|f| f.severity() == Severity::Error)
+                .count(),
+            warnings: schema
+                .findings
+                .iter()
+                .filter(|f| f.severity() == Severity::Warning)
+                .count(),
         },
     }
 }
@@ -183,7 +207,10 @@ fn print_table(
     )?;
     match s.freelist {
         Some(p) => writeln!(out, "  freelist on page {p}")?,
-        None => writeln!(out, "  no persisted freelist (NoFreelistSync, containerd 1.7+)")?,
+        None => writeln!(
+            out,
+            "  no persisted freelist (NoFreelistSync, containerd 1.7+)"
+        )?,
     }
     writeln!(
         out,
@@ -217,9 +244,20 @@ fn print_table(
         writeln!(out, "... {} more findings omitted", r.omitted)?;
     }
     let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
-    writeln!(out, "  schema: v1/version {v} ({}), {} namespaces", s.schema.family, s.schema.namespaces)?;
+    writeln!(
+        out,
+        "  schema: v1/version {v} ({}), {} namespaces",
+        s.schema.family, s.schema.namespaces
+    )?;
     for f in &schema.findings {
-        write!(out, "{}[{}]: {} (bucket {}", f.severity().name(), f.code.code(), f.message, f.path)?;
+        write!(
+            out,
+            "{}[{}]: {} (bucket {}",
+            f.severity().name(),
+            f.code.code(),
+            f.message,
+            f.path
+        )?;
         if let Some(p) = f.page {
             write!(out, ", page {p}")?;
         }

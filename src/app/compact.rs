@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::{AppError, ExitStatus, Input};
 use crate::bolt::output::{self, OutputError, OutputOptions};
-use crate::bolt::writer::{self, BoltWriter, CompareSummary, Filtered, FreelistMode, WriteSummary, WriterOptions};
+use crate::bolt::writer::{
+    self, BoltWriter, CompareSummary, Filtered, FreelistMode, WriteSummary, WriterOptions,
+};
 use crate::bolt::{Db, Walk};
 use crate::cli::{CompactArgs, ReportFormat};
 use crate::report::{sha256_hex, InputInfo, Tool, REPORT_SCHEMA_VERSION};
@@ -45,7 +47,11 @@ struct CompactJson {
     verified: bool,
 }
 
-pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &CompactArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
@@ -62,15 +68,27 @@ pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     let (summary, (compared, sha), written) = output::write_verified(
         &input.path,
         &a.output,
-        OutputOptions { overwrite: a.force, replace_source: false },
-        |f, path| write_copy(&db, wopts, f).map_err(|source| OutputError::Write { path: path.to_path_buf(), source }),
+        OutputOptions {
+            overwrite: a.force,
+            replace_source: false,
+        },
+        |f, path| {
+            write_copy(&db, wopts, f).map_err(|source| OutputError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+        },
         |_, bytes| {
             let compared = verify_copy(&db, bytes)?;
             Ok((compared, json.then(|| sha256_hex(bytes))))
         },
     )?;
     for p in &written.stale_removed {
-        writeln!(err, "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed", p.display())?;
+        writeln!(
+            err,
+            "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed",
+            p.display()
+        )?;
     }
     let size_before = db.data().len() as u64;
     if json {
@@ -101,11 +119,34 @@ pub(super) fn run(a: &CompactArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         writeln!(out)?;
     } else {
         let reclaimed = size_before as i64 - written.size as i64;
-        let pct = if size_before > 0 { reclaimed as f64 * 100.0 / size_before as f64 } else { 0.0 };
-        writeln!(out, "compacted {} -> {}", input.path.display(), written.path.display())?;
-        writeln!(out, "  size before: {} ({} pages)", human(size_before), meta.pgid)?;
-        writeln!(out, "  size after:  {} ({} pages)", human(written.size), summary.pages)?;
-        writeln!(out, "  reclaimed:   {} ({pct:.1} %)", human_signed(reclaimed))?;
+        let pct = if size_before > 0 {
+            reclaimed as f64 * 100.0 / size_before as f64
+        } else {
+            0.0
+        };
+        writeln!(
+            out,
+            "compacted {} -> {}",
+            input.path.display(),
+            written.path.display()
+        )?;
+        writeln!(
+            out,
+            "  size before: {} ({} pages)",
+            human(size_before),
+            meta.pgid
+        )?;
+        writeln!(
+            out,
+            "  size after:  {} ({} pages)",
+            human(written.size),
+            summary.pages
+        )?;
+        writeln!(
+            out,
+            "  reclaimed:   {} ({pct:.1} %)",
+            human_signed(reclaimed)
+        )?;
         let fl = match wopts.freelist {
             FreelistMode::Page => "empty freelist page (as the source: containerd 1.6 style)",
             FreelistMode::None => "none persisted (as the source: NoFreelistSync, containerd 1.7+)",
@@ -130,7 +171,10 @@ pub(crate) fn write_copy(
     let mut src = Filtered::new(Walk::new(db)?, writer::keep_all);
     writer::copy_walk(&mut src, &mut w)?;
     let (buf, summary) = w.finish()?;
-    buf.into_inner().map_err(|e| writer::WriteError::Io { op: "flush", source: e.into_error() })?;
+    buf.into_inner().map_err(|e| writer::WriteError::Io {
+        op: "flush",
+        source: e.into_error(),
+    })?;
     Ok(summary)
 }
 
@@ -142,7 +186,11 @@ pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, O
 
 /// [`verify_copy`] for a copy written through a [`Filtered`] walk with `keep`: the
 /// copy must equal the source with the same items left out.
-pub(crate) fn verify_filtered<F>(src: &Db<'_>, copy: &[u8], keep: F) -> Result<CompareSummary, OutputError>
+pub(crate) fn verify_filtered<F>(
+    src: &Db<'_>,
+    copy: &[u8],
+    keep: F,
+) -> Result<CompareSummary, OutputError>
 where
     F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
 {

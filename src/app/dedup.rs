@@ -21,7 +21,9 @@ use super::table::cell;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::SharedDigest;
 use crate::bolt::output::{self, OutputError, OutputOptions};
-use crate::bolt::writer::{self, BoltWriter, CompareSummary, Filtered, FreelistMode, ItemKind, WriteSummary, WriterOptions};
+use crate::bolt::writer::{
+    self, BoltWriter, CompareSummary, Filtered, FreelistMode, ItemKind, WriteSummary, WriterOptions,
+};
 use crate::bolt::{Db, DbFile, LockMode, Walk, WalkEvent};
 use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
@@ -124,15 +126,47 @@ struct GcSetJson {
 impl GcSetJson {
     fn of(c: &Collectable) -> GcSetJson {
         GcSetJson {
-            content: c.content.iter().map(|(n, d)| NsDigest { namespace: n.clone(), digest: d.clone() }).collect(),
+            content: c
+                .content
+                .iter()
+                .map(|(n, d)| NsDigest {
+                    namespace: n.clone(),
+                    digest: d.clone(),
+                })
+                .collect(),
             snapshots: c
                 .snapshots
                 .iter()
-                .map(|(n, s, k)| NsSnapshot { namespace: n.clone(), snapshotter: s.clone(), key: k.clone() })
+                .map(|(n, s, k)| NsSnapshot {
+                    namespace: n.clone(),
+                    snapshotter: s.clone(),
+                    key: k.clone(),
+                })
                 .collect(),
-            images: c.images.iter().map(|(n, x)| NsName { namespace: n.clone(), name: x.clone() }).collect(),
-            leases: c.leases.iter().map(|(n, x)| NsId { namespace: n.clone(), id: x.clone() }).collect(),
-            ingests: c.ingests.iter().map(|(n, x)| NsRef { namespace: n.clone(), ref_: x.clone() }).collect(),
+            images: c
+                .images
+                .iter()
+                .map(|(n, x)| NsName {
+                    namespace: n.clone(),
+                    name: x.clone(),
+                })
+                .collect(),
+            leases: c
+                .leases
+                .iter()
+                .map(|(n, x)| NsId {
+                    namespace: n.clone(),
+                    id: x.clone(),
+                })
+                .collect(),
+            ingests: c
+                .ingests
+                .iter()
+                .map(|(n, x)| NsRef {
+                    namespace: n.clone(),
+                    ref_: x.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -176,7 +210,11 @@ fn policy_of(p: DedupPolicy) -> Policy {
     }
 }
 
-pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &DedupArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let mut input = Input::from_args(&a.input);
     if a.in_place {
         input.lock = LockMode::Exclusive;
@@ -221,23 +259,55 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
     if refused.is_none() && writing {
         let progress = progress_bar(json, db.data().len(), err);
         if let Some(target) = &a.output {
-            written = Some(write_clean(&db, &input.path, target, a.force, false, &removed, json, &progress)?);
+            written = Some(write_clean(
+                &db,
+                &input.path,
+                target,
+                a.force,
+                false,
+                &removed,
+                json,
+                &progress,
+            )?);
         } else if !removed.is_empty() {
             let b = make_backup(&file, a.backup.as_deref())?;
             crate::fault::point("after-backup").map_err(|source| {
-                AppError::Write(OutputError::Io { op: "continue after the backup", path: b.path.clone(), source })
+                AppError::Write(OutputError::Io {
+                    op: "continue after the backup",
+                    path: b.path.clone(),
+                    source,
+                })
             })?;
             backup = Some(b);
-            written = Some(write_clean(&db, &input.path, &input.path, false, true, &removed, json, &progress)?);
+            written = Some(write_clean(
+                &db,
+                &input.path,
+                &input.path,
+                false,
+                true,
+                &removed,
+                json,
+                &progress,
+            )?);
         }
         if let Some(p) = progress {
             p.finish_and_clear();
         }
-        for p in backup.iter().flat_map(|b| &b.stale_removed).chain(written.iter().flat_map(|w| &w.stale_removed)) {
-            writeln!(err, "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed", p.display())?;
+        for p in backup
+            .iter()
+            .flat_map(|b| &b.stale_removed)
+            .chain(written.iter().flat_map(|w| &w.stale_removed))
+        {
+            writeln!(
+                err,
+                "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed",
+                p.display()
+            )?;
         }
     }
-    let rollback = backup.as_ref().map(|b| rollback_command(&b.path, &input.path));
+    let rollback = backup
+        .as_ref()
+        .map(|b| rollback_command(&b.path, &input.path));
     let mode = if a.in_place {
         "inPlace"
     } else if a.output.is_some() {
@@ -285,7 +355,10 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
                 keys: x.compared.keys,
                 verified: true,
             }),
-            backup: backup.as_ref().map(|b| BackupJson { path: b.path.display().to_string(), sha256: b.sha256.clone() }),
+            backup: backup.as_ref().map(|b| BackupJson {
+                path: b.path.display().to_string(),
+                sha256: b.sha256.clone(),
+            }),
             rollback: rollback.clone(),
         };
         serde_json::to_writer_pretty(&mut w, &doc)?;
@@ -302,7 +375,11 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
                 x.removed_buckets
             )?;
         } else if a.in_place && refused.is_none() {
-            writeln!(w, "nothing to remove: {} left unchanged", input.path.display())?;
+            writeln!(
+                w,
+                "nothing to remove: {} left unchanged",
+                input.path.display()
+            )?;
         }
         if let (Some(b), Some(r)) = (&backup, &rollback) {
             writeln!(w, "backup: {} (sha256 {})", b.path.display(), b.sha256)?;
@@ -310,7 +387,10 @@ pub(super) fn run(a: &DedupArgs, out: &mut dyn Write, err: &mut dyn Write) -> Re
         }
         if !writing && refused.is_none() {
             if plan.removed_count() > 0 {
-                writeln!(w, "dry run: nothing written; write with --output OUT or --in-place")?;
+                writeln!(
+                    w,
+                    "dry run: nothing written; write with --output OUT or --in-place"
+                )?;
             } else {
                 writeln!(w, "dry run: nothing to remove")?;
             }
@@ -337,7 +417,13 @@ fn gc_impact(meta: &MetaDb, removed: &BTreeSet<(ByteStr, ByteStr)>, has_freelist
     let before = gc::collectable(meta, &o);
     let after = gc::collectable_without(meta, removed, &o);
     let newly = after.minus(&before);
-    Impact { rules, now, before, after, newly }
+    Impact {
+        rules,
+        now,
+        before,
+        after,
+        newly,
+    }
 }
 
 fn rules_name(r: GcRules) -> &'static str {
@@ -353,11 +439,31 @@ fn rules_name(r: GcRules) -> &'static str {
 fn describe(c: &Collectable) -> String {
     let s = |b: &ByteStr| cell(&b.0);
     let mut v: Vec<String> = Vec::new();
-    v.extend(c.content.iter().map(|(n, d)| format!("content {}/{}", s(n), s(d))));
-    v.extend(c.snapshots.iter().map(|(n, sn, k)| format!("snapshot {}/{}/{}", s(n), s(sn), s(k))));
-    v.extend(c.images.iter().map(|(n, x)| format!("image {}/{}", s(n), s(x))));
-    v.extend(c.leases.iter().map(|(n, x)| format!("lease {}/{}", s(n), s(x))));
-    v.extend(c.ingests.iter().map(|(n, x)| format!("ingest {}/{}", s(n), s(x))));
+    v.extend(
+        c.content
+            .iter()
+            .map(|(n, d)| format!("content {}/{}", s(n), s(d))),
+    );
+    v.extend(
+        c.snapshots
+            .iter()
+            .map(|(n, sn, k)| format!("snapshot {}/{}/{}", s(n), s(sn), s(k))),
+    );
+    v.extend(
+        c.images
+            .iter()
+            .map(|(n, x)| format!("image {}/{}", s(n), s(x))),
+    );
+    v.extend(
+        c.leases
+            .iter()
+            .map(|(n, x)| format!("lease {}/{}", s(n), s(x))),
+    );
+    v.extend(
+        c.ingests
+            .iter()
+            .map(|(n, x)| format!("ingest {}/{}", s(n), s(x))),
+    );
     let more = v.len().saturating_sub(5);
     v.truncate(5);
     if more > 0 {
@@ -385,12 +491,24 @@ fn counts(c: &Collectable) -> String {
     v.join(", ")
 }
 
-fn print_table(out: &mut dyn Write, path: &Path, plan: &Plan, impact: &Impact, mode: &str) -> std::io::Result<()> {
-    writeln!(out, "{}: policy {} ({})", path.display(), plan.policy.name(), match mode {
-        "inPlace" => "in place",
-        "output" => "writing a cleaned copy",
-        _ => "dry run",
-    })?;
+fn print_table(
+    out: &mut dyn Write,
+    path: &Path,
+    plan: &Plan,
+    impact: &Impact,
+    mode: &str,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: policy {} ({})",
+        path.display(),
+        plan.policy.name(),
+        match mode {
+            "inPlace" => "in place",
+            "output" => "writing a cleaned copy",
+            _ => "dry run",
+        }
+    )?;
     let mut last: Option<(&ByteStr, Option<&ByteStr>)> = None;
     for d in &plan.decisions {
         let key = (&d.namespace, d.target.as_ref().map(|t| &t.digest));
@@ -400,8 +518,18 @@ fn print_table(out: &mut dyn Write, path: &Path, plan: &Plan, impact: &Impact, m
                 .iter()
                 .filter(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
                 .count();
-            let digest = d.target.as_ref().map_or_else(|| "(no target)".into(), |t| cell(&t.digest.0));
-            writeln!(out, "{} {}  ({} name{})", cell(&d.namespace.0), digest, n, if n == 1 { "" } else { "s" })?;
+            let digest = d
+                .target
+                .as_ref()
+                .map_or_else(|| "(no target)".into(), |t| cell(&t.digest.0));
+            writeln!(
+                out,
+                "{} {}  ({} name{})",
+                cell(&d.namespace.0),
+                digest,
+                n,
+                if n == 1 { "" } else { "s" }
+            )?;
             last = Some(key);
         }
         let action = match (d.action, d.is_protected()) {
@@ -409,12 +537,26 @@ fn print_table(out: &mut dyn Write, path: &Path, plan: &Plan, impact: &Impact, m
             (Action::Keep, true) => "PROTECT",
             (Action::Keep, false) => "keep",
         };
-        writeln!(out, "  {action:<8} {:<12} {}  [{}] {}", d.class.name(), cell(&d.name.0), d.reason.name(), d.detail)?;
+        writeln!(
+            out,
+            "  {action:<8} {:<12} {}  [{}] {}",
+            d.class.name(),
+            cell(&d.name.0),
+            d.reason.name(),
+            d.detail
+        )?;
     }
     if !plan.shared.is_empty() {
-        writeln!(out, "digests targeted in more than one namespace (never deduplicated across namespaces):")?;
+        writeln!(
+            out,
+            "digests targeted in more than one namespace (never deduplicated across namespaces):"
+        )?;
         for s in &plan.shared {
-            let nss: Vec<String> = s.namespaces.iter().map(|n| format!("{} ({})", cell(&n.namespace.0), n.names)).collect();
+            let nss: Vec<String> = s
+                .namespaces
+                .iter()
+                .map(|n| format!("{} ({})", cell(&n.namespace.0), n.names))
+                .collect();
             writeln!(out, "  {}  {}", cell(&s.digest.0), nss.join(", "))?;
         }
     }
@@ -438,12 +580,25 @@ fn print_table(out: &mut dyn Write, path: &Path, plan: &Plan, impact: &Impact, m
         plan.removed_count(),
         plan.protected_count()
     )?;
-    writeln!(out, "GC impact (containerd {} rules, at {}):", rules_name(impact.rules), rfc3339(impact.now))?;
-    writeln!(out, "  the input as it is: containerd would collect {}", counts(&impact.before))?;
+    writeln!(
+        out,
+        "GC impact (containerd {} rules, at {}):",
+        rules_name(impact.rules),
+        rfc3339(impact.now)
+    )?;
+    writeln!(
+        out,
+        "  the input as it is: containerd would collect {}",
+        counts(&impact.before)
+    )?;
     if !impact.before.is_empty() {
         writeln!(out, "    ({})", describe(&impact.before))?;
     }
-    writeln!(out, "  after the plan:     containerd would collect {}", counts(&impact.after))?;
+    writeln!(
+        out,
+        "  after the plan:     containerd would collect {}",
+        counts(&impact.after)
+    )?;
     writeln!(out, "  newly collectable:  {}", counts(&impact.newly))?;
     for w in &plan.warnings {
         writeln!(out, "warning: {w}")?;
@@ -468,7 +623,10 @@ struct Clean {
 type RemovedSet<'a> = HashSet<(&'a [u8], &'a [u8])>;
 
 /// The filter: drop exactly `v1/<ns>/images/<name>` buckets of removed names.
-fn keep_fn<'s>(removed: &'s RemovedSet<'s>, dropped: &'s std::cell::Cell<usize>) -> impl FnMut(&[&[u8]], &[u8], ItemKind) -> bool + 's {
+fn keep_fn<'s>(
+    removed: &'s RemovedSet<'s>,
+    dropped: &'s std::cell::Cell<usize>,
+) -> impl FnMut(&[&[u8]], &[u8], ItemKind) -> bool + 's {
     move |path, key, kind| {
         let drop = kind == ItemKind::Bucket
             && matches!(path, [v1, ns, images] if *v1 == b"v1" && *images == b"images" && removed.contains(&(*ns, key)));
@@ -498,15 +656,25 @@ fn write_clean(
         after_txid: meta.txid,
         root_sequence: root.sequence(),
     };
-    let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0.as_slice(), x.0.as_slice())).collect();
+    let set: RemovedSet<'_> = removed
+        .iter()
+        .map(|(n, x)| (n.0.as_slice(), x.0.as_slice()))
+        .collect();
     let (summary, (compared, sha, verified_drops), written) = output::write_verified(
         source,
         target,
-        OutputOptions { overwrite: force, replace_source: in_place },
+        OutputOptions {
+            overwrite: force,
+            replace_source: in_place,
+        },
         |f, path| {
             let dropped = std::cell::Cell::new(0);
-            let s = write_filtered(db, wopts, f, keep_fn(&set, &dropped), progress)
-                .map_err(|source| OutputError::Write { path: path.to_path_buf(), source })?;
+            let s = write_filtered(db, wopts, f, keep_fn(&set, &dropped), progress).map_err(
+                |source| OutputError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )?;
             if dropped.get() != set.len() {
                 return Err(OutputError::VerifyOther(format!(
                     "{} image bucket(s) were planned for removal but {} were found",
@@ -563,7 +731,10 @@ where
         }
     }
     let (buf, summary) = w.finish()?;
-    buf.into_inner().map_err(|e| writer::WriteError::Io { op: "flush", source: e.into_error() })?;
+    buf.into_inner().map_err(|e| writer::WriteError::Io {
+        op: "flush",
+        source: e.into_error(),
+    })?;
     Ok(summary)
 }
 
@@ -602,7 +773,13 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
     };
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| AppError::Write(OutputError::Io { op, path: p, source })
+        move |source| {
+            AppError::Write(OutputError::Io {
+                op,
+                path: p,
+                source,
+            })
+        }
     };
     if fs::symlink_metadata(&path).is_ok() {
         return Err(AppError::Refused(format!(
@@ -617,7 +794,10 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     // Like every output: written under a temporary name, synced, read back, and
     // only then given its name, so a killed run never leaves a partial backup.
     let stale_removed = crate::bolt::output::remove_stale_temps(&dir, &name);
@@ -627,14 +807,22 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
         .tempfile_in(&dir)
         .map_err(io("create a temporary backup in", &dir))?;
     let tmp_path = tmp.path().to_path_buf();
-    tmp.write_all(bytes).map_err(io("write the backup", &tmp_path))?;
-    tmp.as_file().set_permissions(src_meta.permissions()).map_err(io("set the mode of", &tmp_path))?;
+    tmp.write_all(bytes)
+        .map_err(io("write the backup", &tmp_path))?;
+    tmp.as_file()
+        .set_permissions(src_meta.permissions())
+        .map_err(io("set the mode of", &tmp_path))?;
     // Best effort, as for the new file: only root may give a file away.
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(src_meta.uid()), Some(src_meta.gid()));
-    tmp.as_file().sync_all().map_err(io("sync the backup", &tmp_path))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io("sync the backup", &tmp_path))?;
     let back = fs::read(&tmp_path).map_err(io("read back the backup", &tmp_path))?;
     if sha256_hex(&back) != sha {
-        return Err(AppError::Refused(format!("the backup '{}' does not read back identical", tmp_path.display())));
+        return Err(AppError::Refused(format!(
+            "the backup '{}' does not read back identical",
+            tmp_path.display()
+        )));
     }
     tmp.persist_noclobber(&path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -646,8 +834,14 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
             io("name the backup", &path)(e.error)
         }
     })?;
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(io("sync directory", &dir))?;
-    Ok(Backup { path, sha256: sha, stale_removed })
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("sync directory", &dir))?;
+    Ok(Backup {
+        path,
+        sha256: sha,
+        stale_removed,
+    })
 }
 
 /// `mv -f -- '<backup>' '<db>'`, shell-quoted.
@@ -657,7 +851,10 @@ fn rollback_command(backup: &Path, db: &Path) -> String {
 
 fn shell_quote(p: &Path) -> String {
     let s = p.display().to_string();
-    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&c)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&c))
+    {
         s
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -683,7 +880,15 @@ fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32, nanos)
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+        nanos,
+    )
 }
 
 fn rfc3339(t: SystemTime) -> String {

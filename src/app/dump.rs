@@ -15,11 +15,22 @@ const MAX_TABLE_VALUE: usize = 256;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 enum Line<'a> {
-    Bucket { path: &'a [ByteStr], sequence: u64 },
-    Key { path: &'a [ByteStr], key: ByteStr, value: ByteStr },
+    Bucket {
+        path: &'a [ByteStr],
+        sequence: u64,
+    },
+    Key {
+        path: &'a [ByteStr],
+        key: ByteStr,
+        value: ByteStr,
+    },
 }
 
-pub(super) fn run(a: &DumpArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &DumpArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
@@ -27,9 +38,9 @@ pub(super) fn run(a: &DumpArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Re
     let mut walk = if base.0.is_empty() {
         Walk::new(&db)?
     } else {
-        let b = db
-            .bucket(&base)?
-            .ok_or_else(|| AppError::Usage(format!("no bucket {base} in {}", input.path.display())))?;
+        let b = db.bucket(&base)?.ok_or_else(|| {
+            AppError::Usage(format!("no bucket {base} in {}", input.path.display()))
+        })?;
         Walk::from_bucket(&db, b)
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -53,40 +64,84 @@ pub(super) fn run(a: &DumpArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Re
     Ok(ExitStatus::Clean)
 }
 
-fn emit_bucket(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], seq: u64) -> Result<(), AppError> {
+fn emit_bucket(
+    out: &mut dyn Write,
+    f: DumpFormat,
+    path: &[Vec<u8>],
+    seq: u64,
+) -> Result<(), AppError> {
     match f {
         DumpFormat::Table => {
             let depth = path.len().saturating_sub(1);
             let name = path.last().map(Vec::as_slice).unwrap_or_default();
-            writeln!(out, "{:indent$}[{}] seq={seq}", "", text_or_hex(name), indent = depth * 2)?;
+            writeln!(
+                out,
+                "{:indent$}[{}] seq={seq}",
+                "",
+                text_or_hex(name),
+                indent = depth * 2
+            )?;
         }
         DumpFormat::Hex => writeln!(out, "B {} seq={seq}", hex_path(path))?,
         DumpFormat::Jsonl => {
             let p: Vec<ByteStr> = path.iter().map(|c| ByteStr(c.clone())).collect();
-            serde_json::to_writer(&mut *out, &Line::Bucket { path: &p, sequence: seq })?;
+            serde_json::to_writer(
+                &mut *out,
+                &Line::Bucket {
+                    path: &p,
+                    sequence: seq,
+                },
+            )?;
             writeln!(out)?;
         }
     }
     Ok(())
 }
 
-fn emit_key(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], key: &[u8], value: &[u8]) -> Result<(), AppError> {
+fn emit_key(
+    out: &mut dyn Write,
+    f: DumpFormat,
+    path: &[Vec<u8>],
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), AppError> {
     match f {
         DumpFormat::Table => {
             let shown = if value.len() > MAX_TABLE_VALUE {
-                format!("{}… ({} bytes; --format hex shows all)", text_or_hex(&value[..MAX_TABLE_VALUE]), value.len())
+                format!(
+                    "{}… ({} bytes; --format hex shows all)",
+                    text_or_hex(&value[..MAX_TABLE_VALUE]),
+                    value.len()
+                )
             } else {
                 text_or_hex(value)
             };
-            writeln!(out, "{:indent$}{} = {shown}", "", text_or_hex(key), indent = path.len() * 2)?;
+            writeln!(
+                out,
+                "{:indent$}{} = {shown}",
+                "",
+                text_or_hex(key),
+                indent = path.len() * 2
+            )?;
         }
         DumpFormat::Hex => {
-            let v = if value.is_empty() { "-".to_string() } else { hex(value) };
+            let v = if value.is_empty() {
+                "-".to_string()
+            } else {
+                hex(value)
+            };
             writeln!(out, "K {} {} {v}", hex_path(path), hex(key))?;
         }
         DumpFormat::Jsonl => {
             let p: Vec<ByteStr> = path.iter().map(|c| ByteStr(c.clone())).collect();
-            serde_json::to_writer(&mut *out, &Line::Key { path: &p, key: ByteStr::new(key), value: ByteStr::new(value) })?;
+            serde_json::to_writer(
+                &mut *out,
+                &Line::Key {
+                    path: &p,
+                    key: ByteStr::new(key),
+                    value: ByteStr::new(value),
+                },
+            )?;
             writeln!(out)?;
         }
     }

@@ -51,25 +51,44 @@ struct ImagesDoc<'a> {
     groups: Option<Vec<DigestGroup>>,
 }
 
-pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &ImagesArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let (sha256, meta) = hash_alongside(a.format == Format::Json, db.data(), || MetaDb::decode(&db));
-    let nss: Vec<_> = meta.namespaces.iter().filter(|n| ns_selected(&a.namespaces, &n.name.0)).collect();
+    let (sha256, meta) =
+        hash_alongside(a.format == Format::Json, db.data(), || MetaDb::decode(&db));
+    let nss: Vec<_> = meta
+        .namespaces
+        .iter()
+        .filter(|n| ns_selected(&a.namespaces, &n.name.0))
+        .collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
         let groups: Vec<DigestGroup> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
         match a.format {
             Format::Table => {
-                let mut rows = vec![vec!["NAMESPACE".into(), "DIGEST".into(), "TYPE".into(), "SIZE".into(), "NAMES".into()]];
+                let mut rows = vec![vec![
+                    "NAMESPACE".into(),
+                    "DIGEST".into(),
+                    "TYPE".into(),
+                    "SIZE".into(),
+                    "NAMES".into(),
+                ]];
                 for g in &groups {
                     rows.push(vec![
                         cell(&g.namespace.0),
                         cell(&g.digest.0),
                         cell(&g.media_type.0),
                         human_size(g.size),
-                        g.names.iter().map(|n| cell(&n.name.0)).collect::<Vec<_>>().join(","),
+                        g.names
+                            .iter()
+                            .map(|n| cell(&n.name.0))
+                            .collect::<Vec<_>>()
+                            .join(","),
                     ]);
                 }
                 write_columns(&mut out, &rows)?;
@@ -85,7 +104,12 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
                     schema_version: REPORT_SCHEMA_VERSION,
                     tool: Tool::current(),
                     command: "images",
-                    input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256.clone(), Some(db.meta().txid)),
+                    input: InputInfo::with_sha256(
+                        &input.path,
+                        db.data().len() as u64,
+                        sha256.clone(),
+                        Some(db.meta().txid),
+                    ),
                     images: None,
                     groups: Some(groups),
                 };
@@ -117,14 +141,27 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
         .collect();
     match a.format {
         Format::Table => {
-            let mut rows =
-                vec![vec!["NAMESPACE".into(), "REF".into(), "TYPE".into(), "DIGEST".into(), "SIZE".into(), "LABELS".into()]];
+            let mut rows = vec![vec![
+                "NAMESPACE".into(),
+                "REF".into(),
+                "TYPE".into(),
+                "DIGEST".into(),
+                "SIZE".into(),
+                "LABELS".into(),
+            ]];
             for r in &records {
                 let (ty, dg, sz) = match r.target {
                     Some(t) => (cell(&t.media_type.0), cell(&t.digest.0), human_size(t.size)),
                     None => ("-".into(), "-".into(), "-".into()),
                 };
-                rows.push(vec![cell(&r.namespace.0), cell(&r.name.0), ty, dg, sz, labels_cell(r.labels)]);
+                rows.push(vec![
+                    cell(&r.namespace.0),
+                    cell(&r.name.0),
+                    ty,
+                    dg,
+                    sz,
+                    labels_cell(r.labels),
+                ]);
             }
             write_columns(&mut out, &rows)?;
         }
@@ -139,7 +176,12 @@ pub(super) fn run(a: &ImagesArgs, out: &mut dyn Write, _err: &mut dyn Write) -> 
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "images",
-                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256.clone(), Some(db.meta().txid)),
+                input: InputInfo::with_sha256(
+                    &input.path,
+                    db.data().len() as u64,
+                    sha256.clone(),
+                    Some(db.meta().txid),
+                ),
                 images: Some(records),
                 groups: None,
             };

@@ -53,21 +53,26 @@ struct InspectDoc {
     schema_findings: usize,
 }
 
-pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &InspectArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
     let m = db.meta();
-    let (sha256, (pages, (meta, map))) = hash_alongside(a.format != Format::Table, db.data(), || {
-        rayon::join(
-            || check::check(&db).pages,
-            || {
-                let meta = MetaDb::decode(&db);
-                let map = refs::build(&meta);
-                (meta, map)
-            },
-        )
-    });
+    let (sha256, (pages, (meta, map))) =
+        hash_alongside(a.format != Format::Table, db.data(), || {
+            rayon::join(
+                || check::check(&db).pages,
+                || {
+                    let meta = MetaDb::decode(&db);
+                    let map = refs::build(&meta);
+                    (meta, map)
+                },
+            )
+        });
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
     // One pass over the groups (not one per namespace: 10 000 namespaces made that quadratic).
@@ -102,10 +107,16 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
         pages_in_use: pages.reachable,
         pages_free: pages.free,
         pages_unused: pages.unused,
-        reclaimable_bytes: file_pages.saturating_sub(pages.reachable).saturating_mul(ps),
+        reclaimable_bytes: file_pages
+            .saturating_sub(pages.reachable)
+            .saturating_mul(ps),
         txid: m.txid,
         meta_used: db.selection().used,
-        freelist: if m.has_freelist() { "persisted (NoFreelistSync=false)" } else { "not persisted (NoFreelistSync)" },
+        freelist: if m.has_freelist() {
+            "persisted (NoFreelistSync=false)"
+        } else {
+            "not persisted (NoFreelistSync)"
+        },
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
         top_level_buckets: meta.top_level.clone(),
@@ -128,7 +139,12 @@ pub(super) fn run(a: &InspectArgs, out: &mut dyn Write, _err: &mut dyn Write) ->
 }
 
 fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::Result<()> {
-    writeln!(out, "file:          {} ({} bytes)", input.path.display(), d.file_size)?;
+    writeln!(
+        out,
+        "file:          {} ({} bytes)",
+        input.path.display(),
+        d.file_size
+    )?;
     writeln!(out, "page size:     {}", d.page_size)?;
     writeln!(
         out,
@@ -137,15 +153,43 @@ fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::R
     )?;
     writeln!(out, "txid:          {} (meta {})", d.txid, d.meta_used)?;
     writeln!(out, "freelist:      {}", d.freelist)?;
-    let v = d.containerd_schema_version.map_or("-".to_string(), |v| v.to_string());
-    writeln!(out, "schema:        v1/version {v} → {}", d.containerd_family)?;
-    writeln!(out, "top level:     {}", d.top_level_buckets.iter().map(|b| cell(&b.0)).collect::<Vec<_>>().join(", "))?;
-    writeln!(out, "multi-name digests: {}    schema findings: {} (see `ctrdb check`)", d.digests_with_multiple_names, d.schema_findings)?;
+    let v = d
+        .containerd_schema_version
+        .map_or("-".to_string(), |v| v.to_string());
+    writeln!(
+        out,
+        "schema:        v1/version {v} → {}",
+        d.containerd_family
+    )?;
+    writeln!(
+        out,
+        "top level:     {}",
+        d.top_level_buckets
+            .iter()
+            .map(|b| cell(&b.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(
+        out,
+        "multi-name digests: {}    schema findings: {} (see `ctrdb check`)",
+        d.digests_with_multiple_names, d.schema_findings
+    )?;
     writeln!(out)?;
-    let mut rows = vec![["NAMESPACE", "IMAGES", "BLOBS", "INGESTS", "CONTAINERS", "SNAPSHOTS", "LEASES", "SANDBOXES", "MULTI-NAME DIGESTS"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()];
+    let mut rows = vec![[
+        "NAMESPACE",
+        "IMAGES",
+        "BLOBS",
+        "INGESTS",
+        "CONTAINERS",
+        "SNAPSHOTS",
+        "LEASES",
+        "SANDBOXES",
+        "MULTI-NAME DIGESTS",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
     for n in &d.namespaces {
         rows.push(vec![
             cell(&n.name.0),

@@ -90,7 +90,11 @@ impl Input {
             (None, Some(root)) => root.join(DB_UNDER_ROOT),
             (None, None) => PathBuf::from(DEFAULT_DB),
         };
-        let lock = if a.no_lock { bolt::LockMode::None } else { bolt::LockMode::Shared };
+        let lock = if a.no_lock {
+            bolt::LockMode::None
+        } else {
+            bolt::LockMode::Shared
+        };
         Input { path, lock }
     }
 

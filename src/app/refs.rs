@@ -29,13 +29,18 @@ enum Line<'a> {
     Shared(&'a refs::SharedDigest),
 }
 
-pub(super) fn run(a: &RefsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<ExitStatus, AppError> {
+pub(super) fn run(
+    a: &RefsArgs,
+    out: &mut dyn Write,
+    _err: &mut dyn Write,
+) -> Result<ExitStatus, AppError> {
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
     let (sha256, map) = hash_alongside(a.format == Format::Json, db.data(), || {
         let mut meta = MetaDb::decode(&db);
-        meta.namespaces.retain(|n| ns_selected(&a.namespaces, &n.name.0));
+        meta.namespaces
+            .retain(|n| ns_selected(&a.namespaces, &n.name.0));
         refs::build(&meta)
     });
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -56,7 +61,12 @@ pub(super) fn run(a: &RefsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Re
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "refs",
-                input: InputInfo::with_sha256(&input.path, db.data().len() as u64, sha256, Some(db.meta().txid)),
+                input: InputInfo::with_sha256(
+                    &input.path,
+                    db.data().len() as u64,
+                    sha256,
+                    Some(db.meta().txid),
+                ),
                 map: &map,
             };
             serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -79,10 +89,24 @@ fn flags(n: &NameRef) -> String {
         f.push("digest≠target".to_string());
     }
     if !n.used_by_containers.is_empty() {
-        f.push(format!("containers={}", n.used_by_containers.iter().map(|c| cell(&c.0)).collect::<Vec<_>>().join(",")));
+        f.push(format!(
+            "containers={}",
+            n.used_by_containers
+                .iter()
+                .map(|c| cell(&c.0))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     if !n.leased_by.is_empty() {
-        f.push(format!("leases={}", n.leased_by.iter().map(|c| cell(&c.0)).collect::<Vec<_>>().join(",")));
+        f.push(format!(
+            "leases={}",
+            n.leased_by
+                .iter()
+                .map(|c| cell(&c.0))
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     for l in &n.named_by_labels {
         f.push(format!("named-by={}:{}", l.owner, cell(&l.key.0)));
@@ -90,12 +114,21 @@ fn flags(n: &NameRef) -> String {
     for (k, v) in &n.gc_labels {
         f.push(format!("{}={}", cell(&k.0), cell(&v.0)));
     }
-    if f.is_empty() { String::new() } else { format!("  [{}]", f.join(" ")) }
+    if f.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", f.join(" "))
+    }
 }
 
 fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
     let multi = map.multi_name_groups().count();
-    writeln!(out, "{} target digests, {} with more than one name", map.groups.len(), multi)?;
+    writeln!(
+        out,
+        "{} target digests, {} with more than one name",
+        map.groups.len(),
+        multi
+    )?;
     for g in &map.groups {
         writeln!(
             out,
@@ -120,9 +153,16 @@ fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
         }
     }
     if !map.shared.is_empty() {
-        writeln!(out, "digests targeted in more than one namespace (never duplicates):")?;
+        writeln!(
+            out,
+            "digests targeted in more than one namespace (never duplicates):"
+        )?;
         for s in &map.shared {
-            let nss: Vec<String> = s.namespaces.iter().map(|n| format!("{} ({})", cell(&n.namespace.0), n.names)).collect();
+            let nss: Vec<String> = s
+                .namespaces
+                .iter()
+                .map(|n| format!("{} ({})", cell(&n.namespace.0), n.names))
+                .collect();
             writeln!(out, "  {}  {}", cell(&s.digest.0), nss.join(", "))?;
         }
     }

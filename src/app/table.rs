@@ -22,7 +22,10 @@ pub(super) fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::i
             if i + 1 < r.len() {
                 let w = widths.get(i).copied().unwrap_or(0);
                 line.push_str(c);
-                line.extend(std::iter::repeat_n(' ', w.saturating_sub(c.chars().count()) + 3));
+                line.extend(std::iter::repeat_n(
+                    ' ',
+                    w.saturating_sub(c.chars().count()) + 3,
+                ));
             } else {
                 line.push_str(c);
             }
@@ -45,7 +48,10 @@ pub(super) fn labels_cell(l: &Labels) -> String {
     if l.is_empty() {
         return "-".into();
     }
-    l.iter().map(|(k, v)| format!("{}={}", cell(&k.0), cell(&v.0))).collect::<Vec<_>>().join(",")
+    l.iter()
+        .map(|(k, v)| format!("{}={}", cell(&k.0), cell(&v.0)))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A size as `ctr` shows it (`1.2 KiB`).
@@ -57,7 +63,11 @@ pub(super) fn human_size(n: i64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS.get(u).copied().unwrap_or("B")) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS.get(u).copied().unwrap_or("B"))
+    }
 }
 
 /// Whether `ns` passes a `-n` filter (empty = all).

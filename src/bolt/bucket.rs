@@ -75,23 +75,38 @@ impl<'a> Entry<'a> {
 impl<'a> Bucket<'a> {
     /// The root bucket, whose tree starts at the meta's root page.
     pub fn root(pages: Pages<'a>, root: Pgid, sequence: u64) -> Bucket<'a> {
-        Bucket { pages, root: BucketRoot::Page(root), sequence }
+        Bucket {
+            pages,
+            root: BucketRoot::Page(root),
+            sequence,
+        }
     }
 
     /// Decodes a bucket value (`InBucket` header plus, for inline buckets, a leaf
     /// page image). `value_offset` is the value's file offset, for errors.
-    pub fn from_value(pages: Pages<'a>, value: &'a [u8], value_offset: u64) -> Result<Bucket<'a>, Corruption> {
+    pub fn from_value(
+        pages: Pages<'a>,
+        value: &'a [u8],
+        value_offset: u64,
+    ) -> Result<Bucket<'a>, Corruption> {
         if value.len() < BUCKET_HEADER_SIZE {
             return Err(Corruption::new(
                 CorruptKind::BucketValueShort,
-                format!("bucket value is {} bytes, shorter than the 16-byte bucket header", value.len()),
+                format!(
+                    "bucket value is {} bytes, shorter than the 16-byte bucket header",
+                    value.len()
+                ),
             )
             .offset(value_offset));
         }
         let root = u64_at(value, BUCKET_ROOT).unwrap_or(0);
         let sequence = u64_at(value, BUCKET_SEQUENCE).unwrap_or(0);
         if root != 0 {
-            return Ok(Bucket { pages, root: BucketRoot::Page(root), sequence });
+            return Ok(Bucket {
+                pages,
+                root: BucketRoot::Page(root),
+                sequence,
+            });
         }
         let image = value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]);
         let image_offset = value_offset.saturating_add(BUCKET_HEADER_SIZE as u64);
@@ -99,12 +114,22 @@ impl<'a> Bucket<'a> {
         if page.flags != LEAF_PAGE {
             return Err(Corruption::new(
                 CorruptKind::InlineBucketMalformed,
-                format!("inline bucket page has flags {:#06x}, want leaf (0x0002)", page.flags),
+                format!(
+                    "inline bucket page has flags {:#06x}, want leaf (0x0002)",
+                    page.flags
+                ),
             )
             .offset(image_offset));
         }
-        page.check_elements_fit().map_err(|c| Corruption { kind: CorruptKind::InlineBucketMalformed, ..c })?;
-        Ok(Bucket { pages, root: BucketRoot::Inline(image, image_offset), sequence })
+        page.check_elements_fit().map_err(|c| Corruption {
+            kind: CorruptKind::InlineBucketMalformed,
+            ..c
+        })?;
+        Ok(Bucket {
+            pages,
+            root: BucketRoot::Inline(image, image_offset),
+            sequence,
+        })
     }
 
     /// The bucket's sequence (`NextSequence` counter).
@@ -137,7 +162,10 @@ impl<'a> Bucket<'a> {
 
     /// Iterates the bucket's entries in key order. Yields at most one error, then ends.
     pub fn iter(&self) -> Entries<'a> {
-        Entries { cursor: Cursor::new(*self), seen: HashSet::new() }
+        Entries {
+            cursor: Cursor::new(*self),
+            seen: HashSet::new(),
+        }
     }
 
     /// A cursor for callers that keep their own visited-page set (see [`PageSet`]).
@@ -203,7 +231,10 @@ impl<'a> Bucket<'a> {
     }
 
     /// Follows a path of bucket names from this bucket.
-    pub fn bucket_at<'p>(&self, path: impl IntoIterator<Item = &'p [u8]>) -> Result<Option<Bucket<'a>>, Corruption> {
+    pub fn bucket_at<'p>(
+        &self,
+        path: impl IntoIterator<Item = &'p [u8]>,
+    ) -> Result<Option<Bucket<'a>>, Corruption> {
         let mut b = *self;
         for name in path {
             match b.bucket(name)? {
@@ -254,19 +285,29 @@ fn bad_type(p: &Page<'_>) -> Corruption {
         ),
     )
     .offset(p.file_offset);
-    if p.id != 0 { c.page(p.id) } else { c }
+    if p.id != 0 {
+        c.page(p.id)
+    } else {
+        c
+    }
 }
 
 fn empty_branch(p: &Page<'_>) -> Corruption {
-    Corruption::new(CorruptKind::BranchEmpty, format!("branch page {} has no elements", p.id))
-        .page(p.id)
-        .offset(p.file_offset)
+    Corruption::new(
+        CorruptKind::BranchEmpty,
+        format!("branch page {} has no elements", p.id),
+    )
+    .page(p.id)
+    .offset(p.file_offset)
 }
 
 fn too_deep(p: &Page<'_>) -> Corruption {
     Corruption::new(
         CorruptKind::TreeTooDeep,
-        format!("bucket tree is deeper than {MAX_DEPTH} levels at page {}", p.id),
+        format!(
+            "bucket tree is deeper than {MAX_DEPTH} levels at page {}",
+            p.id
+        ),
     )
     .page(p.id)
 }
@@ -294,7 +335,9 @@ impl PageBitmap {
     /// (page access rejects them anyway).
     pub fn new(bound: u64) -> PageBitmap {
         let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        PageBitmap { words: vec![0; words] }
+        PageBitmap {
+            words: vec![0; words],
+        }
     }
 
     /// Whether `id` is set.
@@ -329,7 +372,11 @@ impl AtomicPageBitmap {
     /// A bitmap for ids `< bound`; ids at or beyond it always insert as new.
     pub fn new(bound: u64) -> AtomicPageBitmap {
         let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        AtomicPageBitmap { words: (0..words).map(|_| std::sync::atomic::AtomicU64::new(0)).collect() }
+        AtomicPageBitmap {
+            words: (0..words)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
     }
 
     /// Sets `id`; returns `false` if it was already set.
@@ -367,7 +414,12 @@ pub struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(bucket: Bucket<'a>) -> Cursor<'a> {
-        Cursor { bucket, stack: Vec::new(), started: false, done: false }
+        Cursor {
+            bucket,
+            stack: Vec::new(),
+            started: false,
+            done: false,
+        }
     }
 
     fn enter(&mut self, page: Page<'a>) -> Result<(), Corruption> {
@@ -420,7 +472,9 @@ impl<'a> Cursor<'a> {
         }
         let pages = self.bucket.pages;
         loop {
-            let Some(top) = self.stack.last_mut() else { return Ok(None) };
+            let Some(top) = self.stack.last_mut() else {
+                return Ok(None);
+            };
             let i = top.index;
             if i >= usize::from(top.page.count) {
                 self.stack.pop();
@@ -442,7 +496,10 @@ impl<'a> Cursor<'a> {
                     if self.stack.iter().any(|f| f.page.id == child) {
                         return Err(Corruption::new(
                             CorruptKind::PageCycle,
-                            format!("branch page {} points back to its ancestor {child}", page.id),
+                            format!(
+                                "branch page {} points back to its ancestor {child}",
+                                page.id
+                            ),
                         )
                         .page(page.id));
                     }

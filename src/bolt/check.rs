@@ -4,7 +4,9 @@
 
 use std::sync::Mutex;
 
-use super::bucket::{AtomicPageBitmap, Bucket, BucketRoot, PageBitmap, PageSet, MAX_BUCKET_DEPTH, MAX_DEPTH};
+use super::bucket::{
+    AtomicPageBitmap, Bucket, BucketRoot, PageBitmap, PageSet, MAX_BUCKET_DEPTH, MAX_DEPTH,
+};
 use super::db::Db;
 use super::error::{BucketPath, CorruptKind, Corruption, Pgid};
 use super::layout::*;
@@ -74,12 +76,19 @@ impl CheckReport {
     /// Number of error findings (including omitted ones, which are counted as errors
     /// conservatively).
     pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Error).count() + self.omitted
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+            + self.omitted
     }
 
     /// Number of warnings kept.
     pub fn warnings(&self) -> usize {
-        self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -107,7 +116,10 @@ impl TaskOut {
     fn push(&mut self, severity: Severity, corruption: Corruption) {
         // Bounded per task; the merge applies the global cap.
         if self.findings.len() <= MAX_FINDINGS {
-            self.findings.push(Finding { severity, corruption });
+            self.findings.push(Finding {
+                severity,
+                corruption,
+            });
         }
     }
 
@@ -141,13 +153,22 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     let free = c.check_freelist_page();
     c.check_tree();
     let counts = c.account(free.as_deref(), file_pages);
-    CheckReport { findings: c.findings, omitted: c.omitted, pages: counts, buckets: c.buckets, keys: c.keys }
+    CheckReport {
+        findings: c.findings,
+        omitted: c.omitted,
+        pages: counts,
+        buckets: c.buckets,
+        keys: c.keys,
+    }
 }
 
 impl<'a> Checker<'a, '_> {
     fn push(&mut self, severity: Severity, corruption: Corruption) {
         if self.findings.len() < MAX_FINDINGS {
-            self.findings.push(Finding { severity, corruption });
+            self.findings.push(Finding {
+                severity,
+                corruption,
+            });
         } else {
             self.omitted += 1;
         }
@@ -205,15 +226,21 @@ impl<'a> Checker<'a, '_> {
         }
         if m.pgid < 2 {
             self.error(
-                Corruption::new(CorruptKind::MetaGeometry, format!("meta {used} has high-water mark {}, below 2", m.pgid))
-                    .page(used),
+                Corruption::new(
+                    CorruptKind::MetaGeometry,
+                    format!("meta {used} has high-water mark {}, below 2", m.pgid),
+                )
+                .page(used),
             );
         }
         if m.root < 2 || m.root >= m.pgid {
             self.error(
                 Corruption::new(
                     CorruptKind::MetaGeometry,
-                    format!("meta {used} names root page {}, outside 2..{}", m.root, m.pgid),
+                    format!(
+                        "meta {used} names root page {}, outside 2..{}",
+                        m.root, m.pgid
+                    ),
                 )
                 .page(used),
             );
@@ -222,7 +249,10 @@ impl<'a> Checker<'a, '_> {
             self.error(
                 Corruption::new(
                     CorruptKind::MetaGeometry,
-                    format!("meta {used} names freelist page {}, outside 2..{}", m.freelist, m.pgid),
+                    format!(
+                        "meta {used} names freelist page {}, outside 2..{}",
+                        m.freelist, m.pgid
+                    ),
                 )
                 .page(used),
             );
@@ -264,7 +294,10 @@ impl<'a> Checker<'a, '_> {
                 let c = if c.kind == CorruptKind::FreelistMalformed {
                     c
                 } else {
-                    Corruption { kind: CorruptKind::FreelistMalformed, ..c }
+                    Corruption {
+                        kind: CorruptKind::FreelistMalformed,
+                        ..c
+                    }
                 };
                 self.error(c);
                 None
@@ -278,7 +311,11 @@ impl<'a> Checker<'a, '_> {
             Err(_) => return, // reported by check_metas
         };
         let outs = Mutex::new(Vec::new());
-        let tree = Tree { pages: self.pages, reachable: &self.reachable, outs: &outs };
+        let tree = Tree {
+            pages: self.pages,
+            reachable: &self.reachable,
+            outs: &outs,
+        };
         rayon::scope(|s| tree.task(s, root, BucketPath::root(), 0));
         let mut outs = outs.into_inner().unwrap_or_else(|e| e.into_inner());
         outs.sort_by(|a, b| a.path.cmp(&b.path));
@@ -311,8 +348,11 @@ impl<'a> Checker<'a, '_> {
                 }
                 if !listed.insert(id) {
                     self.error(
-                        Corruption::new(CorruptKind::FreelistDuplicate, format!("page {id} is listed as free twice"))
-                            .page(fl_page),
+                        Corruption::new(
+                            CorruptKind::FreelistDuplicate,
+                            format!("page {id} is listed as free twice"),
+                        )
+                        .page(fl_page),
                     );
                     continue;
                 }
@@ -350,7 +390,11 @@ impl<'a> Checker<'a, '_> {
         runs.extend(run);
         if free.is_some() {
             for (s, e) in runs {
-                let what = if s == e { format!("page {s} is") } else { format!("pages {s}..={e} are") };
+                let what = if s == e {
+                    format!("page {s} is")
+                } else {
+                    format!("pages {s}..={e} are")
+                };
                 self.error(
                     Corruption::new(
                         CorruptKind::PageUnreachableUnfreed,
@@ -377,7 +421,10 @@ impl<'a, 'c> Tree<'a, 'c> {
         'a: 's,
         'c: 's,
     {
-        let mut out = TaskOut { path: path.clone(), ..TaskOut::default() };
+        let mut out = TaskOut {
+            path: path.clone(),
+            ..TaskOut::default()
+        };
         self.check_bucket(scope, &mut out, bucket, &path, depth);
         if let Ok(mut outs) = self.outs.lock() {
             outs.push(out);
@@ -413,7 +460,13 @@ impl<'a, 'c> Tree<'a, 'c> {
             upper: Option<&'a [u8]>,
             prev: Option<&'a [u8]>,
         }
-        let mut stack = vec![Frame { page, index: 0, lower: None, upper: None, prev: None }];
+        let mut stack = vec![Frame {
+            page,
+            index: 0,
+            lower: None,
+            upper: None,
+            prev: None,
+        }];
         let mut ancestors: Vec<Pgid> = vec![page.id];
         while let Some(top) = stack.last_mut() {
             let i = top.index;
@@ -443,19 +496,32 @@ impl<'a, 'c> Tree<'a, 'c> {
                     }
                 }
             };
-            let Some((key, leaf, child, eoff)) = key else { continue };
+            let Some((key, leaf, child, eoff)) = key else {
+                continue;
+            };
             let loc = |c: Corruption| {
                 let c = c.offset(eoff).in_bucket(path);
-                if page.id != 0 { c.page(page.id) } else { c }
+                if page.id != 0 {
+                    c.page(page.id)
+                } else {
+                    c
+                }
             };
             if key.is_empty() {
-                out.error(loc(Corruption::new(CorruptKind::KeyEmpty, format!("element {i} has an empty key"))));
+                out.error(loc(Corruption::new(
+                    CorruptKind::KeyEmpty,
+                    format!("element {i} has an empty key"),
+                )));
             }
             if let Some(p) = prev {
                 if key <= p {
                     out.error(loc(Corruption::new(
                         CorruptKind::KeyOrder,
-                        format!("element {i}: key {} is not greater than the previous key {}", show(key), show(p)),
+                        format!(
+                            "element {i}: key {} is not greater than the previous key {}",
+                            show(key),
+                            show(p)
+                        ),
                     )));
                 }
             }
@@ -489,7 +555,13 @@ impl<'a, 'c> Tree<'a, 'c> {
                 }
                 if let Some(cp) = self.enter_page(out, child, path, &ancestors) {
                     ancestors.push(cp.id);
-                    stack.push(Frame { page: cp, index: 0, lower: Some(key), upper: next, prev: None });
+                    stack.push(Frame {
+                        page: cp,
+                        index: 0,
+                        lower: Some(key),
+                        upper: next,
+                        prev: None,
+                    });
                 }
                 continue;
             }
@@ -508,7 +580,10 @@ impl<'a, 'c> Tree<'a, 'c> {
                 if depth == 0 {
                     out.error(loc(Corruption::new(
                         CorruptKind::RootNonBucket,
-                        format!("the root bucket holds a plain key {}; only buckets belong there", show(key)),
+                        format!(
+                            "the root bucket holds a plain key {}; only buckets belong there",
+                            show(key)
+                        ),
                     )));
                 }
                 continue;
@@ -535,20 +610,32 @@ impl<'a, 'c> Tree<'a, 'c> {
 
     /// Validates and marks a tree page; `None` (with a finding) if its subtree
     /// cannot be followed.
-    fn enter_page(self, out: &mut TaskOut, id: Pgid, path: &BucketPath, ancestors: &[Pgid]) -> Option<Page<'a>> {
+    fn enter_page(
+        self,
+        out: &mut TaskOut,
+        id: Pgid,
+        path: &BucketPath,
+        ancestors: &[Pgid],
+    ) -> Option<Page<'a>> {
         if id < 2 {
             out.error(
-                Corruption::new(CorruptKind::PageType, format!("bucket tree refers to meta page {id}"))
-                    .page(id)
-                    .in_bucket(path),
+                Corruption::new(
+                    CorruptKind::PageType,
+                    format!("bucket tree refers to meta page {id}"),
+                )
+                .page(id)
+                .in_bucket(path),
             );
             return None;
         }
         if ancestors.contains(&id) {
             out.error(
-                Corruption::new(CorruptKind::PageCycle, format!("page {id} is its own ancestor"))
-                    .page(id)
-                    .in_bucket(path),
+                Corruption::new(
+                    CorruptKind::PageCycle,
+                    format!("page {id} is its own ancestor"),
+                )
+                .page(id)
+                .in_bucket(path),
             );
             return None;
         }
@@ -583,7 +670,10 @@ impl<'a, 'c> Tree<'a, 'c> {
                 out.error(
                     Corruption::new(
                         CorruptKind::PageType,
-                        format!("page {id} is {}, want a branch or leaf", describe_flags(page.flags)),
+                        format!(
+                            "page {id} is {}, want a branch or leaf",
+                            describe_flags(page.flags)
+                        ),
                     )
                     .page(id)
                     .offset(page.file_offset)
@@ -598,10 +688,13 @@ impl<'a, 'c> Tree<'a, 'c> {
         }
         if page.kind() == Some(PageKind::Branch) && page.count == 0 {
             out.error(
-                Corruption::new(CorruptKind::BranchEmpty, format!("branch page {id} has no elements"))
-                    .page(id)
-                    .offset(page.file_offset)
-                    .in_bucket(path),
+                Corruption::new(
+                    CorruptKind::BranchEmpty,
+                    format!("branch page {id} has no elements"),
+                )
+                .page(id)
+                .offset(page.file_offset)
+                .in_bucket(path),
             );
             return None;
         }

@@ -39,14 +39,23 @@ pub struct DbFile {
 
 impl std::fmt::Debug for DbFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DbFile").field("path", &self.path).field("len", &self.bytes().len()).finish()
+        f.debug_struct("DbFile")
+            .field("path", &self.path)
+            .field("len", &self.bytes().len())
+            .finish()
     }
 }
 
 impl DbFile {
     /// Opens `path` read-only and locks it as `lock` says, never waiting for a lock.
     pub fn open(path: &Path, lock: LockMode) -> Result<DbFile> {
-        let io = |op: &'static str| move |cause| Error::Io { op, path: path.to_path_buf(), cause };
+        let io = |op: &'static str| {
+            move |cause| Error::Io {
+                op,
+                path: path.to_path_buf(),
+                cause,
+            }
+        };
         let meta = std::fs::metadata(path).map_err(io("cannot stat"))?;
         if meta.is_dir() {
             return Err(Error::Io {
@@ -66,7 +75,10 @@ impl DbFile {
             });
         }
         let file = match lock {
-            LockMode::Exclusive => std::fs::OpenOptions::new().read(true).write(true).open(path),
+            LockMode::Exclusive => std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path),
             _ => File::open(path),
         }
         .map_err(io("cannot open"))?;
@@ -78,10 +90,17 @@ impl DbFile {
         match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Locked { path: path.to_path_buf(), holder: lock_holder(&file) });
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    holder: lock_holder(&file),
+                });
             }
             Err(std::fs::TryLockError::Error(cause)) => {
-                return Err(Error::Io { op: "cannot lock", path: path.to_path_buf(), cause });
+                return Err(Error::Io {
+                    op: "cannot lock",
+                    path: path.to_path_buf(),
+                    cause,
+                });
             }
         }
         crate::fault::point("after-lock").map_err(io("cannot read"))?;
@@ -95,7 +114,11 @@ impl DbFile {
         } else {
             Bytes::Mapped(map(&file).map_err(io("cannot map"))?)
         };
-        Ok(DbFile { path: path.to_path_buf(), file, bytes })
+        Ok(DbFile {
+            path: path.to_path_buf(),
+            file,
+            bytes,
+        })
     }
 
     /// The file's bytes.
@@ -153,12 +176,18 @@ fn lock_holder(file: &File) -> Option<String> {
     for line in locks.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
-        let Some(pos) = f.iter().position(|x| *x == want) else { continue };
+        let Some(pos) = f.iter().position(|x| *x == want) else {
+            continue;
+        };
         let pid = f.get(pos.checked_sub(1)?)?;
         let mode = f.get(pos.checked_sub(2)?).copied().unwrap_or("");
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         let comm = comm.trim();
-        let who = if comm.is_empty() { "process".to_string() } else { comm.to_string() };
+        let who = if comm.is_empty() {
+            "process".to_string()
+        } else {
+            comm.to_string()
+        };
         return Some(format!("{who} (pid {pid}, {} lock)", mode.to_lowercase()));
     }
     None
@@ -177,14 +206,20 @@ impl<'a> Db<'a> {
     /// every later offset computation depends on.
     pub fn parse(data: &'a [u8]) -> Result<Db<'a>> {
         if data.is_empty() {
-            return Err(Error::NotBolt { reason: "the file is empty".into() });
+            return Err(Error::NotBolt {
+                reason: "the file is empty".into(),
+            });
         }
         if data.len() < META_END {
             return Err(Error::NotBolt {
-                reason: format!("the file is {} bytes, too small to hold a meta page", data.len()),
+                reason: format!(
+                    "the file is {} bytes, too small to hold a meta page",
+                    data.len()
+                ),
             });
         }
-        let selection = meta::select(data).map_err(|[meta0, meta1]| Error::NoValidMeta { meta0, meta1 })?;
+        let selection =
+            meta::select(data).map_err(|[meta0, meta1]| Error::NoValidMeta { meta0, meta1 })?;
         let m = selection.meta();
         // Like Go, address pages with the size `getPageSize` found (meta 0's when it
         // is valid), even if the selected meta records another; `check` reports that.
@@ -199,11 +234,18 @@ impl<'a> Db<'a> {
         let ps = size as usize;
         if data.len() < 2 * ps {
             return Err(Error::NotBolt {
-                reason: format!("the file is {} bytes, smaller than two {ps}-byte pages", data.len()),
+                reason: format!(
+                    "the file is {} bytes, smaller than two {ps}-byte pages",
+                    data.len()
+                ),
             });
         }
         let pages = Pages::new(data, ps, m.pgid);
-        Ok(Db { data, selection, pages })
+        Ok(Db {
+            data,
+            selection,
+            pages,
+        })
     }
 
     /// The file bytes.
@@ -237,7 +279,10 @@ impl<'a> Db<'a> {
         if m.root < 2 || m.root >= m.pgid {
             return Err(Corruption::new(
                 super::error::CorruptKind::MetaGeometry,
-                format!("meta {} names root page {}, outside 2..{}", self.selection.used, m.root, m.pgid),
+                format!(
+                    "meta {} names root page {}, outside 2..{}",
+                    self.selection.used, m.root, m.pgid
+                ),
             )
             .page(self.selection.used as u64));
         }
@@ -246,7 +291,9 @@ impl<'a> Db<'a> {
 
     /// Follows a bucket path from the root.
     pub fn bucket(&self, path: &BucketPath) -> Result<Option<Bucket<'a>>> {
-        self.root()?.bucket_at(path.components()).map_err(|c| Error::from(c.in_bucket(path)))
+        self.root()?
+            .bucket_at(path.components())
+            .map_err(|c| Error::from(c.in_bucket(path)))
     }
 
     /// The persisted freelist, or `None` when the file has none (`NoFreelistSync`).

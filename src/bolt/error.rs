@@ -174,7 +174,13 @@ pub struct Corruption {
 impl Corruption {
     /// A corruption of `kind` with a message and no location yet.
     pub fn new(kind: CorruptKind, message: impl Into<String>) -> Self {
-        Self { kind, page: None, offset: None, path: None, message: message.into() }
+        Self {
+            kind,
+            page: None,
+            offset: None,
+            path: None,
+            message: message.into(),
+        }
     }
 
     /// Sets the page.
@@ -241,12 +247,18 @@ impl fmt::Display for MetaProblem {
         match self {
             MetaProblem::Missing => f.write_str("not present (file too short)"),
             MetaProblem::BadMagic(m) if m.swap_bytes() == crate::bolt::layout::MAGIC => {
-                write!(f, "magic {m:#010x} is byte-swapped: the file was written on a big-endian machine")
+                write!(
+                    f,
+                    "magic {m:#010x} is byte-swapped: the file was written on a big-endian machine"
+                )
             }
             MetaProblem::BadMagic(m) => write!(f, "bad magic {m:#010x} (want 0xed0cdaed)"),
             MetaProblem::BadVersion(v) => write!(f, "unsupported version {v} (want 2)"),
             MetaProblem::BadChecksum { stored, computed } => {
-                write!(f, "checksum mismatch: stored {stored:#018x}, computed {computed:#018x}")
+                write!(
+                    f,
+                    "checksum mismatch: stored {stored:#018x}, computed {computed:#018x}"
+                )
             }
         }
     }

@@ -23,16 +23,22 @@ pub fn read(pages: &Pages<'_>, id: Pgid) -> Result<Freelist, Corruption> {
     if page.kind() != Some(PageKind::Freelist) {
         return Err(Corruption::new(
             CorruptKind::FreelistMalformed,
-            format!("freelist page {id} is {}, want freelist", describe_flags(page.flags)),
+            format!(
+                "freelist page {id} is {}, want freelist",
+                describe_flags(page.flags)
+            ),
         )
         .page(id)
         .offset(page.file_offset));
     }
     let (count, start) = if page.count == FREELIST_COUNT_OVERFLOW {
         let n = u64_at(page.bytes, PAGE_HEADER_SIZE).ok_or_else(|| {
-            Corruption::new(CorruptKind::FreelistMalformed, "freelist count word is missing")
-                .page(id)
-                .offset(page.file_offset)
+            Corruption::new(
+                CorruptKind::FreelistMalformed,
+                "freelist count word is missing",
+            )
+            .page(id)
+            .offset(page.file_offset)
         })?;
         (n, PAGE_HEADER_SIZE + 8)
     } else {
@@ -50,5 +56,9 @@ pub fn read(pages: &Pages<'_>, id: Pgid) -> Result<Freelist, Corruption> {
     let ids = (0..count as usize)
         .filter_map(|i| u64_at(page.bytes, start + 8 * i))
         .collect();
-    Ok(Freelist { page: id, overflow: page.overflow, ids })
+    Ok(Freelist {
+        page: id,
+        overflow: page.overflow,
+        ids,
+    })
 }

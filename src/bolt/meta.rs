@@ -56,7 +56,8 @@ impl Meta {
         b[o(META_PAGE_SIZE)..o(META_FLAGS)].copy_from_slice(&self.page_size.to_le_bytes());
         b[o(META_FLAGS)..o(META_ROOT)].copy_from_slice(&self.flags.to_le_bytes());
         b[o(META_ROOT)..o(META_ROOT_SEQUENCE)].copy_from_slice(&self.root.to_le_bytes());
-        b[o(META_ROOT_SEQUENCE)..o(META_FREELIST)].copy_from_slice(&self.root_sequence.to_le_bytes());
+        b[o(META_ROOT_SEQUENCE)..o(META_FREELIST)]
+            .copy_from_slice(&self.root_sequence.to_le_bytes());
         b[o(META_FREELIST)..o(META_PGID)].copy_from_slice(&self.freelist.to_le_bytes());
         b[o(META_PGID)..o(META_TXID)].copy_from_slice(&self.pgid.to_le_bytes());
         b[o(META_TXID)..o(META_CHECKSUM)].copy_from_slice(&self.txid.to_le_bytes());
@@ -77,7 +78,10 @@ impl Meta {
             .map(fnv1a64)
             .ok_or(MetaProblem::Missing)?;
         if computed != self.checksum {
-            return Err(MetaProblem::BadChecksum { stored: self.checksum, computed });
+            return Err(MetaProblem::BadChecksum {
+                stored: self.checksum,
+                computed,
+            });
         }
         Ok(())
     }
@@ -226,7 +230,12 @@ pub fn select(data: &[u8]) -> Result<MetaSelection, [MetaProblem; 2]> {
         (None, Some(_)) => (1, MetaReason::OtherInvalid),
         (None, None) => return Err([problem(&slot0), problem(&slot1)]),
     };
-    Ok(MetaSelection { page_size, slots: [slot0, slot1], used, reason })
+    Ok(MetaSelection {
+        page_size,
+        slots: [slot0, slot1],
+        used,
+        reason,
+    })
 }
 
 fn problem(slot: &MetaSlot) -> MetaProblem {

@@ -128,17 +128,23 @@ fn pid_alive(pid: u32) -> bool {
 /// file is then reported again next time).
 pub fn remove_stale_temps(dir: &Path, target_name: &str) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else { return removed };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return removed;
+    };
     for e in rd.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(pid) = temp_pid(name, target_name) else { continue };
+        let Some(pid) = temp_pid(name, target_name) else {
+            continue;
+        };
         if pid_alive(pid) {
             continue;
         }
         let path = e.path();
         // symlink_metadata: never follow a link out of the directory.
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()) && fs::remove_file(&path).is_ok() {
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
+            && fs::remove_file(&path).is_ok()
+        {
             removed.push(path);
         }
     }
@@ -175,10 +181,19 @@ pub fn write_verified<T, V>(
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(OutputError::Io { op: "stat", path: target.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(OutputError::Io {
+                op: "stat",
+                path: target.to_path_buf(),
+                source: e,
+            })
+        }
     }
-    let name =
-        target.file_name().ok_or_else(|| OutputError::NotAFile(target.to_path_buf()))?.to_string_lossy().into_owned();
+    let name = target
+        .file_name()
+        .ok_or_else(|| OutputError::NotAFile(target.to_path_buf()))?
+        .to_string_lossy()
+        .into_owned();
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -198,13 +213,22 @@ pub fn write_verified<T, V>(
     tmp.as_file().sync_all().map_err(ioerr("sync", &tmp_path))?;
     fault::point("after-fsync").map_err(ioerr("sync", &tmp_path))?;
     let checked = {
-        let f = DbFile::open(&tmp_path, LockMode::Shared)
-            .map_err(|source| OutputError::ReadBack { path: tmp_path.clone(), source })?;
+        let f =
+            DbFile::open(&tmp_path, LockMode::Shared).map_err(|source| OutputError::ReadBack {
+                path: tmp_path.clone(),
+                source,
+            })?;
         verify(&produced, f.bytes())?
     };
     fault::point("after-verify").map_err(ioerr("verify", &tmp_path))?;
-    let size = tmp.as_file().metadata().map_err(ioerr("stat", &tmp_path))?.len();
-    tmp.as_file().set_permissions(src_meta.permissions()).map_err(ioerr("set the mode of", &tmp_path))?;
+    let size = tmp
+        .as_file()
+        .metadata()
+        .map_err(ioerr("stat", &tmp_path))?
+        .len();
+    tmp.as_file()
+        .set_permissions(src_meta.permissions())
+        .map_err(ioerr("set the mode of", &tmp_path))?;
     // Best effort: only root may give a file away, and failing is not an error.
     let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(src_meta.uid()), Some(src_meta.gid()));
     fault::point("before-rename").map_err(ioerr("rename the new file to", target))?;
@@ -219,14 +243,28 @@ pub fn write_verified<T, V>(
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 OutputError::Exists(target.to_path_buf())
             } else {
-                OutputError::Io { op: "rename the new file to", path: target.to_path_buf(), source: e.error }
+                OutputError::Io {
+                    op: "rename the new file to",
+                    path: target.to_path_buf(),
+                    source: e.error,
+                }
             }
         })?;
     }
     fault::point("after-rename").map_err(ioerr("sync directory", &dir))?;
     fault::point("before-dir-fsync").map_err(ioerr("sync directory", &dir))?;
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(ioerr("sync directory", &dir))?;
-    Ok((produced, checked, Written { path: target.to_path_buf(), size, stale_removed }))
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ioerr("sync directory", &dir))?;
+    Ok((
+        produced,
+        checked,
+        Written {
+            path: target.to_path_buf(),
+            size,
+            stale_removed,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -235,12 +273,21 @@ mod tests {
 
     #[test]
     fn temp_names() {
-        assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"), Some(1234));
+        assert_eq!(
+            temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"),
+            Some(1234)
+        );
         assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5g", "out.db"), None);
         assert_eq!(temp_pid(".out.db.ctrdb-tmp.12x4.aB3dE5gH", "out.db"), None);
         assert_eq!(temp_pid(".out.db.ctrdb-tmp..aB3dE5gH", "out.db"), None);
-        assert_eq!(temp_pid(".other.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"), None);
-        assert_eq!(temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH.x", "out.db"), None);
+        assert_eq!(
+            temp_pid(".other.db.ctrdb-tmp.1234.aB3dE5gH", "out.db"),
+            None
+        );
+        assert_eq!(
+            temp_pid(".out.db.ctrdb-tmp.1234.aB3dE5gH.x", "out.db"),
+            None
+        );
         assert_eq!(temp_pid("out.db", "out.db"), None);
     }
 }

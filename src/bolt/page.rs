@@ -88,7 +88,11 @@ pub struct Page<'a> {
 impl<'a> Pages<'a> {
     /// Creates the accessor. `page_size` must be at least a page header.
     pub fn new(data: &'a [u8], page_size: usize, hwm: Pgid) -> Pages<'a> {
-        Pages { data, page_size: page_size.max(PAGE_HEADER_SIZE), hwm }
+        Pages {
+            data,
+            page_size: page_size.max(PAGE_HEADER_SIZE),
+            hwm,
+        }
     }
 
     /// The file bytes.
@@ -130,11 +134,17 @@ impl<'a> Pages<'a> {
         let beyond = || {
             Corruption::new(
                 CorruptKind::PageBeyondFile,
-                format!("page {id} lies beyond the end of the file ({} bytes)", self.data.len()),
+                format!(
+                    "page {id} lies beyond the end of the file ({} bytes)",
+                    self.data.len()
+                ),
             )
             .page(id)
         };
-        let off = self.offset_of(id).and_then(|o| usize::try_from(o).ok()).ok_or_else(beyond)?;
+        let off = self
+            .offset_of(id)
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or_else(beyond)?;
         let header = slice(self.data, off, PAGE_HEADER_SIZE).ok_or_else(beyond)?;
         let hdr_id = u64_at(header, PAGE_ID).unwrap_or(0);
         let flags = u16_at(header, PAGE_FLAGS).unwrap_or(0);
@@ -175,7 +185,14 @@ impl<'a> Pages<'a> {
             .page(id)
             .offset(off as u64)
         })?;
-        Ok(Page { id, bytes, file_offset: off as u64, flags, count, overflow })
+        Ok(Page {
+            id,
+            bytes,
+            file_offset: off as u64,
+            flags,
+            count,
+            overflow,
+        })
     }
 }
 
@@ -186,7 +203,10 @@ impl<'a> Page<'a> {
         let header = slice(bytes, 0, PAGE_HEADER_SIZE).ok_or_else(|| {
             Corruption::new(
                 CorruptKind::InlineBucketMalformed,
-                format!("inline bucket page is {} bytes, shorter than a page header", bytes.len()),
+                format!(
+                    "inline bucket page is {} bytes, shorter than a page header",
+                    bytes.len()
+                ),
             )
             .offset(file_offset)
         })?;
@@ -237,7 +257,11 @@ impl<'a> Page<'a> {
     pub fn leaf_element(&self, i: usize) -> Result<LeafElement<'a>, Corruption> {
         let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
         let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
-            self.err(CorruptKind::ElementsOverflow, eoff, format!("leaf element {i} lies outside the page"))
+            self.err(
+                CorruptKind::ElementsOverflow,
+                eoff,
+                format!("leaf element {i} lies outside the page"),
+            )
         })?;
         let flags = u32_at(elem, LEAF_FLAGS).unwrap_or(0);
         let pos = u32_at(elem, LEAF_POS).unwrap_or(0) as usize;
@@ -270,7 +294,11 @@ impl<'a> Page<'a> {
     pub fn branch_element(&self, i: usize) -> Result<BranchElement<'a>, Corruption> {
         let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
         let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
-            self.err(CorruptKind::ElementsOverflow, eoff, format!("branch element {i} lies outside the page"))
+            self.err(
+                CorruptKind::ElementsOverflow,
+                eoff,
+                format!("branch element {i} lies outside the page"),
+            )
         })?;
         let pos = u32_at(elem, BRANCH_POS).unwrap_or(0) as usize;
         let ksize = u32_at(elem, BRANCH_KSIZE).unwrap_or(0) as usize;
@@ -288,7 +316,11 @@ impl<'a> Page<'a> {
                     ),
                 )
             })?;
-        Ok(BranchElement { key, child, elem_offset: self.file_offset.saturating_add(eoff as u64) })
+        Ok(BranchElement {
+            key,
+            child,
+            elem_offset: self.file_offset.saturating_add(eoff as u64),
+        })
     }
 }
 

@@ -58,9 +58,14 @@ impl<'a> Walk<'a> {
     /// Starts a walk at any bucket (its entries are reported at depth 0).
     pub fn from_bucket(db: &Db<'a>, bucket: Bucket<'a>) -> Walk<'a> {
         let pages = db.pages();
-        let bound = pages.hwm().min((db.data().len() / pages.page_size()) as u64 + 1);
+        let bound = pages
+            .hwm()
+            .min((db.data().len() / pages.page_size()) as u64 + 1);
         Walk {
-            stack: vec![Open { name: b"", cursor: bucket.cursor() }],
+            stack: vec![Open {
+                name: b"",
+                cursor: bucket.cursor(),
+            }],
             seen: PageBitmap::new(bound),
             root_sequence: bucket.sequence(),
             failed: false,
@@ -130,7 +135,10 @@ impl<'a> Walk<'a> {
                             .in_bucket(&path),
                         )));
                     }
-                    self.stack.push(Open { name: e.key, cursor: b.cursor() });
+                    self.stack.push(Open {
+                        name: e.key,
+                        cursor: b.cursor(),
+                    });
                     Some(Ok(WalkEvent::BucketStart {
                         key: e.key,
                         sequence: b.sequence(),

@@ -56,7 +56,9 @@ pub enum WriteError {
         source: std::io::Error,
     },
     /// The page size cannot hold a bbolt file.
-    #[error("unsupported page size {0} (want a multiple of 16 in {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE})")]
+    #[error(
+        "unsupported page size {0} (want a multiple of 16 in {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE})"
+    )]
     PageSize(u32),
     /// A key (or bucket name) of length zero.
     #[error("empty key in bucket {path}")]
@@ -186,7 +188,11 @@ struct Level<'a> {
 
 impl<'a> Level<'a> {
     fn new() -> Self {
-        Level { prefix: PAGE_HEADER_SIZE, total: PAGE_HEADER_SIZE, ..Default::default() }
+        Level {
+            prefix: PAGE_HEADER_SIZE,
+            total: PAGE_HEADER_SIZE,
+            ..Default::default()
+        }
     }
 
     /// Advances the split scan over newly queued elements.
@@ -264,7 +270,13 @@ struct Frame<'a> {
 
 impl<'a> Frame<'a> {
     fn new(name: Cow<'a, [u8]>, sequence: u64) -> Self {
-        Frame { name, sequence, levels: vec![Level::new()], has_sub_bucket: false, last_key: None }
+        Frame {
+            name,
+            sequence,
+            levels: vec![Level::new()],
+            has_sub_bucket: false,
+            last_key: None,
+        }
     }
 }
 
@@ -332,7 +344,10 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
             None => false,
         };
         if bad {
-            return Err(WriteError::KeyOrder { path: self.path(), key: String::from_utf8_lossy(key).into_owned() });
+            return Err(WriteError::KeyOrder {
+                path: self.path(),
+                key: String::from_utf8_lossy(key).into_owned(),
+            });
         }
         if let Some(f) = self.stack.last_mut() {
             f.last_key = Some(key.clone());
@@ -341,7 +356,11 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
     }
 
     /// Opens a nested bucket `name` in the current bucket.
-    pub fn begin_bucket(&mut self, name: impl Into<Cow<'a, [u8]>>, sequence: u64) -> Result<(), WriteError> {
+    pub fn begin_bucket(
+        &mut self,
+        name: impl Into<Cow<'a, [u8]>>,
+        sequence: u64,
+    ) -> Result<(), WriteError> {
         let name = name.into();
         if self.stack.len() > MAX_WRITE_DEPTH {
             return Err(WriteError::TooDeep);
@@ -352,19 +371,33 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
     }
 
     /// Adds a plain key and value to the current bucket.
-    pub fn put(&mut self, key: impl Into<Cow<'a, [u8]>>, value: impl Into<Cow<'a, [u8]>>) -> Result<(), WriteError> {
+    pub fn put(
+        &mut self,
+        key: impl Into<Cow<'a, [u8]>>,
+        value: impl Into<Cow<'a, [u8]>>,
+    ) -> Result<(), WriteError> {
         let key = key.into();
         self.order(&key)?;
         self.summary.keys += 1;
-        self.queue_leaf(Elem { flags: 0, key, value: value.into(), pgid: 0 })
+        self.queue_leaf(Elem {
+            flags: 0,
+            key,
+            value: value.into(),
+            pgid: 0,
+        })
     }
 
     fn queue_leaf(&mut self, e: Elem<'a>) -> Result<(), WriteError> {
         if (PAGE_HEADER_SIZE + e.size()) as u64 > MAX_ELEMENT_EXTENT {
-            return Err(WriteError::ElementTooLarge { path: self.path(), size: (e.key.len() + e.value.len()) as u64 });
+            return Err(WriteError::ElementTooLarge {
+                path: self.path(),
+                size: (e.key.len() + e.value.len()) as u64,
+            });
         }
         let ps = self.page_size;
-        let Some(frame) = self.stack.last_mut() else { return Err(WriteError::Unbalanced("no open bucket")) };
+        let Some(frame) = self.stack.last_mut() else {
+            return Err(WriteError::Unbalanced("no open bucket"));
+        };
         if e.flags & BUCKET_LEAF_FLAG != 0 {
             frame.has_sub_bucket = true;
         }
@@ -396,7 +429,9 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
     /// Writes a page of the top frame's `level` and queues its entry one level up.
     fn emit_up(&mut self, level: usize, elems: &[Elem<'a>]) -> Result<(), WriteError> {
         let pgid = self.write_page(level, elems)?;
-        let Some(frame) = self.stack.last_mut() else { return Err(WriteError::Unbalanced("no open bucket")) };
+        let Some(frame) = self.stack.last_mut() else {
+            return Err(WriteError::Unbalanced("no open bucket"));
+        };
         if let Some(l) = frame.levels.get_mut(level) {
             l.written += 1;
         }
@@ -405,7 +440,15 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
         }
         let key = elems.first().map(|e| e.key.clone()).unwrap_or_default();
         if let Some(up) = frame.levels.get_mut(level + 1) {
-            up.push(Elem { flags: 0, key, value: Cow::Borrowed(&[]), pgid }, self.page_size);
+            up.push(
+                Elem {
+                    flags: 0,
+                    key,
+                    value: Cow::Borrowed(&[]),
+                    pgid,
+                },
+                self.page_size,
+            );
         }
         Ok(())
     }
@@ -415,12 +458,16 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
         let ps = self.page_size;
         let size = PAGE_HEADER_SIZE + elems.iter().map(Elem::size).sum::<usize>();
         if size as u64 > MAX_ELEMENT_EXTENT {
-            return Err(WriteError::ElementTooLarge { path: self.path(), size: size as u64 });
+            return Err(WriteError::ElementTooLarge {
+                path: self.path(),
+                size: size as u64,
+            });
         }
         let npages = size.div_ceil(ps).max(1);
         let pgid = self.next_pgid;
         let flags = if level == 0 { LEAF_PAGE } else { BRANCH_PAGE };
-        let overflow = u32::try_from(npages - 1).map_err(|_| WriteError::Overflow("page overflow count"))?;
+        let overflow =
+            u32::try_from(npages - 1).map_err(|_| WriteError::Overflow("page overflow count"))?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.resize(npages * ps, 0);
@@ -431,8 +478,12 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
             self.buf = Vec::new();
         }
         r?;
-        self.next_pgid = pgid.checked_add(npages as u64).ok_or(WriteError::Overflow("page id"))?;
-        if pgid / crate::fault::WRITE_PAGES_EVERY != self.next_pgid / crate::fault::WRITE_PAGES_EVERY {
+        self.next_pgid = pgid
+            .checked_add(npages as u64)
+            .ok_or(WriteError::Overflow("page id"))?;
+        if pgid / crate::fault::WRITE_PAGES_EVERY
+            != self.next_pgid / crate::fault::WRITE_PAGES_EVERY
+        {
             crate::fault::point("write-pages").map_err(io("write"))?;
         }
         Ok(pgid)
@@ -449,8 +500,11 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
             };
             // Collect this level's remaining pages (they can be several).
             let mut pages = Vec::new();
-            while let Some(p) =
-                self.stack.last_mut().and_then(|f| f.levels.get_mut(level)).and_then(|l| l.final_page(ps))
+            while let Some(p) = self
+                .stack
+                .last_mut()
+                .and_then(|f| f.levels.get_mut(level))
+                .and_then(|l| l.final_page(ps))
             {
                 pages.push(p);
             }
@@ -478,13 +532,21 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
                 let l0 = f.levels.first();
                 !f.has_sub_bucket
                     && f.levels.len() == 1
-                    && l0.is_some_and(|l| l.written == 0 && l.total <= ps / 4 && l.q.len() <= MAX_PAGE_ELEMENTS)
+                    && l0.is_some_and(|l| {
+                        l.written == 0 && l.total <= ps / 4 && l.q.len() <= MAX_PAGE_ELEMENTS
+                    })
             }
             None => false,
         };
         let value: Vec<u8> = if inline {
-            let Some(f) = self.stack.last() else { return Err(WriteError::Unbalanced("no open bucket")) };
-            let elems: Vec<Elem<'a>> = f.levels.first().map(|l| l.q.iter().cloned().collect()).unwrap_or_default();
+            let Some(f) = self.stack.last() else {
+                return Err(WriteError::Unbalanced("no open bucket"));
+            };
+            let elems: Vec<Elem<'a>> = f
+                .levels
+                .first()
+                .map(|l| l.q.iter().cloned().collect())
+                .unwrap_or_default();
             let size = PAGE_HEADER_SIZE + elems.iter().map(Elem::size).sum::<usize>();
             let mut v = vec![0u8; BUCKET_HEADER_SIZE + size];
             put_u64(&mut v, BUCKET_ROOT, 0);
@@ -500,9 +562,17 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
             put_u64(&mut v, BUCKET_SEQUENCE, seq);
             v
         };
-        let frame = self.stack.pop().ok_or(WriteError::Unbalanced("no open bucket"))?;
+        let frame = self
+            .stack
+            .pop()
+            .ok_or(WriteError::Unbalanced("no open bucket"))?;
         self.summary.buckets += 1;
-        self.queue_leaf(Elem { flags: BUCKET_LEAF_FLAG, key: frame.name, value: Cow::Owned(value), pgid: 0 })
+        self.queue_leaf(Elem {
+            flags: BUCKET_LEAF_FLAG,
+            key: frame.name,
+            value: Cow::Owned(value),
+            pgid: 0,
+        })
     }
 
     /// Writes the root bucket's tree, the freelist and both metas, flushes, and
@@ -635,7 +705,11 @@ pub struct Filtered<'a, F> {
 impl<'a, F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool> Filtered<'a, F> {
     /// Wraps `walk`.
     pub fn new(walk: Walk<'a>, keep: F) -> Self {
-        Filtered { walk, path: Vec::new(), keep }
+        Filtered {
+            walk,
+            path: Vec::new(),
+            keep,
+        }
     }
 
     /// The root sequence of the underlying walk.
@@ -679,7 +753,10 @@ pub fn keep_all(_: &[&[u8]], _: &[u8], _: ItemKind) -> bool {
 
 /// Writes every event of `src` into `w` (no copies of keys or values: they are
 /// borrowed from the source).
-pub fn copy_walk<'a, W, F>(src: &mut Filtered<'a, F>, w: &mut BoltWriter<'a, W>) -> Result<(), WriteError>
+pub fn copy_walk<'a, W, F>(
+    src: &mut Filtered<'a, F>,
+    w: &mut BoltWriter<'a, W>,
+) -> Result<(), WriteError>
 where
     W: Write + Seek,
     F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
@@ -718,15 +795,22 @@ fn describe(ev: Option<&WalkEvent<'_>>) -> String {
     let show = |b: &[u8]| super::check::show(b);
     match ev {
         None => "end of data".into(),
-        Some(WalkEvent::BucketStart { key, sequence, .. }) => format!("bucket {} (sequence {sequence})", show(key)),
-        Some(WalkEvent::Value { key, value }) => format!("key {} ({} byte value)", show(key), value.len()),
+        Some(WalkEvent::BucketStart { key, sequence, .. }) => {
+            format!("bucket {} (sequence {sequence})", show(key))
+        }
+        Some(WalkEvent::Value { key, value }) => {
+            format!("key {} ({} byte value)", show(key), value.len())
+        }
         Some(WalkEvent::BucketEnd) => "end of bucket".into(),
     }
 }
 
 /// Compares a (filtered) source with a copy event by event: every bucket, sequence,
 /// key and value, and the root sequence. Read errors on either side are mismatches.
-pub fn compare<'a, 'b, F>(src: &mut Filtered<'a, F>, copy: &mut Walk<'b>) -> Result<CompareSummary, Mismatch>
+pub fn compare<'a, 'b, F>(
+    src: &mut Filtered<'a, F>,
+    copy: &mut Walk<'b>,
+) -> Result<CompareSummary, Mismatch>
 where
     F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
 {
@@ -734,28 +818,43 @@ where
     if src.root_sequence() != copy.root_sequence() {
         return Err(Mismatch {
             path: BucketPath::root(),
-            what: format!("root sequence {} vs {}", src.root_sequence(), copy.root_sequence()),
+            what: format!(
+                "root sequence {} vs {}",
+                src.root_sequence(),
+                copy.root_sequence()
+            ),
         });
     }
     loop {
-        let a = src
-            .next_event()
-            .transpose()
-            .map_err(|e| Mismatch { path: src.walk.path(), what: format!("the source cannot be read: {e}") })?;
-        let b = copy
-            .next_event()
-            .transpose()
-            .map_err(|e| Mismatch { path: copy.path(), what: format!("the copy cannot be read: {e}") })?;
+        let a = src.next_event().transpose().map_err(|e| Mismatch {
+            path: src.walk.path(),
+            what: format!("the source cannot be read: {e}"),
+        })?;
+        let b = copy.next_event().transpose().map_err(|e| Mismatch {
+            path: copy.path(),
+            what: format!("the copy cannot be read: {e}"),
+        })?;
         let same = match (&a, &b) {
             (None, None) => return Ok(sum),
             (
-                Some(WalkEvent::BucketStart { key: k1, sequence: s1, .. }),
-                Some(WalkEvent::BucketStart { key: k2, sequence: s2, .. }),
+                Some(WalkEvent::BucketStart {
+                    key: k1,
+                    sequence: s1,
+                    ..
+                }),
+                Some(WalkEvent::BucketStart {
+                    key: k2,
+                    sequence: s2,
+                    ..
+                }),
             ) => {
                 sum.buckets += 1;
                 k1 == k2 && s1 == s2
             }
-            (Some(WalkEvent::Value { key: k1, value: v1 }), Some(WalkEvent::Value { key: k2, value: v2 })) => {
+            (
+                Some(WalkEvent::Value { key: k1, value: v1 }),
+                Some(WalkEvent::Value { key: k2, value: v2 }),
+            ) => {
                 sum.keys += 1;
                 k1 == k2 && v1 == v2
             }
@@ -765,7 +864,11 @@ where
         if !same {
             return Err(Mismatch {
                 path: copy.path(),
-                what: format!("source has {}, copy has {}", describe(a.as_ref()), describe(b.as_ref())),
+                what: format!(
+                    "source has {}, copy has {}",
+                    describe(a.as_ref()),
+                    describe(b.as_ref())
+                ),
             });
         }
     }

@@ -68,7 +68,10 @@ fn read_map(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Labels {
 
 /// The keys of a set bucket (lease resources, snapshot children).
 fn read_keys(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Vec<ByteStr> {
-    entries(b, path, f).into_iter().map(|e| ByteStr::new(e.key)).collect()
+    entries(b, path, f)
+        .into_iter()
+        .map(|e| ByteStr::new(e.key))
+        .collect()
 }
 
 fn field_value<'a>(e: &Entry<'a>, path: &BucketPath, f: &mut Sink) -> Option<&'a [u8]> {
@@ -99,12 +102,21 @@ fn field_bucket<'a>(e: &Entry<'a>, path: &BucketPath, f: &mut Sink) -> Option<Bu
     }
 }
 
-fn time_field(e: &Entry<'_>, path: &BucketPath, code: SchemaCode, f: &mut Sink) -> Option<Timestamp> {
+fn time_field(
+    e: &Entry<'_>,
+    path: &BucketPath,
+    code: SchemaCode,
+    f: &mut Sink,
+) -> Option<Timestamp> {
     let v = field_value(e, path, f)?;
     match encoding::time(v) {
         Ok(t) => Some(t),
         Err(err) => {
-            f.push(SchemaFinding::new(code, &path.child(e.key), format!("cannot decode {}: {err}", show(e.key))));
+            f.push(SchemaFinding::new(
+                code,
+                &path.child(e.key),
+                format!("cannot decode {}: {err}", show(e.key)),
+            ));
             None
         }
     }
@@ -115,7 +127,11 @@ fn varint_field(e: &Entry<'_>, path: &BucketPath, code: SchemaCode, f: &mut Sink
     match encoding::varint(v) {
         Ok(t) => Some(t),
         Err(err) => {
-            f.push(SchemaFinding::new(code, &path.child(e.key), format!("cannot decode {}: {err}", show(e.key))));
+            f.push(SchemaFinding::new(
+                code,
+                &path.child(e.key),
+                format!("cannot decode {}: {err}", show(e.key)),
+            ));
             None
         }
     }
@@ -125,7 +141,11 @@ fn any_field(v: &[u8], key: &[u8], path: &BucketPath, f: &mut Sink) -> Option<An
     match encoding::any(v) {
         Ok(a) => Some(a),
         Err(err) => {
-            f.push(SchemaFinding::new(SchemaCode::FieldInvalid, &path.child(key), format!("cannot decode {}: {err}", show(key))));
+            f.push(SchemaFinding::new(
+                SchemaCode::FieldInvalid,
+                &path.child(key),
+                format!("cannot decode {}: {err}", show(key)),
+            ));
             None
         }
     }
@@ -149,9 +169,15 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
         match e.key {
             b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
             b"updatedat" => img.updated_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
-            b"labels" => img.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &path.child(e.key), f)).unwrap_or_default(),
+            b"labels" => {
+                img.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &path.child(e.key), f))
+                    .unwrap_or_default()
+            }
             b"annotations" => {
-                img.annotations = field_bucket(&e, path, f).map(|b| read_map(&b, &path.child(e.key), f)).unwrap_or_default()
+                img.annotations = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &path.child(e.key), f))
+                    .unwrap_or_default()
             }
             b"target" => {
                 if let EntryKind::Bucket(tb) = e.kind {
@@ -173,7 +199,9 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
                                 }
                             }
                             b"size" => {
-                                if let Some(s) = varint_field(&te, &tpath, SchemaCode::ImageTargetInvalid, f) {
+                                if let Some(s) =
+                                    varint_field(&te, &tpath, SchemaCode::ImageTargetInvalid, f)
+                                {
                                     has_s = true;
                                     t.size = s;
                                 }
@@ -188,7 +216,11 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
                         f.push(SchemaFinding::new(
                             SchemaCode::ImageTargetInvalid,
                             &tpath,
-                            format!("image {} has target digest {:?}, not a valid digest", show(name), show(&t.digest.0)),
+                            format!(
+                                "image {} has target digest {:?}, not a valid digest",
+                                show(name),
+                                show(&t.digest.0)
+                            ),
                         ));
                     }
                     if !has_m {
@@ -201,7 +233,11 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
                         f.push(SchemaFinding::new(
                             SchemaCode::ImageTargetInvalid,
                             &tpath,
-                            format!("image {} target has no valid {}", show(name), missing.join(", ")),
+                            format!(
+                                "image {} target has no valid {}",
+                                show(name),
+                                missing.join(", ")
+                            ),
                         ));
                     }
                     img.target_valid = missing.is_empty();
@@ -225,13 +261,23 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
 }
 
 fn decode_blob(digest: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Blob {
-    let mut r = Blob { digest: ByteStr::new(digest), size: None, labels: Labels::new(), created_at: None, updated_at: None };
+    let mut r = Blob {
+        digest: ByteStr::new(digest),
+        size: None,
+        labels: Labels::new(),
+        created_at: None,
+        updated_at: None,
+    };
     for e in entries(b, path, f) {
         match e.key {
             b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"updatedat" => r.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"size" => r.size = varint_field(&e, path, SchemaCode::FieldInvalid, f),
-            b"labels" => r.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &path.child(e.key), f)).unwrap_or_default(),
+            b"labels" => {
+                r.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &path.child(e.key), f))
+                    .unwrap_or_default()
+            }
             _ => {}
         }
     }
@@ -239,7 +285,13 @@ fn decode_blob(digest: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -
 }
 
 fn decode_ingest(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Ingest {
-    let mut r = Ingest { ref_: ByteStr::new(name), backend_ref: None, expire_at: None, expected: None, sequence: b.sequence() };
+    let mut r = Ingest {
+        ref_: ByteStr::new(name),
+        backend_ref: None,
+        expire_at: None,
+        expected: None,
+        sequence: b.sequence(),
+    };
     for e in entries(b, path, f) {
         match e.key {
             b"ref" => r.backend_ref = bytes_field(&e, path, f),
@@ -256,14 +308,20 @@ fn decode_runtime(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Runtime {
     for e in entries(b, path, f) {
         match e.key {
             b"name" => r.name = bytes_field(&e, path, f),
-            b"options" => r.options = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)),
+            b"options" => {
+                r.options = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f))
+            }
             _ => {}
         }
     }
     r
 }
 
-fn decode_extensions(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> BTreeMap<ByteStr, AnyValue> {
+fn decode_extensions(
+    b: &Bucket<'_>,
+    path: &BucketPath,
+    f: &mut Sink,
+) -> BTreeMap<ByteStr, AnyValue> {
     let mut m = BTreeMap::new();
     for e in entries(b, path, f) {
         if let Some(a) = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)) {
@@ -297,16 +355,32 @@ fn decode_container(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) 
             b"snapshotKey" => c.snapshot_key = bytes_field(&e, path, f),
             b"sandboxid" => c.sandbox_id = bytes_field(&e, path, f),
             b"spec" => c.spec = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)),
-            b"runtime" => c.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f)),
-            b"extensions" => c.extensions = field_bucket(&e, path, f).map(|b| decode_extensions(&b, &sub(), f)).unwrap_or_default(),
-            b"labels" => c.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &sub(), f)).unwrap_or_default(),
+            b"runtime" => {
+                c.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f))
+            }
+            b"extensions" => {
+                c.extensions = field_bucket(&e, path, f)
+                    .map(|b| decode_extensions(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"labels" => {
+                c.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
             _ => {}
         }
     }
     c
 }
 
-fn decode_sandbox(id: &[u8], location: SandboxLocation, b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Sandbox {
+fn decode_sandbox(
+    id: &[u8],
+    location: SandboxLocation,
+    b: &Bucket<'_>,
+    path: &BucketPath,
+    f: &mut Sink,
+) -> Sandbox {
     let mut s = Sandbox {
         id: ByteStr::new(id),
         location,
@@ -325,9 +399,19 @@ fn decode_sandbox(id: &[u8], location: SandboxLocation, b: &Bucket<'_>, path: &B
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"sandboxer" => s.sandboxer = bytes_field(&e, path, f),
             b"spec" => s.spec = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)),
-            b"runtime" => s.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f)),
-            b"extensions" => s.extensions = field_bucket(&e, path, f).map(|b| decode_extensions(&b, &sub(), f)).unwrap_or_default(),
-            b"labels" => s.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &sub(), f)).unwrap_or_default(),
+            b"runtime" => {
+                s.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f))
+            }
+            b"extensions" => {
+                s.extensions = field_bucket(&e, path, f)
+                    .map(|b| decode_extensions(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"labels" => {
+                s.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
             _ => {}
         }
     }
@@ -351,8 +435,16 @@ fn decode_snapshot(key: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) 
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"name" => s.name = bytes_field(&e, path, f),
             b"parent" => s.parent = bytes_field(&e, path, f),
-            b"children" => s.children = field_bucket(&e, path, f).map(|b| read_keys(&b, &sub(), f)).unwrap_or_default(),
-            b"labels" => s.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &sub(), f)).unwrap_or_default(),
+            b"children" => {
+                s.children = field_bucket(&e, path, f)
+                    .map(|b| read_keys(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"labels" => {
+                s.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
             _ => {}
         }
     }
@@ -373,10 +465,26 @@ fn decode_lease(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> L
         let sub = || path.child(e.key);
         match e.key {
             b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
-            b"labels" => l.labels = field_bucket(&e, path, f).map(|b| read_map(&b, &sub(), f)).unwrap_or_default(),
-            b"content" => l.content = field_bucket(&e, path, f).map(|b| read_keys(&b, &sub(), f)).unwrap_or_default(),
-            b"ingests" => l.ingests = field_bucket(&e, path, f).map(|b| read_keys(&b, &sub(), f)).unwrap_or_default(),
-            b"images" => l.images = field_bucket(&e, path, f).map(|b| read_keys(&b, &sub(), f)).unwrap_or_default(),
+            b"labels" => {
+                l.labels = field_bucket(&e, path, f)
+                    .map(|b| read_map(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"content" => {
+                l.content = field_bucket(&e, path, f)
+                    .map(|b| read_keys(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"ingests" => {
+                l.ingests = field_bucket(&e, path, f)
+                    .map(|b| read_keys(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
+            b"images" => {
+                l.images = field_bucket(&e, path, f)
+                    .map(|b| read_keys(&b, &sub(), f))
+                    .unwrap_or_default()
+            }
             b"snapshots" => {
                 if let Some(sb) = field_bucket(&e, path, f) {
                     let spath = sub();
@@ -435,11 +543,23 @@ fn records<T: Send>(
     v
 }
 
-const NS_KNOWN: &[&[u8]] = &[b"labels", b"images", b"containers", b"snapshots", b"content", b"leases", b"sandboxes"];
+const NS_KNOWN: &[&[u8]] = &[
+    b"labels",
+    b"images",
+    b"containers",
+    b"snapshots",
+    b"content",
+    b"leases",
+    b"sandboxes",
+];
 
 fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
     let path = BucketPath(vec![b"v1".to_vec(), name.to_vec()]);
-    let mut ns = Namespace { name: ByteStr::new(name), in_v1: true, ..Namespace::default() };
+    let mut ns = Namespace {
+        name: ByteStr::new(name),
+        in_v1: true,
+        ..Namespace::default()
+    };
     for e in entries(b, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
             f.push(SchemaFinding::new(
@@ -452,20 +572,63 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
         let p = path.child(e.key);
         match e.key {
             b"labels" => ns.labels = read_map(&cb, &p, f),
-            b"images" => ns.images = records(&cb, &p, "image", SchemaCode::ImageNotBucket, f, decode_image),
-            b"containers" => ns.containers = records(&cb, &p, "container", SchemaCode::RecordNotBucket, f, decode_container),
-            b"leases" => ns.leases = records(&cb, &p, "lease", SchemaCode::RecordNotBucket, f, decode_lease),
+            b"images" => {
+                ns.images = records(
+                    &cb,
+                    &p,
+                    "image",
+                    SchemaCode::ImageNotBucket,
+                    f,
+                    decode_image,
+                )
+            }
+            b"containers" => {
+                ns.containers = records(
+                    &cb,
+                    &p,
+                    "container",
+                    SchemaCode::RecordNotBucket,
+                    f,
+                    decode_container,
+                )
+            }
+            b"leases" => {
+                ns.leases = records(
+                    &cb,
+                    &p,
+                    "lease",
+                    SchemaCode::RecordNotBucket,
+                    f,
+                    decode_lease,
+                )
+            }
             b"sandboxes" => {
-                ns.sandboxes = records(&cb, &p, "sandbox", SchemaCode::RecordNotBucket, f, |k, b, p, f| {
-                    decode_sandbox(k, SandboxLocation::V1, b, p, f)
-                })
+                ns.sandboxes = records(
+                    &cb,
+                    &p,
+                    "sandbox",
+                    SchemaCode::RecordNotBucket,
+                    f,
+                    |k, b, p, f| decode_sandbox(k, SandboxLocation::V1, b, p, f),
+                )
             }
             b"snapshots" => {
                 for se in entries(&cb, &p, f) {
                     if let Some(sb) = bucket_of(&se, &p, "snapshotter", f) {
                         let sp = p.child(se.key);
-                        let snapshots = records(&sb, &sp, "snapshot", SchemaCode::RecordNotBucket, f, decode_snapshot);
-                        ns.snapshotters.push(Snapshotter { name: ByteStr::new(se.key), sequence: sb.sequence(), snapshots });
+                        let snapshots = records(
+                            &sb,
+                            &sp,
+                            "snapshot",
+                            SchemaCode::RecordNotBucket,
+                            f,
+                            decode_snapshot,
+                        );
+                        ns.snapshotters.push(Snapshotter {
+                            name: ByteStr::new(se.key),
+                            sequence: sb.sequence(),
+                            snapshots,
+                        });
                     }
                 }
             }
@@ -474,10 +637,24 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                     let cp = p.child(ce.key);
                     match (ce.key, ce.kind) {
                         (b"blob", EntryKind::Bucket(bb)) => {
-                            ns.blobs = records(&bb, &cp, "content blob", SchemaCode::RecordNotBucket, f, decode_blob)
+                            ns.blobs = records(
+                                &bb,
+                                &cp,
+                                "content blob",
+                                SchemaCode::RecordNotBucket,
+                                f,
+                                decode_blob,
+                            )
                         }
                         (b"ingests", EntryKind::Bucket(ib)) => {
-                            ns.ingests = records(&ib, &cp, "ingest", SchemaCode::RecordNotBucket, f, decode_ingest)
+                            ns.ingests = records(
+                                &ib,
+                                &cp,
+                                "ingest",
+                                SchemaCode::RecordNotBucket,
+                                f,
+                                decode_ingest,
+                            )
                         }
                         _ => f.push(SchemaFinding::new(
                             SchemaCode::UnknownKey,
@@ -492,7 +669,11 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                 f.push(SchemaFinding::new(
                     SchemaCode::UnknownKey,
                     &p,
-                    format!("namespace {} holds an unknown bucket {}", show(name), show(e.key)),
+                    format!(
+                        "namespace {} holds an unknown bucket {}",
+                        show(name),
+                        show(e.key)
+                    ),
                 ));
             }
         }
@@ -531,7 +712,9 @@ impl MetaDb {
         let mut top_sandboxes: Vec<(&[u8], Bucket<'_>)> = Vec::new();
         for e in entries(&root, &BucketPath::root(), &mut f) {
             out.top_level.push(ByteStr::new(e.key));
-            let EntryKind::Bucket(b) = e.kind else { continue }; // the bolt check reports root values
+            let EntryKind::Bucket(b) = e.kind else {
+                continue;
+            }; // the bolt check reports root values
             if e.key == b"v1" {
                 v1 = Some(b);
                 continue;
@@ -539,7 +722,10 @@ impl MetaDb {
             // 1.7 writes sandboxes at `<ns>/sandboxes`, beside v1.
             let p = BucketPath(vec![e.key.to_vec()]);
             let children = entries(&b, &p, &mut f);
-            let sandboxes = children.iter().find(|c| c.key == b"sandboxes").and_then(|c| c.bucket());
+            let sandboxes = children
+                .iter()
+                .find(|c| c.key == b"sandboxes")
+                .and_then(|c| c.bucket());
             match sandboxes {
                 Some(sb) if children.len() == 1 => top_sandboxes.push((e.key, sb)),
                 _ => f.push(SchemaFinding::new(
@@ -586,12 +772,19 @@ impl MetaDb {
                         EntryKind::Value(_) => f.push(SchemaFinding::new(
                             SchemaCode::UnknownKey,
                             &v1path.child(e.key),
-                            format!("v1 holds a plain key {} (only version is expected)", show(e.key)),
+                            format!(
+                                "v1 holds a plain key {} (only version is expected)",
+                                show(e.key)
+                            ),
                         )),
                     }
                 }
                 if !saw_version {
-                    f.push(SchemaFinding::new(SchemaCode::VersionMissing, &v1path, "v1 has no version key"));
+                    f.push(SchemaFinding::new(
+                        SchemaCode::VersionMissing,
+                        &v1path,
+                        "v1 has no version key",
+                    ));
                 }
             }
         }
@@ -610,9 +803,14 @@ impl MetaDb {
         }
         for (name, sb) in top_sandboxes {
             let p = BucketPath(vec![name.to_vec(), b"sandboxes".to_vec()]);
-            let list = records(&sb, &p, "sandbox", SchemaCode::RecordNotBucket, &mut f, |k, b, p, f| {
-                decode_sandbox(k, SandboxLocation::TopLevel, b, p, f)
-            });
+            let list = records(
+                &sb,
+                &p,
+                "sandbox",
+                SchemaCode::RecordNotBucket,
+                &mut f,
+                |k, b, p, f| decode_sandbox(k, SandboxLocation::TopLevel, b, p, f),
+            );
             match namespaces.binary_search_by(|n: &Namespace| n.name.0.as_slice().cmp(name)) {
                 Ok(i) => {
                     if let Some(ns) = namespaces.get_mut(i) {
@@ -621,7 +819,12 @@ impl MetaDb {
                 }
                 Err(i) => namespaces.insert(
                     i,
-                    Namespace { name: ByteStr::new(name), in_v1: false, sandboxes: list, ..Namespace::default() },
+                    Namespace {
+                        name: ByteStr::new(name),
+                        in_v1: false,
+                        sandboxes: list,
+                        ..Namespace::default()
+                    },
                 ),
             }
         }
@@ -654,7 +857,9 @@ impl MetaDb {
             Some(4) => "containerd 2.x (schema 4)",
             Some(1 | 2) => "containerd older than 1.3 (schema 1 or 2)",
             Some(_) => "unknown (schema version not written by containerd)",
-            None if !self.top_level.iter().any(|t| t.0 == b"v1") => "not a containerd metadata database (no v1 bucket)",
+            None if !self.top_level.iter().any(|t| t.0 == b"v1") => {
+                "not a containerd metadata database (no v1 bucket)"
+            }
             None => "unknown (no schema version)",
         }
     }

@@ -127,9 +127,15 @@ impl Timestamp {
     /// of the fraction dropped), for comparison with Go tools.
     pub fn rfc3339_nano_go(&self) -> String {
         let full = self.rfc3339();
-        let Some((head, frac)) = full.trim_end_matches('Z').split_once('.') else { return full };
+        let Some((head, frac)) = full.trim_end_matches('Z').split_once('.') else {
+            return full;
+        };
         let frac = frac.trim_end_matches('0');
-        if frac.is_empty() { format!("{head}Z") } else { format!("{head}.{frac}Z") }
+        if frac.is_empty() {
+            format!("{head}Z")
+        } else {
+            format!("{head}.{frac}Z")
+        }
     }
 }
 
@@ -172,7 +178,13 @@ pub fn time(b: &[u8]) -> Result<Timestamp, DecodeError> {
     let version = version.unwrap_or(0);
     let arr: &[u8; 15] = match b.get(..15).and_then(|s| s.try_into().ok()) {
         Some(a) if b.len() == want => a,
-        _ => return Err(DecodeError::TimeLength { len: b.len(), want, version }),
+        _ => {
+            return Err(DecodeError::TimeLength {
+                len: b.len(),
+                want,
+                version,
+            })
+        }
     };
     let [_, s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3, o0, o1] = *arr;
     let sec = i64::from_be_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
@@ -181,7 +193,9 @@ pub fn time(b: &[u8]) -> Result<Timestamp, DecodeError> {
     if !(0..1_000_000_000).contains(&nsec) {
         return Err(DecodeError::TimeNanos(nsec));
     }
-    let unix_secs = sec.checked_sub(UNIX_TO_INTERNAL).ok_or(DecodeError::TimeRange)?;
+    let unix_secs = sec
+        .checked_sub(UNIX_TO_INTERNAL)
+        .ok_or(DecodeError::TimeRange)?;
     // Keep the year formattable in four-plus digits without overflow in `rfc3339`.
     if unix_secs.unsigned_abs() > 1 << 55 {
         return Err(DecodeError::TimeRange);
@@ -189,10 +203,18 @@ pub fn time(b: &[u8]) -> Result<Timestamp, DecodeError> {
     let zone_offset_secs = if offset_min == -1 {
         None
     } else {
-        let extra = if version == 2 { b.get(15).map_or(0, |&x| i32::from(x as i8)) } else { 0 };
+        let extra = if version == 2 {
+            b.get(15).map_or(0, |&x| i32::from(x as i8))
+        } else {
+            0
+        };
         Some(i32::from(offset_min) * 60 + extra)
     };
-    Ok(Timestamp { unix_secs, nanos: nsec as u32, zone_offset_secs })
+    Ok(Timestamp {
+        unix_secs,
+        nanos: nsec as u32,
+        zone_offset_secs,
+    })
 }
 
 /// Encodes a UTC timestamp as Go's `MarshalBinary` version 1 (for tests and writers).
@@ -232,13 +254,23 @@ pub fn any(b: &[u8]) -> Result<AnyValue, DecodeError> {
                 let (_, n) = uvarint(rest).map_err(|_| DecodeError::Any("bad varint field"))?;
                 rest = rest.get(n..).unwrap_or_default();
             }
-            1 => rest = rest.get(8..).ok_or(DecodeError::Any("truncated fixed64 field"))?,
-            5 => rest = rest.get(4..).ok_or(DecodeError::Any("truncated fixed32 field"))?,
+            1 => {
+                rest = rest
+                    .get(8..)
+                    .ok_or(DecodeError::Any("truncated fixed64 field"))?
+            }
+            5 => {
+                rest = rest
+                    .get(4..)
+                    .ok_or(DecodeError::Any("truncated fixed32 field"))?
+            }
             2 => {
                 let (len, n) = uvarint(rest).map_err(|_| DecodeError::Any("bad length"))?;
                 rest = rest.get(n..).unwrap_or_default();
                 let len = usize::try_from(len).map_err(|_| DecodeError::Any("length too large"))?;
-                let body = rest.get(..len).ok_or(DecodeError::Any("length runs past the end"))?;
+                let body = rest
+                    .get(..len)
+                    .ok_or(DecodeError::Any("length runs past the end"))?;
                 rest = rest.get(len..).unwrap_or_default();
                 match field {
                     1 => out.type_url = body.to_vec(),
@@ -260,7 +292,13 @@ mod tests {
     #[test]
     fn varint_matches_go_examples() {
         // §3.1 of containerd-metadb.md: 3 → 06, 4 → 08, 19 → 26, 528 → a0 08, 29125 → 8a c7 03.
-        for (v, enc) in [(3, &[0x06][..]), (4, &[0x08]), (19, &[0x26]), (528, &[0xa0, 0x08]), (29125, &[0x8a, 0xc7, 0x03])] {
+        for (v, enc) in [
+            (3, &[0x06][..]),
+            (4, &[0x08]),
+            (19, &[0x26]),
+            (528, &[0xa0, 0x08]),
+            (29125, &[0x8a, 0xc7, 0x03]),
+        ] {
             assert_eq!(varint(enc), Ok(v));
             assert_eq!(put_varint(v), enc);
         }
@@ -287,7 +325,9 @@ mod tests {
     #[test]
     fn time_decodes_the_appendix_example() {
         // 01 0000000ee29be813 0a803d2b ffff = 2026-11-27 21:07:31.176176427 UTC
-        let b = [1, 0, 0, 0, 0x0e, 0xe2, 0x9b, 0xe8, 0x13, 0x0a, 0x80, 0x3d, 0x2b, 0xff, 0xff];
+        let b = [
+            1, 0, 0, 0, 0x0e, 0xe2, 0x9b, 0xe8, 0x13, 0x0a, 0x80, 0x3d, 0x2b, 0xff, 0xff,
+        ];
         let t = time(&b).unwrap();
         assert_eq!(t.rfc3339(), "2026-11-27T21:07:31.176176427Z");
         assert_eq!(t.zone_offset_secs, None);
@@ -307,22 +347,41 @@ mod tests {
         assert_eq!(t.zone_offset_secs, Some(3630));
         assert_eq!(time(&[]), Err(DecodeError::TimeVersion(None)));
         assert_eq!(time(&[3; 15]), Err(DecodeError::TimeVersion(Some(3))));
-        assert!(matches!(time(&v2[..15]), Err(DecodeError::TimeLength { .. })));
+        assert!(matches!(
+            time(&v2[..15]),
+            Err(DecodeError::TimeLength { .. })
+        ));
         let mut bad = put_time_utc(0, 0);
         bad[9..13].copy_from_slice(&1_000_000_000i32.to_be_bytes());
         assert_eq!(time(&bad), Err(DecodeError::TimeNanos(1_000_000_000)));
         let mut huge = put_time_utc(0, 0);
         huge[1..9].copy_from_slice(&i64::MIN.to_be_bytes());
         assert_eq!(time(&huge), Err(DecodeError::TimeRange));
-        assert_eq!(time(&put_time_utc(-62_135_596_800, 0)).unwrap().rfc3339(), "0001-01-01T00:00:00.000000000Z");
-        assert_eq!(time(&put_time_utc(951_782_400, 1_000)).unwrap().rfc3339_nano_go(), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(
+            time(&put_time_utc(-62_135_596_800, 0)).unwrap().rfc3339(),
+            "0001-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            time(&put_time_utc(951_782_400, 1_000))
+                .unwrap()
+                .rfc3339_nano_go(),
+            "2000-02-29T00:00:00.000001Z"
+        );
     }
 
     #[test]
     fn any_decodes_and_skips() {
-        assert_eq!(any(&[0x0a, 0x01, b'x', 0x12, 0x01, b'y']).unwrap(), AnyValue { type_url: b"x".to_vec(), value: b"y".to_vec() });
+        assert_eq!(
+            any(&[0x0a, 0x01, b'x', 0x12, 0x01, b'y']).unwrap(),
+            AnyValue {
+                type_url: b"x".to_vec(),
+                value: b"y".to_vec()
+            }
+        );
         // unknown varint field 3, fixed32 field 4, fixed64 field 5 are skipped
-        let b = [0x18, 0x96, 0x01, 0x25, 1, 2, 3, 4, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x00];
+        let b = [
+            0x18, 0x96, 0x01, 0x25, 1, 2, 3, 4, 0x29, 1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x00,
+        ];
         assert_eq!(any(&b).unwrap(), AnyValue::default());
         assert!(any(&[]).is_ok());
         assert!(any(&[0x0a, 0x05, b'x']).is_err());

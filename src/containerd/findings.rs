@@ -101,7 +101,13 @@ pub struct SchemaFinding {
 impl SchemaFinding {
     /// A finding at `path`.
     pub fn new(code: SchemaCode, path: &BucketPath, message: impl Into<String>) -> Self {
-        SchemaFinding { code, path: path.clone(), page: None, offset: None, message: message.into() }
+        SchemaFinding {
+            code,
+            path: path.clone(),
+            page: None,
+            offset: None,
+            message: message.into(),
+        }
     }
 
     /// A structural corruption met while decoding the bucket at `path`.
@@ -136,13 +142,20 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
                 out.push(SchemaFinding::new(
                     SchemaCode::ImageDangling,
                     &ns_path(ns, &[b"images", &img.name.0]),
-                    format!("image {} targets {}, which has no content record in namespace {}", show(&img.name.0), show(&d.0), show(&ns.name.0)),
+                    format!(
+                        "image {} targets {}, which has no content record in namespace {}",
+                        show(&img.name.0),
+                        show(&d.0),
+                        show(&ns.name.0)
+                    ),
                 ));
             }
         }
     }
     for c in &ns.containers {
-        let (Some(sn), Some(key)) = (&c.snapshotter, &c.snapshot_key) else { continue };
+        let (Some(sn), Some(key)) = (&c.snapshotter, &c.snapshot_key) else {
+            continue;
+        };
         if sn.0.is_empty() || key.0.is_empty() {
             continue;
         }
@@ -150,7 +163,12 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
             out.push(SchemaFinding::new(
                 SchemaCode::ContainerSnapshotMissing,
                 &ns_path(ns, &[b"containers", &c.id.0]),
-                format!("container {} uses snapshot {}/{}, which does not exist", show(&c.id.0), show(&sn.0), show(&key.0)),
+                format!(
+                    "container {} uses snapshot {}/{}, which does not exist",
+                    show(&c.id.0),
+                    show(&sn.0),
+                    show(&key.0)
+                ),
             ));
         }
     }
@@ -162,21 +180,33 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
                     None => out.push(SchemaFinding::new(
                         SchemaCode::SnapshotParentMissing,
                         &path(),
-                        format!("snapshot {}/{} has parent {}, which does not exist", show(&s.name.0), show(&snap.key.0), show(&p.0)),
+                        format!(
+                            "snapshot {}/{} has parent {}, which does not exist",
+                            show(&s.name.0),
+                            show(&snap.key.0),
+                            show(&p.0)
+                        ),
                     )),
                     Some(parent) => {
                         if !parent.children.iter().any(|c| c.0 == snap.key.0) {
                             out.push(SchemaFinding::new(
                                 SchemaCode::SnapshotChildrenMismatch,
                                 &path(),
-                                format!("snapshot {}/{} names parent {}, whose children do not list it", show(&s.name.0), show(&snap.key.0), show(&p.0)),
+                                format!(
+                                    "snapshot {}/{} names parent {}, whose children do not list it",
+                                    show(&s.name.0),
+                                    show(&snap.key.0),
+                                    show(&p.0)
+                                ),
                             ));
                         }
                     }
                 }
             }
             for child in &snap.children {
-                let ok = s.get(&child.0).is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
+                let ok = s
+                    .get(&child.0)
+                    .is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
                 if !ok {
                     out.push(SchemaFinding::new(
                         SchemaCode::SnapshotChildrenMismatch,
@@ -190,15 +220,30 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
     let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0.as_slice()).collect();
     for l in &ns.leases {
         let mut missing = Vec::new();
-        missing.extend(l.content.iter().filter(|d| !blobs.contains(d.0.as_slice())).map(|d| format!("content {}", show(&d.0))));
-        missing.extend(l.ingests.iter().filter(|r| !ingests.contains(r.0.as_slice())).map(|r| format!("ingest {}", show(&r.0))));
+        missing.extend(
+            l.content
+                .iter()
+                .filter(|d| !blobs.contains(d.0.as_slice()))
+                .map(|d| format!("content {}", show(&d.0))),
+        );
+        missing.extend(
+            l.ingests
+                .iter()
+                .filter(|r| !ingests.contains(r.0.as_slice()))
+                .map(|r| format!("ingest {}", show(&r.0))),
+        );
         missing.extend(
             l.snapshots
                 .iter()
                 .filter(|(sn, k)| ns.snapshot(&sn.0, &k.0).is_none())
                 .map(|(sn, k)| format!("snapshot {}/{}", show(&sn.0), show(&k.0))),
         );
-        missing.extend(l.images.iter().filter(|n| ns.image(&n.0).is_none()).map(|n| format!("image {}", show(&n.0))));
+        missing.extend(
+            l.images
+                .iter()
+                .filter(|n| ns.image(&n.0).is_none())
+                .map(|n| format!("image {}", show(&n.0))),
+        );
         for m in missing {
             out.push(SchemaFinding::new(
                 SchemaCode::LeaseResourceMissing,

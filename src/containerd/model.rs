@@ -22,7 +22,10 @@ pub fn serialize_labels<S: Serializer>(m: &Labels, s: S) -> Result<S::Ok, S::Err
         match std::str::from_utf8(&k.0) {
             Ok(t) => map.serialize_entry(t, v)?,
             Err(_) => map.serialize_entry(
-                &format!("\u{0}b64:{}", base64::engine::general_purpose::STANDARD.encode(&k.0)),
+                &format!(
+                    "\u{0}b64:{}",
+                    base64::engine::general_purpose::STANDARD.encode(&k.0)
+                ),
                 v,
             )?,
         }
@@ -78,7 +81,10 @@ pub struct Image {
 impl Image {
     /// The target digest, if the target bucket exists and has one.
     pub fn target_digest(&self) -> Option<&ByteStr> {
-        self.target.as_ref().map(|t| &t.digest).filter(|d| !d.0.is_empty())
+        self.target
+            .as_ref()
+            .map(|t| &t.digest)
+            .filter(|d| !d.0.is_empty())
     }
 }
 
@@ -190,7 +196,10 @@ pub struct Snapshotter {
 impl Snapshotter {
     /// Finds a snapshot by key (binary search; the list is in key order).
     pub fn get(&self, key: &[u8]) -> Option<&Snapshot> {
-        self.snapshots.binary_search_by(|s| s.key.0.as_slice().cmp(key)).ok().and_then(|i| self.snapshots.get(i))
+        self.snapshots
+            .binary_search_by(|s| s.key.0.as_slice().cmp(key))
+            .ok()
+            .and_then(|i| self.snapshots.get(i))
     }
 }
 
@@ -280,12 +289,18 @@ pub struct Namespace {
 impl Namespace {
     /// Finds an image by name.
     pub fn image(&self, name: &[u8]) -> Option<&Image> {
-        self.images.binary_search_by(|i| i.name.0.as_slice().cmp(name)).ok().and_then(|i| self.images.get(i))
+        self.images
+            .binary_search_by(|i| i.name.0.as_slice().cmp(name))
+            .ok()
+            .and_then(|i| self.images.get(i))
     }
 
     /// Finds a content blob by digest.
     pub fn blob(&self, digest: &[u8]) -> Option<&Blob> {
-        self.blobs.binary_search_by(|b| b.digest.0.as_slice().cmp(digest)).ok().and_then(|i| self.blobs.get(i))
+        self.blobs
+            .binary_search_by(|b| b.digest.0.as_slice().cmp(digest))
+            .ok()
+            .and_then(|i| self.blobs.get(i))
     }
 
     /// Finds a snapshotter by name.
@@ -307,16 +322,39 @@ impl Namespace {
     /// namespace, images, blobs, containers, snapshots, leases, sandboxes.
     pub fn all_labels(&self) -> Vec<(String, &Labels)> {
         let mut v: Vec<(String, &Labels)> = vec![("namespace".into(), &self.labels)];
-        v.extend(self.images.iter().map(|i| (format!("image {}", show(&i.name.0)), &i.labels)));
-        v.extend(self.blobs.iter().map(|b| (format!("content {}", show(&b.digest.0)), &b.labels)));
-        v.extend(self.containers.iter().map(|c| (format!("container {}", show(&c.id.0)), &c.labels)));
+        v.extend(
+            self.images
+                .iter()
+                .map(|i| (format!("image {}", show(&i.name.0)), &i.labels)),
+        );
+        v.extend(
+            self.blobs
+                .iter()
+                .map(|b| (format!("content {}", show(&b.digest.0)), &b.labels)),
+        );
+        v.extend(
+            self.containers
+                .iter()
+                .map(|c| (format!("container {}", show(&c.id.0)), &c.labels)),
+        );
         for s in &self.snapshotters {
-            v.extend(
-                s.snapshots.iter().map(|x| (format!("snapshot {}/{}", show(&s.name.0), show(&x.key.0)), &x.labels)),
-            );
+            v.extend(s.snapshots.iter().map(|x| {
+                (
+                    format!("snapshot {}/{}", show(&s.name.0), show(&x.key.0)),
+                    &x.labels,
+                )
+            }));
         }
-        v.extend(self.leases.iter().map(|l| (format!("lease {}", show(&l.id.0)), &l.labels)));
-        v.extend(self.sandboxes.iter().map(|s| (format!("sandbox {}", show(&s.id.0)), &s.labels)));
+        v.extend(
+            self.leases
+                .iter()
+                .map(|l| (format!("lease {}", show(&l.id.0)), &l.labels)),
+        );
+        v.extend(
+            self.sandboxes
+                .iter()
+                .map(|s| (format!("sandbox {}", show(&s.id.0)), &s.labels)),
+        );
         v
     }
 }

@@ -138,7 +138,9 @@ fn path_component_ok(s: &[u8]) -> bool {
 fn domain_component_ok(s: &[u8]) -> bool {
     match (s.first(), s.last()) {
         (Some(a), Some(z)) => {
-            a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+            a.is_ascii_alphanumeric()
+                && z.is_ascii_alphanumeric()
+                && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
         }
         _ => false,
     }
@@ -147,7 +149,9 @@ fn domain_component_ok(s: &[u8]) -> bool {
 /// `host [":" port]`.
 fn domain_ok(s: &[u8]) -> bool {
     let (host, port) = if s.first() == Some(&b'[') {
-        let Some(close) = s.iter().position(|&c| c == b']') else { return false };
+        let Some(close) = s.iter().position(|&c| c == b']') else {
+            return false;
+        };
         let inner = s.get(1..close).unwrap_or_default();
         if inner.is_empty() || !inner.iter().all(|&c| c.is_ascii_hexdigit() || c == b':') {
             return false;
@@ -181,38 +185,58 @@ fn name_ok(name: &[u8]) -> bool {
         return true;
     }
     match comps.split_first() {
-        Some((first, rest)) if !rest.is_empty() => domain_ok(first) && rest.iter().all(|c| path_component_ok(c)),
+        Some((first, rest)) if !rest.is_empty() => {
+            domain_ok(first) && rest.iter().all(|c| path_component_ok(c))
+        }
         _ => false,
     }
 }
 
 fn tag_ok(t: &[u8]) -> bool {
     match t.split_first() {
-        Some((&c, rest)) => is_word(c) && rest.len() <= 127 && rest.iter().all(|&c| is_word(c) || c == b'.' || c == b'-'),
+        Some((&c, rest)) => {
+            is_word(c)
+                && rest.len() <= 127
+                && rest.iter().all(|&c| is_word(c) || c == b'.' || c == b'-')
+        }
         None => false,
     }
 }
 
 /// The `digest` production of the reference grammar (before go-digest's checks).
 fn digest_grammar_ok(d: &[u8]) -> bool {
-    let Some(colon) = d.iter().position(|&c| c == b':') else { return false };
-    let (alg, enc) = (d.get(..colon).unwrap_or_default(), d.get(colon + 1..).unwrap_or_default());
-    let alg_ok = alg.split(|&c| matches!(c, b'-' | b'_' | b'+' | b'.')).all(|p| {
-        p.first().is_some_and(u8::is_ascii_alphabetic) && p.iter().all(u8::is_ascii_alphanumeric)
-    });
+    let Some(colon) = d.iter().position(|&c| c == b':') else {
+        return false;
+    };
+    let (alg, enc) = (
+        d.get(..colon).unwrap_or_default(),
+        d.get(colon + 1..).unwrap_or_default(),
+    );
+    let alg_ok = alg
+        .split(|&c| matches!(c, b'-' | b'_' | b'+' | b'.'))
+        .all(|p| {
+            p.first().is_some_and(u8::is_ascii_alphabetic)
+                && p.iter().all(u8::is_ascii_alphanumeric)
+        });
     alg_ok && enc.len() >= 32 && enc.iter().all(u8::is_ascii_hexdigit)
 }
 
 /// go-digest `Digest.Validate` for the registered algorithms.
 fn digest_validate(d: &str) -> Result<(), RefError> {
-    let Some((alg, enc)) = d.split_once(':') else { return Err(RefError::DigestInvalid) };
+    let Some((alg, enc)) = d.split_once(':') else {
+        return Err(RefError::DigestInvalid);
+    };
     let want = match alg {
         "sha256" => 64,
         "sha384" => 96,
         "sha512" => 128,
         _ => return Err(RefError::DigestUnsupported),
     };
-    if enc.len() == want && enc.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+    if enc.len() == want
+        && enc
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
         Ok(())
     } else {
         Err(RefError::DigestInvalid)
@@ -226,8 +250,11 @@ pub fn is_valid_digest(d: &[u8]) -> bool {
 
 /// Whether `s` is exactly `sha256:<64 lower-case hex>`.
 pub fn is_sha256_digest(s: &[u8]) -> bool {
-    s.strip_prefix(b"sha256:")
-        .is_some_and(|h| h.len() == 64 && h.iter().all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
+    s.strip_prefix(b"sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.iter()
+                .all(|&c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    })
 }
 
 /// Go's `reference.Parse`: the grammar, the name length and the digest checks.
@@ -235,12 +262,21 @@ pub fn is_sha256_digest(s: &[u8]) -> bool {
 pub fn parse(s: &str) -> Result<Reference, RefError> {
     let b = s.as_bytes();
     let (rest, digest) = match b.iter().position(|&c| c == b'@') {
-        Some(i) => (b.get(..i).unwrap_or_default(), Some(b.get(i + 1..).unwrap_or_default())),
+        Some(i) => (
+            b.get(..i).unwrap_or_default(),
+            Some(b.get(i + 1..).unwrap_or_default()),
+        ),
         None => (b, None),
     };
     let last_slash = rest.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest.get(last_slash..).and_then(|t| t.iter().position(|&c| c == b':')) {
-        Some(i) => (rest.get(..last_slash + i).unwrap_or_default(), Some(rest.get(last_slash + i + 1..).unwrap_or_default())),
+    let (name, tag) = match rest
+        .get(last_slash..)
+        .and_then(|t| t.iter().position(|&c| c == b':'))
+    {
+        Some(i) => (
+            rest.get(..last_slash + i).unwrap_or_default(),
+            Some(rest.get(last_slash + i + 1..).unwrap_or_default()),
+        ),
         None => (rest, None),
     };
     let grammar = name_ok(name) && tag.is_none_or(tag_ok) && digest.is_none_or(digest_grammar_ok);
@@ -266,28 +302,44 @@ pub fn parse(s: &str) -> Result<Reference, RefError> {
     // As Go's anchored name regexp: the optional domain group is greedy, so a
     // first component that is a valid domain-and-port is the domain.
     let (domain, path) = match name.split_once('/') {
-        Some((d, p)) if domain_ok(d.as_bytes()) && p.split('/').all(|c| path_component_ok(c.as_bytes())) => {
+        Some((d, p))
+            if domain_ok(d.as_bytes()) && p.split('/').all(|c| path_component_ok(c.as_bytes())) =>
+        {
             (d.to_string(), p.to_string())
         }
         _ => (String::new(), name.to_string()),
     };
-    Ok(Reference { domain, path, tag: tag.map(to_s), digest })
+    Ok(Reference {
+        domain,
+        path,
+        tag: tag.map(to_s),
+        digest,
+    })
 }
 
 /// Go's `reference.ParseNormalizedNamed`.
 pub fn parse_normalized_named(s: &str) -> Result<Reference, RefError> {
-    if s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+    if s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    {
         return Err(RefError::Identifier);
     }
     let (domain, remainder) = split_docker_domain(s);
-    let remote = remainder.split_once(':').map_or(remainder.as_str(), |(r, _)| r);
+    let remote = remainder
+        .split_once(':')
+        .map_or(remainder.as_str(), |(r, _)| r);
     if remote.to_ascii_lowercase() != remote {
         return Err(RefError::NameContainsUppercase);
     }
     let full = format!("{domain}/{remainder}");
     let mut r = parse(&full)?;
     // The normalized domain wins over `parse`'s own split.
-    let name = if r.domain.is_empty() { r.path.clone() } else { format!("{}/{}", r.domain, r.path) };
+    let name = if r.domain.is_empty() {
+        r.path.clone()
+    } else {
+        format!("{}/{}", r.domain, r.path)
+    };
     r.path = name.get(domain.len() + 1..).unwrap_or_default().to_string();
     r.domain = domain;
     Ok(r)
@@ -295,7 +347,9 @@ pub fn parse_normalized_named(s: &str) -> Result<Reference, RefError> {
 
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.split_once('/') {
-        Some((d, r)) if d.contains(['.', ':']) || d == "localhost" || d.to_ascii_lowercase() != d => {
+        Some((d, r))
+            if d.contains(['.', ':']) || d == "localhost" || d.to_ascii_lowercase() != d =>
+        {
             (d.to_string(), r.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
@@ -338,48 +392,160 @@ mod tests {
     /// Cases from distribution/reference `reference_test.go` `TestReferenceParse`.
     #[test]
     fn parse_matches_the_grammar_examples() {
-        assert_eq!(p("test_com"), Ok(("".into(), "test_com".into(), None, None)));
-        assert_eq!(p("test.com:tag"), Ok(("".into(), "test.com".into(), some("tag"), None)));
-        assert_eq!(p("test.com:5000"), Ok(("".into(), "test.com".into(), some("5000"), None)));
-        assert_eq!(p("test.com/repo:tag"), Ok(("test.com".into(), "repo".into(), some("tag"), None)));
-        assert_eq!(p("test:5000/repo"), Ok(("test:5000".into(), "repo".into(), None, None)));
-        assert_eq!(p("test:5000/repo:tag"), Ok(("test:5000".into(), "repo".into(), some("tag"), None)));
+        assert_eq!(
+            p("test_com"),
+            Ok(("".into(), "test_com".into(), None, None))
+        );
+        assert_eq!(
+            p("test.com:tag"),
+            Ok(("".into(), "test.com".into(), some("tag"), None))
+        );
+        assert_eq!(
+            p("test.com:5000"),
+            Ok(("".into(), "test.com".into(), some("5000"), None))
+        );
+        assert_eq!(
+            p("test.com/repo:tag"),
+            Ok(("test.com".into(), "repo".into(), some("tag"), None))
+        );
+        assert_eq!(
+            p("test:5000/repo"),
+            Ok(("test:5000".into(), "repo".into(), None, None))
+        );
+        assert_eq!(
+            p("test:5000/repo:tag"),
+            Ok(("test:5000".into(), "repo".into(), some("tag"), None))
+        );
         let d = format!("sha256:{H64}");
-        assert_eq!(p(&format!("test:5000/repo@{d}")), Ok(("test:5000".into(), "repo".into(), None, Some(d.clone()))));
-        assert_eq!(p(&format!("test:5000/repo:tag@{d}")), Ok(("test:5000".into(), "repo".into(), some("tag"), Some(d.clone()))));
-        assert_eq!(p("test:5000/repo"), Ok(("test:5000".into(), "repo".into(), None, None)));
+        assert_eq!(
+            p(&format!("test:5000/repo@{d}")),
+            Ok(("test:5000".into(), "repo".into(), None, Some(d.clone())))
+        );
+        assert_eq!(
+            p(&format!("test:5000/repo:tag@{d}")),
+            Ok((
+                "test:5000".into(),
+                "repo".into(),
+                some("tag"),
+                Some(d.clone())
+            ))
+        );
+        assert_eq!(
+            p("test:5000/repo"),
+            Ok(("test:5000".into(), "repo".into(), None, None))
+        );
         assert_eq!(p(""), Err(RefError::NameEmpty));
         assert_eq!(p(":justtag"), Err(RefError::InvalidFormat));
         assert_eq!(p(&format!("@{d}")), Err(RefError::InvalidFormat));
-        assert_eq!(p("repo@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"), Err(RefError::DigestInvalid));
+        assert_eq!(
+            p("repo@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+            Err(RefError::DigestInvalid)
+        );
         assert_eq!(p("validname@invaliddigest:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"), Err(RefError::DigestUnsupported));
         assert_eq!(p("Uppercase:tag"), Err(RefError::NameContainsUppercase));
-        assert_eq!(p("test:5000/Uppercase/lowercase:tag"), Err(RefError::NameContainsUppercase));
-        assert_eq!(p("lowercase:Uppercase"), Ok(("".into(), "lowercase".into(), some("Uppercase"), None)));
+        assert_eq!(
+            p("test:5000/Uppercase/lowercase:tag"),
+            Err(RefError::NameContainsUppercase)
+        );
+        assert_eq!(
+            p("lowercase:Uppercase"),
+            Ok(("".into(), "lowercase".into(), some("Uppercase"), None))
+        );
         assert_eq!(p("a/".repeat(128).trim_end_matches('/')).err(), None);
-        assert_eq!(p(&format!("{}a", "a/".repeat(128))), Err(RefError::NameTooLong));
+        assert_eq!(
+            p(&format!("{}a", "a/".repeat(128))),
+            Err(RefError::NameTooLong)
+        );
         assert_eq!(p("aa/asdf$$^/aa"), Err(RefError::InvalidFormat));
-        assert_eq!(p("sub-dom1.foo.com/bar/baz/quux"), Ok(("sub-dom1.foo.com".into(), "bar/baz/quux".into(), None, None)));
-        assert_eq!(p("sub-dom1.foo.com/bar/baz/quux:some-long-tag"), Ok(("sub-dom1.foo.com".into(), "bar/baz/quux".into(), some("some-long-tag"), None)));
-        assert_eq!(p("b.gcr.io/test.example.com/my-app:test.example.com"), Ok(("b.gcr.io".into(), "test.example.com/my-app".into(), some("test.example.com"), None)));
-        assert_eq!(p("xn--n3h.com/myimage:xn--n3h.com"), Ok(("xn--n3h.com".into(), "myimage".into(), some("xn--n3h.com"), None)));
-        assert_eq!(p("foo_bar.com:8080"), Ok(("".into(), "foo_bar.com".into(), some("8080"), None)));
-        assert_eq!(p("foo/foo_bar.com:8080"), Ok(("foo".into(), "foo_bar.com".into(), some("8080"), None)));
-        assert_eq!(p("192.168.1.1"), Ok(("".into(), "192.168.1.1".into(), None, None)));
-        assert_eq!(p("192.168.1.1:tag"), Ok(("".into(), "192.168.1.1".into(), some("tag"), None)));
-        assert_eq!(p("192.168.1.1:5000"), Ok(("".into(), "192.168.1.1".into(), some("5000"), None)));
-        assert_eq!(p("192.168.1.1/repo"), Ok(("192.168.1.1".into(), "repo".into(), None, None)));
-        assert_eq!(p("192.168.1.1:5000/repo"), Ok(("192.168.1.1:5000".into(), "repo".into(), None, None)));
-        assert_eq!(p("[2001:db8::1]/repo"), Ok(("[2001:db8::1]".into(), "repo".into(), None, None)));
-        assert_eq!(p("[2001:db8::1]:5000/repo:tag"), Ok(("[2001:db8::1]:5000".into(), "repo".into(), some("tag"), None)));
+        assert_eq!(
+            p("sub-dom1.foo.com/bar/baz/quux"),
+            Ok(("sub-dom1.foo.com".into(), "bar/baz/quux".into(), None, None))
+        );
+        assert_eq!(
+            p("sub-dom1.foo.com/bar/baz/quux:some-long-tag"),
+            Ok((
+                "sub-dom1.foo.com".into(),
+                "bar/baz/quux".into(),
+                some("some-long-tag"),
+                None
+            ))
+        );
+        assert_eq!(
+            p("b.gcr.io/test.example.com/my-app:test.example.com"),
+            Ok((
+                "b.gcr.io".into(),
+                "test.example.com/my-app".into(),
+                some("test.example.com"),
+                None
+            ))
+        );
+        assert_eq!(
+            p("xn--n3h.com/myimage:xn--n3h.com"),
+            Ok((
+                "xn--n3h.com".into(),
+                "myimage".into(),
+                some("xn--n3h.com"),
+                None
+            ))
+        );
+        assert_eq!(
+            p("foo_bar.com:8080"),
+            Ok(("".into(), "foo_bar.com".into(), some("8080"), None))
+        );
+        assert_eq!(
+            p("foo/foo_bar.com:8080"),
+            Ok(("foo".into(), "foo_bar.com".into(), some("8080"), None))
+        );
+        assert_eq!(
+            p("192.168.1.1"),
+            Ok(("".into(), "192.168.1.1".into(), None, None))
+        );
+        assert_eq!(
+            p("192.168.1.1:tag"),
+            Ok(("".into(), "192.168.1.1".into(), some("tag"), None))
+        );
+        assert_eq!(
+            p("192.168.1.1:5000"),
+            Ok(("".into(), "192.168.1.1".into(), some("5000"), None))
+        );
+        assert_eq!(
+            p("192.168.1.1/repo"),
+            Ok(("192.168.1.1".into(), "repo".into(), None, None))
+        );
+        assert_eq!(
+            p("192.168.1.1:5000/repo"),
+            Ok(("192.168.1.1:5000".into(), "repo".into(), None, None))
+        );
+        assert_eq!(
+            p("[2001:db8::1]/repo"),
+            Ok(("[2001:db8::1]".into(), "repo".into(), None, None))
+        );
+        assert_eq!(
+            p("[2001:db8::1]:5000/repo:tag"),
+            Ok((
+                "[2001:db8::1]:5000".into(),
+                "repo".into(),
+                some("tag"),
+                None
+            ))
+        );
         assert_eq!(p("[2001:db8::1]"), Err(RefError::InvalidFormat));
         assert_eq!(p("[2001:db8::1]:5000"), Err(RefError::InvalidFormat));
-        assert_eq!(p("localhost/repo"), Ok(("localhost".into(), "repo".into(), None, None)));
-        assert_eq!(p("a__b/c--d/e.f"), Ok(("".into(), "a__b/c--d/e.f".into(), None, None)));
+        assert_eq!(
+            p("localhost/repo"),
+            Ok(("localhost".into(), "repo".into(), None, None))
+        );
+        assert_eq!(
+            p("a__b/c--d/e.f"),
+            Ok(("".into(), "a__b/c--d/e.f".into(), None, None))
+        );
         assert_eq!(p("a___b"), Err(RefError::InvalidFormat));
         assert_eq!(p("a._b"), Err(RefError::InvalidFormat));
         assert_eq!(p("repo:-tag"), Err(RefError::InvalidFormat));
-        assert_eq!(p(&format!("repo:{}", "t".repeat(129))), Err(RefError::InvalidFormat));
+        assert_eq!(
+            p(&format!("repo:{}", "t".repeat(129))),
+            Err(RefError::InvalidFormat)
+        );
         assert!(p(&format!("repo:{}", "t".repeat(128))).is_ok());
     }
 
@@ -388,34 +554,69 @@ mod tests {
     fn normalization_matches_parse_docker_ref() {
         let n = |s: &str| parse_docker_ref(s).map(|r| r.to_string());
         assert_eq!(n("nginx").as_deref(), Ok("docker.io/library/nginx:latest"));
-        assert_eq!(n("nginx:1.25").as_deref(), Ok("docker.io/library/nginx:1.25"));
-        assert_eq!(n("docker.io/library/nginx").as_deref(), Ok("docker.io/library/nginx:latest"));
-        assert_eq!(n("index.docker.io/nginx").as_deref(), Ok("docker.io/library/nginx:latest"));
-        assert_eq!(n("index.docker.io/foo/bar").as_deref(), Ok("docker.io/foo/bar:latest"));
+        assert_eq!(
+            n("nginx:1.25").as_deref(),
+            Ok("docker.io/library/nginx:1.25")
+        );
+        assert_eq!(
+            n("docker.io/library/nginx").as_deref(),
+            Ok("docker.io/library/nginx:latest")
+        );
+        assert_eq!(
+            n("index.docker.io/nginx").as_deref(),
+            Ok("docker.io/library/nginx:latest")
+        );
+        assert_eq!(
+            n("index.docker.io/foo/bar").as_deref(),
+            Ok("docker.io/foo/bar:latest")
+        );
         assert_eq!(n("foo/bar").as_deref(), Ok("docker.io/foo/bar:latest"));
         assert_eq!(n("localhost/foo").as_deref(), Ok("localhost/foo:latest"));
-        assert_eq!(n("localhost:5000/foo:tag").as_deref(), Ok("localhost:5000/foo:tag"));
-        assert_eq!(n("127.0.0.1:5000/library/app:1.0").as_deref(), Ok("127.0.0.1:5000/library/app:1.0"));
+        assert_eq!(
+            n("localhost:5000/foo:tag").as_deref(),
+            Ok("localhost:5000/foo:tag")
+        );
+        assert_eq!(
+            n("127.0.0.1:5000/library/app:1.0").as_deref(),
+            Ok("127.0.0.1:5000/library/app:1.0")
+        );
         assert_eq!(n("gcr.io/foo/bar:baz").as_deref(), Ok("gcr.io/foo/bar:baz"));
         let d = format!("sha256:{H64}");
-        assert_eq!(n(&format!("nginx@{d}")), Ok(format!("docker.io/library/nginx@{d}")));
-        assert_eq!(n(&format!("nginx:1@{d}")), Ok(format!("docker.io/library/nginx@{d}")));
+        assert_eq!(
+            n(&format!("nginx@{d}")),
+            Ok(format!("docker.io/library/nginx@{d}"))
+        );
+        assert_eq!(
+            n(&format!("nginx:1@{d}")),
+            Ok(format!("docker.io/library/nginx@{d}"))
+        );
         assert_eq!(n("Docker/docker").as_deref(), Ok("Docker/docker:latest")); // upper-case first part = domain
         assert_eq!(n("docker/Docker"), Err(RefError::NameContainsUppercase));
-        assert_eq!(n("docker.io/Docker/docker"), Err(RefError::NameContainsUppercase));
-        assert_eq!(n("Example.com/foo").as_deref(), Ok("Example.com/foo:latest"));
+        assert_eq!(
+            n("docker.io/Docker/docker"),
+            Err(RefError::NameContainsUppercase)
+        );
+        assert_eq!(
+            n("Example.com/foo").as_deref(),
+            Ok("Example.com/foo:latest")
+        );
         assert_eq!(n(H64), Err(RefError::Identifier));
         // The CRI image-id alias parses as a tag of `library/sha256`, as in Go.
         assert_eq!(n(&d), Ok(format!("docker.io/library/sha256:{H64}")));
         assert_eq!(n("foo:5000/bar").as_deref(), Ok("foo:5000/bar:latest"));
         let r = parse_normalized_named("busybox").unwrap();
-        assert_eq!((r.domain.as_str(), r.path.as_str(), r.tag), ("docker.io", "library/busybox", None));
+        assert_eq!(
+            (r.domain.as_str(), r.path.as_str(), r.tag),
+            ("docker.io", "library/busybox", None)
+        );
     }
 
     #[test]
     fn digests() {
         assert!(is_valid_digest(format!("sha256:{H64}").as_bytes()));
-        assert!(!is_valid_digest(format!("sha256:{}", H64.to_uppercase()).as_bytes()));
+        assert!(!is_valid_digest(
+            format!("sha256:{}", H64.to_uppercase()).as_bytes()
+        ));
         assert!(!is_valid_digest(b"sha256:abc"));
         assert!(!is_valid_digest(b"md5:ffffffffffffffffffffffffffffffff"));
         assert!(!is_valid_digest(b"\xff"));

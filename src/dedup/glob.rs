@@ -45,6 +45,7 @@ impl Glob {
                 },
             }
         }
-        p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+        p.get(pi..)
+            .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
     }
 }

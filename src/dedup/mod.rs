@@ -18,7 +18,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::analysis::refs::{self, NameRef, RefClass, SharedDigest, LABEL_CRI_MANAGED, LABEL_CRI_PINNED};
+use crate::analysis::refs::{
+    self, NameRef, RefClass, SharedDigest, LABEL_CRI_MANAGED, LABEL_CRI_PINNED,
+};
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
 use crate::containerd::MetaDb;
@@ -233,7 +235,10 @@ impl Plan {
 
     /// Number of removed records.
     pub fn removed_count(&self) -> usize {
-        self.decisions.iter().filter(|d| d.action == Action::Remove).count()
+        self.decisions
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .count()
     }
 
     /// Number of protected records.
@@ -247,7 +252,8 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
     let mut decisions = Vec::new();
     let mut namespaces = Vec::new();
     for ns in db.namespaces.iter().filter(|n| n.in_v1) {
-        let in_scope = opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
+        let in_scope =
+            opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
         let start = decisions.len();
         for g in refs::namespace_groups(ns) {
             plan_group(ns, &g.digest, &g.names, in_scope, opts, &mut decisions);
@@ -275,8 +281,10 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
         });
     }
     let mut warnings = Vec::new();
-    let repo_digests_removed =
-        decisions.iter().filter(|d| d.action == Action::Remove && d.class == RefClass::RepoDigest).count();
+    let repo_digests_removed = decisions
+        .iter()
+        .filter(|d| d.action == Action::Remove && d.class == RefClass::RepoDigest)
+        .count();
     if repo_digests_removed > 0 {
         warnings.push(format!(
             "{repo_digests_removed} repo@digest name(s) would be removed: pods that reference an image by digest \
@@ -285,14 +293,24 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
     }
     let tags_removed = decisions
         .iter()
-        .filter(|d| d.action == Action::Remove && d.class == RefClass::Tag && d.reason == Reason::NotPreferred)
+        .filter(|d| {
+            d.action == Action::Remove
+                && d.class == RefClass::Tag
+                && d.reason == Reason::NotPreferred
+        })
         .count();
     if tags_removed > 0 {
         warnings.push(format!(
             "{tags_removed} tag name(s) would be removed: pods and clients that use those tags need a re-pull"
         ));
     }
-    Plan { policy: opts.policy, decisions, shared: refs::build(db).shared, namespaces, warnings }
+    Plan {
+        policy: opts.policy,
+        decisions,
+        shared: refs::build(db).shared,
+        namespaces,
+        warnings,
+    }
 }
 
 /// One name of a group with everything the rules look at.
@@ -303,7 +321,14 @@ struct Member<'a> {
     reference: Option<Reference>,
     canonical: bool,
     /// Higher = more qualified (only compared between names with the same reference).
-    qualification: (bool, bool, bool, bool, std::cmp::Reverse<usize>, std::cmp::Reverse<Vec<u8>>),
+    qualification: (
+        bool,
+        bool,
+        bool,
+        bool,
+        std::cmp::Reverse<usize>,
+        std::cmp::Reverse<Vec<u8>>,
+    ),
     /// Lower = better (the order `one-per-digest` keeps in).
     rank: (bool, bool, u8, bool, usize, Vec<u8>),
     statics: Vec<Protection>,
@@ -312,8 +337,15 @@ struct Member<'a> {
 
 fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOptions) -> Member<'a> {
     let text = std::str::from_utf8(&n.name.0).ok();
-    let aliasable = matches!(n.class, RefClass::Tag | RefClass::RepoDigest | RefClass::Other);
-    let reference = if aliasable { text.and_then(|t| parse_docker_ref(t).ok()) } else { None };
+    let aliasable = matches!(
+        n.class,
+        RefClass::Tag | RefClass::RepoDigest | RefClass::Other
+    );
+    let reference = if aliasable {
+        text.and_then(|t| parse_docker_ref(t).ok())
+    } else {
+        None
+    };
     let canonical = match (&reference, text) {
         (Some(r), Some(t)) => r.to_string() == t,
         _ => false,
@@ -338,7 +370,14 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
                 std::cmp::Reverse(n.name.0.clone()),
             )
         }
-        _ => (false, false, false, false, std::cmp::Reverse(0), std::cmp::Reverse(n.name.0.clone())),
+        _ => (
+            false,
+            false,
+            false,
+            false,
+            std::cmp::Reverse(0),
+            std::cmp::Reverse(n.name.0.clone()),
+        ),
     };
     let class_rank = match n.class {
         RefClass::Tag => 0,
@@ -351,7 +390,11 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
         !n.pinned,
         class_rank,
         !canonical,
-        if matches!(n.class, RefClass::Tag | RefClass::RepoDigest) { n.name.0.len() } else { 0 },
+        if matches!(n.class, RefClass::Tag | RefClass::RepoDigest) {
+            n.name.0.len()
+        } else {
+            0
+        },
         n.name.0.clone(),
     );
     let mut statics = Vec::new();
@@ -365,7 +408,11 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
         statics.push(Protection::NamedByGcLabel);
     }
     let normalized = n.normalized.as_deref().map(str::as_bytes);
-    if opts.keep.iter().any(|g| g.matches(&n.name.0) || normalized.is_some_and(|s| g.matches(s))) {
+    if opts
+        .keep
+        .iter()
+        .any(|g| g.matches(&n.name.0) || normalized.is_some_and(|s| g.matches(s)))
+    {
         statics.push(Protection::KeepGlob);
     }
     if !in_scope {
@@ -373,15 +420,27 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
     }
     let labels = ns.image(&n.name.0).map(|i| &i.labels);
     let expires = labels.is_some_and(|l| l.contains_key(&ByteStr::new(LABEL_GC_EXPIRE)));
-    Member { n, labels, reference, canonical, qualification, rank, statics, expires }
+    Member {
+        n,
+        labels,
+        reference,
+        canonical,
+        qualification,
+        rank,
+        statics,
+        expires,
+    }
 }
 
 /// Labels are exactly CRI's: `io.cri-containerd.image=managed`, optionally `io.cri-containerd.pinned=pinned`.
 fn only_cri_labels(l: &Labels) -> bool {
-    let managed = l.get(&ByteStr::new(LABEL_CRI_MANAGED)).is_some_and(|v| v.0 == b"managed");
+    let managed = l
+        .get(&ByteStr::new(LABEL_CRI_MANAGED))
+        .is_some_and(|v| v.0 == b"managed");
     managed
         && l.iter().all(|(k, v)| {
-            (k.0 == LABEL_CRI_MANAGED && v.0 == b"managed") || (k.0 == LABEL_CRI_PINNED && v.0 == b"pinned")
+            (k.0 == LABEL_CRI_MANAGED && v.0 == b"managed")
+                || (k.0 == LABEL_CRI_PINNED && v.0 == b"pinned")
         })
 }
 
@@ -391,38 +450,70 @@ fn show(b: &[u8]) -> String {
 
 /// The policy rule that makes member `i` redundant given the kept set (`kept[i]`
 /// is false while this is asked), with the sibling it relies on.
-fn redundant(m: &[Member<'_>], i: usize, kept: &[bool], policy: Policy) -> Option<(Reason, String)> {
+fn redundant(
+    m: &[Member<'_>],
+    i: usize,
+    kept: &[bool],
+    policy: Policy,
+) -> Option<(Reason, String)> {
     let me = m.get(i)?;
-    let siblings = || m.iter().enumerate().filter(move |(j, _)| *j != i && kept.get(*j).copied().unwrap_or(false));
+    let siblings = || {
+        m.iter()
+            .enumerate()
+            .filter(move |(j, _)| *j != i && kept.get(*j).copied().unwrap_or(false))
+    };
     // safe (a): a kept, more qualified name with the same normalized reference.
     if let Some(r) = &me.reference {
         let best = siblings()
             .filter(|(_, s)| s.reference.as_ref() == Some(r) && s.qualification > me.qualification)
             .max_by(|(_, a), (_, b)| a.qualification.cmp(&b.qualification));
         if let Some((_, s)) = best {
-            let what = if s.canonical { "the canonical name" } else { "the more qualified name" };
-            return Some((Reason::NonCanonicalAlias, format!("alias of {what} {}", show(&s.n.name.0))));
+            let what = if s.canonical {
+                "the canonical name"
+            } else {
+                "the more qualified name"
+            };
+            return Some((
+                Reason::NonCanonicalAlias,
+                format!("alias of {what} {}", show(&s.n.name.0)),
+            ));
         }
     }
     // safe (b): CRI's image-ID alias beside a kept repo@<target>.
     if me.n.class == RefClass::ImageId && me.labels.is_some_and(only_cri_labels) {
-        let anchor = siblings()
-            .find(|(_, s)| s.n.class == RefClass::RepoDigest && s.n.digest_matches_target == Some(true));
+        let anchor = siblings().find(|(_, s)| {
+            s.n.class == RefClass::RepoDigest && s.n.digest_matches_target == Some(true)
+        });
         if let Some((_, s)) = anchor {
             return Some((
                 Reason::CriImageIdAlias,
-                format!("CRI image-ID alias; the tag-independent anchor {} stays", show(&s.n.name.0)),
+                format!(
+                    "CRI image-ID alias; the tag-independent anchor {} stays",
+                    show(&s.n.name.0)
+                ),
             ));
         }
     }
     if policy == Policy::Tagged && matches!(me.n.class, RefClass::RepoDigest | RefClass::ImageId) {
-        if let Some((_, s)) = siblings().filter(|(_, s)| s.n.class == RefClass::Tag).min_by(|(_, a), (_, b)| a.rank.cmp(&b.rank)) {
-            return Some((Reason::UntaggedWithTag, format!("untagged; the tag {} stays", show(&s.n.name.0))));
+        if let Some((_, s)) = siblings()
+            .filter(|(_, s)| s.n.class == RefClass::Tag)
+            .min_by(|(_, a), (_, b)| a.rank.cmp(&b.rank))
+        {
+            return Some((
+                Reason::UntaggedWithTag,
+                format!("untagged; the tag {} stays", show(&s.n.name.0)),
+            ));
         }
     }
     if policy == Policy::OnePerDigest {
-        if let Some((_, s)) = siblings().filter(|(_, s)| s.rank < me.rank).min_by(|(_, a), (_, b)| a.rank.cmp(&b.rank)) {
-            return Some((Reason::NotPreferred, format!("{} is preferred and stays", show(&s.n.name.0))));
+        if let Some((_, s)) = siblings()
+            .filter(|(_, s)| s.rank < me.rank)
+            .min_by(|(_, a), (_, b)| a.rank.cmp(&b.rank))
+        {
+            return Some((
+                Reason::NotPreferred,
+                format!("{} is preferred and stays", show(&s.n.name.0)),
+            ));
         }
     }
     None
@@ -430,9 +521,15 @@ fn redundant(m: &[Member<'_>], i: usize, kept: &[bool], policy: Policy) -> Optio
 
 /// The protections of member `i` given the kept set (`kept[i]` false while asked).
 fn protections(m: &[Member<'_>], i: usize, kept: &[bool]) -> Vec<Protection> {
-    let Some(me) = m.get(i) else { return Vec::new() };
-    let kept_siblings: Vec<&Member<'_>> =
-        m.iter().enumerate().filter(|(j, _)| *j != i && kept.get(*j).copied().unwrap_or(false)).map(|(_, s)| s).collect();
+    let Some(me) = m.get(i) else {
+        return Vec::new();
+    };
+    let kept_siblings: Vec<&Member<'_>> = m
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i && kept.get(*j).copied().unwrap_or(false))
+        .map(|(_, s)| s)
+        .collect();
     let mut p = me.statics.clone();
     if kept_siblings.is_empty() {
         p.push(Protection::LastName);
@@ -440,12 +537,13 @@ fn protections(m: &[Member<'_>], i: usize, kept: &[bool]) -> Vec<Protection> {
     if me.n.pinned && !kept_siblings.iter().any(|s| s.n.pinned) {
         p.push(Protection::Pinned);
     }
-    let gc_uncovered = me
-        .n
-        .gc_labels
-        .iter()
-        .any(|(k, v)| !kept_siblings.iter().any(|s| s.n.gc_labels.get(k) == Some(v)));
-    let loses_non_expiring = !me.expires && !kept_siblings.is_empty() && kept_siblings.iter().all(|s| s.expires);
+    let gc_uncovered = me.n.gc_labels.iter().any(|(k, v)| {
+        !kept_siblings
+            .iter()
+            .any(|s| s.n.gc_labels.get(k) == Some(v))
+    });
+    let loses_non_expiring =
+        !me.expires && !kept_siblings.is_empty() && kept_siblings.iter().all(|s| s.expires);
     if gc_uncovered || loses_non_expiring {
         p.push(Protection::GcLabels);
     }
@@ -465,7 +563,10 @@ fn plan_group(
     opts: &PlanOptions,
     out: &mut Vec<Decision>,
 ) {
-    let m: Vec<Member<'_>> = names.iter().map(|n| member(ns, n, in_scope, opts)).collect();
+    let m: Vec<Member<'_>> = names
+        .iter()
+        .map(|n| member(ns, n, in_scope, opts))
+        .collect();
     let mut order: Vec<usize> = (0..m.len()).collect();
     order.sort_by(|&a, &b| m.get(a).map(|x| &x.rank).cmp(&m.get(b).map(|x| &x.rank)));
     let mut kept = vec![true; m.len()];
@@ -487,7 +588,10 @@ fn plan_group(
         }
         // Re-check every removal against the final set; put back, best-ranked
         // first and for good, any that no longer holds.
-        while let Some(&i) = order.iter().find(|&&i| kept.get(i) == Some(&false) && !removable(&m, i, &kept, opts.policy)) {
+        while let Some(&i) = order
+            .iter()
+            .find(|&&i| kept.get(i) == Some(&false) && !removable(&m, i, &kept, opts.policy))
+        {
             if let Some(k) = kept.get_mut(i) {
                 *k = true;
             }
@@ -501,33 +605,50 @@ fn plan_group(
         }
     }
     for &i in &order {
-        let (Some(me), Some(&is_kept)) = (m.get(i), kept.get(i)) else { continue };
+        let (Some(me), Some(&is_kept)) = (m.get(i), kept.get(i)) else {
+            continue;
+        };
         // Asked as if this name went, against everything else that stays.
         let mut others = kept.clone();
         if let Some(k) = others.get_mut(i) {
             *k = false;
         }
-        let (action, reason, protected_by, detail) = match (is_kept, redundant(&m, i, &others, opts.policy)) {
-            (false, Some((r, d))) => (Action::Remove, r, Vec::new(), d),
-            (false, None) => (Action::Remove, Reason::NotPreferred, Vec::new(), String::new()), // unreachable by construction
-            (true, Some((r, d))) => {
-                let p = protections(&m, i, &others);
-                let names: Vec<&str> = p.iter().map(|x| x.name()).collect();
-                if p.is_empty() {
-                    // Removable alone, but not together with the names removed beside it.
-                    let d = format!("kept so that the names removed beside it stay redundant ({d})");
-                    (Action::Keep, Reason::NotRedundant, p, d)
-                } else {
-                    let d = format!("{} ({d}) but protected: {}", r.name(), names.join(", "));
-                    (Action::Keep, Reason::Protected, p, d)
+        let (action, reason, protected_by, detail) =
+            match (is_kept, redundant(&m, i, &others, opts.policy)) {
+                (false, Some((r, d))) => (Action::Remove, r, Vec::new(), d),
+                (false, None) => (
+                    Action::Remove,
+                    Reason::NotPreferred,
+                    Vec::new(),
+                    String::new(),
+                ), // unreachable by construction
+                (true, Some((r, d))) => {
+                    let p = protections(&m, i, &others);
+                    let names: Vec<&str> = p.iter().map(|x| x.name()).collect();
+                    if p.is_empty() {
+                        // Removable alone, but not together with the names removed beside it.
+                        let d = format!(
+                            "kept so that the names removed beside it stay redundant ({d})"
+                        );
+                        (Action::Keep, Reason::NotRedundant, p, d)
+                    } else {
+                        let d = format!("{} ({d}) but protected: {}", r.name(), names.join(", "));
+                        (Action::Keep, Reason::Protected, p, d)
+                    }
                 }
-            }
-            (true, None) => (Action::Keep, Reason::NotRedundant, Vec::new(), keep_detail(me, opts.policy)),
-        };
+                (true, None) => (
+                    Action::Keep,
+                    Reason::NotRedundant,
+                    Vec::new(),
+                    keep_detail(me, opts.policy),
+                ),
+            };
         out.push(Decision {
             namespace: ns.name.clone(),
             name: me.n.name.clone(),
-            target: Some(TargetRef { digest: digest.clone() }),
+            target: Some(TargetRef {
+                digest: digest.clone(),
+            }),
             class: me.n.class,
             action,
             reason,
@@ -543,7 +664,9 @@ fn keep_detail(me: &Member<'_>, policy: Policy) -> String {
         (RefClass::Tag, _) if me.canonical => "canonical tag".into(),
         (RefClass::Tag, _) => "tag".into(),
         (RefClass::RepoDigest, _) => "repo@digest: digest-pinned pods resolve it".into(),
-        (RefClass::ImageId, _) => "image ID without a repo@digest anchor, or with labels other than CRI's".into(),
+        (RefClass::ImageId, _) => {
+            "image ID without a repo@digest anchor, or with labels other than CRI's".into()
+        }
         (RefClass::MobyDangling, _) => "Docker's keep-alive record".into(),
         (RefClass::Invalid, _) => "not a valid reference: never an alias".into(),
         (RefClass::Other, _) => "no more qualified name with the same reference".into(),

@@ -100,7 +100,8 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i128> {
         return None;
     }
     let days = i128::from(days_from_civil(year, month, day));
-    let secs = days * 86_400 + i128::from(hour) * 3600 + i128::from(min) * 60 + i128::from(sec) - offset_secs;
+    let secs = days * 86_400 + i128::from(hour) * 3600 + i128::from(min) * 60 + i128::from(sec)
+        - offset_secs;
     Some(secs * NS + nanos)
 }
 
@@ -163,12 +164,18 @@ pub fn parse_duration(s: &[u8]) -> Option<i128> {
         } else if n == 0 {
             return None;
         }
-        let u = s.iter().take_while(|c| !(**c == b'.' || c.is_ascii_digit())).count();
+        let u = s
+            .iter()
+            .take_while(|c| !(**c == b'.' || c.is_ascii_digit()))
+            .count();
         if u == 0 {
             return None;
         }
         let unit_name = s.get(..u)?;
-        let unit = UNITS.iter().find(|(name, m)| *m != 0 && *name == unit_name).map(|(_, m)| u128::from(*m))?;
+        let unit = UNITS
+            .iter()
+            .find(|(name, m)| *m != 0 && *name == unit_name)
+            .map(|(_, m)| u128::from(*m))?;
         s = s.get(u..)?;
         v = v.checked_mul(unit).filter(|v| *v <= limit)?;
         if let Some((f, scale)) = frac {
@@ -198,13 +205,25 @@ mod tests {
     #[test]
     fn rfc3339_values_go_accepts() {
         assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339(b"2026-11-27T23:08:49Z"), Some(1_795_820_929 * NS));
+        assert_eq!(
+            parse_rfc3339(b"2026-11-27T23:08:49Z"),
+            Some(1_795_820_929 * NS)
+        );
         assert_eq!(parse_rfc3339(b"1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339(b"1969-12-31T23:00:00-01:00"), Some(0));
-        assert_eq!(parse_rfc3339(b"1970-01-01T00:00:01.5Z"), Some(NS + 500_000_000));
-        assert_eq!(parse_rfc3339(b"1970-01-01T00:00:00,123456789999Z"), Some(123_456_789));
+        assert_eq!(
+            parse_rfc3339(b"1970-01-01T00:00:01.5Z"),
+            Some(NS + 500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339(b"1970-01-01T00:00:00,123456789999Z"),
+            Some(123_456_789)
+        );
         assert_eq!(parse_rfc3339(b"1970-01-01T1:00:00Z"), Some(3600 * NS));
-        assert_eq!(parse_rfc3339(b"2024-02-29T00:00:00Z").map(|n| n / NS), Some(1_709_164_800));
+        assert_eq!(
+            parse_rfc3339(b"2024-02-29T00:00:00Z").map(|n| n / NS),
+            Some(1_709_164_800)
+        );
     }
 
     #[test]
@@ -239,8 +258,22 @@ mod tests {
         assert_eq!(parse_duration(b".5s"), Some(NS / 2));
         assert_eq!(parse_duration(b"10ms"), Some(10_000_000));
         assert_eq!(parse_duration("3\u{b5}s".as_bytes()), Some(3_000));
-        for bad in [&b""[..], b"1", b"h", b".h", b"1x", b"1h-2m", b"9999999999999999999h", b"+"] {
-            assert_eq!(parse_duration(bad), None, "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"1",
+            b"h",
+            b".h",
+            b"1x",
+            b"1h-2m",
+            b"9999999999999999999h",
+            b"+",
+        ] {
+            assert_eq!(
+                parse_duration(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

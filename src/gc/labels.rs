@@ -70,12 +70,20 @@ pub struct Node {
 impl Node {
     /// A non-flat node.
     pub fn new(kind: Kind, key: &[u8]) -> Node {
-        Node { kind, key: key.to_vec(), flat: false }
+        Node {
+            kind,
+            key: key.to_vec(),
+            flat: false,
+        }
     }
 
     /// A snapshot node `"<snapshotter>/<key>"`.
     pub fn snapshot(snapshotter: &[u8], key: &[u8]) -> Node {
-        Node { kind: Kind::Snapshot, key: snapshot_key(snapshotter, key), flat: false }
+        Node {
+            kind: Kind::Snapshot,
+            key: snapshot_key(snapshotter, key),
+            flat: false,
+        }
     }
 
     /// The same node with the flat bit set to `flat`.
@@ -147,7 +155,10 @@ pub fn back_refs(labels: &Labels, out: &mut Vec<Node>) {
 /// Whether `labels` make a content blob or snapshot a root.
 pub fn is_root(labels: &Labels, syn: RefSyntax) -> bool {
     if syn.root_prefix {
-        labels.range(crate::report::ByteStr::new(GC_ROOT)..).next().is_some_and(|(k, _)| k.0.starts_with(GC_ROOT))
+        labels
+            .range(crate::report::ByteStr::new(GC_ROOT)..)
+            .next()
+            .is_some_and(|(k, _)| k.0.starts_with(GC_ROOT))
     } else {
         labels.contains_key(&crate::report::ByteStr::new(GC_ROOT))
     }
@@ -155,7 +166,9 @@ pub fn is_root(labels: &Labels, syn: RefSyntax) -> bool {
 
 /// A label value, if present.
 pub fn get<'l>(labels: &'l Labels, key: &[u8]) -> Option<&'l [u8]> {
-    labels.get(&crate::report::ByteStr::new(key)).map(|v| v.0.as_slice())
+    labels
+        .get(&crate::report::ByteStr::new(key))
+        .map(|v| v.0.as_slice())
 }
 
 /// A 2.3 "usedat" condition: keep the snapshot if `now - usedat` is less (`<`)
@@ -183,16 +196,28 @@ impl UsedAt {
 /// each `cond` `usedat<D` or `usedat>D` (others are ignored, as in containerd).
 pub fn conditional_refs(labels: &Labels, out: &mut Vec<(Node, UsedAt)>) {
     for (k, v) in labels.range(crate::report::ByteStr::new(COND_SNAPSHOT)..) {
-        let Some(rest) = k.0.strip_prefix(COND_SNAPSHOT) else { break };
+        let Some(rest) = k.0.strip_prefix(COND_SNAPSHOT) else {
+            break;
+        };
         let rest = {
-            let n = rest.iter().take_while(|c| **c == b'.' || **c == b'/').count();
+            let n = rest
+                .iter()
+                .take_while(|c| **c == b'.' || **c == b'/')
+                .count();
             rest.get(n..).unwrap_or_default()
         };
         let sn = rest.split(|c| *c == b'/').next().unwrap_or(rest);
-        let Some(bar) = v.0.iter().position(|c| *c == b'|') else { continue };
-        let (conds, key) = (v.0.get(..bar).unwrap_or_default(), v.0.get(bar + 1..).unwrap_or_default());
+        let Some(bar) = v.0.iter().position(|c| *c == b'|') else {
+            continue;
+        };
+        let (conds, key) = (
+            v.0.get(..bar).unwrap_or_default(),
+            v.0.get(bar + 1..).unwrap_or_default(),
+        );
         for c in conds.split(|c| *c == b',') {
-            let Some(op_pos) = c.iter().position(|c| b"!<>=".contains(c)) else { continue };
+            let Some(op_pos) = c.iter().position(|c| b"!<>=".contains(c)) else {
+                continue;
+            };
             let name = c.get(..op_pos).unwrap_or_default();
             let mut op = vec![c.get(op_pos).copied().unwrap_or_default()];
             let mut val = c.get(op_pos + 1..).unwrap_or_default();
@@ -203,7 +228,9 @@ pub fn conditional_refs(labels: &Labels, out: &mut Vec<(Node, UsedAt)>) {
             if name != b"usedat" {
                 continue;
             }
-            let Some(d) = super::gotime::parse_duration(val) else { continue };
+            let Some(d) = super::gotime::parse_duration(val) else {
+                continue;
+            };
             let cond = match op.as_slice() {
                 b"<" => UsedAt::Within(d),
                 b">" => UsedAt::OlderThan(d),

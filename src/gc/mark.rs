@@ -33,31 +33,45 @@ fn ts_ns(t: &Timestamp) -> i128 {
 
 impl<'a> NsGc<'a> {
     fn syntax(&self) -> RefSyntax {
-        RefSyntax { image_refs: self.rules.image_nodes(), root_prefix: self.rules.back_refs() }
+        RefSyntax {
+            image_refs: self.rules.image_nodes(),
+            root_prefix: self.rules.back_refs(),
+        }
     }
 
     /// `containerd.io/gc.expire` is a parsable time strictly before now
     /// (`expThreshold.After(exp)`); absent or unparsable means not expired.
     fn expired(&self, l: &Labels) -> bool {
-        labels::get(l, labels::GC_EXPIRE).and_then(parse_rfc3339).is_some_and(|exp| self.now > exp)
+        labels::get(l, labels::GC_EXPIRE)
+            .and_then(parse_rfc3339)
+            .is_some_and(|exp| self.now > exp)
     }
 
     fn images(&self) -> impl Iterator<Item = &'a Image> + '_ {
-        self.ns.images.iter().filter(|i| !self.removed.contains(i.name.0.as_slice()))
+        self.ns
+            .images
+            .iter()
+            .filter(|i| !self.removed.contains(i.name.0.as_slice()))
     }
 
     fn image(&self, name: &[u8]) -> Option<&'a Image> {
-        self.ns.image(name).filter(|i| !self.removed.contains(i.name.0.as_slice()))
+        self.ns
+            .image(name)
+            .filter(|i| !self.removed.contains(i.name.0.as_slice()))
     }
 
     fn container(&self, id: &[u8]) -> Option<&'a Container> {
         let c = &self.ns.containers;
-        c.binary_search_by(|x| x.id.0.as_slice().cmp(id)).ok().and_then(|i| c.get(i))
+        c.binary_search_by(|x| x.id.0.as_slice().cmp(id))
+            .ok()
+            .and_then(|i| c.get(i))
     }
 
     fn ingest(&self, r: &[u8]) -> Option<&'a Ingest> {
         let v = &self.ns.ingests;
-        v.binary_search_by(|x| x.ref_.0.as_slice().cmp(r)).ok().and_then(|i| v.get(i))
+        v.binary_search_by(|x| x.ref_.0.as_slice().cmp(r))
+            .ok()
+            .and_then(|i| v.get(i))
     }
 
     /// Whether sandboxes at `loc` contribute label refs under these rules.
@@ -94,7 +108,10 @@ impl<'a> NsGc<'a> {
             if brefs_on {
                 let mut c = Vec::new();
                 labels::conditional_refs(l, &mut c);
-                conds.extend(c.into_iter().map(|(snap, cond)| (parent.clone(), snap, cond)));
+                conds.extend(
+                    c.into_iter()
+                        .map(|(snap, cond)| (parent.clone(), snap, cond)),
+                );
             }
         };
 
@@ -104,12 +121,24 @@ impl<'a> NsGc<'a> {
             }
             let flat = labels::get(&l.labels, labels::GC_FLAT).is_some();
             roots.push(Node::new(Kind::Lease, &l.id.0));
-            roots.extend(l.content.iter().map(|d| Node::new(Kind::Content, &d.0).with_flat(flat)));
-            roots.extend(l.snapshots.iter().map(|(sn, k)| Node::snapshot(&sn.0, &k.0).with_flat(flat)));
+            roots.extend(
+                l.content
+                    .iter()
+                    .map(|d| Node::new(Kind::Content, &d.0).with_flat(flat)),
+            );
+            roots.extend(
+                l.snapshots
+                    .iter()
+                    .map(|(sn, k)| Node::snapshot(&sn.0, &k.0).with_flat(flat)),
+            );
             // Ingests have no flat variant.
             roots.extend(l.ingests.iter().map(|r| Node::new(Kind::Ingest, &r.0)));
             if self.rules.image_nodes() {
-                roots.extend(l.images.iter().map(|n| Node::new(Kind::Image, &n.0).with_flat(flat)));
+                roots.extend(
+                    l.images
+                        .iter()
+                        .map(|n| Node::new(Kind::Image, &n.0).with_flat(flat)),
+                );
             }
         }
 
@@ -203,9 +232,16 @@ impl<'a> NsGc<'a> {
                 }
             }
             Kind::Snapshot => {
-                let Some(slash) = n.key.iter().position(|c| *c == b'/') else { return };
-                let (sn, key) = (n.key.get(..slash).unwrap_or_default(), n.key.get(slash + 1..).unwrap_or_default());
-                let Some(s) = self.ns.snapshot(sn, key) else { return };
+                let Some(slash) = n.key.iter().position(|c| *c == b'/') else {
+                    return;
+                };
+                let (sn, key) = (
+                    n.key.get(..slash).unwrap_or_default(),
+                    n.key.get(slash + 1..).unwrap_or_default(),
+                );
+                let Some(s) = self.ns.snapshot(sn, key) else {
+                    return;
+                };
                 if let Some(p) = s.parent.as_ref().filter(|p| !p.0.is_empty()) {
                     out.push(Node::snapshot(sn, &p.0).with_flat(n.flat));
                 }
@@ -214,7 +250,11 @@ impl<'a> NsGc<'a> {
                 }
             }
             Kind::Ingest => {
-                if let Some(e) = self.ingest(&n.key).and_then(|i| i.expected.as_ref()).filter(|e| !e.0.is_empty()) {
+                if let Some(e) = self
+                    .ingest(&n.key)
+                    .and_then(|i| i.expected.as_ref())
+                    .filter(|e| !e.0.is_empty())
+                {
                     out.push(Node::new(Kind::Content, &e.0));
                 }
             }
@@ -222,7 +262,9 @@ impl<'a> NsGc<'a> {
                 if !self.rules.image_nodes() {
                     return;
                 }
-                let Some(img) = self.image(&n.key) else { return };
+                let Some(img) = self.image(&n.key) else {
+                    return;
+                };
                 if let Some(t) = &img.target {
                     out.push(Node::new(Kind::Content, &t.digest.0).with_flat(n.flat));
                 }
@@ -231,9 +273,15 @@ impl<'a> NsGc<'a> {
                 }
             }
             Kind::Container => {
-                let Some(c) = self.container(&n.key) else { return };
+                let Some(c) = self.container(&n.key) else {
+                    return;
+                };
                 if let Some(sn) = c.snapshotter.as_ref().filter(|s| !s.0.is_empty()) {
-                    let key = c.snapshot_key.as_ref().map(|k| k.0.as_slice()).unwrap_or_default();
+                    let key = c
+                        .snapshot_key
+                        .as_ref()
+                        .map(|k| k.0.as_slice())
+                        .unwrap_or_default();
                     out.push(Node::snapshot(&sn.0, key));
                 }
                 labels::forward_refs(&c.labels, syn, out);
@@ -275,7 +323,8 @@ impl<'a> NsGc<'a> {
         for sn in &self.ns.snapshotters {
             for s in &sn.snapshots {
                 if !has(Kind::Snapshot, &labels::snapshot_key(&sn.name.0, &s.key.0)) {
-                    out.snapshots.insert((ns.clone(), sn.name.clone(), s.key.clone()));
+                    out.snapshots
+                        .insert((ns.clone(), sn.name.clone(), s.key.clone()));
                 }
             }
         }

@@ -167,7 +167,11 @@ impl Collectable {
 
     /// The number of records over all kinds.
     pub fn len(&self) -> usize {
-        self.content.len() + self.snapshots.len() + self.images.len() + self.leases.len() + self.ingests.len()
+        self.content.len()
+            + self.snapshots.len()
+            + self.images.len()
+            + self.leases.len()
+            + self.ingests.len()
     }
 
     /// Per-kind set difference `self \ other`: e.g. what an edit newly makes collectable.
@@ -201,9 +205,18 @@ pub fn collectable_without(
     let mut out = Collectable::default();
     let now = opts.now_ns();
     for ns in &db.namespaces {
-        let removed: BTreeSet<&[u8]> =
-            removed_images.iter().filter(|(n, _)| n.0 == ns.name.0).map(|(_, i)| i.0.as_slice()).collect();
-        let ctx = mark::NsGc { ns, removed: &removed, rules: opts.rules, now, schema_version: db.schema_version };
+        let removed: BTreeSet<&[u8]> = removed_images
+            .iter()
+            .filter(|(n, _)| n.0 == ns.name.0)
+            .map(|(_, i)| i.0.as_slice())
+            .collect();
+        let ctx = mark::NsGc {
+            ns,
+            removed: &removed,
+            rules: opts.rules,
+            now,
+            schema_version: db.schema_version,
+        };
         ctx.sweep(&mut out);
     }
     out

@@ -21,13 +21,21 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 fn ts(unix: i64) -> Timestamp {
-    Timestamp { unix_secs: unix, nanos: 0, zone_offset_secs: None }
+    Timestamp {
+        unix_secs: unix,
+        nanos: 0,
+        zone_offset_secs: None,
+    }
 }
 
 fn image(name: &str, digest: &str, l: &[(&str, &str)]) -> Image {
     Image {
         name: b(name),
-        target: Some(Target { digest: b(digest), media_type: b("m"), size: 1 }),
+        target: Some(Target {
+            digest: b(digest),
+            media_type: b("m"),
+            size: 1,
+        }),
         target_valid: true,
         labels: labels(l),
         annotations: Labels::new(),
@@ -37,11 +45,23 @@ fn image(name: &str, digest: &str, l: &[(&str, &str)]) -> Image {
 }
 
 fn blob(digest: &str, l: &[(&str, &str)]) -> Blob {
-    Blob { digest: b(digest), size: Some(1), labels: labels(l), created_at: None, updated_at: None }
+    Blob {
+        digest: b(digest),
+        size: Some(1),
+        labels: labels(l),
+        created_at: None,
+        updated_at: None,
+    }
 }
 
 fn ingest(r: &str, expire_at: Option<i64>, expected: Option<&str>) -> Ingest {
-    Ingest { ref_: b(r), backend_ref: None, expire_at: expire_at.map(ts), expected: expected.map(b), sequence: 1 }
+    Ingest {
+        ref_: b(r),
+        backend_ref: None,
+        expire_at: expire_at.map(ts),
+        expected: expected.map(b),
+        sequence: 1,
+    }
 }
 
 fn container(id: &str, sn: &str, key: &str, l: &[(&str, &str)]) -> Container {
@@ -74,7 +94,11 @@ fn snap(key: &str, parent: Option<&str>, l: &[(&str, &str)]) -> Snapshot {
 
 fn snapshotter(name: &str, mut snaps: Vec<Snapshot>) -> Snapshotter {
     snaps.sort_by(|a, b| a.key.cmp(&b.key));
-    Snapshotter { name: b(name), sequence: 1, snapshots: snaps }
+    Snapshotter {
+        name: b(name),
+        sequence: 1,
+        snapshots: snaps,
+    }
 }
 
 fn lease(id: &str, l: &[(&str, &str)]) -> Lease {
@@ -116,15 +140,25 @@ fn ns(mut n: Namespace) -> Namespace {
 }
 
 fn db(version: i64, namespaces: Vec<Namespace>) -> MetaDb {
-    MetaDb { schema_version: Some(version), namespaces, ..Default::default() }
+    MetaDb {
+        schema_version: Some(version),
+        namespaces,
+        ..Default::default()
+    }
 }
 
 fn opts(rules: GcRules) -> GcOptions {
-    GcOptions { now: UNIX_EPOCH + Duration::from_secs(NOW), rules }
+    GcOptions {
+        now: UNIX_EPOCH + Duration::from_secs(NOW),
+        rules,
+    }
 }
 
 fn run(n: Namespace, rules: GcRules) -> Collectable {
-    collectable(&db(if rules >= GcRules::V2_0 { 4 } else { 3 }, vec![ns(n)]), &opts(rules))
+    collectable(
+        &db(if rules >= GcRules::V2_0 { 4 } else { 3 }, vec![ns(n)]),
+        &opts(rules),
+    )
 }
 
 fn content(c: &Collectable) -> Vec<String> {
@@ -132,7 +166,10 @@ fn content(c: &Collectable) -> Vec<String> {
 }
 
 fn snaps(c: &Collectable) -> Vec<String> {
-    c.snapshots.iter().map(|(_, s, k)| format!("{}/{}", show(&s.0), show(&k.0))).collect()
+    c.snapshots
+        .iter()
+        .map(|(_, s, k)| format!("{}/{}", show(&s.0), show(&k.0)))
+        .collect()
 }
 
 fn ids(s: &BTreeSet<(ByteStr, ByteStr)>) -> Vec<String> {
@@ -146,14 +183,24 @@ fn image_tree() -> Namespace {
     Namespace {
         images: vec![image("img:1", "m", &[])],
         blobs: vec![
-            blob("m", &[("containerd.io/gc.ref.content.config", "c"), ("containerd.io/gc.ref.content.l.0", "l")]),
+            blob(
+                "m",
+                &[
+                    ("containerd.io/gc.ref.content.config", "c"),
+                    ("containerd.io/gc.ref.content.l.0", "l"),
+                ],
+            ),
             blob("c", &[("containerd.io/gc.ref.snapshot.overlayfs", "chain")]),
             blob("l", &[]),
             blob("orphan", &[]),
         ],
         snapshotters: vec![snapshotter(
             "overlayfs",
-            vec![snap("chain", Some("base"), &[]), snap("base", None, &[]), snap("lone", None, &[])],
+            vec![
+                snap("chain", Some("base"), &[]),
+                snap("base", None, &[]),
+                snap("lone", None, &[]),
+            ],
         )],
         ..Default::default()
     }
@@ -174,13 +221,21 @@ fn removing_the_image_makes_its_tree_collectable() {
     let removed = BTreeSet::from([(b("ns"), b("img:1"))]);
     let c = collectable_without(&d, &removed, &opts(GcRules::V1_6));
     assert_eq!(content(&c), ["c", "l", "m", "orphan"]);
-    assert_eq!(snaps(&c), ["overlayfs/base", "overlayfs/chain", "overlayfs/lone"]);
+    assert_eq!(
+        snaps(&c),
+        ["overlayfs/base", "overlayfs/chain", "overlayfs/lone"]
+    );
     // A removed name of another namespace changes nothing.
     let other = BTreeSet::from([(b("other"), b("img:1"))]);
-    assert_eq!(collectable_without(&d, &other, &opts(GcRules::V1_6)), collectable(&d, &opts(GcRules::V1_6)));
+    assert_eq!(
+        collectable_without(&d, &other, &opts(GcRules::V1_6)),
+        collectable(&d, &opts(GcRules::V1_6))
+    );
     // Removed images are never reported as collectable images (2.x).
     let d4 = db(4, vec![ns(image_tree())]);
-    assert!(collectable_without(&d4, &removed, &opts(GcRules::V2_0)).images.is_empty());
+    assert!(collectable_without(&d4, &removed, &opts(GcRules::V2_0))
+        .images
+        .is_empty());
 }
 
 #[test]
@@ -219,24 +274,41 @@ fn label_prefix_matching_is_containerds() {
         ],
         snapshotters: vec![
             snapshotter("native", vec![snap("s1", None, &[]), snap("s2", None, &[])]),
-            snapshotter("overlayfs", vec![snap("s1", None, &[]), snap("s2", None, &[]), snap("nope3", None, &[])]),
+            snapshotter(
+                "overlayfs",
+                vec![
+                    snap("s1", None, &[]),
+                    snap("s2", None, &[]),
+                    snap("nope3", None, &[]),
+                ],
+            ),
         ],
         ..Default::default()
     };
     for r in ALL {
         let c = run(n.clone(), r);
         assert_eq!(content(&c), ["nope1", "nope2"], "{r:?}");
-        assert_eq!(snaps(&c), ["native/s2", "overlayfs/nope3", "overlayfs/s1"], "{r:?}");
+        assert_eq!(
+            snaps(&c),
+            ["native/s2", "overlayfs/nope3", "overlayfs/s1"],
+            "{r:?}"
+        );
     }
 }
 
 #[test]
 fn gc_root_label_on_snapshot_and_content() {
     let n = Namespace {
-        blobs: vec![blob("r", &[("containerd.io/gc.root", "x")]), blob("rx", &[("containerd.io/gc.rootX", "x")])],
+        blobs: vec![
+            blob("r", &[("containerd.io/gc.root", "x")]),
+            blob("rx", &[("containerd.io/gc.rootX", "x")]),
+        ],
         snapshotters: vec![snapshotter(
             "sn",
-            vec![snap("child", Some("parent"), &[("containerd.io/gc.root", "")]), snap("parent", None, &[])],
+            vec![
+                snap("child", Some("parent"), &[("containerd.io/gc.root", "")]),
+                snap("parent", None, &[]),
+            ],
         )],
         ..Default::default()
     };
@@ -280,8 +352,14 @@ fn lease_expiry_and_resources() {
 fn expiry_boundary_is_strict() {
     // Expiring exactly now is not yet expired (`now.After(exp)`).
     let n = Namespace {
-        leases: vec![lease("edge", &[("containerd.io/gc.expire", "2026-01-01T00:00:00Z")])],
-        ingests: vec![ingest("edge", Some(NOW as i64), None), ingest("gone", Some(NOW as i64 - 1), None)],
+        leases: vec![lease(
+            "edge",
+            &[("containerd.io/gc.expire", "2026-01-01T00:00:00Z")],
+        )],
+        ingests: vec![
+            ingest("edge", Some(NOW as i64), None),
+            ingest("gone", Some(NOW as i64 - 1), None),
+        ],
         ..Default::default()
     };
     let c = run(n, GcRules::V1_6);
@@ -307,7 +385,14 @@ fn flat_lease_does_not_follow_labels_but_follows_parents() {
         ingests: vec![ingest("ing", None, Some("e"))],
         snapshotters: vec![snapshotter(
             "sn",
-            vec![snap("top", Some("base"), &[("containerd.io/gc.ref.content", "c")]), snap("base", None, &[])],
+            vec![
+                snap(
+                    "top",
+                    Some("base"),
+                    &[("containerd.io/gc.ref.content", "c")],
+                ),
+                snap("base", None, &[]),
+            ],
         )],
         ..Default::default()
     };
@@ -350,7 +435,12 @@ fn ingests_root_only_while_unexpired_and_keep_expected() {
 fn containers_keep_their_snapshot_and_label_refs_not_their_image() {
     let mut n = image_tree();
     n.images.clear();
-    n.containers = vec![container("c1", "overlayfs", "chain", &[("containerd.io/gc.ref.content", "l")])];
+    n.containers = vec![container(
+        "c1",
+        "overlayfs",
+        "chain",
+        &[("containerd.io/gc.ref.content", "l")],
+    )];
     let mut c1 = n.containers[0].clone();
     c1.image = Some(b("img:1"));
     n.containers = vec![c1];
@@ -362,17 +452,29 @@ fn containers_keep_their_snapshot_and_label_refs_not_their_image() {
 #[test]
 fn namespaces_are_separate() {
     let a = ns(image_tree());
-    let mut other = ns(Namespace { blobs: vec![blob("m", &[]), blob("c", &[])], ..Default::default() });
+    let mut other = ns(Namespace {
+        blobs: vec![blob("m", &[]), blob("c", &[])],
+        ..Default::default()
+    });
     other.name = b("other");
     let c = collectable(&db(3, vec![a, other]), &opts(GcRules::V1_6));
-    let other_content: Vec<_> = c.content.iter().filter(|(n, _)| n.0 == b"other").map(|(_, d)| show(&d.0)).collect();
+    let other_content: Vec<_> = c
+        .content
+        .iter()
+        .filter(|(n, _)| n.0 == b"other")
+        .map(|(_, d)| show(&d.0))
+        .collect();
     assert_eq!(other_content, ["c", "m"]);
 }
 
 #[test]
 fn image_label_refs_are_roots_in_every_version() {
     let n = Namespace {
-        images: vec![image("i", "t", &[("containerd.io/gc.ref.content.extra", "x")])],
+        images: vec![image(
+            "i",
+            "t",
+            &[("containerd.io/gc.ref.content.extra", "x")],
+        )],
         blobs: vec![blob("t", &[]), blob("x", &[])],
         ..Default::default()
     };
@@ -385,8 +487,16 @@ fn image_label_refs_are_roots_in_every_version() {
 fn sandboxes_by_version_and_location() {
     let n = Namespace {
         sandboxes: vec![
-            sandbox("v1", SandboxLocation::V1, &[("containerd.io/gc.ref.content", "a")]),
-            sandbox("top", SandboxLocation::TopLevel, &[("containerd.io/gc.ref.content", "b")]),
+            sandbox(
+                "v1",
+                SandboxLocation::V1,
+                &[("containerd.io/gc.ref.content", "a")],
+            ),
+            sandbox(
+                "top",
+                SandboxLocation::TopLevel,
+                &[("containerd.io/gc.ref.content", "b")],
+            ),
         ],
         blobs: vec![blob("a", &[]), blob("b", &[])],
         ..Default::default()
@@ -432,7 +542,13 @@ fn expired_image_kept_by_lease_or_image_ref() {
         blobs: vec![
             blob("t1", &[]),
             blob("t2", &[]),
-            blob("holder", &[("containerd.io/gc.root", ""), ("containerd.io/gc.ref.image.x", "named")]),
+            blob(
+                "holder",
+                &[
+                    ("containerd.io/gc.root", ""),
+                    ("containerd.io/gc.ref.image.x", "named"),
+                ],
+            ),
         ],
         leases: vec![l],
         ..Default::default()
@@ -459,8 +575,22 @@ fn back_references_2_2() {
     let n = Namespace {
         images: vec![
             image("primary", "m", &[]),
-            image("extra", "x", &[("containerd.io/gc.expire", PAST), ("containerd.io/gc.bref.image", "primary")]),
-            image("stray", "y", &[("containerd.io/gc.expire", PAST), ("containerd.io/gc.bref.image", "missing")]),
+            image(
+                "extra",
+                "x",
+                &[
+                    ("containerd.io/gc.expire", PAST),
+                    ("containerd.io/gc.bref.image", "primary"),
+                ],
+            ),
+            image(
+                "stray",
+                "y",
+                &[
+                    ("containerd.io/gc.expire", PAST),
+                    ("containerd.io/gc.bref.image", "missing"),
+                ],
+            ),
         ],
         blobs: vec![
             blob("m", &[]),
@@ -472,7 +602,14 @@ fn back_references_2_2() {
         containers: vec![container("ctr", "sn", "active", &[])],
         snapshotters: vec![snapshotter(
             "sn",
-            vec![snap("active", None, &[]), snap("bsnap", None, &[("containerd.io/gc.bref.snapshot.sn/x", "active")])],
+            vec![
+                snap("active", None, &[]),
+                snap(
+                    "bsnap",
+                    None,
+                    &[("containerd.io/gc.bref.snapshot.sn/x", "active")],
+                ),
+            ],
         )],
         ..Default::default()
     };
@@ -492,7 +629,10 @@ fn back_reference_from_flat_parent_does_not_hold() {
     l.content = vec![b("p")];
     let n = Namespace {
         leases: vec![l],
-        blobs: vec![blob("p", &[]), blob("kid", &[("containerd.io/gc.bref.content", "p")])],
+        blobs: vec![
+            blob("p", &[]),
+            blob("kid", &[("containerd.io/gc.bref.content", "p")]),
+        ],
         ..Default::default()
     };
     assert_eq!(content(&run(n, GcRules::V2_2)), ["kid"]);
@@ -507,23 +647,41 @@ fn conditional_references_2_3() {
             &[
                 ("containerd.io/gc.root", ""),
                 ("containerd.io/gc.cond.snapshot.sn", "usedat<1h|recent"),
-                ("containerd.io/gc.cond.snapshot.sn/2", "usedat<1h,usedat>2h|stale"),
+                (
+                    "containerd.io/gc.cond.snapshot.sn/2",
+                    "usedat<1h,usedat>2h|stale",
+                ),
                 ("containerd.io/gc.cond.snapshot.sn/3", "usedat<=1h|weird"),
             ],
         )],
         snapshotters: vec![snapshotter(
             "sn",
             vec![
-                snap("recent", Some("base"), &[("containerd.io/gc.cond.value-usedat", used_recently)]),
+                snap(
+                    "recent",
+                    Some("base"),
+                    &[("containerd.io/gc.cond.value-usedat", used_recently)],
+                ),
                 snap("base", None, &[]),
-                snap("stale", None, &[("containerd.io/gc.cond.value-usedat", "2025-12-31T20:00:00Z")]),
-                snap("weird", None, &[("containerd.io/gc.cond.value-usedat", used_recently)]),
+                snap(
+                    "stale",
+                    None,
+                    &[("containerd.io/gc.cond.value-usedat", "2025-12-31T20:00:00Z")],
+                ),
+                snap(
+                    "weird",
+                    None,
+                    &[("containerd.io/gc.cond.value-usedat", used_recently)],
+                ),
             ],
         )],
         ..Default::default()
     };
     assert_eq!(snaps(&run(n.clone(), GcRules::V2_2)), ["sn/weird"]);
-    assert_eq!(snaps(&run(n, GcRules::V2_0)), ["sn/base", "sn/recent", "sn/stale", "sn/weird"]);
+    assert_eq!(
+        snaps(&run(n, GcRules::V2_0)),
+        ["sn/base", "sn/recent", "sn/stale", "sn/weird"]
+    );
 }
 
 #[test]
@@ -548,7 +706,8 @@ fn rules_for_db() {
     assert_eq!(GcRules::for_file(&plain(3), true), GcRules::V1_6);
     assert_eq!(GcRules::for_db(&plain(4)), GcRules::V2_0);
     let mut n = image_tree();
-    n.blobs.push(blob("k", &[("containerd.io/gc.bref.image", "img:1")]));
+    n.blobs
+        .push(blob("k", &[("containerd.io/gc.bref.image", "img:1")]));
     assert_eq!(GcRules::for_db(&db(4, vec![ns(n.clone())])), GcRules::V2_2);
     assert_eq!(GcRules::for_db(&db(3, vec![ns(n)])), GcRules::V1_7);
 }

@@ -34,7 +34,10 @@ pub fn serialize_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error>
         Err(_) => {
             use serde::ser::SerializeMap;
             let mut m = s.serialize_map(Some(1))?;
-            m.serialize_entry("bytes", &base64::engine::general_purpose::STANDARD.encode(b))?;
+            m.serialize_entry(
+                "bytes",
+                &base64::engine::general_purpose::STANDARD.encode(b),
+            )?;
             m.end()
         }
     }
@@ -52,7 +55,10 @@ pub struct Tool {
 impl Tool {
     /// This build.
     pub fn current() -> Tool {
-        Tool { name: "ctrdb", version: env!("CARGO_PKG_VERSION") }
+        Tool {
+            name: "ctrdb",
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 }
 
@@ -85,14 +91,28 @@ impl InputInfo {
 impl InputInfo {
     /// Builds the record from a hash computed elsewhere (e.g. on another thread,
     /// alongside the analysis).
-    pub fn with_sha256(path: &std::path::Path, size: u64, sha256: String, txid: Option<u64>) -> InputInfo {
-        InputInfo { path: path.display().to_string(), size, sha256, txid }
+    pub fn with_sha256(
+        path: &std::path::Path,
+        size: u64,
+        sha256: String,
+        txid: Option<u64>,
+    ) -> InputInfo {
+        InputInfo {
+            path: path.display().to_string(),
+            size,
+            sha256,
+            txid,
+        }
     }
 }
 
 /// Runs `work` and, when `want_hash`, hashes `data` in parallel with it (the hash
 /// of a large file costs about as much as the analysis itself).
-pub fn hash_alongside<T: Send>(want_hash: bool, data: &[u8], work: impl FnOnce() -> T + Send) -> (String, T) {
+pub fn hash_alongside<T: Send>(
+    want_hash: bool,
+    data: &[u8],
+    work: impl FnOnce() -> T + Send,
+) -> (String, T) {
     if want_hash {
         rayon::join(|| sha256_hex(data), work)
     } else {

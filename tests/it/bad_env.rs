@@ -30,30 +30,52 @@ impl TmpfsMount {
         let dir = parent.path().join("mnt");
         std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
         let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "ctrdb-test"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "ctrdb-test",
+            ])
             .arg(&dir)
             .output()
             .map_err(|e| format!("cannot run mount: {e}"))?;
         if !o.status.success() {
-            return Err(format!("mount -t tmpfs failed: {}", String::from_utf8_lossy(&o.stderr).trim()));
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
         }
-        Ok(TmpfsMount { dir, _parent: parent })
+        Ok(TmpfsMount {
+            dir,
+            _parent: parent,
+        })
     }
 
     /// Remounts it read-only.
     fn remount_ro(&self) -> Result<(), String> {
-        let o = Command::new("mount").args(["-o", "remount,ro"]).arg(&self.dir).output().map_err(|e| e.to_string())?;
+        let o = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.dir)
+            .output()
+            .map_err(|e| e.to_string())?;
         if o.status.success() {
             Ok(())
         } else {
-            Err(format!("mount -o remount,ro failed: {}", String::from_utf8_lossy(&o.stderr).trim()))
+            Err(format!(
+                "mount -o remount,ro failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
         }
     }
 }
 
 impl Drop for TmpfsMount {
     fn drop(&mut self) {
-        let ok = Command::new("umount").arg(&self.dir).status().is_ok_and(|s| s.success());
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         }
@@ -83,14 +105,29 @@ fn compact_args(src: &Path, out: &Path) -> Vec<OsString> {
 
 /// Asserts a failed write: exit 2, the message names `names` and `cause`, and `dir`
 /// holds exactly `before` afterwards.
-fn assert_failed_cleanly(r: &Run, what: &str, names: &[&str], cause: &str, dir: &Path, before: &[String]) {
+fn assert_failed_cleanly(
+    r: &Run,
+    what: &str,
+    names: &[&str],
+    cause: &str,
+    dir: &Path,
+    before: &[String],
+) {
     r.assert_no_panic(what);
     assert!(!r.timed_out, "{what}: hung");
     assert_eq!(r.code, Some(2), "{what}: {}", r.stderr);
     for n in names {
-        assert!(r.stderr.contains(n), "{what}: the error does not name {n}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(n),
+            "{what}: the error does not name {n}: {}",
+            r.stderr
+        );
     }
-    assert!(r.stderr.contains(cause), "{what}: the error does not say '{cause}': {}", r.stderr);
+    assert!(
+        r.stderr.contains(cause),
+        "{what}: the error does not say '{cause}': {}",
+        r.stderr
+    );
     assert_eq!(files_under(dir), before, "{what}: files left behind");
     eprintln!("bad_env: {what}: exit 2: {}", r.stderr.trim());
 }
@@ -105,7 +142,14 @@ fn full_output_filesystem_fails_cleanly() {
         Ok(m) => {
             let out = m.dir.join("out.db");
             let r = run_bounded(&compact_args(&src, &out), &[], &dir, LIMIT);
-            assert_failed_cleanly(&r, "compact onto a full 1 MiB tmpfs", &["out.db"], "No space left on device", &m.dir, &[]);
+            assert_failed_cleanly(
+                &r,
+                "compact onto a full 1 MiB tmpfs",
+                &["out.db"],
+                "No space left on device",
+                &m.dir,
+                &[],
+            );
             // after freeing space the same command works (a 16 MiB tmpfs)
             drop(m);
             let big = TmpfsMount::new("16m").expect("second tmpfs");
@@ -114,20 +158,53 @@ fn full_output_filesystem_fails_cleanly() {
             assert_eq!(r.code, Some(0), "{}", r.stderr);
         }
         Err(why) => {
-            eprintln!("bad_env: cannot mount a small tmpfs ({why}); injecting a write error instead");
+            eprintln!(
+                "bad_env: cannot mount a small tmpfs ({why}); injecting a write error instead"
+            );
             let out = dir.join("out.db");
             let before = files_under(&dir);
-            let r = run_bounded(&compact_args(&src, &out), &[("CTRDB_FAULT", "write-pages:error@3")], &dir, LIMIT);
-            assert_failed_cleanly(&r, "compact with an injected write error", &["out.db"], "injected fault", &dir, &before);
+            let r = run_bounded(
+                &compact_args(&src, &out),
+                &[("CTRDB_FAULT", "write-pages:error@3")],
+                &dir,
+                LIMIT,
+            );
+            assert_failed_cleanly(
+                &r,
+                "compact with an injected write error",
+                &["out.db"],
+                "injected fault",
+                &dir,
+                &before,
+            );
         }
     }
     assert!(std::fs::read(&src).unwrap() == orig, "input changed");
     // the injected error at each later phase cleans up as well
     let out = dir.join("out.db");
-    for point in ["write-begin", "write-pages", "before-fsync", "after-fsync", "after-verify", "before-rename"] {
+    for point in [
+        "write-begin",
+        "write-pages",
+        "before-fsync",
+        "after-fsync",
+        "after-verify",
+        "before-rename",
+    ] {
         let before = files_under(&dir);
-        let r = run_bounded(&compact_args(&src, &out), &[("CTRDB_FAULT", &format!("{point}:error"))], &dir, LIMIT);
-        assert_failed_cleanly(&r, &format!("compact, error injected at {point}"), &["out.db"], "injected fault", &dir, &before);
+        let r = run_bounded(
+            &compact_args(&src, &out),
+            &[("CTRDB_FAULT", &format!("{point}:error"))],
+            &dir,
+            LIMIT,
+        );
+        assert_failed_cleanly(
+            &r,
+            &format!("compact, error injected at {point}"),
+            &["out.db"],
+            "injected fault",
+            &dir,
+            &before,
+        );
     }
 }
 
@@ -141,14 +218,33 @@ fn read_only_output_directory_fails_cleanly() {
         Ok(m) => {
             let out = m.dir.join("out.db");
             let r = run_bounded(&compact_args(&src, &out), &[], &dir, LIMIT);
-            assert_failed_cleanly(&r, "compact into a read-only tmpfs", &[&m.dir.display().to_string()], "Read-only file system", &m.dir, &[]);
+            assert_failed_cleanly(
+                &r,
+                "compact into a read-only tmpfs",
+                &[&m.dir.display().to_string()],
+                "Read-only file system",
+                &m.dir,
+                &[],
+            );
         }
         Err(why) => {
             eprintln!("bad_env: cannot mount a read-only tmpfs ({why}); injecting an error at write-begin instead");
             let out = dir.join("out.db");
             let before = files_under(&dir);
-            let r = run_bounded(&compact_args(&src, &out), &[("CTRDB_FAULT", "write-begin:error")], &dir, LIMIT);
-            assert_failed_cleanly(&r, "compact with an injected create error", &["out.db"], "injected fault", &dir, &before);
+            let r = run_bounded(
+                &compact_args(&src, &out),
+                &[("CTRDB_FAULT", "write-begin:error")],
+                &dir,
+                LIMIT,
+            );
+            assert_failed_cleanly(
+                &r,
+                "compact with an injected create error",
+                &["out.db"],
+                "injected fault",
+                &dir,
+                &before,
+            );
         }
     }
 }
@@ -166,14 +262,20 @@ fn output_on_another_filesystem_works() {
         }
     };
     use std::os::unix::fs::MetadataExt;
-    assert_ne!(std::fs::metadata(&src).unwrap().dev(), std::fs::metadata(&m.dir).unwrap().dev());
+    assert_ne!(
+        std::fs::metadata(&src).unwrap().dev(),
+        std::fs::metadata(&m.dir).unwrap().dev()
+    );
     let out = m.dir.join("out.db");
     let r = run_bounded(&compact_args(&src, &out), &[], &dir, LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     let local = dir.join("local.db");
     let r = run_bounded(&compact_args(&src, &local), &[], &dir, LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(std::fs::read(&out).unwrap() == std::fs::read(&local).unwrap(), "cross-filesystem output differs");
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&local).unwrap(),
+        "cross-filesystem output differs"
+    );
     assert_eq!(files_under(&m.dir), ["out.db"]);
     let r = run_bounded(&os_args(["check".into(), p(&out)]), &[], &dir, LIMIT);
     assert_eq!(r.code, Some(0), "{}", r.stdout);
@@ -182,11 +284,28 @@ fn output_on_another_filesystem_works() {
     if has_flag("dedup", "--in-place") {
         let orig = std::fs::read(&src).unwrap();
         let backup = m.dir.join("backup.db");
-        let args = os_args(["dedup".into(), p(&src), "--in-place".into(), "--backup".into(), p(&backup)]);
+        let args = os_args([
+            "dedup".into(),
+            p(&src),
+            "--in-place".into(),
+            "--backup".into(),
+            p(&backup),
+        ]);
         let r = run_bounded(&args, &[], &dir, LIMIT);
-        assert_eq!(r.code, Some(0), "dedup --in-place with a backup on another file system: {}", r.stderr);
-        assert!(std::fs::read(&backup).unwrap() == orig, "the cross-filesystem backup differs from the original");
-        assert!(std::fs::read(&src).unwrap() != orig, "the database was not rewritten");
+        assert_eq!(
+            r.code,
+            Some(0),
+            "dedup --in-place with a backup on another file system: {}",
+            r.stderr
+        );
+        assert!(
+            std::fs::read(&backup).unwrap() == orig,
+            "the cross-filesystem backup differs from the original"
+        );
+        assert!(
+            std::fs::read(&src).unwrap() != orig,
+            "the database was not rewritten"
+        );
         assert_eq!(files_under(&m.dir), ["backup.db", "out.db"]);
         let r = run_bounded(&os_args(["check".into(), p(&src)]), &[], &dir, LIMIT);
         assert_eq!(r.code, Some(0), "{}", r.stdout);
@@ -199,8 +318,22 @@ fn read_commands(out_dir: &Path) -> Vec<(String, Vec<OsString>)> {
     let mut v = Vec::new();
     for c in ctrdb_commands() {
         match c.as_str() {
-            "compact" => v.push((c.clone(), os_args(["compact".into(), "--output".into(), p(&out_dir.join("out.db"))]))),
-            "dedup" => v.push((c.clone(), os_args(["dedup".into(), "--output".into(), p(&out_dir.join("out.db"))]))),
+            "compact" => v.push((
+                c.clone(),
+                os_args([
+                    "compact".into(),
+                    "--output".into(),
+                    p(&out_dir.join("out.db")),
+                ]),
+            )),
+            "dedup" => v.push((
+                c.clone(),
+                os_args([
+                    "dedup".into(),
+                    "--output".into(),
+                    p(&out_dir.join("out.db")),
+                ]),
+            )),
             _ => v.push((c.clone(), os_args([c.as_str()]))),
         }
     }
@@ -218,7 +351,11 @@ fn every_command_fails(db: &Path, cause: &str, env: &[(&str, &str)], what: &str)
         let r = run_bounded(&args, env, &run_dir, LIMIT);
         let w = format!("ctrdb {name} on {what}");
         assert_failed_cleanly(&r, &w, &[&db.display().to_string()], cause, &out_dir, &[]);
-        assert_eq!(files_under(watch), before, "{w}: files appeared beside the input");
+        assert_eq!(
+            files_under(watch),
+            before,
+            "{w}: files appeared beside the input"
+        );
     }
 }
 
@@ -233,7 +370,12 @@ fn input_is_a_directory() {
 #[test]
 fn input_is_missing() {
     let (_d, dir) = scratch();
-    every_command_fails(&dir.join("meta.db"), "No such file or directory", &[], "a missing path");
+    every_command_fails(
+        &dir.join("meta.db"),
+        "No such file or directory",
+        &[],
+        "a missing path",
+    );
 }
 
 #[test]
@@ -255,7 +397,12 @@ fn input_is_unreadable() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o000)).unwrap();
     if std::fs::File::open(&db).is_ok() {
         eprintln!("bad_env: running as root, mode 000 does not stop reads; injecting a read error after the lock instead");
-        every_command_fails(&db, "injected fault at after-lock", &[("CTRDB_FAULT", "after-lock:error")], "an unreadable file");
+        every_command_fails(
+            &db,
+            "injected fault at after-lock",
+            &[("CTRDB_FAULT", "after-lock:error")],
+            "an unreadable file",
+        );
     } else {
         every_command_fails(&db, "Permission denied", &[], "an unreadable file");
     }
@@ -278,14 +425,25 @@ fn input_is_a_symlink() {
         args.push(p(&link));
         let r = run_bounded(&args, &[], &dir, LIMIT);
         r.assert_no_panic(&name);
-        assert_eq!(r.code, Some(0), "ctrdb {name} through a symlink: {}", r.stderr);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "ctrdb {name} through a symlink: {}",
+            r.stderr
+        );
         let _ = std::fs::remove_file(dir.join("out.db"));
     }
     assert!(std::fs::read(&real).unwrap() == orig);
     assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
     if ctrdb_commands().iter().any(|c| c == "dedup") && has_flag("dedup", "--in-place") {
         let r = run_bounded(
-            &os_args(["dedup".into(), p(&link), "--in-place".into(), "--backup".into(), p(&dir.join("b.db"))]),
+            &os_args([
+                "dedup".into(),
+                p(&link),
+                "--in-place".into(),
+                "--backup".into(),
+                p(&dir.join("b.db")),
+            ]),
             &[],
             &dir,
             LIMIT,

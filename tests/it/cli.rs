@@ -18,15 +18,34 @@ fn locked_database_exits_3_at_once_naming_the_holder() {
     for args in [&["check"][..], &["dump"][..]] {
         let t = Instant::now();
         let o = ctrdb_path(args, &p);
-        assert!(t.elapsed() < Duration::from_secs(2), "{args:?} waited for the lock");
-        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{args:?} waited for the lock"
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("in use") && err.contains("containerd"), "{err}");
-        assert!(err.contains(&format!("pid {}", std::process::id())), "holder not named: {err}");
+        assert!(
+            err.contains("in use") && err.contains("containerd"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "holder not named: {err}"
+        );
     }
     // --no-lock reads a copy anyway.
     let o = ctrdb_path(&["check", "--no-lock"], &p);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     drop(holder);
     assert_eq!(ctrdb_path(&["check"], &p).status.code(), Some(0));
 }
@@ -39,7 +58,12 @@ fn root_flag_finds_the_database_under_a_containerd_root() {
     std::fs::create_dir_all(&d).unwrap();
     std::fs::copy(&path, d.join("meta.db")).unwrap();
     let o = ctrdb(&["check", "--root", dir.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -51,7 +75,11 @@ fn bad_paths_are_clear_errors_with_exit_2() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope.db"));
     let o = ctrdb_path(&["check"], dir.path());
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("directory"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("directory"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = ctrdb(&["check", "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -72,7 +100,11 @@ fn check_json_has_the_documented_envelope() {
         assert_eq!(v["summary"]["pageSize"], 4096);
         assert_eq!(v["findings"], serde_json::json!([]));
         let freelist = &v["summary"]["freelist"];
-        assert_eq!(freelist.is_null(), !name.contains("1.6"), "{name}: freelist mode");
+        assert_eq!(
+            freelist.is_null(),
+            !name.contains("1.6"),
+            "{name}: freelist mode"
+        );
     }
 }
 

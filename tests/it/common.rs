@@ -14,7 +14,9 @@ pub fn repo() -> PathBuf {
 /// The directory holding `containerd-<version>/meta.db` fixtures
 /// (`CTRDB_FIXTURES_DIR` overrides it for development).
 pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("CTRDB_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| repo().join("fixtures"))
+    std::env::var_os("CTRDB_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("fixtures"))
 }
 
 /// Every fixture written by real containerd: (name, meta.db path), sorted.
@@ -23,7 +25,12 @@ pub fn fixtures() -> Vec<(String, PathBuf)> {
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .filter(|e| e.file_name().to_string_lossy().starts_with("containerd-"))
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path().join("meta.db")))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.path().join("meta.db"),
+                    )
+                })
                 .filter(|(_, p)| p.is_file())
                 .collect()
         })
@@ -39,12 +46,19 @@ pub fn fixtures() -> Vec<(String, PathBuf)> {
 
 /// Runs the ctrdb binary.
 pub fn ctrdb(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctrdb")).args(args).output().expect("run ctrdb")
+    Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .args(args)
+        .output()
+        .expect("run ctrdb")
 }
 
 /// Runs the ctrdb binary on a path argument.
 pub fn ctrdb_path(args: &[&str], path: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ctrdb")).args(args).arg(path).output().expect("run ctrdb")
+    Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run ctrdb")
 }
 
 /// Asserts the process did not panic (exit 101 or a panic message).
@@ -142,7 +156,12 @@ fn visit_bucket(pages: &Pages<'_>, b: Bucket<'_>, path: Vec<Vec<u8>>, out: &mut 
 fn visit_page(pages: &Pages<'_>, p: Page<'_>, path: &[Vec<u8>], out: &mut Vec<TreePage>) {
     let kind = p.kind().expect("tree page kind");
     if p.id != 0 {
-        out.push(TreePage { id: p.id, kind, count: p.count, bucket: path.to_vec() });
+        out.push(TreePage {
+            id: p.id,
+            kind,
+            count: p.count,
+            bucket: path.to_vec(),
+        });
     }
     for i in 0..usize::from(p.count) {
         match kind {

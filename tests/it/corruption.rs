@@ -21,12 +21,19 @@ fn check_codes(d: &[u8]) -> Result<Vec<(&'static str, Severity)>, Error> {
             }
         }
     }
-    Ok(r.findings.iter().map(|f| (f.corruption.kind.code(), f.severity)).collect())
+    Ok(r.findings
+        .iter()
+        .map(|f| (f.corruption.kind.code(), f.severity))
+        .collect())
 }
 
 fn assert_code(d: &[u8], code: &str, case: &str) {
-    let codes = check_codes(d).unwrap_or_else(|e| panic!("{case}: expected finding {code}, got error {e}"));
-    assert!(codes.iter().any(|(c, _)| *c == code), "{case}: expected finding {code}, got {codes:?}");
+    let codes =
+        check_codes(d).unwrap_or_else(|e| panic!("{case}: expected finding {code}, got error {e}"));
+    assert!(
+        codes.iter().any(|(c, _)| *c == code),
+        "{case}: expected finding {code}, got {codes:?}"
+    );
 }
 
 struct Fixture {
@@ -111,10 +118,22 @@ fn one_bad_meta_falls_back_to_the_other_and_is_reported() {
             let mut d = f.bytes.clone();
             d[f.off(f.used as u64) + corrupt] ^= 0x5a;
             let db = Db::parse(&d).unwrap_or_else(|e| panic!("{}: {e}", f.name));
-            assert_eq!(db.selection().used, 1 - f.used, "{}: other meta must be used", f.name);
-            assert_eq!(db.selection().reason, ctrdb::bolt::meta::MetaReason::OtherInvalid);
+            assert_eq!(
+                db.selection().used,
+                1 - f.used,
+                "{}: other meta must be used",
+                f.name
+            );
+            assert_eq!(
+                db.selection().reason,
+                ctrdb::bolt::meta::MetaReason::OtherInvalid
+            );
             let codes = check_codes(&d).unwrap();
-            assert!(codes.contains(&("meta-invalid", Severity::Warning)), "{}: {codes:?}", f.name);
+            assert!(
+                codes.contains(&("meta-invalid", Severity::Warning)),
+                "{}: {codes:?}",
+                f.name
+            );
         }
     }
 }
@@ -134,7 +153,12 @@ fn both_metas_bad_is_a_clear_error_with_exit_2() {
         let p = dir.path().join("meta.db");
         std::fs::write(&p, &d).unwrap();
         let o = ctrdb_path(&["check"], &p);
-        assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         assert!(String::from_utf8_lossy(&o.stderr).contains("no valid meta page"));
     }
 }
@@ -145,7 +169,11 @@ fn branch_pointing_to_itself_is_a_cycle() {
         let b = f.first(PageKind::Branch, 1);
         let mut d = f.bytes.clone();
         put_u64(&mut d, f.elem(b.id, 0) + BRANCH_PGID, b.id);
-        assert_code(&d, "page-cycle", &format!("{} self-pointing branch {}", f.name, b.id));
+        assert_code(
+            &d,
+            "page-cycle",
+            &format!("{} self-pointing branch {}", f.name, b.id),
+        );
     }
 }
 
@@ -156,7 +184,11 @@ fn bucket_root_pointing_to_an_ancestor_page_is_caught() {
     for f in load() {
         let db = Db::parse(&f.bytes).unwrap();
         let mut done = false;
-        'outer: for p in f.pages.iter().filter(|p| p.kind == PageKind::Leaf && !p.bucket.is_empty()) {
+        'outer: for p in f
+            .pages
+            .iter()
+            .filter(|p| p.kind == PageKind::Leaf && !p.bucket.is_empty())
+        {
             let page = db.pages().page(p.id).unwrap();
             for i in 0..usize::from(p.count) {
                 let e = page.leaf_element(i).unwrap();
@@ -165,7 +197,9 @@ fn bucket_root_pointing_to_an_ancestor_page_is_caught() {
                     put_u64(&mut d, e.value_offset as usize, f.root);
                     let codes = check_codes(&d).unwrap();
                     assert!(
-                        codes.iter().any(|(c, _)| *c == "page-multiple-references" || *c == "page-cycle"),
+                        codes
+                            .iter()
+                            .any(|(c, _)| *c == "page-multiple-references" || *c == "page-cycle"),
                         "{}: {codes:?}",
                         f.name
                     );
@@ -208,8 +242,16 @@ fn truncated_file_reports_missing_pages() {
     for f in load() {
         let d = &f.bytes[..f.off(f.hwm / 2)];
         let codes = check_codes(d).unwrap();
-        assert!(codes.iter().any(|(c, _)| *c == "file-truncated"), "{}: {codes:?}", f.name);
-        assert!(codes.iter().any(|(c, _)| *c == "page-beyond-file"), "{}: {codes:?}", f.name);
+        assert!(
+            codes.iter().any(|(c, _)| *c == "file-truncated"),
+            "{}: {codes:?}",
+            f.name
+        );
+        assert!(
+            codes.iter().any(|(c, _)| *c == "page-beyond-file"),
+            "{}: {codes:?}",
+            f.name
+        );
     }
 }
 
@@ -229,7 +271,11 @@ fn element_count_too_large() {
 fn key_and_value_sizes_too_large() {
     for f in load() {
         let l = f.first(PageKind::Leaf, 2);
-        for (field, v) in [(LEAF_KSIZE, 0x7FFF_FFFFu32), (LEAF_VSIZE, u32::MAX), (LEAF_POS, u32::MAX)] {
+        for (field, v) in [
+            (LEAF_KSIZE, 0x7FFF_FFFFu32),
+            (LEAF_VSIZE, u32::MAX),
+            (LEAF_POS, u32::MAX),
+        ] {
             let mut d = f.bytes.clone();
             put_u32(&mut d, f.elem(l.id, 1) + field, v);
             assert_code(&d, "element-out-of-page", &f.name);
@@ -293,7 +339,11 @@ fn inline_bucket_shorter_than_32_bytes() {
         for vsize in [20u32, 8] {
             let mut d = f.bytes.clone();
             put_u32(&mut d, f.elem(page, i) + LEAF_VSIZE, vsize);
-            let want = if vsize < 16 { "bucket-value-short" } else { "inline-bucket-malformed" };
+            let want = if vsize < 16 {
+                "bucket-value-short"
+            } else {
+                "inline-bucket-malformed"
+            };
             assert_code(&d, want, &f.name);
         }
     }
@@ -346,7 +396,10 @@ fn page_of_unknown_type() {
 #[test]
 fn freelist_damage_on_the_1_6_fixture() {
     let fixtures = load();
-    let f = fixtures.iter().find(|f| f.freelist.is_some()).expect("the 1.6 fixture has a freelist");
+    let f = fixtures
+        .iter()
+        .find(|f| f.freelist.is_some())
+        .expect("the 1.6 fixture has a freelist");
     let fl = f.freelist.unwrap();
     let ids_at = f.off(fl) + PAGE_HEADER_SIZE;
     let count = u16::from_le_bytes(f.bytes[f.off(fl) + PAGE_COUNT..][..2].try_into().unwrap());
@@ -380,8 +433,22 @@ fn freelist_damage_on_the_1_6_fixture() {
 fn truncation_at_many_points_never_panics() {
     for f in load() {
         let len = f.bytes.len();
-        for cut in [0, 1, 15, 79, 80, 100, f.ps - 1, f.ps, f.ps + 80, 2 * f.ps - 1, 2 * f.ps, 3 * f.ps, len / 2, len - 1]
-        {
+        for cut in [
+            0,
+            1,
+            15,
+            79,
+            80,
+            100,
+            f.ps - 1,
+            f.ps,
+            f.ps + 80,
+            2 * f.ps - 1,
+            2 * f.ps,
+            3 * f.ps,
+            len / 2,
+            len - 1,
+        ] {
             let d = &f.bytes[..cut];
             match check_codes(d) {
                 Ok(_) => assert!(cut >= 2 * f.ps, "{}: cut {cut} parsed", f.name),
@@ -407,5 +474,9 @@ fn empty_file_and_random_bytes_are_not_bolt() {
     std::fs::write(&p, b"").unwrap();
     let o = ctrdb_path(&["check"], &p);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("empty"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("empty"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -46,15 +46,33 @@ struct Cmd {
 
 /// The writing commands. Add a row for a new writer; dedup's rows switch on by themselves.
 const COMMANDS: &[Cmd] = &[
-    Cmd { sub: "compact", needs_flag: "--output", mode: Mode::Output },
-    Cmd { sub: "dedup", needs_flag: "--output", mode: Mode::Output },
-    Cmd { sub: "dedup", needs_flag: "--in-place", mode: Mode::InPlace },
+    Cmd {
+        sub: "compact",
+        needs_flag: "--output",
+        mode: Mode::Output,
+    },
+    Cmd {
+        sub: "dedup",
+        needs_flag: "--output",
+        mode: Mode::Output,
+    },
+    Cmd {
+        sub: "dedup",
+        needs_flag: "--in-place",
+        mode: Mode::InPlace,
+    },
 ];
 
 /// Fault points every writer passes, in order (`write-pages` is added per hit).
 const POINTS_BEFORE_PAGES: &[&str] = &["after-lock", "write-begin"];
-const POINTS_AFTER_PAGES: &[&str] =
-    &["before-fsync", "after-fsync", "after-verify", "before-rename", "after-rename", "before-dir-fsync"];
+const POINTS_AFTER_PAGES: &[&str] = &[
+    "before-fsync",
+    "after-fsync",
+    "after-verify",
+    "before-rename",
+    "after-rename",
+    "before-dir-fsync",
+];
 /// Points only in-place writers pass.
 const POINTS_IN_PLACE: &[&str] = &["after-backup"];
 
@@ -91,7 +109,13 @@ impl Cmd {
     fn args(&self, s: &Setup) -> Vec<OsString> {
         match self.mode {
             Mode::Output => os_args([self.sub.into(), p(&s.src), "--output".into(), p(&s.out)]),
-            Mode::InPlace => os_args([self.sub.into(), p(&s.src), "--in-place".into(), "--backup".into(), p(&s.backup)]),
+            Mode::InPlace => os_args([
+                self.sub.into(),
+                p(&s.src),
+                "--in-place".into(),
+                "--backup".into(),
+                p(&s.backup),
+            ]),
         }
     }
 
@@ -123,7 +147,11 @@ fn assert_state_after_kill(cmd: &Cmd, s: &Setup, what: &str, max_temps: usize) -
             assert!(src_now == s.orig, "{what}: the input changed");
             match std::fs::read(&s.out) {
                 Ok(out) => {
-                    assert!(out == s.reference, "{what}: a partial or wrong file at the output path ({} bytes)", out.len());
+                    assert!(
+                        out == s.reference,
+                        "{what}: a partial or wrong file at the output path ({} bytes)",
+                        out.len()
+                    );
                     true
                 }
                 Err(e) => {
@@ -140,8 +168,14 @@ fn assert_state_after_kill(cmd: &Cmd, s: &Setup, what: &str, max_temps: usize) -
                 }
                 false
             } else {
-                assert!(src_now == s.reference, "{what}: the DB is neither the old nor the complete new file");
-                assert!(backup.as_deref() == Some(&s.orig[..]), "{what}: DB replaced but the backup is not intact");
+                assert!(
+                    src_now == s.reference,
+                    "{what}: the DB is neither the old nor the complete new file"
+                );
+                assert!(
+                    backup.as_deref() == Some(&s.orig[..]),
+                    "{what}: DB replaced but the backup is not intact"
+                );
                 true
             }
         }
@@ -149,14 +183,26 @@ fn assert_state_after_kill(cmd: &Cmd, s: &Setup, what: &str, max_temps: usize) -
     let names = cmd.target_names(s);
     let temps = temp_files(&s.dir);
     for t in &temps {
-        assert!(names.iter().any(|n| is_our_temp(t, n)), "{what}: leftover {t} is not named .<target>.ctrdb-tmp.<pid>.<rand>");
+        assert!(
+            names.iter().any(|n| is_our_temp(t, n)),
+            "{what}: leftover {t} is not named .<target>.ctrdb-tmp.<pid>.<rand>"
+        );
     }
-    assert!(temps.len() <= max_temps, "{what}: {} temporary files, expected at most {max_temps}: {temps:?}", temps.len());
+    assert!(
+        temps.len() <= max_temps,
+        "{what}: {} temporary files, expected at most {max_temps}: {temps:?}",
+        temps.len()
+    );
     // nothing else appeared
     for e in std::fs::read_dir(&s.dir).unwrap().flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        let known = [&s.src, &s.out, &s.backup].iter().any(|p| p.file_name().unwrap() == e.file_name());
-        assert!(known || n.contains(".ctrdb-tmp.") || n.starts_with("ref"), "{what}: unexpected file {n}");
+        let known = [&s.src, &s.out, &s.backup]
+            .iter()
+            .any(|p| p.file_name().unwrap() == e.file_name());
+        assert!(
+            known || n.contains(".ctrdb-tmp.") || n.starts_with("ref"),
+            "{what}: unexpected file {n}"
+        );
     }
     done
 }
@@ -169,14 +215,32 @@ fn rerun(cmd: &Cmd, s: &Setup, what: &str) {
     let r = run_bounded(&cmd.args(s), &[], &s.dir, Duration::from_secs(300));
     r.assert_no_panic(what);
     assert_eq!(r.code, Some(0), "{what}: re-run failed: {}", r.stderr);
-    assert!(temp_files(&s.dir).is_empty(), "{what}: re-run left {:?}", temp_files(&s.dir));
+    assert!(
+        temp_files(&s.dir).is_empty(),
+        "{what}: re-run left {:?}",
+        temp_files(&s.dir)
+    );
     for t in &stale {
-        assert!(r.stderr.contains(t.as_str()), "{what}: re-run did not report removing {t}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(t.as_str()),
+            "{what}: re-run did not report removing {t}: {}",
+            r.stderr
+        );
     }
-    let target = if cmd.mode == Mode::Output { &s.out } else { &s.src };
-    assert!(std::fs::read(target).unwrap() == s.reference, "{what}: re-run result differs from the reference");
+    let target = if cmd.mode == Mode::Output {
+        &s.out
+    } else {
+        &s.src
+    };
+    assert!(
+        std::fs::read(target).unwrap() == s.reference,
+        "{what}: re-run result differs from the reference"
+    );
     if cmd.mode == Mode::InPlace {
-        assert!(std::fs::read(&s.backup).unwrap() == s.orig, "{what}: backup differs from the original");
+        assert!(
+            std::fs::read(&s.backup).unwrap() == s.orig,
+            "{what}: backup differs from the original"
+        );
     }
     reset(s);
 }
@@ -198,7 +262,12 @@ fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Option<Setup> {
     let r = run_bounded(&cmd.args(&s), &[], dir, Duration::from_secs(300));
     r.assert_no_panic("reference run");
     if r.code != Some(0) {
-        eprintln!("SKIP crash {}: the reference run exits {:?}: {}", cmd.name(), r.code, r.stderr);
+        eprintln!(
+            "SKIP crash {}: the reference run exits {:?}: {}",
+            cmd.name(),
+            r.code,
+            r.stderr
+        );
         return None;
     }
     // a complete run's duration: the fastest of three (the first reads a cold file)
@@ -213,19 +282,40 @@ fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Option<Setup> {
         assert_eq!(r.code, Some(0), "{}", r.stderr);
         s.full = s.full.min(r.elapsed);
     }
-    let target = if cmd.mode == Mode::Output { &s.out } else { &s.src };
+    let target = if cmd.mode == Mode::Output {
+        &s.out
+    } else {
+        &s.src
+    };
     s.reference = std::fs::read(target).unwrap();
     // The reference is valid: check clean, and for a pure copy the same dump.
     let ref_path = dir.join("ref.db");
     std::fs::write(&ref_path, &s.reference).unwrap();
-    let c = run_bounded(&os_args(["check".into(), p(&ref_path)]), &[], dir, Duration::from_secs(300));
+    let c = run_bounded(
+        &os_args(["check".into(), p(&ref_path)]),
+        &[],
+        dir,
+        Duration::from_secs(300),
+    );
     assert_eq!(c.code, Some(0), "reference check: {}", c.stdout);
     if cmd.sub == "compact" {
-        let d1 = run_bounded(&os_args(["dump".into(), "--format".into(), "hex".into(), p(&s.src)]), &[], dir, Duration::from_secs(300));
-        let d2 =
-            run_bounded(&os_args(["dump".into(), "--format".into(), "hex".into(), p(&ref_path)]), &[], dir, Duration::from_secs(300));
+        let d1 = run_bounded(
+            &os_args(["dump".into(), "--format".into(), "hex".into(), p(&s.src)]),
+            &[],
+            dir,
+            Duration::from_secs(300),
+        );
+        let d2 = run_bounded(
+            &os_args(["dump".into(), "--format".into(), "hex".into(), p(&ref_path)]),
+            &[],
+            dir,
+            Duration::from_secs(300),
+        );
         assert_eq!(d1.code, Some(0));
-        assert!(d1.stdout == d2.stdout && !d1.stdout.is_empty(), "reference dump differs from the input's");
+        assert!(
+            d1.stdout == d2.stdout && !d1.stdout.is_empty(),
+            "reference dump differs from the input's"
+        );
     }
     std::fs::remove_file(&ref_path).unwrap();
     assert!(temp_files(dir).is_empty());
@@ -247,7 +337,13 @@ fn crash_one(cmd: &Cmd) -> Option<Tally> {
     // compact alone reaches 200+ kills; dedup shares the same write path, so its rows
     // run on a smaller file with fewer timed kills by default (full size when heavy).
     let light = !heavy() && cmd.sub != "compact";
-    let mib = if heavy() { 96 } else if light { 16 } else { 48 };
+    let mib = if heavy() {
+        96
+    } else if light {
+        16
+    } else {
+        48
+    };
     let s = setup(cmd, &dir, mib)?;
     let name = cmd.name();
     // the writer reaches write-pages each time it crosses a multiple of 64 pages
@@ -256,18 +352,34 @@ fn crash_one(cmd: &Cmd) -> Option<Tally> {
     let mut since_rerun = 0usize;
 
     // 1. every fault point, write-pages at each of its hits
-    let mut faults: Vec<String> = POINTS_BEFORE_PAGES.iter().map(|p| format!("{p}:abort")).collect();
+    let mut faults: Vec<String> = POINTS_BEFORE_PAGES
+        .iter()
+        .map(|p| format!("{p}:abort"))
+        .collect();
     let hits = pages / ctrdb::fault::WRITE_PAGES_EVERY;
-    faults.extend((1..=hits).step_by(2).map(|k| format!("write-pages:abort@{k}")));
+    faults.extend(
+        (1..=hits)
+            .step_by(2)
+            .map(|k| format!("write-pages:abort@{k}")),
+    );
     faults.extend(POINTS_AFTER_PAGES.iter().map(|p| format!("{p}:abort")));
     if cmd.mode == Mode::InPlace {
         faults.extend(POINTS_IN_PLACE.iter().map(|p| format!("{p}:abort")));
     }
     for f in &faults {
         let what = format!("{name} with CTRDB_FAULT={f}");
-        let r = run_bounded(&cmd.args(&s), &[("CTRDB_FAULT", f)], &s.dir, Duration::from_secs(300));
+        let r = run_bounded(
+            &cmd.args(&s),
+            &[("CTRDB_FAULT", f)],
+            &s.dir,
+            Duration::from_secs(300),
+        );
         r.assert_no_panic(&what);
-        assert_eq!(r.code, None, "{what}: the fault point was not reached (exit {:?}): {}", r.code, r.stderr);
+        assert_eq!(
+            r.code, None,
+            "{what}: the fault point was not reached (exit {:?}): {}",
+            r.code, r.stderr
+        );
         t.fault_kills += 1;
         since_rerun += 1;
         if assert_state_after_kill(cmd, &s, &what, since_rerun) {
@@ -285,15 +397,28 @@ fn crash_one(cmd: &Cmd) -> Option<Tally> {
     // 2. SIGKILL at delays spread over a whole run (the last ones may find it done)
     // On a loaded machine a run can be faster than the first estimate: a run that
     // finishes before its kill shrinks the estimate and the same moment is retried.
-    let n: u32 = if heavy() { 300 } else if light { 30 } else { 100 };
+    let n: u32 = if heavy() {
+        300
+    } else if light {
+        30
+    } else {
+        100
+    };
     let mut full = s.full;
     let mut i = 0;
     let mut attempts = 0;
     while i < n {
         attempts += 1;
-        assert!(attempts <= 3 * n, "{name}: runs keep finishing before their kill");
+        assert!(
+            attempts <= 3 * n,
+            "{name}: runs keep finishing before their kill"
+        );
         let delay = full.mul_f64(f64::from(i) / f64::from(n));
-        let what = format!("{name} killed after {} ms (of {} ms)", delay.as_millis(), full.as_millis());
+        let what = format!(
+            "{name} killed after {} ms (of {} ms)",
+            delay.as_millis(),
+            full.as_millis()
+        );
         let r = run_bounded(&cmd.args(&s), &[], &s.dir, delay);
         r.assert_no_panic(&what);
         if r.timed_out {
@@ -341,7 +466,10 @@ fn killed_writers_never_damage_the_input_nor_leave_a_partial_output() {
     let mut total = 0;
     for cmd in COMMANDS {
         if !cmd.enabled(&cmds) {
-            eprintln!("SKIP crash {}: `ctrdb help` does not offer it yet", cmd.name());
+            eprintln!(
+                "SKIP crash {}: `ctrdb help` does not offer it yet",
+                cmd.name()
+            );
             continue;
         }
         if let Some(t) = crash_one(cmd) {
@@ -366,11 +494,11 @@ fn stale_cleanup_removes_only_dead_runs_of_the_same_target() {
     let live = std::process::id();
     let stale = format!(".out.db.ctrdb-tmp.{dead}.AbCdEf12");
     let keep = [
-        format!(".out.db.ctrdb-tmp.{live}.AbCdEf12"),        // a live process
-        format!(".other.db.ctrdb-tmp.{dead}.AbCdEf12"),      // another target
-        format!(".out.db.ctrdb-tmp.{dead}.AbCdEf12.keep"),   // not our pattern
-        format!(".out.db.ctrdb-tmp.{dead}x.AbCdEf12"),       // not a pid
-        "out.db.ctrdb-tmp.1.AbCdEf12".to_string(),           // no leading dot
+        format!(".out.db.ctrdb-tmp.{live}.AbCdEf12"), // a live process
+        format!(".other.db.ctrdb-tmp.{dead}.AbCdEf12"), // another target
+        format!(".out.db.ctrdb-tmp.{dead}.AbCdEf12.keep"), // not our pattern
+        format!(".out.db.ctrdb-tmp.{dead}x.AbCdEf12"), // not a pid
+        "out.db.ctrdb-tmp.1.AbCdEf12".to_string(),    // no leading dot
     ];
     std::fs::write(dir.join(&stale), b"partial").unwrap();
     for k in &keep {
@@ -380,12 +508,32 @@ fn stale_cleanup_removes_only_dead_runs_of_the_same_target() {
     std::fs::write(&victim, b"victim").unwrap();
     let link = format!(".out.db.ctrdb-tmp.{dead}.LiNk0001");
     std::os::unix::fs::symlink(&victim, dir.join(&link)).unwrap();
-    let r = run_bounded(&os_args(["compact".into(), p(&src), "-o".into(), p(&dir.join("out.db"))]), &[], &dir, Duration::from_secs(120));
+    let r = run_bounded(
+        &os_args([
+            "compact".into(),
+            p(&src),
+            "-o".into(),
+            p(&dir.join("out.db")),
+        ]),
+        &[],
+        &dir,
+        Duration::from_secs(120),
+    );
     assert_eq!(r.code, Some(0), "{}", r.stderr);
-    assert!(r.stderr.contains(&stale), "removal not reported: {}", r.stderr);
-    assert!(!dir.join(&stale).exists(), "stale temporary file not removed");
+    assert!(
+        r.stderr.contains(&stale),
+        "removal not reported: {}",
+        r.stderr
+    );
+    assert!(
+        !dir.join(&stale).exists(),
+        "stale temporary file not removed"
+    );
     for k in &keep {
         assert!(dir.join(k).exists(), "{k} was removed");
     }
-    assert!(dir.join(&link).symlink_metadata().is_ok() && std::fs::read(&victim).unwrap() == b"victim", "symlink followed or removed");
+    assert!(
+        dir.join(&link).symlink_metadata().is_ok() && std::fs::read(&victim).unwrap() == b"victim",
+        "symlink followed or removed"
+    );
 }

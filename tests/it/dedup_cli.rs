@@ -97,7 +97,11 @@ pub struct GcSet {
 
 impl GcSet {
     pub fn len(&self) -> usize {
-        self.content.len() + self.snapshots.len() + self.images.len() + self.leases.len() + self.ingests.len()
+        self.content.len()
+            + self.snapshots.len()
+            + self.images.len()
+            + self.leases.len()
+            + self.ingests.len()
     }
 }
 
@@ -144,7 +148,11 @@ pub struct BackupInfo {
 
 impl Doc {
     pub fn removed(&self) -> BTreeSet<(String, String)> {
-        self.decisions.iter().filter(|d| d.action == "remove").map(|d| (d.namespace.clone(), d.name.clone())).collect()
+        self.decisions
+            .iter()
+            .filter(|d| d.action == "remove")
+            .map(|d| (d.namespace.clone(), d.name.clone()))
+            .collect()
     }
 
     pub fn decision(&self, ns: &str, name: &str) -> &Decision {
@@ -158,7 +166,12 @@ impl Doc {
 // ------------------------------------------------------------------ helpers
 
 pub fn dedup(args: &[&str], db: &Path) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb")).arg("dedup").arg(db).args(args).output().expect("run ctrdb");
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .arg("dedup")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run ctrdb");
     assert_no_panic(&o, "dedup");
     o
 }
@@ -169,7 +182,11 @@ pub fn dedup_json(args: &[&str], db: &Path) -> (Option<i32>, Doc) {
     a.extend_from_slice(args);
     let o = dedup(&a, db);
     let doc: Doc = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("dedup {args:?}: bad JSON ({e}): {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        panic!(
+            "dedup {args:?}: bad JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     });
     (o.status.code(), doc)
 }
@@ -185,8 +202,18 @@ fn hex(b: &[u8]) -> String {
 /// `ctrdb dump --format hex` lines.
 fn dump_lines(db: &Path) -> Vec<String> {
     let o = ctrdb_path(&["dump", "--format", "hex"], db);
-    assert_eq!(o.status.code(), Some(0), "dump {}: {}", db.display(), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().lines().map(String::from).collect()
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "dump {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 /// Asserts `out`'s dump equals `input`'s without exactly the `v1/<ns>/images/<name>`
@@ -194,7 +221,15 @@ fn dump_lines(db: &Path) -> Vec<String> {
 pub fn assert_dump_minus(input: &Path, out: &Path, removed: &BTreeSet<(String, String)>) {
     let prefixes: Vec<String> = removed
         .iter()
-        .map(|(ns, n)| format!("{}/{}/{}/{}", hex(b"v1"), hex(ns.as_bytes()), hex(b"images"), hex(n.as_bytes())))
+        .map(|(ns, n)| {
+            format!(
+                "{}/{}/{}/{}",
+                hex(b"v1"),
+                hex(ns.as_bytes()),
+                hex(b"images"),
+                hex(n.as_bytes())
+            )
+        })
         .collect();
     let a = dump_lines(input);
     let mut hit = vec![false; prefixes.len()];
@@ -202,32 +237,64 @@ pub fn assert_dump_minus(input: &Path, out: &Path, removed: &BTreeSet<(String, S
         .iter()
         .filter(|l| {
             let path = l.split(' ').nth(1).unwrap_or_default();
-            let under = prefixes.iter().position(|p| path == p || path.starts_with(&format!("{p}/")));
+            let under = prefixes
+                .iter()
+                .position(|p| path == p || path.starts_with(&format!("{p}/")));
             if let Some(i) = under {
                 hit[i] = true;
             }
             under.is_none()
         })
         .collect();
-    assert!(hit.iter().all(|h| *h), "a removed name is not in the input: {removed:?}");
+    assert!(
+        hit.iter().all(|h| *h),
+        "a removed name is not in the input: {removed:?}"
+    );
     let b = dump_lines(out);
     let b: Vec<&String> = b.iter().collect();
-    assert!(expect == b, "{}: dump differs from the input minus the removed image buckets", out.display());
+    assert!(
+        expect == b,
+        "{}: dump differs from the input minus the removed image buckets",
+        out.display()
+    );
 }
 
 pub fn go_check_ok(bin: &Path, db: &Path) {
-    let o = Command::new(bin.join("dumpdb")).arg("-check").arg(db).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "OK", "tx.Check on {}: {}", db.display(), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin.join("dumpdb"))
+        .arg("-check")
+        .arg(db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "OK",
+        "tx.Check on {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// containerd 1.6.20's own GC (dry run on a copy): what it removes, without the
 /// header lines (path, caveats, object counts).
 fn go_gc(bin: &Path, db: &Path) -> Vec<String> {
-    let o = Command::new(bin.join("ctrmeta")).arg("-gc").arg(db).output().unwrap();
-    assert!(o.status.success(), "ctrmeta -gc {}: {}", db.display(), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin.join("ctrmeta"))
+        .arg("-gc")
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ctrmeta -gc {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout)
         .lines()
-        .filter(|l| !l.starts_with("GC dry run") && !l.starts_with("caveat:") && !l.starts_with("metadata objects"))
+        .filter(|l| {
+            !l.starts_with("GC dry run")
+                && !l.starts_with("caveat:")
+                && !l.starts_with("metadata objects")
+        })
         .map(String::from)
         .collect()
 }
@@ -237,8 +304,16 @@ fn edited(bin: &Path, dir: &Path, src: &Path, case: &str, ops: &[Vec<Vec<u8>>]) 
     let out = dir.join(format!("{case}.db"));
     std::fs::copy(src, &out).unwrap();
     for op in ops {
-        let o = Command::new(bin.join("editdb")).arg(&out).args(op.iter().map(|a| OsStr::from_bytes(a))).output().unwrap();
-        assert!(o.status.success(), "{case}: editdb {op:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new(bin.join("editdb"))
+            .arg(&out)
+            .args(op.iter().map(|a| OsStr::from_bytes(a)))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{case}: editdb {op:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     out
 }
@@ -265,7 +340,13 @@ const APP: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// editdb ops that create `v1/<ns>/images/<name>` with a target and labels.
-fn add_image(ns: &str, name: &str, digest: &str, size: i64, labels: &[(&str, &str)]) -> Vec<Vec<Vec<u8>>> {
+fn add_image(
+    ns: &str,
+    name: &str,
+    digest: &str,
+    size: i64,
+    labels: &[(&str, &str)],
+) -> Vec<Vec<Vec<u8>>> {
     let base: [&[u8]; 4] = [b"v1", ns.as_bytes(), b"images", name.as_bytes()];
     let at = |rest: &[&[u8]]| -> Vec<Vec<u8>> {
         let mut v: Vec<&[u8]> = vec![b"put"];
@@ -275,13 +356,27 @@ fn add_image(ns: &str, name: &str, digest: &str, size: i64, labels: &[(&str, &st
     };
     let size = varint(size);
     let mut ops = vec![
-        op(&[b"mk-bucket", b"v1", ns.as_bytes(), b"images", name.as_bytes(), b"target"]),
+        op(&[
+            b"mk-bucket",
+            b"v1",
+            ns.as_bytes(),
+            b"images",
+            name.as_bytes(),
+            b"target",
+        ]),
         at(&[b"target", b"digest", digest.as_bytes()]),
         at(&[b"target", b"mediatype", OCI_MANIFEST.as_bytes()]),
         at(&[b"target", b"size", &size]),
     ];
     if !labels.is_empty() {
-        ops.push(op(&[b"mk-bucket", b"v1", ns.as_bytes(), b"images", name.as_bytes(), b"labels"]));
+        ops.push(op(&[
+            b"mk-bucket",
+            b"v1",
+            ns.as_bytes(),
+            b"images",
+            name.as_bytes(),
+            b"labels",
+        ]));
     }
     for (k, v) in labels {
         ops.push(at(&[b"labels", k.as_bytes(), v.as_bytes()]));
@@ -298,7 +393,10 @@ fn dry_run_on_fixtures_per_policy() {
         for policy in POLICIES {
             let (code, doc) = dedup_json(&["--policy", policy], &db);
             assert_eq!(code, Some(1), "{name} {policy}: something to remove");
-            assert_eq!((doc.schema_version, doc.command.as_str(), doc.mode.as_str()), (1, "dedup", "dryRun"));
+            assert_eq!(
+                (doc.schema_version, doc.command.as_str(), doc.mode.as_str()),
+                (1, "dedup", "dryRun")
+            );
             assert_eq!(doc.policy, policy);
             assert!(doc.output.is_none() && doc.backup.is_none() && doc.refused.is_none());
             assert_eq!(doc.summary.names, doc.decisions.len());
@@ -306,7 +404,11 @@ fn dry_run_on_fixtures_per_policy() {
             assert_eq!(doc.summary.kept + doc.summary.removed, doc.summary.names);
             assert_eq!(doc.summary.newly_collectable, 0, "{name} {policy}");
             assert_eq!(doc.gc.newly_collectable.len(), 0);
-            assert_eq!(doc.gc.before.len(), doc.gc.after.len(), "{name} {policy}: the plan changes nothing GC collects");
+            assert_eq!(
+                doc.gc.before.len(),
+                doc.gc.after.len(),
+                "{name} {policy}: the plan changes nothing GC collects"
+            );
             assert_eq!(doc.input.sha256, ctrdb::report::sha256_hex(&before));
             assert_eq!(doc.input.size, before.len() as u64);
             for d in &doc.decisions {
@@ -318,7 +420,9 @@ fn dry_run_on_fixtures_per_policy() {
             for (ns, n) in doc.removed() {
                 let t = &doc.decision(&ns, &n).target.as_ref().unwrap().digest;
                 assert!(
-                    doc.decisions.iter().any(|d| d.namespace == ns && d.action == "keep" && d.target.as_ref().unwrap().digest == *t),
+                    doc.decisions.iter().any(|d| d.namespace == ns
+                        && d.action == "keep"
+                        && d.target.as_ref().unwrap().digest == *t),
                     "{name} {policy}: {ns}/{n} was the last name of {t}"
                 );
             }
@@ -326,7 +430,10 @@ fn dry_run_on_fixtures_per_policy() {
             let t = dedup(&["--policy", policy], &db);
             assert_eq!(t.status.code(), Some(1));
             let text = String::from_utf8_lossy(&t.stdout);
-            assert_eq!(text.lines().filter(|l| l.starts_with("  remove ")).count(), doc.summary.removed);
+            assert_eq!(
+                text.lines().filter(|l| l.starts_with("  remove ")).count(),
+                doc.summary.removed
+            );
             assert!(text.contains("newly collectable:  nothing"), "{text}");
         }
         // safe: exactly the CRI image-ID aliases beside a repo@digest (4 in every fixture)
@@ -334,9 +441,20 @@ fn dry_run_on_fixtures_per_policy() {
         assert_eq!(doc.policy, "safe");
         let safe: Vec<(String, String)> = doc.removed().into_iter().collect();
         assert_eq!(safe.len(), 4, "{name}: {safe:?}");
-        assert!(doc.decisions.iter().filter(|d| d.action == "remove").all(|d| d.reason == "criImageIdAlias" && d.class == "imageId"));
-        assert!(safe.contains(&("default".into(), TINY_ID.into())) && safe.contains(&("k8s.io".into(), TINY_ID.into())));
-        assert_eq!(std::fs::read(&db).unwrap(), before, "{name}: the input was modified");
+        assert!(doc
+            .decisions
+            .iter()
+            .filter(|d| d.action == "remove")
+            .all(|d| d.reason == "criImageIdAlias" && d.class == "imageId"));
+        assert!(
+            safe.contains(&("default".into(), TINY_ID.into()))
+                && safe.contains(&("k8s.io".into(), TINY_ID.into()))
+        );
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "{name}: the input was modified"
+        );
     }
 }
 
@@ -347,23 +465,46 @@ fn output_equals_input_minus_removed_buckets_and_passes_go_checks() {
     for (name, db) in fixtures() {
         for policy in POLICIES {
             let out = dir.path().join(format!("{name}-{policy}.db"));
-            let (code, doc) = dedup_json(&["--policy", policy, "--yes", "--output", out.to_str().unwrap()], &db);
+            let (code, doc) = dedup_json(
+                &[
+                    "--policy",
+                    policy,
+                    "--yes",
+                    "--output",
+                    out.to_str().unwrap(),
+                ],
+                &db,
+            );
             assert_eq!(code, Some(0), "{name} {policy}: {:?}", doc.refused);
             assert_eq!(doc.mode, "output");
             let o = doc.output.as_ref().expect("output info");
             assert!(o.verified);
             assert_eq!(o.removed_buckets, doc.removed().len());
-            assert_eq!(o.sha256, ctrdb::report::sha256_hex(&std::fs::read(&out).unwrap()));
+            assert_eq!(
+                o.sha256,
+                ctrdb::report::sha256_hex(&std::fs::read(&out).unwrap())
+            );
             assert_dump_minus(&db, &out, &doc.removed());
             // our own check, and a second dry run finds nothing more under the same policy
-            assert_eq!(ctrdb_path(&["check"], &out).status.code(), Some(0), "{name} {policy}: check");
+            assert_eq!(
+                ctrdb_path(&["check"], &out).status.code(),
+                Some(0),
+                "{name} {policy}: check"
+            );
             let (again, doc2) = dedup_json(&["--policy", policy], &out);
-            assert_eq!((again, doc2.summary.removed), (Some(0), 0), "{name} {policy}: not idempotent");
+            assert_eq!(
+                (again, doc2.summary.removed),
+                (Some(0), 0),
+                "{name} {policy}: not idempotent"
+            );
             if let Some(bin) = &bin {
                 go_check_ok(bin, &out);
                 // Both at the same moment: the fixtures hold leases and ingests that expire.
                 let (after, before) = (go_gc(bin, &out), go_gc(bin, &db));
-                assert_eq!(after, before, "{name} {policy}: containerd 1.6.20's GC differs");
+                assert_eq!(
+                    after, before,
+                    "{name} {policy}: containerd 1.6.20's GC differs"
+                );
             }
         }
     }
@@ -374,12 +515,36 @@ fn one_per_digest_needs_yes_to_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = fixture("2.1.9");
     let out = dir.path().join("out.db");
-    let o = dedup(&["--policy", "one-per-digest", "--output", out.to_str().unwrap()], &db);
+    let o = dedup(
+        &[
+            "--policy",
+            "one-per-digest",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        &db,
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--yes"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left behind");
-    let (code, doc) = dedup_json(&["--policy", "one-per-digest", "--output", out.to_str().unwrap()], &db);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+    let (code, doc) = dedup_json(
+        &[
+            "--policy",
+            "one-per-digest",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        &db,
+    );
     assert_eq!(code, Some(2));
     assert!(doc.refused.as_deref().is_some_and(|r| r.contains("--yes")) && doc.output.is_none());
     // in place too
@@ -388,7 +553,11 @@ fn one_per_digest_needs_yes_to_write() {
     let o = dedup(&["--policy", "one-per-digest", "--in-place"], &copy);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&db).unwrap());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no backup for a refused run");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no backup for a refused run"
+    );
     // --yes is accepted (and harmless) with every policy
     assert_eq!(dedup(&["--yes"], &db).status.code(), Some(1));
 }
@@ -403,28 +572,57 @@ fn in_place_with_backup_and_rollback() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
     let o = dedup(&["--policy", "tagged", "--in-place"], &db);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // the backup: next to the DB, timestamped, identical to the original, same mode
     let backups: Vec<PathBuf> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("meta.db.ctrdb-backup-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("meta.db.ctrdb-backup-")
+        })
         .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
     let backup = &backups[0];
     assert_eq!(std::fs::read(backup).unwrap(), original);
     for p in [&db, backup] {
-        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o7777, 0o600, "{}", p.display());
+        assert_eq!(
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o7777,
+            0o600,
+            "{}",
+            p.display()
+        );
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary file left"
+    );
     // the DB is the cleaned file
     assert_eq!(dedup(&["--policy", "tagged"], &db).status.code(), Some(0));
     assert_ne!(std::fs::read(&db).unwrap(), original);
     // the printed rollback command restores the original
-    let line = text.lines().skip_while(|l| !l.starts_with("to roll back")).nth(1).expect("rollback command").trim();
+    let line = text
+        .lines()
+        .skip_while(|l| !l.starts_with("to roll back"))
+        .nth(1)
+        .expect("rollback command")
+        .trim();
     assert!(line.starts_with("mv -f -- "), "{line}");
-    let st = Command::new("sh").arg("-c").arg(line).current_dir("/").status().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir("/")
+        .status()
+        .unwrap();
     assert!(st.success());
     assert_eq!(std::fs::read(&db).unwrap(), original);
     assert!(!backup.exists());
@@ -441,7 +639,12 @@ fn in_place_json_and_explicit_backup_path() {
     std::fs::write(&backup, b"precious").unwrap();
     // an existing backup path is refused, nothing changes
     let o = dedup(&["--in-place", "--backup", backup.to_str().unwrap()], &db);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(std::fs::read(&backup).unwrap(), b"precious");
     assert_eq!(std::fs::read(&db).unwrap(), original);
     std::fs::remove_file(&backup).unwrap();
@@ -452,7 +655,10 @@ fn in_place_json_and_explicit_backup_path() {
     assert_eq!(b.sha256, ctrdb::report::sha256_hex(&original));
     assert_eq!(std::fs::read(&backup).unwrap(), original);
     let rollback = doc.rollback.as_deref().unwrap();
-    assert!(rollback.contains("'") && rollback.contains("my backup.db"), "{rollback}");
+    assert!(
+        rollback.contains("'") && rollback.contains("my backup.db"),
+        "{rollback}"
+    );
     assert_dump_minus(&backup, &db, &doc.removed());
     // nothing left to remove: the DB is not touched again and no backup is made
     let before = std::fs::read(&db).unwrap();
@@ -470,10 +676,21 @@ fn locked_database_exits_3_and_is_untouched() {
     std::fs::copy(fixture("2.1.9"), &db).unwrap();
     let before = std::fs::read(&db).unwrap();
     let holder = std::fs::File::open(&db).unwrap();
-    holder.try_lock().expect("take the lock as containerd would");
-    for args in [&["--in-place"][..], &[][..], &["--output", dir.path().join("o.db").to_str().unwrap()][..]] {
+    holder
+        .try_lock()
+        .expect("take the lock as containerd would");
+    for args in [
+        &["--in-place"][..],
+        &[][..],
+        &["--output", dir.path().join("o.db").to_str().unwrap()][..],
+    ] {
         let o = dedup(args, &db);
-        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     // a shared holder (another reader) still blocks --in-place, not the dry run
     drop(holder);
@@ -483,13 +700,22 @@ fn locked_database_exits_3_and_is_untouched() {
     assert_eq!(dedup(&[], &db).status.code(), Some(1));
     drop(reader);
     assert_eq!(std::fs::read(&db).unwrap(), before);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no backup, no temporary file");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no backup, no temporary file"
+    );
 }
 
 #[test]
 fn usage_errors() {
     let db = fixture("2.1.9");
-    for args in [&["--in-place", "--no-lock"][..], &["--backup", "/tmp/x"][..], &["--force"][..], &["--policy", "bogus"][..]] {
+    for args in [
+        &["--in-place", "--no-lock"][..],
+        &["--backup", "/tmp/x"][..],
+        &["--force"][..],
+        &["--policy", "bogus"][..],
+    ] {
         assert_eq!(dedup(args, &db).status.code(), Some(2), "{args:?}");
     }
     // --output onto the input itself (even with --force) is refused; work on a copy
@@ -502,7 +728,11 @@ fn usage_errors() {
         args.extend_from_slice(extra);
         let o = dedup(&args, &copy);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("input database itself"), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("input database itself"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
@@ -513,12 +743,19 @@ fn namespace_filter_and_keep_glob_on_fixture() {
     let (_, doc) = dedup_json(&["-n", "k8s.io"], &db);
     assert!(doc.removed().iter().all(|(ns, _)| ns == "k8s.io"));
     let d = doc.decision("default", TINY_ID);
-    assert_eq!((d.action.as_str(), d.protected_by.clone()), ("keep", vec!["outsideNamespace".to_string()]));
+    assert_eq!(
+        (d.action.as_str(), d.protected_by.clone()),
+        ("keep", vec!["outsideNamespace".to_string()])
+    );
     assert_eq!(doc.summary.protected, 1);
     let (code, doc) = dedup_json(&["--keep", "sha256:*"], &db);
     assert_eq!(code, Some(0), "every removal of safe is an ID");
     assert_eq!(doc.summary.protected, 4);
-    assert!(doc.decisions.iter().filter(|d| d.reason == "protected").all(|d| d.protected_by == ["keepGlob"]));
+    assert!(doc
+        .decisions
+        .iter()
+        .filter(|d| d.reason == "protected")
+        .all(|d| d.protected_by == ["keepGlob"]));
 }
 
 // ------------------------------------------------------------------ edited fixtures
@@ -551,7 +788,15 @@ fn cases() -> Vec<Case> {
     });
     // the alias is what a container's image field names
     let mut ops = add_image("default", "app:1.0", APP, 555, &[]);
-    ops.push(op(&[b"put", b"v1", b"default", b"containers", b"app-ctr", b"image", b"app:1.0"]));
+    ops.push(op(&[
+        b"put",
+        b"v1",
+        b"default",
+        b"containers",
+        b"app-ctr",
+        b"image",
+        b"app:1.0",
+    ]));
     v.push(Case {
         name: "alias-used-by-container",
         ops,
@@ -564,7 +809,17 @@ fn cases() -> Vec<Case> {
     });
     // a content label names the alias (containerd.io/gc.ref.image)
     let mut ops = add_image("default", "tiny:1.0", TINY, 401, &[]);
-    ops.push(op(&[b"put", b"v1", b"default", b"content", b"blob", TINY.as_bytes(), b"labels", b"containerd.io/gc.ref.image", b"tiny:1.0"]));
+    ops.push(op(&[
+        b"put",
+        b"v1",
+        b"default",
+        b"content",
+        b"blob",
+        TINY.as_bytes(),
+        b"labels",
+        b"containerd.io/gc.ref.image",
+        b"tiny:1.0",
+    ]));
     v.push(Case {
         name: "alias-named-by-gc-ref-image",
         ops,
@@ -578,7 +833,16 @@ fn cases() -> Vec<Case> {
     // the CRI ID alias is pinned, its siblings are not
     v.push(Case {
         name: "pinned-id",
-        ops: vec![op(&[b"put", b"v1", b"k8s.io", b"images", TINY_ID.as_bytes(), b"labels", b"io.cri-containerd.pinned", b"pinned"])],
+        ops: vec![op(&[
+            b"put",
+            b"v1",
+            b"k8s.io",
+            b"images",
+            TINY_ID.as_bytes(),
+            b"labels",
+            b"io.cri-containerd.pinned",
+            b"pinned",
+        ])],
         ns: "k8s.io",
         image: TINY_ID,
         policy: "safe",
@@ -589,7 +853,13 @@ fn cases() -> Vec<Case> {
     // the alias carries its own GC label
     v.push(Case {
         name: "alias-with-gc-label",
-        ops: add_image("default", "tiny:1.0", TINY, 401, &[("containerd.io/gc.ref.content.extra", APP)]),
+        ops: add_image(
+            "default",
+            "tiny:1.0",
+            TINY,
+            401,
+            &[("containerd.io/gc.ref.content.extra", APP)],
+        ),
         ns: "default",
         image: "tiny:1.0",
         policy: "safe",
@@ -622,7 +892,9 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn edited_fixtures_protections() {
-    let Some(bin) = oracle_bin("edited_fixtures_protections") else { return };
+    let Some(bin) = oracle_bin("edited_fixtures_protections") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for version in ["1.6.20", "2.1.9"] {
         let src = fixture(version);
@@ -633,18 +905,32 @@ fn edited_fixtures_protections() {
             assert_eq!(code, Some(1), "{case}");
             let d = doc.decision(c.ns, c.image);
             assert_eq!(
-                (d.action.as_str(), d.reason.as_str(), d.protected_by.iter().map(String::as_str).collect::<Vec<_>>()),
+                (
+                    d.action.as_str(),
+                    d.reason.as_str(),
+                    d.protected_by
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                ),
                 (c.action, c.reason, c.protected_by.to_vec()),
                 "{case}: {}",
                 d.detail
             );
             assert_eq!(doc.summary.newly_collectable, 0, "{case}");
             let out = dir.path().join(format!("{case}.out.db"));
-            let (code, doc2) = dedup_json(&["--policy", c.policy, "--output", out.to_str().unwrap()], &db);
+            let (code, doc2) = dedup_json(
+                &["--policy", c.policy, "--output", out.to_str().unwrap()],
+                &db,
+            );
             assert_eq!(code, Some(0), "{case}: {:?}", doc2.refused);
             assert_dump_minus(&db, &out, &doc2.removed());
             go_check_ok(&bin, &out);
-            assert_eq!(go_gc(&bin, &out), go_gc(&bin, &db), "{case}: containerd 1.6.20's GC differs");
+            assert_eq!(
+                go_gc(&bin, &out),
+                go_gc(&bin, &db),
+                "{case}: containerd 1.6.20's GC differs"
+            );
         }
     }
 }

@@ -53,7 +53,10 @@ fn without_images(listing: &str, drop: &BTreeSet<(String, String)>) -> String {
             in_images = ns.is_some() && l.starts_with("# images");
         } else if in_images {
             let name = l.split(' ').next().unwrap_or_default().to_string();
-            if ns.as_ref().is_some_and(|n| drop.contains(&(n.clone(), name))) {
+            if ns
+                .as_ref()
+                .is_some_and(|n| drop.contains(&(n.clone(), name)))
+            {
                 continue;
             }
         }
@@ -69,15 +72,30 @@ fn live_cleaned_copies_start_with_exactly_the_kept_names() {
         let fx = fixture_dir(v);
         let original = fx.join("meta.db");
         let t = Instant::now();
-        let Some(lc) = LiveContainerd::start(v, &fx, &original) else { continue };
+        let Some(lc) = LiveContainerd::start(v, &fx, &original) else {
+            continue;
+        };
         let a = lc.listing();
         drop(lc);
         let listed = listed_images(&a);
-        assert!(listed.len() >= 20, "{v}: the original listing shows {} images:\n{a}", listed.len());
+        assert!(
+            listed.len() >= 20,
+            "{v}: the original listing shows {} images:\n{a}",
+            listed.len()
+        );
         let dir = tempfile::tempdir().unwrap();
         for policy in ["safe", "tagged", "one-per-digest"] {
             let out = dir.path().join(format!("{policy}.db"));
-            let (code, doc) = dedup_json(&["--policy", policy, "--yes", "--output", out.to_str().unwrap()], &original);
+            let (code, doc) = dedup_json(
+                &[
+                    "--policy",
+                    policy,
+                    "--yes",
+                    "--output",
+                    out.to_str().unwrap(),
+                ],
+                &original,
+            );
             assert_eq!(code, Some(0), "{v} {policy}: {:?}", doc.refused);
             let removed = doc.removed();
             let kept: BTreeSet<(String, String)> = doc
@@ -86,13 +104,23 @@ fn live_cleaned_copies_start_with_exactly_the_kept_names() {
                 .filter(|d| d.action == "keep")
                 .map(|d| (d.namespace.clone(), d.name.clone()))
                 .collect();
-            assert_eq!(listed, kept.union(&removed).cloned().collect(), "{v}: the plan covers every listed image");
+            assert_eq!(
+                listed,
+                kept.union(&removed).cloned().collect(),
+                "{v}: the plan covers every listed image"
+            );
             let lc = LiveContainerd::start(v, &fx, &out).expect("started above");
             let b = lc.listing();
             drop(lc);
-            assert_eq!(listed_images(&b), kept, "{v} {policy}: ctr images ls shows exactly the kept names");
+            assert_eq!(
+                listed_images(&b),
+                kept,
+                "{v} {policy}: ctr images ls shows exactly the kept names"
+            );
             assert_same_listing(
-                &format!("containerd {v} {policy}: original without the removed images vs cleaned copy"),
+                &format!(
+                    "containerd {v} {policy}: original without the removed images vs cleaned copy"
+                ),
                 &without_images(&a, &removed),
                 &b,
             );
@@ -104,6 +132,9 @@ fn live_cleaned_copies_start_with_exactly_the_kept_names() {
                 doc.gc.after.len()
             );
         }
-        eprintln!("live dedup: {v}: 4 starts in {} ms", t.elapsed().as_millis());
+        eprintln!(
+            "live dedup: {v}: 4 starts in {} ms",
+            t.elapsed().as_millis()
+        );
     }
 }

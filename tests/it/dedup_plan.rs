@@ -27,7 +27,11 @@ fn labels(l: &[(&str, &str)]) -> Labels {
 fn img(name: &str, target: &str, l: &[(&str, &str)]) -> Image {
     Image {
         name: b(name),
-        target: Some(Target { digest: b(target), media_type: b("application/vnd.oci.image.manifest.v1+json"), size: 555 }),
+        target: Some(Target {
+            digest: b(target),
+            media_type: b("application/vnd.oci.image.manifest.v1+json"),
+            size: 555,
+        }),
         target_valid: true,
         labels: labels(l),
         annotations: Labels::new(),
@@ -40,22 +44,47 @@ fn ns(name: &str, mut images: Vec<Image>) -> Namespace {
     images.sort_by(|a, b| a.name.cmp(&b.name));
     let blobs = [T, U]
         .iter()
-        .map(|d| Blob { digest: b(d), size: Some(1), labels: Labels::new(), created_at: None, updated_at: None })
+        .map(|d| Blob {
+            digest: b(d),
+            size: Some(1),
+            labels: Labels::new(),
+            created_at: None,
+            updated_at: None,
+        })
         .collect();
-    Namespace { name: b(name), in_v1: true, images, blobs, ..Namespace::default() }
+    Namespace {
+        name: b(name),
+        in_v1: true,
+        images,
+        blobs,
+        ..Namespace::default()
+    }
 }
 
 fn db(namespaces: Vec<Namespace>) -> MetaDb {
-    MetaDb { schema_version: Some(4), top_level: vec![b("v1")], namespaces, findings: Vec::new() }
+    MetaDb {
+        schema_version: Some(4),
+        top_level: vec![b("v1")],
+        namespaces,
+        findings: Vec::new(),
+    }
 }
 
 fn opts(policy: Policy) -> PlanOptions {
-    PlanOptions { policy, keep: Vec::new(), namespaces: Vec::new() }
+    PlanOptions {
+        policy,
+        keep: Vec::new(),
+        namespaces: Vec::new(),
+    }
 }
 
 fn run(d: &MetaDb, o: &PlanOptions) -> Plan {
     let p = plan(d, o);
-    assert_eq!(p.decisions.len(), d.namespaces.iter().map(|n| n.images.len()).sum::<usize>(), "one decision per record");
+    assert_eq!(
+        p.decisions.len(),
+        d.namespaces.iter().map(|n| n.images.len()).sum::<usize>(),
+        "one decision per record"
+    );
     p
 }
 
@@ -67,7 +96,11 @@ fn get<'a>(p: &'a Plan, ns: &str, name: &str) -> &'a Decision {
 }
 
 fn removed(p: &Plan) -> Vec<String> {
-    let mut v: Vec<String> = p.removed().into_iter().map(|(_, n)| String::from_utf8(n.0).unwrap()).collect();
+    let mut v: Vec<String> = p
+        .removed()
+        .into_iter()
+        .map(|(_, n)| String::from_utf8(n.0).unwrap())
+        .collect();
     v.sort();
     v
 }
@@ -101,24 +134,49 @@ fn safe_removes_non_canonical_aliases_of_the_canonical_name() {
     let p = run(&d, &opts(Policy::Safe));
     assert_eq!(
         removed(&p),
-        sorted(&["nginx", "nginx:latest", "docker.io/nginx:latest", "index.docker.io/library/nginx:latest"])
+        sorted(&[
+            "nginx",
+            "nginx:latest",
+            "docker.io/nginx:latest",
+            "index.docker.io/library/nginx:latest"
+        ])
     );
     for n in ["nginx", "nginx:latest", "docker.io/nginx:latest"] {
         let x = get(&p, "default", n);
         assert_eq!(x.reason, Reason::NonCanonicalAlias);
-        assert!(x.detail.contains("docker.io/library/nginx:latest"), "{}", x.detail);
+        assert!(
+            x.detail.contains("docker.io/library/nginx:latest"),
+            "{}",
+            x.detail
+        );
     }
-    assert_eq!(get(&p, "default", "docker.io/library/nginx:latest").action, Action::Keep);
-    assert_eq!(get(&p, "default", "docker.io/library/nginx:1.0").reason, Reason::NotRedundant);
+    assert_eq!(
+        get(&p, "default", "docker.io/library/nginx:latest").action,
+        Action::Keep
+    );
+    assert_eq!(
+        get(&p, "default", "docker.io/library/nginx:1.0").reason,
+        Reason::NotRedundant
+    );
     assert_eq!(get(&p, "default", "nginx:1.0").action, Action::Keep);
 }
 
 #[test]
 fn safe_without_canonical_keeps_the_most_qualified() {
-    let d = db(vec![ns("default", vec![img("nginx", T, &[]), img("library/nginx:latest", T, &[]), img("docker.io/nginx:latest", T, &[])])]);
+    let d = db(vec![ns(
+        "default",
+        vec![
+            img("nginx", T, &[]),
+            img("library/nginx:latest", T, &[]),
+            img("docker.io/nginx:latest", T, &[]),
+        ],
+    )]);
     let p = run(&d, &opts(Policy::Safe));
     assert_eq!(removed(&p), sorted(&["nginx", "library/nginx:latest"]));
-    assert_eq!(get(&p, "default", "docker.io/nginx:latest").action, Action::Keep);
+    assert_eq!(
+        get(&p, "default", "docker.io/nginx:latest").action,
+        Action::Keep
+    );
 }
 
 #[test]
@@ -138,7 +196,10 @@ fn aliases_only_within_the_same_normalized_reference() {
     let p = run(&d, &opts(Policy::Safe));
     assert_eq!(removed(&p), vec![short_rd.clone()]);
     assert!(get(&p, "default", &short_rd).detail.contains(&rd));
-    assert_eq!(get(&p, "default", "Upper/Case:1.0").class, RefClass::Invalid);
+    assert_eq!(
+        get(&p, "default", "Upper/Case:1.0").class,
+        RefClass::Invalid
+    );
     assert_eq!(get(&p, "default", "Upper/Case:1.0").action, Action::Keep);
 }
 
@@ -147,11 +208,21 @@ fn aliases_only_within_the_same_normalized_reference() {
 #[test]
 fn safe_removes_cri_image_id_beside_repo_digest() {
     let rd = repo_digest("127.0.0.1:5000/library/app", T);
-    let d = db(vec![ns("k8s.io", vec![img("127.0.0.1:5000/library/app:1.0", T, &[MANAGED]), img(&rd, T, &[MANAGED]), img(ID, T, &[MANAGED])])]);
+    let d = db(vec![ns(
+        "k8s.io",
+        vec![
+            img("127.0.0.1:5000/library/app:1.0", T, &[MANAGED]),
+            img(&rd, T, &[MANAGED]),
+            img(ID, T, &[MANAGED]),
+        ],
+    )]);
     let p = run(&d, &opts(Policy::Safe));
     assert_eq!(removed(&p), vec![ID.to_string()]);
     let x = get(&p, "k8s.io", ID);
-    assert_eq!((x.reason, x.class), (Reason::CriImageIdAlias, RefClass::ImageId));
+    assert_eq!(
+        (x.reason, x.class),
+        (Reason::CriImageIdAlias, RefClass::ImageId)
+    );
     assert!(x.detail.contains(&rd));
 }
 
@@ -159,16 +230,32 @@ fn safe_removes_cri_image_id_beside_repo_digest() {
 fn safe_keeps_image_id_without_anchor_or_with_other_labels() {
     let other = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
     // only a tag: no repo@digest anchor
-    let a = db(vec![ns("k8s.io", vec![img("registry.k8s.io/pause:3.6", T, &[MANAGED]), img(ID, T, &[MANAGED])])]);
+    let a = db(vec![ns(
+        "k8s.io",
+        vec![
+            img("registry.k8s.io/pause:3.6", T, &[MANAGED]),
+            img(ID, T, &[MANAGED]),
+        ],
+    )]);
     assert!(run(&a, &opts(Policy::Safe)).removed().is_empty());
     // a repo@digest whose digest is not the target is no anchor
     let bad = repo_digest("docker.io/library/app", other);
-    let c = db(vec![ns("k8s.io", vec![img(&bad, T, &[MANAGED]), img(ID, T, &[MANAGED])])]);
+    let c = db(vec![ns(
+        "k8s.io",
+        vec![img(&bad, T, &[MANAGED]), img(ID, T, &[MANAGED])],
+    )]);
     assert!(run(&c, &opts(Policy::Safe)).removed().is_empty());
     // labels other than CRI's (or none)
     let rd = repo_digest("docker.io/library/app", T);
-    for l in [&[MANAGED, ("foo", "bar")][..], &[][..], &[("io.cri-containerd.image", "other")][..]] {
-        let e = db(vec![ns("k8s.io", vec![img(&rd, T, &[MANAGED]), img(ID, T, l)])]);
+    for l in [
+        &[MANAGED, ("foo", "bar")][..],
+        &[][..],
+        &[("io.cri-containerd.image", "other")][..],
+    ] {
+        let e = db(vec![ns(
+            "k8s.io",
+            vec![img(&rd, T, &[MANAGED]), img(ID, T, l)],
+        )]);
         let p = run(&e, &opts(Policy::Safe));
         assert!(p.removed().is_empty(), "labels {l:?}");
         assert_eq!(get(&p, "k8s.io", ID).reason, Reason::NotRedundant);
@@ -178,13 +265,28 @@ fn safe_keeps_image_id_without_anchor_or_with_other_labels() {
 #[test]
 fn pinned_image_id_goes_only_when_a_kept_sibling_is_pinned() {
     let rd = repo_digest("registry.k8s.io/pause", T);
-    let with_pinned = db(vec![ns("k8s.io", vec![img(&rd, T, &[MANAGED, PINNED]), img(ID, T, &[MANAGED, PINNED])])]);
-    assert_eq!(removed(&run(&with_pinned, &opts(Policy::Safe))), vec![ID.to_string()]);
-    let unpinned_sibling = db(vec![ns("k8s.io", vec![img(&rd, T, &[MANAGED]), img(ID, T, &[MANAGED, PINNED])])]);
+    let with_pinned = db(vec![ns(
+        "k8s.io",
+        vec![
+            img(&rd, T, &[MANAGED, PINNED]),
+            img(ID, T, &[MANAGED, PINNED]),
+        ],
+    )]);
+    assert_eq!(
+        removed(&run(&with_pinned, &opts(Policy::Safe))),
+        vec![ID.to_string()]
+    );
+    let unpinned_sibling = db(vec![ns(
+        "k8s.io",
+        vec![img(&rd, T, &[MANAGED]), img(ID, T, &[MANAGED, PINNED])],
+    )]);
     let p = run(&unpinned_sibling, &opts(Policy::Safe));
     assert!(p.removed().is_empty());
     let x = get(&p, "k8s.io", ID);
-    assert_eq!((x.reason, x.protected_by.clone()), (Reason::Protected, vec![Protection::Pinned]));
+    assert_eq!(
+        (x.reason, x.protected_by.clone()),
+        (Reason::Protected, vec![Protection::Pinned])
+    );
 }
 
 // ------------------------------------------------------------------ tagged
@@ -199,7 +301,7 @@ fn tagged_removes_untagged_names_of_targets_with_a_tag() {
         vec![
             img("docker.io/library/app:1.0", T, &[MANAGED]),
             img(&rd, T, &[MANAGED]),
-            img(ID, T, &[]), // no CRI labels: tagged removes it anyway
+            img(ID, T, &[]),           // no CRI labels: tagged removes it anyway
             img(&rd_u, U, &[MANAGED]), // no tag for U: all stay
             img(id_u, U, &[MANAGED]),
             img(&format!("moby-dangling@{T}"), T, &[]), // Docker's: never untagged-removed
@@ -210,9 +312,16 @@ fn tagged_removes_untagged_names_of_targets_with_a_tag() {
     assert_eq!(removed(&p), sorted(&[&rd, ID, id_u]));
     assert_eq!(get(&p, "k8s.io", id_u).reason, Reason::CriImageIdAlias);
     assert_eq!(get(&p, "k8s.io", &rd).reason, Reason::UntaggedWithTag);
-    assert!(p.warnings.iter().any(|w| w.contains("re-pull")), "{:?}", p.warnings);
+    assert!(
+        p.warnings.iter().any(|w| w.contains("re-pull")),
+        "{:?}",
+        p.warnings
+    );
     // under safe, U's ID alias goes (anchor rd_u), T's unlabelled ID does not
-    assert_eq!(removed(&run(&d, &opts(Policy::Safe))), vec![id_u.to_string()]);
+    assert_eq!(
+        removed(&run(&d, &opts(Policy::Safe))),
+        vec![id_u.to_string()]
+    );
 }
 
 #[test]
@@ -220,10 +329,20 @@ fn fixpoint_keeps_the_best_ranked_of_mutually_protecting_names() {
     // Both untagged names are pinned, the tag is not: one of them must stay pinned,
     // and it is the better-ranked one (repo@digest before the image ID).
     let rd = repo_digest("docker.io/library/app", T);
-    let d = db(vec![ns("k8s.io", vec![img("docker.io/library/app:1.0", T, &[MANAGED]), img(&rd, T, &[MANAGED, PINNED]), img(ID, T, &[MANAGED, PINNED])])]);
+    let d = db(vec![ns(
+        "k8s.io",
+        vec![
+            img("docker.io/library/app:1.0", T, &[MANAGED]),
+            img(&rd, T, &[MANAGED, PINNED]),
+            img(ID, T, &[MANAGED, PINNED]),
+        ],
+    )]);
     let p = run(&d, &opts(Policy::Tagged));
     assert_eq!(removed(&p), vec![ID.to_string()]);
-    assert_eq!(get(&p, "k8s.io", &rd).protected_by, vec![Protection::Pinned]);
+    assert_eq!(
+        get(&p, "k8s.io", &rd).protected_by,
+        vec![Protection::Pinned]
+    );
 }
 
 // ------------------------------------------------------------------ one-per-digest
@@ -231,7 +350,14 @@ fn fixpoint_keeps_the_best_ranked_of_mutually_protecting_names() {
 #[test]
 fn one_per_digest_keeps_the_preferred_name() {
     let rd = repo_digest("docker.io/library/app", T);
-    let names = ["docker.io/library/app:1.0", "app:1.0", "docker.io/library/app:latest", &rd, ID, "weird name"];
+    let names = [
+        "docker.io/library/app:1.0",
+        "app:1.0",
+        "docker.io/library/app:latest",
+        &rd,
+        ID,
+        "weird name",
+    ];
     let mk = |extra: &[(&str, &[(&str, &str)])]| {
         let mut v: Vec<Image> = names.iter().map(|n| img(n, T, &[])).collect();
         for (n, l) in extra {
@@ -241,29 +367,54 @@ fn one_per_digest_keeps_the_preferred_name() {
         db(vec![ns("default", v)])
     };
     let kept = |p: &Plan| -> Vec<String> {
-        p.decisions.iter().filter(|d| d.action == Action::Keep).map(|d| String::from_utf8(d.name.0.clone()).unwrap()).collect()
+        p.decisions
+            .iter()
+            .filter(|d| d.action == Action::Keep)
+            .map(|d| String::from_utf8(d.name.0.clone()).unwrap())
+            .collect()
     };
     // canonical tag first (then the shortest), before repo@digest, ID, other
     let p = run(&mk(&[]), &opts(Policy::OnePerDigest));
     assert_eq!(kept(&p), vec!["docker.io/library/app:1.0"]);
     // every removal names its rule: safe's aliases first, then "not preferred"
-    assert_eq!(get(&p, "default", "app:1.0").reason, Reason::NonCanonicalAlias);
+    assert_eq!(
+        get(&p, "default", "app:1.0").reason,
+        Reason::NonCanonicalAlias
+    );
     assert_eq!(get(&p, "default", ID).reason, Reason::NotPreferred);
-    assert_eq!(get(&p, "default", "weird name").reason, Reason::NotPreferred);
+    assert_eq!(
+        get(&p, "default", "weird name").reason,
+        Reason::NotPreferred
+    );
     assert!(p.warnings.iter().any(|w| w.contains("tag name")));
     // pinned beats a tag
     let p = run(&mk(&[(&rd, &[PINNED])]), &opts(Policy::OnePerDigest));
     assert_eq!(kept(&p), vec![rd.clone()]);
     // a name used by a container beats everything (and is protected anyway)
     let mut d = mk(&[(&rd, &[PINNED])]);
-    d.namespaces[0].containers.push(container("c1", "weird name"));
+    d.namespaces[0]
+        .containers
+        .push(container("c1", "weird name"));
     let p = run(&d, &opts(Policy::OnePerDigest));
     // ... and the pinned name stays too: no kept sibling is pinned
     assert_eq!(kept(&p), vec!["weird name".to_string(), rd.clone()]);
-    assert_eq!(get(&p, "default", &rd).protected_by, vec![Protection::Pinned]);
+    assert_eq!(
+        get(&p, "default", &rd).protected_by,
+        vec![Protection::Pinned]
+    );
     // only IDs and others: the ID
-    let d = db(vec![ns("default", vec![img(ID, T, &[]), img("weird name", T, &[]), img("zzz other", T, &[])])]);
-    assert_eq!(kept(&run(&d, &opts(Policy::OnePerDigest))), vec![ID.to_string()]);
+    let d = db(vec![ns(
+        "default",
+        vec![
+            img(ID, T, &[]),
+            img("weird name", T, &[]),
+            img("zzz other", T, &[]),
+        ],
+    )]);
+    assert_eq!(
+        kept(&run(&d, &opts(Policy::OnePerDigest))),
+        vec![ID.to_string()]
+    );
 }
 
 // ------------------------------------------------------------------ protections
@@ -286,7 +437,13 @@ fn container(id: &str, image: &str) -> Container {
 
 /// A canonical name and its short alias `app:1.0`, which `safe` removes.
 fn alias_pair(alias_labels: &[(&str, &str)], canonical_labels: &[(&str, &str)]) -> MetaDb {
-    db(vec![ns("default", vec![img("docker.io/library/app:1.0", T, canonical_labels), img("app:1.0", T, alias_labels)])])
+    db(vec![ns(
+        "default",
+        vec![
+            img("docker.io/library/app:1.0", T, canonical_labels),
+            img("app:1.0", T, alias_labels),
+        ],
+    )])
 }
 
 fn protected_by(p: &Plan, name: &str) -> Vec<Protection> {
@@ -298,14 +455,20 @@ fn protected_by(p: &Plan, name: &str) -> Vec<Protection> {
 
 #[test]
 fn baseline_alias_is_removed() {
-    assert_eq!(removed(&run(&alias_pair(&[], &[]), &opts(Policy::Safe))), vec!["app:1.0"]);
+    assert_eq!(
+        removed(&run(&alias_pair(&[], &[]), &opts(Policy::Safe))),
+        vec!["app:1.0"]
+    );
 }
 
 #[test]
 fn protection_used_by_container() {
     let mut d = alias_pair(&[], &[]);
     d.namespaces[0].containers.push(container("ctr", "app:1.0"));
-    assert_eq!(protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"), vec![Protection::UsedByContainer]);
+    assert_eq!(
+        protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"),
+        vec![Protection::UsedByContainer]
+    );
 }
 
 #[test]
@@ -320,15 +483,26 @@ fn protection_leased_image() {
         ingests: vec![],
         images: vec![b("app:1.0")],
     });
-    assert_eq!(protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"), vec![Protection::Leased]);
+    assert_eq!(
+        protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"),
+        vec![Protection::Leased]
+    );
 }
 
 #[test]
 fn protection_named_by_gc_image_label() {
-    for key in ["containerd.io/gc.ref.image", "containerd.io/gc.ref.image.extra", "containerd.io/gc.bref.image"] {
+    for key in [
+        "containerd.io/gc.ref.image",
+        "containerd.io/gc.ref.image.extra",
+        "containerd.io/gc.bref.image",
+    ] {
         let mut d = alias_pair(&[], &[]);
         d.namespaces[0].blobs[0].labels = labels(&[(key, "app:1.0")]);
-        assert_eq!(protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"), vec![Protection::NamedByGcLabel], "{key}");
+        assert_eq!(
+            protected_by(&run(&d, &opts(Policy::Safe)), "app:1.0"),
+            vec![Protection::NamedByGcLabel],
+            "{key}"
+        );
     }
 }
 
@@ -338,7 +512,10 @@ fn protection_own_gc_labels() {
     let p = run(&alias_pair(&[gc], &[]), &opts(Policy::Safe));
     assert_eq!(protected_by(&p, "app:1.0"), vec![Protection::GcLabels]);
     // the same label on the kept sibling: nothing is lost
-    assert_eq!(removed(&run(&alias_pair(&[gc], &[gc]), &opts(Policy::Safe))), vec!["app:1.0"]);
+    assert_eq!(
+        removed(&run(&alias_pair(&[gc], &[gc]), &opts(Policy::Safe))),
+        vec!["app:1.0"]
+    );
     // 2.x expiry: the only non-expiring name stays
     let exp = ("containerd.io/gc.expire", "2000-01-01T00:00:00Z");
     let p = run(&alias_pair(&[], &[exp]), &opts(Policy::Safe));
@@ -349,25 +526,51 @@ fn protection_own_gc_labels() {
 fn protection_pinned_without_pinned_sibling() {
     let p = run(&alias_pair(&[PINNED], &[]), &opts(Policy::Safe));
     assert_eq!(protected_by(&p, "app:1.0"), vec![Protection::Pinned]);
-    assert_eq!(removed(&run(&alias_pair(&[PINNED], &[PINNED]), &opts(Policy::Safe))), vec!["app:1.0"]);
+    assert_eq!(
+        removed(&run(&alias_pair(&[PINNED], &[PINNED]), &opts(Policy::Safe))),
+        vec!["app:1.0"]
+    );
 }
 
 #[test]
 fn protection_keep_glob_matches_name_or_normalized() {
     for g in ["app:*", "docker.io/library/app:?.?", "*"] {
-        let o = PlanOptions { policy: Policy::Safe, keep: vec![Glob::new(g)], namespaces: vec![] };
-        assert_eq!(protected_by(&run(&alias_pair(&[], &[]), &o), "app:1.0"), vec![Protection::KeepGlob], "{g}");
+        let o = PlanOptions {
+            policy: Policy::Safe,
+            keep: vec![Glob::new(g)],
+            namespaces: vec![],
+        };
+        assert_eq!(
+            protected_by(&run(&alias_pair(&[], &[]), &o), "app:1.0"),
+            vec![Protection::KeepGlob],
+            "{g}"
+        );
     }
-    let o = PlanOptions { policy: Policy::Safe, keep: vec![Glob::new("nginx*")], namespaces: vec![] };
+    let o = PlanOptions {
+        policy: Policy::Safe,
+        keep: vec![Glob::new("nginx*")],
+        namespaces: vec![],
+    };
     assert_eq!(removed(&run(&alias_pair(&[], &[]), &o)), vec!["app:1.0"]);
 }
 
 #[test]
 fn protection_outside_namespace_filter() {
-    let o = PlanOptions { policy: Policy::Safe, keep: vec![], namespaces: vec![b"k8s.io".to_vec()] };
+    let o = PlanOptions {
+        policy: Policy::Safe,
+        keep: vec![],
+        namespaces: vec![b"k8s.io".to_vec()],
+    };
     let p = run(&alias_pair(&[], &[]), &o);
-    assert_eq!(protected_by(&p, "app:1.0"), vec![Protection::OutsideNamespace]);
-    let o = PlanOptions { policy: Policy::Safe, keep: vec![], namespaces: vec![b"x".to_vec(), b"default".to_vec()] };
+    assert_eq!(
+        protected_by(&p, "app:1.0"),
+        vec![Protection::OutsideNamespace]
+    );
+    let o = PlanOptions {
+        policy: Policy::Safe,
+        keep: vec![],
+        namespaces: vec![b"x".to_vec(), b"default".to_vec()],
+    };
     assert_eq!(removed(&run(&alias_pair(&[], &[]), &o)), vec!["app:1.0"]);
 }
 
@@ -375,10 +578,18 @@ fn protection_outside_namespace_filter() {
 fn several_protections_are_all_named() {
     let mut d = alias_pair(&[PINNED], &[]);
     d.namespaces[0].containers.push(container("ctr", "app:1.0"));
-    let o = PlanOptions { policy: Policy::Safe, keep: vec![Glob::new("app*")], namespaces: vec![] };
+    let o = PlanOptions {
+        policy: Policy::Safe,
+        keep: vec![Glob::new("app*")],
+        namespaces: vec![],
+    };
     assert_eq!(
         protected_by(&run(&d, &o), "app:1.0"),
-        vec![Protection::UsedByContainer, Protection::Pinned, Protection::KeepGlob]
+        vec![
+            Protection::UsedByContainer,
+            Protection::Pinned,
+            Protection::KeepGlob
+        ]
     );
 }
 
@@ -403,13 +614,26 @@ fn record_without_target_is_kept_untouched() {
     broken.target = None;
     let d = db(vec![ns("default", vec![broken, img("app:1.0", T, &[])])]);
     let p = run(&d, &opts(Policy::OnePerDigest));
-    assert_eq!(get(&p, "default", "docker.io/library/app:1.0").reason, Reason::NoTarget);
-    assert!(p.removed().is_empty(), "the alias is the last name of its target");
+    assert_eq!(
+        get(&p, "default", "docker.io/library/app:1.0").reason,
+        Reason::NoTarget
+    );
+    assert!(
+        p.removed().is_empty(),
+        "the alias is the last name of its target"
+    );
 }
 
 #[test]
 fn counts_per_namespace() {
-    let d = db(vec![ns("default", vec![img("docker.io/library/app:1.0", T, &[]), img("app:1.0", T, &[]), img("docker.io/app:1.0", T, &[PINNED])])]);
+    let d = db(vec![ns(
+        "default",
+        vec![
+            img("docker.io/library/app:1.0", T, &[]),
+            img("app:1.0", T, &[]),
+            img("docker.io/app:1.0", T, &[PINNED]),
+        ],
+    )]);
     let p = run(&d, &opts(Policy::Safe));
     let s = &p.namespaces[0];
     assert_eq!((s.names, s.kept, s.removed, s.protected), (3, 2, 1, 1));

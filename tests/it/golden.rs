@@ -10,8 +10,12 @@ pub(super) fn golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with CTRDB_UPDATE=1 to create it)", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with CTRDB_UPDATE=1 to create it)",
+            path.display()
+        )
+    });
     if expected != actual {
         let diff_line = expected
             .lines()
@@ -33,8 +37,16 @@ fn dump_of_every_fixture_matches_golden() {
     for (name, path) in fixtures() {
         for (fmt, ext) in [("table", "dump.txt"), ("hex", "dump.hex")] {
             let o = ctrdb_path(&["dump", "--format", fmt], &path);
-            assert_eq!(o.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&o.stderr));
-            golden(&format!("{name}.{ext}"), &String::from_utf8(o.stdout).unwrap());
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            golden(
+                &format!("{name}.{ext}"),
+                &String::from_utf8(o.stdout).unwrap(),
+            );
         }
     }
 }
@@ -42,8 +54,12 @@ fn dump_of_every_fixture_matches_golden() {
 #[test]
 fn dump_of_a_subtree_is_the_matching_part_of_the_full_dump() {
     for (name, path) in fixtures() {
-        let full = String::from_utf8(ctrdb_path(&["dump", "--format", "hex"], &path).stdout).unwrap();
-        let o = ctrdb_path(&["dump", "--format", "hex", "--path", "v1/k8s.io/images"], &path);
+        let full =
+            String::from_utf8(ctrdb_path(&["dump", "--format", "hex"], &path).stdout).unwrap();
+        let o = ctrdb_path(
+            &["dump", "--format", "hex", "--path", "v1/k8s.io/images"],
+            &path,
+        );
         assert_eq!(o.status.code(), Some(0), "{name}");
         let sub = String::from_utf8(o.stdout).unwrap();
         // "v1/k8s.io/images" in hex path form.

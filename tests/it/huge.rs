@@ -62,7 +62,9 @@ fn exercise(label: &str, db: &Path, expect: Expect) -> Vec<String> {
             (Expect::TooDeep, _) => &[0, 1, 2],
         };
         let _ = std::fs::remove_file(&out);
-        let Some((rss_kib, took, code)) = rss_of(&args, want) else { return lines };
+        let Some((rss_kib, took, code)) = rss_of(&args, want) else {
+            return lines;
+        };
         let bound_kib = ((maps * size) >> 10) + (RSS_BOUND_MIB << 10);
         let line = format!(
             "huge: {label} ({} MiB): ctrdb {cmd}: exit {code}, peak RSS {} MiB (bound {} MiB), {} ms",
@@ -74,8 +76,18 @@ fn exercise(label: &str, db: &Path, expect: Expect) -> Vec<String> {
         eprintln!("{line}");
         assert!(rss_kib <= bound_kib, "{line}: over the memory bound");
         if expect == Expect::Valid && cmd == "compact" {
-            let c = run_bounded(&os_args(["check".into(), p(&out)]), &[], &out_dir, std::time::Duration::from_secs(600));
-            assert_eq!(c.code, Some(0), "{label}: the compacted copy does not check clean: {}", c.stdout);
+            let c = run_bounded(
+                &os_args(["check".into(), p(&out)]),
+                &[],
+                &out_dir,
+                std::time::Duration::from_secs(600),
+            );
+            assert_eq!(
+                c.code,
+                Some(0),
+                "{label}: the compacted copy does not check clean: {}",
+                c.stdout
+            );
         }
         assert!(temp_files(&out_dir).is_empty());
         lines.push(line);
@@ -108,9 +120,16 @@ fn rss_of(args: &[OsString], want: &[i32]) -> Option<(u64, std::time::Duration, 
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "ctrdb {args:?} panicked: {err}");
     let code = o.status.code().expect("ctrdb killed by a signal");
-    assert!(want.contains(&code), "ctrdb {args:?}: exit {code}, want one of {want:?}: {err}");
+    assert!(
+        want.contains(&code),
+        "ctrdb {args:?}: exit {code}, want one of {want:?}: {err}"
+    );
     let rss = std::fs::read_to_string(&rss_p).unwrap();
-    let kib = rss.lines().last().and_then(|l| l.trim().parse().ok()).expect("peak RSS figure");
+    let kib = rss
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("peak RSS figure");
     Some((kib, took, code))
 }
 
@@ -158,7 +177,11 @@ fn values_of_16_mib() {
     write_file(&db, opts(FreelistMode::None), |w| {
         w.begin_bucket(k("big"), 0).unwrap();
         for i in 0..3u8 {
-            w.put(k(vec![b'a' + i]), k(vec![b'x' ^ i; (mib << 20) + usize::from(i)])).unwrap();
+            w.put(
+                k(vec![b'a' + i]),
+                k(vec![b'x' ^ i; (mib << 20) + usize::from(i)]),
+            )
+            .unwrap();
         }
         w.put(k("small"), k("value")).unwrap();
         w.end_bucket().unwrap();
@@ -184,10 +207,18 @@ fn nesting_at_the_readers_limit_and_one_deeper() {
     let (_d, dir) = scratch();
     let ok = dir.join("deep.db");
     nested(&ok, MAX_BUCKET_DEPTH);
-    exercise(&format!("buckets nested {MAX_BUCKET_DEPTH} deep"), &ok, Expect::Valid);
+    exercise(
+        &format!("buckets nested {MAX_BUCKET_DEPTH} deep"),
+        &ok,
+        Expect::Valid,
+    );
     let bad = dir.join("deeper.db");
     nested(&bad, MAX_BUCKET_DEPTH + 1);
-    exercise(&format!("buckets nested {} deep", MAX_BUCKET_DEPTH + 1), &bad, Expect::TooDeep);
+    exercise(
+        &format!("buckets nested {} deep", MAX_BUCKET_DEPTH + 1),
+        &bad,
+        Expect::TooDeep,
+    );
     // the error says what is wrong
     for cmd in ["check", "dump", "compact"] {
         let mut args = os_args([cmd]);
@@ -197,7 +228,10 @@ fn nesting_at_the_readers_limit_and_one_deeper() {
         args.push(p(&bad));
         let r = run_bounded(&args, &[], &dir, std::time::Duration::from_secs(60));
         let text = format!("{}{}", r.stdout, r.stderr);
-        assert!(text.contains(&format!("deeper than {MAX_BUCKET_DEPTH}")), "ctrdb {cmd}: {text}");
+        assert!(
+            text.contains(&format!("deeper than {MAX_BUCKET_DEPTH}")),
+            "ctrdb {cmd}: {text}"
+        );
     }
     assert!(!dir.join("out.db").exists());
 }
@@ -227,11 +261,16 @@ fn ten_thousand_namespaces() {
             w.end_bucket().unwrap();
             w.begin_bucket(k("images"), 0).unwrap();
             for tag in ["1.0", "latest"] {
-                w.begin_bucket(k(format!("docker.io/library/app{}:{tag}", i % 100)), 0).unwrap();
+                w.begin_bucket(k(format!("docker.io/library/app{}:{tag}", i % 100)), 0)
+                    .unwrap();
                 w.put(k("createdat"), k(CREATEDAT.to_vec())).unwrap();
                 w.begin_bucket(k("target"), 0).unwrap();
                 w.put(k("digest"), k(digest.clone())).unwrap();
-                w.put(k("mediatype"), k("application/vnd.oci.image.manifest.v1+json")).unwrap();
+                w.put(
+                    k("mediatype"),
+                    k("application/vnd.oci.image.manifest.v1+json"),
+                )
+                .unwrap();
                 w.put(k("size"), k(varint(1024))).unwrap();
                 w.end_bucket().unwrap();
                 w.put(k("updatedat"), k(CREATEDAT.to_vec())).unwrap();

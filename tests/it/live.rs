@@ -53,7 +53,9 @@ pub fn containerd_bin_dir(version: &str) -> PathBuf {
     if version == "1.6.20" {
         return PathBuf::from("/usr/bin");
     }
-    let deps = std::env::var_os("CTRDB_DEPS").map(PathBuf::from).unwrap_or_else(|| "/var/cache/ctrdb-deps".into());
+    let deps = std::env::var_os("CTRDB_DEPS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/cache/ctrdb-deps".into());
     deps.join(format!("containerd-{version}/usr/bin"))
 }
 
@@ -66,7 +68,12 @@ pub fn live_unavailable(version: &str, fixture_dir: &Path) -> Option<String> {
     // /proc/self belongs to the effective uid
     match std::fs::metadata("/proc/self") {
         Ok(m) if m.uid() == 0 => {}
-        Ok(m) => return Some(format!("needs root (uid {}): tar owners, overlayfs, containerd", m.uid())),
+        Ok(m) => {
+            return Some(format!(
+                "needs root (uid {}): tar owners, overlayfs, containerd",
+                m.uid()
+            ))
+        }
         Err(e) => return Some(format!("no /proc ({e})")),
     }
     let bin = containerd_bin_dir(version);
@@ -170,14 +177,24 @@ impl LiveContainerd {
             .tempdir_in("/tmp")
             .expect("create live work dir")
             .keep();
-        let lc = LiveContainerd { version: version.to_string(), work, running: false, _serial: serial };
-        let o = lc.script(&["prepare", version])
+        let lc = LiveContainerd {
+            version: version.to_string(),
+            work,
+            running: false,
+            _serial: serial,
+        };
+        let o = lc
+            .script(&["prepare", version])
             .arg(fixture_dir)
             .arg(db_path)
             .arg(&lc.work)
             .output()
             .expect("run live.sh prepare");
-        assert!(o.status.success(), "live.sh prepare {version} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "live.sh prepare {version} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         Some(lc)
     }
 
@@ -190,7 +207,11 @@ impl LiveContainerd {
     /// Starts containerd on the prepared work dir and waits (see `live.sh run`).
     pub fn run(&mut self) {
         let t = Instant::now();
-        let o = self.script(&["run"]).arg(&self.work).output().expect("run live.sh run");
+        let o = self
+            .script(&["run"])
+            .arg(&self.work)
+            .output()
+            .expect("run live.sh run");
         self.running = true;
         assert!(
             o.status.success(),
@@ -200,7 +221,12 @@ impl LiveContainerd {
             String::from_utf8_lossy(&o.stderr),
             self.log_tail(30)
         );
-        eprintln!("live: containerd {} up in {} ms ({})", self.version, t.elapsed().as_millis(), self.work.display());
+        eprintln!(
+            "live: containerd {} up in {} ms ({})",
+            self.version,
+            t.elapsed().as_millis(),
+            self.work.display()
+        );
     }
 
     /// `live.sh run` in the background (stdout = socket path once serving);
@@ -217,30 +243,52 @@ impl LiveContainerd {
 
     /// The normalized listing (`live.sh listing`).
     pub fn listing(&self) -> String {
-        let o = self.script(&["listing"]).arg(&self.work).output().expect("run live.sh listing");
-        assert!(o.status.success(), "live.sh listing failed: {}", String::from_utf8_lossy(&o.stderr));
+        let o = self
+            .script(&["listing"])
+            .arg(&self.work)
+            .output()
+            .expect("run live.sh listing");
+        assert!(
+            o.status.success(),
+            "live.sh listing failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).expect("listing is UTF-8")
     }
 
     /// The release's `ctr` against this containerd's socket.
     pub fn ctr(&self, args: &[&str]) -> Output {
-        self.script(&["ctr"]).arg(&self.work).args(args).output().expect("run live.sh ctr")
+        self.script(&["ctr"])
+            .arg(&self.work)
+            .args(args)
+            .output()
+            .expect("run live.sh ctr")
     }
 
     /// Whether containerd answers (`ctr version`) right now.
     pub fn serving(&self) -> bool {
-        self.script(&["serving"]).arg(&self.work).status().map(|s| s.success()).unwrap_or(false)
+        self.script(&["serving"])
+            .arg(&self.work)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     }
 
     /// Pid of our containerd, if it is running.
     pub fn pid(&self) -> Option<u32> {
-        let o = self.script(&["pid"]).arg(&self.work).stderr(Stdio::null()).output().ok()?;
+        let o = self
+            .script(&["pid"])
+            .arg(&self.work)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
         String::from_utf8_lossy(&o.stdout).trim().parse().ok()
     }
 
     /// The DB containerd opens (`<work>/root/io.containerd.metadata.v1.bolt/meta.db`).
     pub fn db_path(&self) -> PathBuf {
-        self.work.join("root/io.containerd.metadata.v1.bolt/meta.db")
+        self.work
+            .join("root/io.containerd.metadata.v1.bolt/meta.db")
     }
 
     /// The gRPC socket.
@@ -346,8 +394,13 @@ fn live_listing_of_unmodified_copy_equals_original() {
         let copy = dir.path().join("meta.db");
         std::fs::copy(&original, &copy).unwrap();
         let t = Instant::now();
-        let Some((a, b)) = compare_startup(v, &fx, &original, &copy) else { continue };
-        eprintln!("live: {v}: two starts + listings in {} ms", t.elapsed().as_millis());
+        let Some((a, b)) = compare_startup(v, &fx, &original, &copy) else {
+            continue;
+        };
+        eprintln!(
+            "live: {v}: two starts + listings in {} ms",
+            t.elapsed().as_millis()
+        );
         // sanity: the listing has the fixture's namespaces and objects
         for must in [
             "## namespace default",

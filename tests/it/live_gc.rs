@@ -45,7 +45,10 @@ fn listing_objects(listing: &str) -> (BTreeSet<String>, BTreeSet<String>) {
                     objs.insert(format!("{ns} lease {first}"));
                 }
                 sn if sn.starts_with("snapshots ") && !ns.is_empty() => {
-                    objs.insert(format!("{ns} snapshot {}/{first}", &sn["snapshots ".len()..]));
+                    objs.insert(format!(
+                        "{ns} snapshot {}/{first}",
+                        &sn["snapshots ".len()..]
+                    ));
                 }
                 "blobs/sha256" => {
                     disk.insert(format!("sha256:{first}"));
@@ -62,23 +65,45 @@ fn db_objects(meta: &MetaDb) -> BTreeSet<String> {
     let mut v = BTreeSet::new();
     for ns in meta.namespaces.iter().filter(|n| n.in_v1) {
         let n = s(&ns.name.0);
-        v.extend(ns.blobs.iter().map(|b| format!("{n} content {}", s(&b.digest.0))));
-        v.extend(ns.leases.iter().map(|l| format!("{n} lease {}", s(&l.id.0))));
+        v.extend(
+            ns.blobs
+                .iter()
+                .map(|b| format!("{n} content {}", s(&b.digest.0))),
+        );
+        v.extend(
+            ns.leases
+                .iter()
+                .map(|l| format!("{n} lease {}", s(&l.id.0))),
+        );
         for sn in &ns.snapshotters {
-            v.extend(sn.snapshots.iter().map(|x| format!("{n} snapshot {}/{}", s(&sn.name.0), s(&x.key.0))));
+            v.extend(
+                sn.snapshots
+                    .iter()
+                    .map(|x| format!("{n} snapshot {}/{}", s(&sn.name.0), s(&x.key.0))),
+            );
         }
     }
     v
 }
 
 fn editdb(bin: &Path, db: &Path, args: &[&str]) {
-    let o = Command::new(bin.join("editdb")).arg(db).args(args).output().unwrap();
-    assert!(o.status.success(), "editdb {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin.join("editdb"))
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "editdb {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn live_startup_gc_removes_exactly_the_predicted_records() {
-    let Some(bin) = oracle_bin("live_startup_gc_removes_exactly_the_predicted_records") else { return };
+    let Some(bin) = oracle_bin("live_startup_gc_removes_exactly_the_predicted_records") else {
+        return;
+    };
     for v in VERSIONS {
         let fx = fixture_dir(v);
         let original = fx.join("meta.db");
@@ -88,16 +113,65 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
         // restart-test.sh's standard edits, plus: every k8s.io image gone, the plain lease expired.
         let file = DbFile::open(&original, LockMode::None).unwrap();
         let meta0 = MetaDb::decode(&file.db().unwrap());
-        editdb(&bin, &db, &["rm-bucket", "v1", "default", "images", "docker.io/library/app:1.0"]);
-        for i in &meta0.namespaces.iter().find(|n| n.name.0 == b"moby").unwrap().images {
-            editdb(&bin, &db, &["rm-bucket", "v1", "moby", "images", &s(&i.name.0)]);
+        editdb(
+            &bin,
+            &db,
+            &[
+                "rm-bucket",
+                "v1",
+                "default",
+                "images",
+                "docker.io/library/app:1.0",
+            ],
+        );
+        for i in &meta0
+            .namespaces
+            .iter()
+            .find(|n| n.name.0 == b"moby")
+            .unwrap()
+            .images
+        {
+            editdb(
+                &bin,
+                &db,
+                &["rm-bucket", "v1", "moby", "images", &s(&i.name.0)],
+            );
         }
-        for i in &meta0.namespaces.iter().find(|n| n.name.0 == b"k8s.io").unwrap().images {
-            editdb(&bin, &db, &["rm-bucket", "v1", "k8s.io", "images", &s(&i.name.0)]);
+        for i in &meta0
+            .namespaces
+            .iter()
+            .find(|n| n.name.0 == b"k8s.io")
+            .unwrap()
+            .images
+        {
+            editdb(
+                &bin,
+                &db,
+                &["rm-bucket", "v1", "k8s.io", "images", &s(&i.name.0)],
+            );
         }
-        editdb(&bin, &db, &["rm-bucket", "v1", "default", "containers", "app-ctr"]);
-        editdb(&bin, &db, &["rm-bucket", "v1", "default", "leases", "ctrdb-res-lease"]);
-        editdb(&bin, &db, &["mk-bucket", "v1", "default", "leases", "ctrdb-plain-lease", "labels"]);
+        editdb(
+            &bin,
+            &db,
+            &["rm-bucket", "v1", "default", "containers", "app-ctr"],
+        );
+        editdb(
+            &bin,
+            &db,
+            &["rm-bucket", "v1", "default", "leases", "ctrdb-res-lease"],
+        );
+        editdb(
+            &bin,
+            &db,
+            &[
+                "mk-bucket",
+                "v1",
+                "default",
+                "leases",
+                "ctrdb-plain-lease",
+                "labels",
+            ],
+        );
         editdb(
             &bin,
             &db,
@@ -119,18 +193,39 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
         let rules = GcRules::for_file(&meta, bdb.meta().has_freelist());
         let now = SystemTime::now();
         let c = collectable(&meta, &GcOptions { now, rules });
-        let Some((before, after)) = compare_startup(v, &fx, &original, &db) else { continue };
+        let Some((before, after)) = compare_startup(v, &fx, &original, &db) else {
+            continue;
+        };
 
         let mut predicted_gone = BTreeSet::new();
-        predicted_gone.extend(c.content.iter().map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))));
-        predicted_gone.extend(c.leases.iter().map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))));
-        predicted_gone
-            .extend(c.snapshots.iter().map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))));
+        predicted_gone.extend(
+            c.content
+                .iter()
+                .map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))),
+        );
+        predicted_gone.extend(
+            c.leases
+                .iter()
+                .map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))),
+        );
+        predicted_gone.extend(
+            c.snapshots
+                .iter()
+                .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))),
+        );
         let edited = db_objects(&meta);
         let (live, disk_after) = listing_objects(&after);
         let actually_gone: BTreeSet<String> = edited.difference(&live).cloned().collect();
-        assert_eq!(live.difference(&edited).count(), 0, "{v}: objects appeared: {:?}", live.difference(&edited));
-        assert_eq!(actually_gone, predicted_gone, "{v}: startup GC removed something else than predicted");
+        assert_eq!(
+            live.difference(&edited).count(),
+            0,
+            "{v}: objects appeared: {:?}",
+            live.difference(&edited)
+        );
+        assert_eq!(
+            actually_gone, predicted_gone,
+            "{v}: startup GC removed something else than predicted"
+        );
 
         // Blob files: one goes when no namespace keeps a record of its digest.
         let (_, disk_before) = listing_objects(&before);
@@ -139,8 +234,12 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
             .filter(|o| !predicted_gone.contains(*o))
             .filter_map(|o| o.split_once(" content ").map(|(_, d)| d.to_string()))
             .collect();
-        let predicted_files: BTreeSet<String> = disk_before.intersection(&kept_digests).cloned().collect();
-        assert_eq!(disk_after, predicted_files, "{v}: blob files on disk after GC");
+        let predicted_files: BTreeSet<String> =
+            disk_before.intersection(&kept_digests).cloned().collect();
+        assert_eq!(
+            disk_after, predicted_files,
+            "{v}: blob files on disk after GC"
+        );
         eprintln!(
             "live {v} ({rules:?}): {} records and {} blob files removed, as predicted",
             actually_gone.len(),

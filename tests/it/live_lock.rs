@@ -24,7 +24,11 @@ use super::rel_common::ctrdb_commands;
 fn command_args(cmd: &str, db: &Path, scratch: &Path) -> Vec<String> {
     let o = ctrdb(&[cmd, "--help"]);
     let help = String::from_utf8_lossy(&o.stdout).into_owned();
-    let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap_or("").to_string();
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .unwrap_or("")
+        .to_string();
     // drop optional groups: "[OPTIONS]", "[DB]", nested brackets included
     let mut required = String::new();
     let mut depth = 0;
@@ -66,7 +70,11 @@ fn command_args(cmd: &str, db: &Path, scratch: &Path) -> Vec<String> {
 /// Runs ctrdb with `args`, killing it (our own child) after `limit`; returns
 /// (exit code, stderr, elapsed). stdout goes to a file so a large dump cannot
 /// block on a full pipe.
-fn run_ctrdb_bounded(args: &[String], scratch: &Path, limit: Duration) -> (Option<i32>, String, Duration) {
+fn run_ctrdb_bounded(
+    args: &[String],
+    scratch: &Path,
+    limit: Duration,
+) -> (Option<i32>, String, Duration) {
     let out = File::create(scratch.join("stdout")).unwrap();
     let err_path = scratch.join("stderr");
     let err = File::create(&err_path).unwrap();
@@ -90,7 +98,11 @@ fn run_ctrdb_bounded(args: &[String], scratch: &Path, limit: Duration) -> (Optio
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = t.elapsed();
-    (status.and_then(|s| s.code()), std::fs::read_to_string(&err_path).unwrap_or_default(), elapsed)
+    (
+        status.and_then(|s| s.code()),
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+        elapsed,
+    )
 }
 
 fn assert_serves_images(lc: &LiveContainerd, when: &str) {
@@ -111,17 +123,34 @@ fn live_every_ctrdb_command_on_a_running_containerd_exits_3_at_once() {
     let cmds = ctrdb_commands();
     for v in VERSIONS {
         let fx = fixture_dir(v);
-        let Some(lc) = LiveContainerd::start(v, &fx, &fx.join("meta.db")) else { continue };
+        let Some(lc) = LiveContainerd::start(v, &fx, &fx.join("meta.db")) else {
+            continue;
+        };
         let pid = lc.pid().expect("containerd pid");
         let db = lc.db_path();
         let scratch = tempfile::tempdir().unwrap();
         for cmd in &cmds {
             let args = command_args(cmd, &db, scratch.path());
-            let (code, err, took) = run_ctrdb_bounded(&args, scratch.path(), Duration::from_secs(5));
-            eprintln!("live: {v}: ctrdb {} -> {code:?} in {} ms", args.join(" "), took.as_millis());
-            assert!(took < Duration::from_secs(1), "{v}: ctrdb {args:?} took {took:?} (must not wait for the lock)");
-            assert_eq!(code, Some(3), "{v}: ctrdb {args:?} on a live DB: stderr: {err}");
-            assert!(err.contains("in use"), "{v}: ctrdb {args:?}: no 'in use' in: {err}");
+            let (code, err, took) =
+                run_ctrdb_bounded(&args, scratch.path(), Duration::from_secs(5));
+            eprintln!(
+                "live: {v}: ctrdb {} -> {code:?} in {} ms",
+                args.join(" "),
+                took.as_millis()
+            );
+            assert!(
+                took < Duration::from_secs(1),
+                "{v}: ctrdb {args:?} took {took:?} (must not wait for the lock)"
+            );
+            assert_eq!(
+                code,
+                Some(3),
+                "{v}: ctrdb {args:?} on a live DB: stderr: {err}"
+            );
+            assert!(
+                err.contains("in use"),
+                "{v}: ctrdb {args:?}: no 'in use' in: {err}"
+            );
             assert!(
                 err.contains(&format!("containerd (pid {pid}")),
                 "{v}: ctrdb {args:?}: lock holder containerd (pid {pid}) not named in: {err}"
@@ -129,7 +158,9 @@ fn live_every_ctrdb_command_on_a_running_containerd_exits_3_at_once() {
             for f in std::fs::read_dir(scratch.path()).unwrap().flatten() {
                 let n = f.file_name().to_string_lossy().into_owned();
                 if n.ends_with(".out.db") {
-                    eprintln!("live: note: ctrdb {cmd} left {n} behind on a refused (locked) input");
+                    eprintln!(
+                        "live: note: ctrdb {cmd} left {n} behind on a refused (locked) input"
+                    );
                 }
             }
             assert_serves_images(&lc, &format!("while ctrdb {cmd} ran"));
@@ -152,7 +183,9 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
     const HOLD_MS: u64 = 3000;
     for v in VERSIONS {
         let fx = fixture_dir(v);
-        let Some(mut lc) = LiveContainerd::prepare(v, &fx, &fx.join("meta.db")) else { continue };
+        let Some(mut lc) = LiveContainerd::prepare(v, &fx, &fx.join("meta.db")) else {
+            continue;
+        };
         let db = lc.db_path();
 
         // 1. ctrdb check takes its shared lock and holds it for HOLD_MS
@@ -167,8 +200,14 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
             .spawn()
             .expect("spawn ctrdb");
         while !holds_flock(ctrdb.id()) {
-            assert!(t0.elapsed() < Duration::from_secs(2), "{v}: ctrdb never took its lock");
-            assert!(ctrdb.try_wait().unwrap().is_none(), "{v}: ctrdb exited before holding the lock");
+            assert!(
+                t0.elapsed() < Duration::from_secs(2),
+                "{v}: ctrdb never took its lock"
+            );
+            assert!(
+                ctrdb.try_wait().unwrap().is_none(),
+                "{v}: ctrdb exited before holding the lock"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
 
@@ -178,7 +217,10 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
         std::thread::sleep(Duration::from_millis(1000).saturating_sub(t_launch.elapsed()));
         let serving_early = lc.serving();
         let ctrd_pid = lc.pid();
-        assert!(ctrdb.try_wait().unwrap().is_none(), "{v}: ctrdb already exited (before {HOLD_MS} ms)");
+        assert!(
+            ctrdb.try_wait().unwrap().is_none(),
+            "{v}: ctrdb already exited (before {HOLD_MS} ms)"
+        );
         assert!(
             !serving_early,
             "{v}: containerd served 1 s after start although ctrdb held a shared lock on meta.db"
@@ -193,8 +235,16 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
         let o = ctrdb.wait_with_output().unwrap();
         let t_ctrdb_exit = Instant::now();
         let held = t_ctrdb_exit - t0;
-        assert_eq!(o.status.code(), Some(0), "{v}: ctrdb check: {}", String::from_utf8_lossy(&o.stderr));
-        assert!(held >= Duration::from_millis(HOLD_MS), "{v}: ctrdb held the lock only {held:?}");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{v}: ctrdb check: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            held >= Duration::from_millis(HOLD_MS),
+            "{v}: ctrdb held the lock only {held:?}"
+        );
 
         // 4. containerd serves soon after
         let limit = Duration::from_secs(5);
@@ -208,8 +258,16 @@ fn live_ctrdb_delays_containerd_start_only_for_its_own_run() {
         }
         let delay = t_ctrdb_exit.elapsed();
         let status = run.wait().unwrap();
-        assert!(status.success(), "{v}: live.sh run failed:\n{}", lc.log_tail(20));
-        assert_eq!(lc.pid(), ctrd_pid, "{v}: the containerd that waited is the one serving");
+        assert!(
+            status.success(),
+            "{v}: live.sh run failed:\n{}",
+            lc.log_tail(20)
+        );
+        assert_eq!(
+            lc.pid(),
+            ctrd_pid,
+            "{v}: the containerd that waited is the one serving"
+        );
         assert_serves_images(&lc, "after ctrdb released the lock");
         eprintln!(
             "live: {v}: ctrdb held the lock {} ms; containerd launched {} ms after; served {} ms after ctrdb exited",

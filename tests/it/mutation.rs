@@ -47,7 +47,15 @@ pub fn mutate(d: &mut Vec<u8>, ps: usize, rng: &mut Rng) -> &'static str {
         2 => {
             let o = page_off(rng) + PAGE_HEADER_SIZE + rng.below(16 * 8) as usize;
             if o + 8 <= d.len() {
-                let v = [0u64, 1, 0xFFFF, 0xFFFF_FFFF, u64::MAX, rng.next_u64(), rng.below(4096)][rng.below(7) as usize];
+                let v = [
+                    0u64,
+                    1,
+                    0xFFFF,
+                    0xFFFF_FFFF,
+                    u64::MAX,
+                    rng.next_u64(),
+                    rng.below(4096),
+                ][rng.below(7) as usize];
                 let w = [2usize, 4, 8][rng.below(3) as usize];
                 d[o..o + w].copy_from_slice(&v.to_le_bytes()[..w]);
             }
@@ -91,8 +99,10 @@ pub fn mutate(d: &mut Vec<u8>, ps: usize, rng: &mut Rng) -> &'static str {
         _ => {
             // Damage a meta field and fix its checksum, so Go would accept it.
             let m = rng.below(2) as usize * ps;
-            let field = [META_ROOT, META_FREELIST, META_PGID, META_PAGE_SIZE][rng.below(4) as usize];
-            let v = [0u64, 1, 2, 3, u64::MAX, rng.next_u64(), rng.below(256)][rng.below(7) as usize];
+            let field =
+                [META_ROOT, META_FREELIST, META_PGID, META_PAGE_SIZE][rng.below(4) as usize];
+            let v =
+                [0u64, 1, 2, 3, u64::MAX, rng.next_u64(), rng.below(256)][rng.below(7) as usize];
             let w = if field == META_PAGE_SIZE { 4 } else { 8 };
             d[m + field..m + field + w].copy_from_slice(&v.to_le_bytes()[..w]);
             let sum = ctrdb::bolt::bytes::fnv1a64(&d[m + META_OFFSET..m + META_CHECKSUM]);
@@ -116,7 +126,12 @@ pub fn exercise(d: &[u8]) -> usize {
             }
         }
     }
-    for path in ["v1", "v1/k8s.io/images", "v1/default/content/blob", "v1/moby/containers"] {
+    for path in [
+        "v1",
+        "v1/k8s.io/images",
+        "v1/default/content/blob",
+        "v1/moby/containers",
+    ] {
         if let Ok(Some(b)) = db.bucket(&BucketPath::parse(path)) {
             for e in b.iter().take(1000) {
                 if e.is_err() {
@@ -135,10 +150,20 @@ pub fn exercise_containerd(d: &[u8]) {
     let Ok(db) = Db::parse(d) else { return };
     let meta = MetaDb::decode(&db);
     let _ = ctrdb::analysis::refs::build(&meta);
-    let opts = GcOptions { now: std::time::SystemTime::now(), rules: GcRules::for_file(&meta, db.meta().has_freelist()) };
+    let opts = GcOptions {
+        now: std::time::SystemTime::now(),
+        rules: GcRules::for_file(&meta, db.meta().has_freelist()),
+    };
     let before = gc::collectable(&meta, &opts);
     for policy in [Policy::Safe, Policy::Tagged, Policy::OnePerDigest] {
-        let plan = dedup::plan(&meta, &PlanOptions { policy, keep: Vec::new(), namespaces: Vec::new() });
+        let plan = dedup::plan(
+            &meta,
+            &PlanOptions {
+                policy,
+                keep: Vec::new(),
+                namespaces: Vec::new(),
+            },
+        );
         let removed: BTreeSet<_> = plan.removed();
         let _ = gc::collectable_without(&meta, &removed, &opts).minus(&before);
     }
@@ -178,7 +203,9 @@ pub fn exercise_write(d: &[u8], what: &str) -> Option<Vec<u8>> {
     })();
     match verified {
         Ok(()) => {}
-        Err(e) if source_clean => panic!("{what}: a clean source was rewritten to a file that fails verification: {e}"),
+        Err(e) if source_clean => {
+            panic!("{what}: a clean source was rewritten to a file that fails verification: {e}")
+        }
         Err(_) => return None, // `compact`/`dedup --output` refuse it and remove the file
     }
     Some(out)
@@ -230,13 +257,30 @@ fn seeded_mutations_never_panic_or_hang() {
     }
     eprintln!("mutation: {total} mutated files read without a panic; {written} rewritten and verified; slowest {slowest:?}");
     assert!(total >= 10_000);
-    assert!(written > 100, "only {written} mutated files could be rewritten");
+    assert!(
+        written > 100,
+        "only {written} mutated files could be rewritten"
+    );
     // A sample of the rewritten files goes to Go's tx.Check.
-    if let Some(bin) = oracle_bin("seeded_mutations_never_panic_or_hang (Go check of rewritten samples)") {
+    if let Some(bin) =
+        oracle_bin("seeded_mutations_never_panic_or_hang (Go check of rewritten samples)")
+    {
         for p in &sampled {
-            let o = std::process::Command::new(bin.join("dumpdb")).arg("-check").arg(p).output().unwrap();
-            assert!(o.status.success(), "{}: Go tx.Check rejects a file our writer produced: {}", p.display(), String::from_utf8_lossy(&o.stdout));
+            let o = std::process::Command::new(bin.join("dumpdb"))
+                .arg("-check")
+                .arg(p)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{}: Go tx.Check rejects a file our writer produced: {}",
+                p.display(),
+                String::from_utf8_lossy(&o.stdout)
+            );
         }
-        eprintln!("mutation: {} rewritten samples pass Go's tx.Check", sampled.len());
+        eprintln!(
+            "mutation: {} rewritten samples pass Go's tx.Check",
+            sampled.len()
+        );
     }
 }

@@ -6,8 +6,6 @@
 //! Needs the tools of `tests/oracle/build.sh DIR` (dumpdb, editdb) in
 //! `CTRDB_ORACLE_BIN=DIR`; every test prints a SKIP line and passes without them.
 
-
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,7 +14,9 @@ use ctrdb::bolt::writer::FreelistMode;
 
 fn oracle() -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("CTRDB_ORACLE_BIN").map(PathBuf::from) else {
-        eprintln!("SKIP: CTRDB_ORACLE_BIN is not set (build the tools with tests/oracle/build.sh DIR)");
+        eprintln!(
+            "SKIP: CTRDB_ORACLE_BIN is not set (build the tools with tests/oracle/build.sh DIR)"
+        );
         return None;
     };
     for t in ["dumpdb", "editdb"] {
@@ -30,13 +30,22 @@ fn oracle() -> Option<PathBuf> {
 
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     let o = cmd.output().expect("run oracle tool");
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Go's `tx.Check` must print exactly OK.
 fn go_check(bin: &Path, db: &Path) {
     let (code, out, err) = run(Command::new(bin.join("dumpdb")).arg("-check").arg(db));
-    assert_eq!((code, out.trim()), (Some(0), "OK"), "Go tx.Check on {}: {out}{err}", db.display());
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), "OK"),
+        "Go tx.Check on {}: {out}{err}",
+        db.display()
+    );
 }
 
 fn go_lines(bin: &Path, db: &Path) -> String {
@@ -63,7 +72,12 @@ fn go_reads_and_checks_random_trees() {
         huge_value_percent: 1,
     };
     for seed in 0..8u64 {
-        for (ps, fl) in [(4096, FreelistMode::Page), (4096, FreelistMode::None), (1024, FreelistMode::Page), (16384, FreelistMode::None)] {
+        for (ps, fl) in [
+            (4096, FreelistMode::Page),
+            (4096, FreelistMode::None),
+            (1024, FreelistMode::Page),
+            (16384, FreelistMode::None),
+        ] {
             let mut rng = Rng(seed ^ 0xabcd);
             let top = rng.range(1, 6);
             let root = random_root(&mut rng, &shape, top);
@@ -72,7 +86,10 @@ fn go_reads_and_checks_random_trees() {
             go_check(&bin, &path);
             let mut want = String::new();
             super::writer_common::go_lines(&root, &mut Vec::new(), &mut want);
-            assert!(go_lines(&bin, &path) == want, "seed {seed} page size {ps}: Go's dump differs from the content written");
+            assert!(
+                go_lines(&bin, &path) == want,
+                "seed {seed} page size {ps}: Go's dump differs from the content written"
+            );
         }
     }
 }
@@ -81,20 +98,35 @@ fn go_reads_and_checks_random_trees() {
 /// page-based buckets, so Go's edits free and reuse our pages.
 fn editable_tree() -> Tree {
     let mut rng = Rng(99);
-    let mut v1 = Tree { sequence: 5, ..Tree::default() };
-    let mut many = Tree { sequence: 77, ..Tree::default() };
+    let mut v1 = Tree {
+        sequence: 5,
+        ..Tree::default()
+    };
+    let mut many = Tree {
+        sequence: 77,
+        ..Tree::default()
+    };
     for i in 0..3000u32 {
         let n = rng.range(0, 200) as usize;
-        many.entries.insert(format!("key{i:05}").into_bytes(), Node::Value(rng.bytes(n)));
+        many.entries
+            .insert(format!("key{i:05}").into_bytes(), Node::Value(rng.bytes(n)));
     }
     v1.entries.insert(b"many".to_vec(), Node::Bucket(many));
     for i in 0..50u32 {
-        let mut small = Tree { sequence: u64::from(i), ..Tree::default() };
-        small.entries.insert(b"k".to_vec(), Node::Value(b"v".to_vec()));
+        let mut small = Tree {
+            sequence: u64::from(i),
+            ..Tree::default()
+        };
+        small
+            .entries
+            .insert(b"k".to_vec(), Node::Value(b"v".to_vec()));
         if i % 10 == 0 {
-            small.entries.insert(b"big".to_vec(), Node::Value(rng.bytes(9000)));
+            small
+                .entries
+                .insert(b"big".to_vec(), Node::Value(rng.bytes(9000)));
         }
-        v1.entries.insert(format!("small{i:02}").into_bytes(), Node::Bucket(small));
+        v1.entries
+            .insert(format!("small{i:02}").into_bytes(), Node::Bucket(small));
     }
     let mut root = Tree::default();
     root.entries.insert(b"v1".to_vec(), Node::Bucket(v1));
@@ -102,7 +134,11 @@ fn editable_tree() -> Tree {
 }
 
 fn mutate_and_check(bin: &Path, db: &Path) {
-    edit(bin, db, &["put", "v1", "many", "key01500x", "inserted in the middle"]);
+    edit(
+        bin,
+        db,
+        &["put", "v1", "many", "key01500x", "inserted in the middle"],
+    );
     go_check(bin, db);
     edit(bin, db, &["mk-bucket", "v1", "ctrdb-new", "nested"]);
     edit(bin, db, &["put", "v1", "ctrdb-new", "nested", "k", "v"]);
@@ -112,8 +148,17 @@ fn mutate_and_check(bin: &Path, db: &Path) {
     edit(bin, db, &["rm-bucket", "v1", "many"]);
     go_check(bin, db);
     let lines = go_lines(bin, db);
-    assert!(lines.contains(&format!("K 7631/{} 6b 76\n", "6374726462 2d6e6577/6e6573746564".replace(' ', ""))), "{lines}");
-    assert!(!lines.contains("B 7631/6d616e79 "), "bucket 'many' still there");
+    assert!(
+        lines.contains(&format!(
+            "K 7631/{} 6b 76\n",
+            "6374726462 2d6e6577/6e6573746564".replace(' ', "")
+        )),
+        "{lines}"
+    );
+    assert!(
+        !lines.contains("B 7631/6d616e79 "),
+        "bucket 'many' still there"
+    );
 }
 
 #[test]
@@ -139,10 +184,26 @@ fn compacted_fixtures_pass_go_check_and_dump_identically() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (i, db) in dbs.iter().enumerate() {
         let out = dir.path().join(format!("{i}.db"));
-        let o = ctrdb().arg("compact").arg(db).arg("-o").arg(&out).output().expect("run");
-        assert_eq!(o.status.code(), Some(0), "{}: {}", db.display(), String::from_utf8_lossy(&o.stderr));
+        let o = ctrdb()
+            .arg("compact")
+            .arg(db)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .expect("run");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}: {}",
+            db.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
         go_check(&bin, &out);
-        assert!(go_lines(&bin, db) == go_lines(&bin, &out), "{}: Go's dump of the copy differs", db.display());
+        assert!(
+            go_lines(&bin, db) == go_lines(&bin, &out),
+            "{}: Go's dump of the copy differs",
+            db.display()
+        );
         // Go can write to the copy too.
         edit(&bin, &out, &["mk-bucket", "ctrdb-test", "b"]);
         edit(&bin, &out, &["put", "ctrdb-test", "b", "k", "v"]);

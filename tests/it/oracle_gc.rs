@@ -44,10 +44,26 @@ fn decode(path: &Path) -> (MetaDb, GcRules) {
 /// `"<ns> <kind> <id>"` lines, the oracle's syntax, for the kinds the 1.6 GC removes.
 fn lines(c: &Collectable) -> BTreeSet<String> {
     let mut v = BTreeSet::new();
-    v.extend(c.content.iter().map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))));
-    v.extend(c.snapshots.iter().map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))));
-    v.extend(c.leases.iter().map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))));
-    v.extend(c.ingests.iter().map(|(n, i)| format!("{} ingest {}", s(&n.0), s(&i.0))));
+    v.extend(
+        c.content
+            .iter()
+            .map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))),
+    );
+    v.extend(
+        c.snapshots
+            .iter()
+            .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))),
+    );
+    v.extend(
+        c.leases
+            .iter()
+            .map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))),
+    );
+    v.extend(
+        c.ingests
+            .iter()
+            .map(|(n, i)| format!("{} ingest {}", s(&n.0), s(&i.0))),
+    );
     v
 }
 
@@ -56,16 +72,37 @@ fn oracle_gc(bin: &Path, db: &Path, tmp: &Path) -> (BTreeSet<String>, SystemTime
     let copy = tmp.join("oracle-gc-copy.db");
     std::fs::copy(db, &copy).unwrap();
     let now = SystemTime::now();
-    let o = Command::new(bin.join("ctrmeta")).args(["-gc", "-json"]).arg(&copy).output().unwrap();
-    assert!(o.status.success(), "ctrmeta -gc {}: {}", db.display(), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin.join("ctrmeta"))
+        .args(["-gc", "-json"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ctrmeta -gc {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let removed = v["metadata_objects_removed"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string());
+    let removed = v["metadata_objects_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string());
     (removed.collect(), now)
 }
 
 fn editdb(bin: &Path, db: &Path, args: &[String]) {
-    let o = Command::new(bin.join("editdb")).arg(db).args(args).output().unwrap();
-    assert!(o.status.success(), "editdb {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(bin.join("editdb"))
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "editdb {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn a(v: &[&str]) -> Vec<String> {
@@ -94,9 +131,22 @@ fn root_snapshot_unlabels(meta: &MetaDb) -> Vec<Vec<String>> {
     let mut ops = vec![];
     for ns in meta.namespaces.iter().filter(|n| n.name.0 == b"default") {
         for sn in &ns.snapshotters {
-            for x in sn.snapshots.iter().filter(|x| x.labels.keys().any(|k| k.0 == b"containerd.io/gc.root")) {
+            for x in sn
+                .snapshots
+                .iter()
+                .filter(|x| x.labels.keys().any(|k| k.0 == b"containerd.io/gc.root"))
+            {
                 let (sn, key) = (s(&sn.name.0), s(&x.key.0));
-                ops.push(a(&["rm-key", "v1", "default", "snapshots", &sn, &key, "labels", "containerd.io/gc.root"]));
+                ops.push(a(&[
+                    "rm-key",
+                    "v1",
+                    "default",
+                    "snapshots",
+                    &sn,
+                    &key,
+                    "labels",
+                    "containerd.io/gc.root",
+                ]));
             }
         }
     }
@@ -119,7 +169,11 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
     // The moby config alias, by target (same as restart-test.sh's second moby edit).
     if let Some(moby) = meta.namespaces.iter().find(|n| n.name.0 == b"moby") {
         if let Some(last) = out.last_mut() {
-            for i in moby.images.iter().filter(|i| i.name.0.starts_with(b"sha256:")) {
+            for i in moby
+                .images
+                .iter()
+                .filter(|i| i.name.0.starts_with(b"sha256:"))
+            {
                 last.1.push(rm_image("moby", &s(&i.name.0)));
             }
         }
@@ -144,10 +198,17 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
         all_images.extend(ns.images.iter().map(|i| rm_image(&n, &s(&i.name.0))));
         for c in &ns.containers {
             let op = a(&["rm-bucket", "v1", &n, "containers", &s(&c.id.0)]);
-            out.push((format!("{n}: container {} removed", s(&c.id.0)), vec![op.clone()]));
+            out.push((
+                format!("{n}: container {} removed", s(&c.id.0)),
+                vec![op.clone()],
+            ));
             all_containers.push(op);
         }
-        all_leases.extend(ns.leases.iter().map(|l| a(&["rm-bucket", "v1", &n, "leases", &s(&l.id.0)])));
+        all_leases.extend(
+            ns.leases
+                .iter()
+                .map(|l| a(&["rm-bucket", "v1", &n, "leases", &s(&l.id.0)])),
+        );
     }
     out.push(("no leases".into(), all_leases.clone()));
     out.push(("no containers".into(), all_containers.clone()));
@@ -158,14 +219,22 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
     ));
 
     // Lease expiry, unparsable expiry, flat leases (with the images gone so that lease roots matter).
-    let default_images: Vec<Vec<String>> = all_images.iter().filter(|op| op[2] == "default").cloned().collect();
+    let default_images: Vec<Vec<String>> = all_images
+        .iter()
+        .filter(|op| op[2] == "default")
+        .cloned()
+        .collect();
     let lease = ["v1", "default", "leases", "ctrdb-res-lease"];
     let plain = ["v1", "default", "leases", "ctrdb-plain-lease"];
     let root_blob = meta
         .namespaces
         .iter()
         .find(|n| n.name.0 == b"default")
-        .and_then(|n| n.blobs.iter().find(|b| b.labels.keys().any(|k| k.0 == b"containerd.io/gc.root")))
+        .and_then(|n| {
+            n.blobs
+                .iter()
+                .find(|b| b.labels.keys().any(|k| k.0 == b"containerd.io/gc.root"))
+        })
         .map(|b| s(&b.digest.0));
     let mut expire = default_images.clone();
     expire.extend(put_label(&lease, "containerd.io/gc.expire", PAST));
@@ -175,44 +244,97 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
     bad.extend(put_label(&lease, "containerd.io/gc.expire", "yesterday"));
     out.push(("default: no images, lease expiry unparsable".into(), bad));
     let mut future = default_images.clone();
-    future.extend(put_label(&lease, "containerd.io/gc.expire", "2999-01-01T00:00:00+02:00"));
+    future.extend(put_label(
+        &lease,
+        "containerd.io/gc.expire",
+        "2999-01-01T00:00:00+02:00",
+    ));
     out.push(("default: no images, lease expiry far future".into(), future));
     // Without its snapshot resource, the lease keeps the config blob; only a
     // non-flat lease follows the blob's gc.ref.snapshot label to the layer chain.
     let mut normal = [default_images.clone(), all_containers.clone()].concat();
-    normal.push(a(&["rm-bucket", "v1", "default", "leases", "ctrdb-res-lease", "snapshots"]));
+    normal.push(a(&[
+        "rm-bucket",
+        "v1",
+        "default",
+        "leases",
+        "ctrdb-res-lease",
+        "snapshots",
+    ]));
     normal.extend(root_snapshot_unlabels(meta));
     let mut flat = normal.clone();
     flat.extend(put_label(&lease, "containerd.io/gc.flat", "1"));
     out.push(("default: no images or containers, flat lease".into(), flat));
-    out.push(("default: no images or containers, normal lease".into(), normal));
+    out.push((
+        "default: no images or containers, normal lease".into(),
+        normal,
+    ));
 
     // Ingests without expiry are only kept by a lease.
     out.push((
         "ingests lose expireat".into(),
         vec![
-            a(&["rm-key", "v1", "default", "content", "ingests", "ctrdb-orphan-ingest", "expireat"]),
-            a(&["rm-key", "v1", "buildkit", "content", "ingests", "ctrdb-shared-ingest", "expireat"]),
+            a(&[
+                "rm-key",
+                "v1",
+                "default",
+                "content",
+                "ingests",
+                "ctrdb-orphan-ingest",
+                "expireat",
+            ]),
+            a(&[
+                "rm-key",
+                "v1",
+                "buildkit",
+                "content",
+                "ingests",
+                "ctrdb-shared-ingest",
+                "expireat",
+            ]),
         ],
     ));
 
     // gc.root labels removed; then reference labels added to the root blob.
     if let Some(rb) = &root_blob {
         let rb_path = ["v1", "default", "content", "blob", rb.as_str()];
-        let mut ops = vec![a(&["rm-key", "v1", "default", "content", "blob", rb, "labels", "containerd.io/gc.root"])];
+        let mut ops = vec![a(&[
+            "rm-key",
+            "v1",
+            "default",
+            "content",
+            "blob",
+            rb,
+            "labels",
+            "containerd.io/gc.root",
+        ])];
         ops.extend(root_snapshot_unlabels(meta));
         out.push(("default: gc.root labels removed".into(), ops));
 
         // With the default images and containers gone, the root blob's labels decide.
         if let Some(ns) = meta.namespaces.iter().find(|n| n.name.0 == b"default") {
             let mut ops = [default_images.clone(), all_containers.clone()].concat();
-            let blobs: Vec<String> = ns.blobs.iter().map(|b| s(&b.digest.0)).filter(|d| d != rb).collect();
+            let blobs: Vec<String> = ns
+                .blobs
+                .iter()
+                .map(|b| s(&b.digest.0))
+                .filter(|d| d != rb)
+                .collect();
             let snaps: Vec<(String, String)> = ns
                 .snapshotters
                 .iter()
-                .flat_map(|sn| sn.snapshots.iter().map(move |x| (s(&sn.name.0), s(&x.key.0))))
+                .flat_map(|sn| {
+                    sn.snapshots
+                        .iter()
+                        .map(move |x| (s(&sn.name.0), s(&x.key.0)))
+                })
                 .collect();
-            let pick = |i: usize| blobs.get(i % blobs.len().max(1)).cloned().unwrap_or_default();
+            let pick = |i: usize| {
+                blobs
+                    .get(i % blobs.len().max(1))
+                    .cloned()
+                    .unwrap_or_default()
+            };
             for (k, v) in [
                 ("containerd.io/gc.ref.content", pick(0)),
                 ("containerd.io/gc.ref.content.m.1", pick(1)),
@@ -224,12 +346,23 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
                 ops.extend(put_label(&rb_path, k, &v));
             }
             if let Some((sn, key)) = snaps.iter().find(|(_, k)| k.starts_with("sha256:")) {
-                ops.extend(put_label(&rb_path, &format!("containerd.io/gc.ref.snapshot.{sn}/extra"), key));
+                ops.extend(put_label(
+                    &rb_path,
+                    &format!("containerd.io/gc.ref.snapshot.{sn}/extra"),
+                    key,
+                ));
             }
             if let Some((_, key)) = snaps.iter().rev().find(|(_, k)| k.starts_with("sha256:")) {
-                ops.extend(put_label(&rb_path, "containerd.io/gc.ref.snapshot.native", key));
+                ops.extend(put_label(
+                    &rb_path,
+                    "containerd.io/gc.ref.snapshot.native",
+                    key,
+                ));
             }
-            out.push(("default: no images/containers, reference labels on the gc.root blob".into(), ops));
+            out.push((
+                "default: no images/containers, reference labels on the gc.root blob".into(),
+                ops,
+            ));
         }
     }
     out
@@ -237,7 +370,9 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
 
 #[test]
 fn collectable_equals_containerd_1_6_gc_on_fixtures_and_edits() {
-    let Some(bin) = oracle_bin("collectable_equals_containerd_1_6_gc_on_fixtures_and_edits") else { return };
+    let Some(bin) = oracle_bin("collectable_equals_containerd_1_6_gc_on_fixtures_and_edits") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let mut total = (0usize, 0usize);
     for (name, path) in fixtures() {
@@ -253,7 +388,10 @@ fn collectable_equals_containerd_1_6_gc_on_fixtures_and_edits() {
             for r in BTreeSet::from([rules, GcRules::V1_6]) {
                 let c = collectable(&meta, &GcOptions { now, rules: r });
                 let ours = lines(&c);
-                assert!(c.images.is_empty(), "{name} [{what}] {r:?}: no 2.x image expiry in these scenarios");
+                assert!(
+                    c.images.is_empty(),
+                    "{name} [{what}] {r:?}: no 2.x image expiry in these scenarios"
+                );
                 if ours != theirs {
                     panic!(
                         "{name} [{what}] {r:?}: model differs from containerd 1.6.20 GC\n  only ours: {:?}\n  only containerd: {:?}",
@@ -262,12 +400,18 @@ fn collectable_equals_containerd_1_6_gc_on_fixtures_and_edits() {
                     );
                 }
             }
-            eprintln!("{name} [{what}] ({rules:?}): {} removals agree", theirs.len());
+            eprintln!(
+                "{name} [{what}] ({rules:?}): {} removals agree",
+                theirs.len()
+            );
             total.0 += 1;
             total.1 += theirs.len();
         }
     }
-    eprintln!("{} scenarios, {} removals, all equal to containerd 1.6.20's GC", total.0, total.1);
+    eprintln!(
+        "{} scenarios, {} removals, all equal to containerd 1.6.20's GC",
+        total.0, total.1
+    );
     assert!(total.1 > 100, "the edits should make plenty collectable");
 }
 
@@ -278,23 +422,46 @@ fn collectable_equals_containerd_1_6_gc_on_fixtures_and_edits() {
 /// `gc.ref.content` label keeps a blob under 2.x that 1.6 collects.
 #[test]
 fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
-    let Some(bin) = oracle_bin("gc_2x_rules_differ_from_1_6_exactly_as_documented") else { return };
+    let Some(bin) = oracle_bin("gc_2x_rules_differ_from_1_6_exactly_as_documented") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
-    let path: PathBuf = fixtures().into_iter().find(|(n, _)| n.contains("2.1")).map(|(_, p)| p).unwrap();
+    let path: PathBuf = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("2.1"))
+        .map(|(_, p)| p)
+        .unwrap();
     let (meta0, rules0) = decode(&path);
     assert_eq!(rules0, GcRules::V2_0);
-    let default = meta0.namespaces.iter().find(|n| n.name.0 == b"default").unwrap();
+    let default = meta0
+        .namespaces
+        .iter()
+        .find(|n| n.name.0 == b"default")
+        .unwrap();
 
     // Expire every name of app:1.0's target in `default`.
-    let app = default.image(b"docker.io/library/app:1.0").unwrap().target_digest().unwrap().clone();
-    let names: Vec<String> =
-        default.images.iter().filter(|i| i.target_digest() == Some(&app)).map(|i| s(&i.name.0)).collect();
+    let app = default
+        .image(b"docker.io/library/app:1.0")
+        .unwrap()
+        .target_digest()
+        .unwrap()
+        .clone();
+    let names: Vec<String> = default
+        .images
+        .iter()
+        .filter(|i| i.target_digest() == Some(&app))
+        .map(|i| s(&i.name.0))
+        .collect();
     let labelled = tmp.path().join("expired.db");
     let removed = tmp.path().join("removed.db");
     std::fs::copy(&path, &labelled).unwrap();
     std::fs::copy(&path, &removed).unwrap();
     for n in &names {
-        for op in put_label(&["v1", "default", "images", n], "containerd.io/gc.expire", PAST) {
+        for op in put_label(
+            &["v1", "default", "images", n],
+            "containerd.io/gc.expire",
+            PAST,
+        ) {
             editdb(&bin, &labelled, &op);
         }
         editdb(&bin, &removed, &rm_image("default", n));
@@ -303,37 +470,79 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
     let (theirs_labelled, now) = oracle_gc(&bin, &labelled, tmp.path());
     let (theirs_removed, _) = oracle_gc(&bin, &removed, tmp.path());
     let v2 = collectable(&meta, &GcOptions { now, rules });
-    let v16 = collectable(&meta, &GcOptions { now, rules: GcRules::V1_6 });
+    let v16 = collectable(
+        &meta,
+        &GcOptions {
+            now,
+            rules: GcRules::V1_6,
+        },
+    );
     assert_eq!(lines(&v16), theirs_labelled, "1.6 ignores image expiry");
-    assert_eq!(lines(&v2), theirs_removed, "2.x: expired images act as deleted");
+    assert_eq!(
+        lines(&v2),
+        theirs_removed,
+        "2.x: expired images act as deleted"
+    );
     let imgs: BTreeSet<String> = v2.images.iter().map(|(_, n)| s(&n.0)).collect();
-    assert_eq!(imgs, names.iter().cloned().collect(), "2.x collects the expired images");
+    assert_eq!(
+        imgs,
+        names.iter().cloned().collect(),
+        "2.x collects the expired images"
+    );
     assert!(theirs_removed.len() > theirs_labelled.len());
-    eprintln!("expired images {names:?}: 2.x model = 1.6 GC without them ({} removals)", theirs_removed.len());
+    eprintln!(
+        "expired images {names:?}: 2.x model = 1.6 GC without them ({} removals)",
+        theirs_removed.len()
+    );
 
     // A sandbox label keeps a blob in 2.x only: label the sandbox with the app
     // manifest, then remove the images that held it.
-    let k8s = meta0.namespaces.iter().find(|n| n.name.0 == b"k8s.io").unwrap();
+    let k8s = meta0
+        .namespaces
+        .iter()
+        .find(|n| n.name.0 == b"k8s.io")
+        .unwrap();
     let sb = k8s.sandboxes.first().expect("2.1.9 fixture has a sandbox");
     let k8s_images: Vec<&ctrdb::containerd::Image> = k8s.images.iter().collect();
-    let target = k8s_images.iter().find_map(|i| i.target_digest()).unwrap().clone();
+    let target = k8s_images
+        .iter()
+        .find_map(|i| i.target_digest())
+        .unwrap()
+        .clone();
     let db = tmp.path().join("sandbox.db");
     std::fs::copy(&path, &db).unwrap();
-    for op in
-        put_label(&["v1", "k8s.io", "sandboxes", &s(&sb.id.0)], "containerd.io/gc.ref.content.ctrdb", &s(&target.0))
-    {
+    for op in put_label(
+        &["v1", "k8s.io", "sandboxes", &s(&sb.id.0)],
+        "containerd.io/gc.ref.content.ctrdb",
+        &s(&target.0),
+    ) {
         editdb(&bin, &db, &op);
     }
-    for i in k8s_images.iter().filter(|i| i.target_digest() == Some(&target)) {
+    for i in k8s_images
+        .iter()
+        .filter(|i| i.target_digest() == Some(&target))
+    {
         editdb(&bin, &db, &rm_image("k8s.io", &s(&i.name.0)));
     }
     let (meta, rules) = decode(&db);
     let (theirs, now) = oracle_gc(&bin, &db, tmp.path());
     let v2 = lines(&collectable(&meta, &GcOptions { now, rules }));
-    let v16 = lines(&collectable(&meta, &GcOptions { now, rules: GcRules::V1_6 }));
+    let v16 = lines(&collectable(
+        &meta,
+        &GcOptions {
+            now,
+            rules: GcRules::V1_6,
+        },
+    ));
     assert_eq!(v16, theirs);
     let kept: Vec<&String> = theirs.difference(&v2).collect();
     assert!(v2.is_subset(&theirs), "2.x only keeps more here");
-    assert!(kept.contains(&&format!("k8s.io content {}", s(&target.0))), "sandbox label keeps {target:?}: {kept:?}");
-    eprintln!("sandbox label: 2.x keeps {} objects 1.6 collects", kept.len());
+    assert!(
+        kept.contains(&&format!("k8s.io content {}", s(&target.0))),
+        "sandbox label keeps {target:?}: {kept:?}"
+    );
+    eprintln!(
+        "sandbox label: 2.x keeps {} objects 1.6 collects",
+        kept.len()
+    );
 }

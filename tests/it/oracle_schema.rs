@@ -22,7 +22,13 @@ fn s(b: &[u8]) -> String {
 }
 
 fn labels(l: &Labels) -> Option<Value> {
-    (!l.is_empty()).then(|| Value::Object(l.iter().map(|(k, v)| (s(&k.0), Value::String(s(&v.0)))).collect()))
+    (!l.is_empty()).then(|| {
+        Value::Object(
+            l.iter()
+                .map(|(k, v)| (s(&k.0), Value::String(s(&v.0))))
+                .collect(),
+        )
+    })
 }
 
 fn t(ts: &Option<Timestamp>) -> Value {
@@ -79,8 +85,17 @@ fn ours(ns: &Namespace) -> Value {
         .map(|i| {
             obj(vec![
                 ("ref", Some(json!(s(&i.ref_.0)))),
-                ("backend_ref", i.backend_ref.as_ref().map(|r| json!(s(&r.0)))),
-                ("expected", i.expected.as_ref().filter(|e| !e.0.is_empty()).map(|e| json!(s(&e.0)))),
+                (
+                    "backend_ref",
+                    i.backend_ref.as_ref().map(|r| json!(s(&r.0))),
+                ),
+                (
+                    "expected",
+                    i.expected
+                        .as_ref()
+                        .filter(|e| !e.0.is_empty())
+                        .map(|e| json!(s(&e.0))),
+                ),
                 ("expireat", Some(t(&i.expire_at))),
             ])
         })
@@ -93,19 +108,57 @@ fn ours(ns: &Namespace) -> Value {
             let exts: Map<String, Value> = c
                 .extensions
                 .iter()
-                .map(|(k, a)| (s(&k.0), json!(format!("{} ({} bytes)", s(&a.type_url), a.value.len()))))
+                .map(|(k, a)| {
+                    (
+                        s(&k.0),
+                        json!(format!("{} ({} bytes)", s(&a.type_url), a.value.len())),
+                    )
+                })
                 .collect();
             obj(vec![
                 ("id", Some(json!(s(&c.id.0)))),
-                ("image", Some(json!(c.image.as_ref().map_or(String::new(), |x| s(&x.0))))),
-                ("runtime", Some(json!(rt.name.as_ref().map_or(String::new(), |x| s(&x.0))))),
-                ("runtime_options_type", rt.options.as_ref().map(|o| json!(s(&o.type_url)))),
-                ("snapshotter", Some(json!(c.snapshotter.as_ref().map_or(String::new(), |x| s(&x.0))))),
-                ("snapshot_key", Some(json!(c.snapshot_key.as_ref().map_or(String::new(), |x| s(&x.0))))),
-                ("spec_type", c.spec.as_ref().map(|a| json!(s(&a.type_url))).filter(|v| v != "")),
-                ("spec_bytes", Some(json!(c.spec.as_ref().map_or(0, |a| a.value.len())))),
+                (
+                    "image",
+                    Some(json!(c.image.as_ref().map_or(String::new(), |x| s(&x.0)))),
+                ),
+                (
+                    "runtime",
+                    Some(json!(rt.name.as_ref().map_or(String::new(), |x| s(&x.0)))),
+                ),
+                (
+                    "runtime_options_type",
+                    rt.options.as_ref().map(|o| json!(s(&o.type_url))),
+                ),
+                (
+                    "snapshotter",
+                    Some(json!(c
+                        .snapshotter
+                        .as_ref()
+                        .map_or(String::new(), |x| s(&x.0)))),
+                ),
+                (
+                    "snapshot_key",
+                    Some(json!(c
+                        .snapshot_key
+                        .as_ref()
+                        .map_or(String::new(), |x| s(&x.0)))),
+                ),
+                (
+                    "spec_type",
+                    c.spec
+                        .as_ref()
+                        .map(|a| json!(s(&a.type_url)))
+                        .filter(|v| v != ""),
+                ),
+                (
+                    "spec_bytes",
+                    Some(json!(c.spec.as_ref().map_or(0, |a| a.value.len()))),
+                ),
                 ("labels", labels(&c.labels)),
-                ("extensions", (!exts.is_empty()).then_some(Value::Object(exts))),
+                (
+                    "extensions",
+                    (!exts.is_empty()).then_some(Value::Object(exts)),
+                ),
                 ("created", Some(t(&c.created_at))),
             ])
         })
@@ -114,9 +167,17 @@ fn ours(ns: &Namespace) -> Value {
         .leases
         .iter()
         .map(|l| {
-            let mut res: Vec<String> = l.content.iter().map(|d| format!("content:{}", s(&d.0))).collect();
+            let mut res: Vec<String> = l
+                .content
+                .iter()
+                .map(|d| format!("content:{}", s(&d.0)))
+                .collect();
             res.extend(l.ingests.iter().map(|r| format!("ingests:{}", s(&r.0))));
-            res.extend(l.snapshots.iter().map(|(sn, k)| format!("snapshots/{}:{}", s(&sn.0), s(&k.0))));
+            res.extend(
+                l.snapshots
+                    .iter()
+                    .map(|(sn, k)| format!("snapshots/{}:{}", s(&sn.0), s(&k.0))),
+            );
             res.sort();
             obj(vec![
                 ("id", Some(json!(s(&l.id.0)))),
@@ -151,7 +212,10 @@ fn ours(ns: &Namespace) -> Value {
         ("labels", labels(&ns.labels)),
         ("images", Some(Value::Array(images))),
         ("content", Some(Value::Array(content))),
-        ("ingests", (!ingests.is_empty()).then_some(Value::Array(ingests))),
+        (
+            "ingests",
+            (!ingests.is_empty()).then_some(Value::Array(ingests)),
+        ),
         ("containers", Some(Value::Array(containers))),
         ("leases", Some(Value::Array(leases))),
         ("snapshots", Some(Value::Object(snapshots))),
@@ -172,28 +236,66 @@ fn normalize_oracle(mut ns: Value) -> Value {
 
 #[test]
 fn decoded_records_equal_containerd_1_6_metadata_package() {
-    let Some(bin) = oracle_bin("decoded_records_equal_containerd_1_6_metadata_package") else { return };
+    let Some(bin) = oracle_bin("decoded_records_equal_containerd_1_6_metadata_package") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     for (name, path) in fixtures() {
         // ctrmeta opens read-write to run Init: give it a copy.
         let copy = tmp.path().join(format!("{name}.db"));
         std::fs::copy(&path, &copy).unwrap();
-        let o = Command::new(bin.join("ctrmeta")).arg("-json").arg(&copy).output().unwrap();
-        assert!(o.status.success(), "{name}: ctrmeta: {}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new(bin.join("ctrmeta"))
+            .arg("-json")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: ctrmeta: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let oracle: Value = serde_json::from_slice(&o.stdout).unwrap();
 
         let file = DbFile::open(&path, LockMode::None).unwrap();
         let db = file.db().unwrap();
         let meta = MetaDb::decode(&db);
-        assert!(meta.findings.is_empty(), "{name}: unexpected schema findings {:?}", meta.findings);
-        assert_eq!(meta.schema_version.map(|v| v.to_string()), oracle["db_version"].as_str().map(String::from), "{name}");
+        assert!(
+            meta.findings.is_empty(),
+            "{name}: unexpected schema findings {:?}",
+            meta.findings
+        );
+        assert_eq!(
+            meta.schema_version.map(|v| v.to_string()),
+            oracle["db_version"].as_str().map(String::from),
+            "{name}"
+        );
 
-        let theirs: Vec<Value> = oracle["namespaces"].as_array().unwrap().iter().cloned().map(normalize_oracle).collect();
-        let mine: Vec<Value> = meta.namespaces.iter().filter(|n| n.in_v1).map(ours).collect();
+        let theirs: Vec<Value> = oracle["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .map(normalize_oracle)
+            .collect();
+        let mine: Vec<Value> = meta
+            .namespaces
+            .iter()
+            .filter(|n| n.in_v1)
+            .map(ours)
+            .collect();
         assert_eq!(mine.len(), theirs.len(), "{name}: namespace count");
         let mut records = 0;
         for (m, t) in mine.iter().zip(&theirs) {
-            for field in ["name", "labels", "images", "content", "ingests", "containers", "leases", "snapshots"] {
+            for field in [
+                "name",
+                "labels",
+                "images",
+                "content",
+                "ingests",
+                "containers",
+                "leases",
+                "snapshots",
+            ] {
                 let (a, b) = (m.get(field), t.get(field));
                 if let (Some(Value::Array(a)), Some(Value::Array(b))) = (a, b) {
                     assert_eq!(a.len(), b.len(), "{name} {} {field}: count", m["name"]);
@@ -211,7 +313,11 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
         // What 1.6 cannot see, against the oracle's raw bbolt reads.
         let raw = &oracle["raw_extras"];
         let top: Vec<String> = meta.top_level.iter().map(|b| s(&b.0)).collect();
-        assert_eq!(json!(top), raw["top_level_buckets"], "{name}: top-level buckets");
+        assert_eq!(
+            json!(top),
+            raw["top_level_buckets"],
+            "{name}: top-level buckets"
+        );
         let mut sbids = BTreeMap::new();
         let mut lease_images = Vec::new();
         let mut sandboxes = Vec::new();
@@ -223,7 +329,12 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
             }
             for l in &ns.leases {
                 for i in &l.images {
-                    lease_images.push(json!(format!("{} {} images:{}", s(&ns.name.0), s(&l.id.0), s(&i.0))));
+                    lease_images.push(json!(format!(
+                        "{} {} images:{}",
+                        s(&ns.name.0),
+                        s(&l.id.0),
+                        s(&i.0)
+                    )));
                 }
             }
             for sb in &ns.sandboxes {
@@ -236,8 +347,21 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
                     ("location", Some(json!(location))),
                     ("namespace", Some(json!(s(&ns.name.0)))),
                     ("id", Some(json!(s(&sb.id.0)))),
-                    ("sandboxer", sb.sandboxer.as_ref().map(|x| json!(s(&x.0))).filter(|v| v != "")),
-                    ("runtime", sb.runtime.as_ref().and_then(|r| r.name.as_ref()).map(|x| json!(s(&x.0))).filter(|v| v != "")),
+                    (
+                        "sandboxer",
+                        sb.sandboxer
+                            .as_ref()
+                            .map(|x| json!(s(&x.0)))
+                            .filter(|v| v != ""),
+                    ),
+                    (
+                        "runtime",
+                        sb.runtime
+                            .as_ref()
+                            .and_then(|r| r.name.as_ref())
+                            .map(|x| json!(s(&x.0)))
+                            .filter(|v| v != ""),
+                    ),
                     ("labels", labels(&sb.labels)),
                     ("extensions", (!exts.is_empty()).then(|| json!(exts))),
                     ("created", Some(t(&sb.created_at))),
@@ -245,9 +369,25 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
             }
         }
         let or_empty = |v: &Value, empty: Value| if v.is_null() { empty } else { v.clone() };
-        assert_eq!(json!(sbids), or_empty(&raw["container_sandboxid"], json!({})), "{name}: container sandboxid");
-        assert_eq!(json!(lease_images), or_empty(&raw["lease_images"], json!([])), "{name}: lease images");
-        assert_eq!(json!(sandboxes), or_empty(&raw["sandboxes"], json!([])), "{name}: sandboxes");
-        eprintln!("{name}: {records} records equal the oracle's; {} sandboxes, {} lease images", sandboxes.len(), lease_images.len());
+        assert_eq!(
+            json!(sbids),
+            or_empty(&raw["container_sandboxid"], json!({})),
+            "{name}: container sandboxid"
+        );
+        assert_eq!(
+            json!(lease_images),
+            or_empty(&raw["lease_images"], json!([])),
+            "{name}: lease images"
+        );
+        assert_eq!(
+            json!(sandboxes),
+            or_empty(&raw["sandboxes"], json!([])),
+            "{name}: sandboxes"
+        );
+        eprintln!(
+            "{name}: {records} records equal the oracle's; {} sandboxes, {} lease images",
+            sandboxes.len(),
+            lease_images.len()
+        );
     }
 }

@@ -36,7 +36,13 @@ struct Stamp {
 
 fn stamp(p: &Path) -> Stamp {
     let m = std::fs::metadata(p).unwrap();
-    Stamp { size: m.len(), mtime: (m.mtime(), m.mtime_nsec()), ino: m.ino(), dev: m.dev(), mode: m.mode() }
+    Stamp {
+        size: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ino: m.ino(),
+        dev: m.dev(),
+        mode: m.mode(),
+    }
 }
 
 /// Every read-only invocation: (label, args without the DB).
@@ -45,10 +51,16 @@ fn invocations(out_dir: &Path) -> Vec<(String, Vec<OsString>)> {
     let mut v = Vec::new();
     for c in ctrdb_commands() {
         match c.as_str() {
-            "compact" => v.push(("compact --output".into(), os_args(["compact".into(), "--output".into(), out.clone()]))),
+            "compact" => v.push((
+                "compact --output".into(),
+                os_args(["compact".into(), "--output".into(), out.clone()]),
+            )),
             "dedup" => {
                 v.push(("dedup (dry run)".into(), os_args(["dedup"])));
-                v.push(("dedup --output".into(), os_args(["dedup".into(), "--output".into(), out.clone()])));
+                v.push((
+                    "dedup --output".into(),
+                    os_args(["dedup".into(), "--output".into(), out.clone()]),
+                ));
             }
             _ => v.push((c.clone(), os_args([c.as_str()]))),
         }
@@ -75,16 +87,27 @@ fn run_holding(label: &str, args: &[OsString], db: &Path, no_lock: bool) {
         std::thread::sleep(Duration::from_millis(200));
     } else {
         while !holds_flock(child.id()) {
-            assert!(child.try_wait().unwrap().is_none(), "{label}: exited before taking its lock");
-            assert!(t0.elapsed() < Duration::from_secs(5), "{label}: never took a lock");
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{label}: exited before taking its lock"
+            );
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "{label}: never took a lock"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-    assert!(child.try_wait().unwrap().is_none(), "{label}: not sleeping after its lock any more");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{label}: not sleeping after its lock any more"
+    );
     let f = File::open(db).unwrap();
     match f.try_lock_shared() {
         Ok(()) => f.unlock().unwrap(),
-        Err(e) => panic!("{label}: ctrdb holds an exclusive lock on its input (shared try-lock: {e:?})"),
+        Err(e) => {
+            panic!("{label}: ctrdb holds an exclusive lock on its input (shared try-lock: {e:?})")
+        }
     }
     let f2 = File::open(db).unwrap();
     match f2.try_lock() {
@@ -97,7 +120,11 @@ fn run_holding(label: &str, args: &[OsString], db: &Path, no_lock: bool) {
     }
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{label}: exit {:?}: {err}", o.status.code());
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{label}: exit {:?}: {err}",
+        o.status.code()
+    );
 }
 
 #[test]
@@ -116,7 +143,12 @@ fn no_command_but_in_place_changes_or_exclusively_locks_the_input() {
     }
     // an old mtime, so that a rewrite within the same second would still show
     for db in &dbs {
-        File::options().write(true).open(db).unwrap().set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000)).unwrap();
+        File::options()
+            .write(true)
+            .open(db)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000))
+            .unwrap();
     }
     let mut runs = 0;
     for db in &dbs {
@@ -127,11 +159,23 @@ fn no_command_but_in_place_changes_or_exclusively_locks_the_input() {
                 let _ = std::fs::remove_file(out_dir.join("out.db"));
                 run_holding(&label, &args, db, no_lock);
                 runs += 1;
-                assert_eq!(stamp(db), before, "{label} (no_lock {no_lock}) changed the metadata of {}", db.display());
-                assert!(std::fs::read(db).unwrap() == bytes, "{label} changed the bytes of {}", db.display());
+                assert_eq!(
+                    stamp(db),
+                    before,
+                    "{label} (no_lock {no_lock}) changed the metadata of {}",
+                    db.display()
+                );
+                assert!(
+                    std::fs::read(db).unwrap() == bytes,
+                    "{label} changed the bytes of {}",
+                    db.display()
+                );
             }
         }
         assert!(temp_files(&dir).is_empty() && temp_files(&out_dir).is_empty());
     }
-    eprintln!("readonly: {runs} runs on {} files: input unchanged, at most a shared lock", dbs.len());
+    eprintln!(
+        "readonly: {runs} runs on {} files: input unchanged, at most a shared lock",
+        dbs.len()
+    );
 }

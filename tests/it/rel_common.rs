@@ -14,14 +14,23 @@ use ctrdb::bolt::writer::{BoltWriter, FreelistMode, WriteSummary, WriterOptions}
 
 /// Writer options of the generated files.
 pub fn opts(freelist: FreelistMode) -> WriterOptions {
-    WriterOptions { page_size: 4096, freelist, after_txid: 41, root_sequence: 0 }
+    WriterOptions {
+        page_size: 4096,
+        freelist,
+        after_txid: 41,
+        root_sequence: 0,
+    }
 }
 
 /// A writer streaming into `path` (through a 1 MiB buffer).
 pub type FileWriter<'a> = BoltWriter<'a, BufWriter<File>>;
 
 /// Writes a file at `path` whose content `fill` produces.
-pub fn write_file(path: &Path, o: WriterOptions, fill: impl FnOnce(&mut FileWriter<'static>)) -> WriteSummary {
+pub fn write_file(
+    path: &Path,
+    o: WriterOptions,
+    fill: impl FnOnce(&mut FileWriter<'static>),
+) -> WriteSummary {
     let f = File::create(path).expect("create db");
     let mut w = BoltWriter::new(BufWriter::with_capacity(1 << 20, f), o).expect("writer");
     fill(&mut w);
@@ -35,7 +44,9 @@ fn owned(b: impl Into<Vec<u8>>) -> Cow<'static, [u8]> {
 }
 
 /// A `createdat` value as containerd writes it (Go `time.MarshalBinary`).
-pub const CREATEDAT: [u8; 15] = [1, 0, 0, 0, 0x0e, 0xe2, 0x9b, 0xf6, 0x7d, 0x2d, 0x59, 0x5b, 0x49, 0xff, 0xff];
+pub const CREATEDAT: [u8; 15] = [
+    1, 0, 0, 0, 0x0e, 0xe2, 0x9b, 0xf6, 0x7d, 0x2d, 0x59, 0x5b, 0x49, 0xff, 0xff,
+];
 
 /// Go's `binary.PutVarint` (zig-zag).
 pub fn varint(v: i64) -> Vec<u8> {
@@ -63,10 +74,13 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
         w.begin_bucket(owned("blob"), 0).unwrap();
         for i in 0..blobs {
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            w.begin_bucket(owned(format!("sha256:{i:016x}{h:048x}")), 0).unwrap();
-            w.put(owned("createdat"), owned(CREATEDAT.to_vec())).unwrap();
+            w.begin_bucket(owned(format!("sha256:{i:016x}{h:048x}")), 0)
+                .unwrap();
+            w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
+                .unwrap();
             w.begin_bucket(owned("labels"), 0).unwrap();
-            w.put(owned("containerd.io/gc.root"), owned(format!("{h}"))).unwrap();
+            w.put(owned("containerd.io/gc.root"), owned(format!("{h}")))
+                .unwrap();
             w.end_bucket().unwrap();
             let n = 2048 + (h >> 40) as usize % 4096;
             let payload: Vec<u8> = (0..n).map(|j| (j as u64 ^ h) as u8).collect();
@@ -78,12 +92,19 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
         w.end_bucket().unwrap();
         w.begin_bucket(owned("images"), 0).unwrap();
         for i in 0..(blobs / 10).max(1) {
-            w.begin_bucket(owned(format!("docker.io/library/img{i:06}:latest")), 0).unwrap();
-            w.put(owned("createdat"), owned(CREATEDAT.to_vec())).unwrap();
+            w.begin_bucket(owned(format!("docker.io/library/img{i:06}:latest")), 0)
+                .unwrap();
+            w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
+                .unwrap();
             w.begin_bucket(owned("target"), 0).unwrap();
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}"))).unwrap();
-            w.put(owned("mediatype"), owned("application/vnd.oci.image.index.v1+json")).unwrap();
+            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}")))
+                .unwrap();
+            w.put(
+                owned("mediatype"),
+                owned("application/vnd.oci.image.index.v1+json"),
+            )
+            .unwrap();
             w.put(owned("size"), owned(varint(1024))).unwrap();
             w.end_bucket().unwrap();
             w.end_bucket().unwrap();
@@ -91,12 +112,19 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
         // Short aliases of every tenth image (they sort after "docker.io/…"), so
         // `dedup` has names to remove and really rewrites the file.
         for i in (0..(blobs / 10).max(1)).step_by(10) {
-            w.begin_bucket(owned(format!("img{i:06}:latest")), 0).unwrap();
-            w.put(owned("createdat"), owned(CREATEDAT.to_vec())).unwrap();
+            w.begin_bucket(owned(format!("img{i:06}:latest")), 0)
+                .unwrap();
+            w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
+                .unwrap();
             w.begin_bucket(owned("target"), 0).unwrap();
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}"))).unwrap();
-            w.put(owned("mediatype"), owned("application/vnd.oci.image.index.v1+json")).unwrap();
+            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}")))
+                .unwrap();
+            w.put(
+                owned("mediatype"),
+                owned("application/vnd.oci.image.index.v1+json"),
+            )
+            .unwrap();
             w.put(owned("size"), owned(varint(1024))).unwrap();
             w.end_bucket().unwrap();
             w.end_bucket().unwrap();
@@ -110,7 +138,10 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
 
 /// The subcommands `ctrdb help` lists (without `help`).
 pub fn ctrdb_commands() -> Vec<String> {
-    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb")).arg("help").output().expect("run ctrdb help");
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .arg("help")
+        .output()
+        .expect("run ctrdb help");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut cmds = Vec::new();
     let mut in_cmds = false;
@@ -133,13 +164,19 @@ pub fn ctrdb_commands() -> Vec<String> {
             }
         }
     }
-    assert!(cmds.iter().any(|c| c == "check"), "no commands parsed from `ctrdb help`:\n{text}");
+    assert!(
+        cmds.iter().any(|c| c == "check"),
+        "no commands parsed from `ctrdb help`:\n{text}"
+    );
     cmds
 }
 
 /// Whether `ctrdb <cmd> --help` mentions `flag` (e.g. `--in-place`).
 pub fn has_flag(cmd: &str, flag: &str) -> bool {
-    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb")).args([cmd, "--help"]).output().expect("run ctrdb");
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .args([cmd, "--help"])
+        .output()
+        .expect("run ctrdb");
     String::from_utf8_lossy(&o.stdout).contains(flag)
 }
 
@@ -167,11 +204,19 @@ impl Run {
 
 /// Runs `ctrdb args` with `env`, killing it (our own child) after `limit`.
 /// Output goes to files in `scratch` so a large output cannot block a pipe.
-pub fn run_bounded(args: &[std::ffi::OsString], env: &[(&str, &str)], scratch: &Path, limit: Duration) -> Run {
+pub fn run_bounded(
+    args: &[std::ffi::OsString],
+    env: &[(&str, &str)],
+    scratch: &Path,
+    limit: Duration,
+) -> Run {
     let out_p = scratch.join(".run.stdout");
     let err_p = scratch.join(".run.stderr");
     let mut c = Command::new(env!("CARGO_BIN_EXE_ctrdb"));
-    c.args(args).stdin(Stdio::null()).stdout(File::create(&out_p).unwrap()).stderr(File::create(&err_p).unwrap());
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out_p).unwrap())
+        .stderr(File::create(&err_p).unwrap());
     c.env_remove("CTRDB_FAULT");
     for (k, v) in env {
         c.env(k, v);
@@ -217,8 +262,12 @@ pub fn temp_files(dir: &Path) -> Vec<String> {
 /// Whether `name` is a temporary file of ours for target `target`:
 /// `.<target>.ctrdb-tmp.<pid>.<8 alphanumerics>`.
 pub fn is_our_temp(name: &str, target: &str) -> bool {
-    let Some(rest) = name.strip_prefix(&format!(".{target}.ctrdb-tmp.")) else { return false };
-    let Some((pid, rand)) = rest.split_once('.') else { return false };
+    let Some(rest) = name.strip_prefix(&format!(".{target}.ctrdb-tmp.")) else {
+        return false;
+    };
+    let Some((pid, rand)) = rest.split_once('.') else {
+        return false;
+    };
     !pid.is_empty()
         && pid.bytes().all(|b| b.is_ascii_digit())
         && rand.len() == 8
@@ -231,7 +280,9 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    args.into_iter().map(|a| a.as_ref().to_os_string()).collect()
+    args.into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect()
 }
 
 /// A path as an `OsString` argument.

@@ -234,7 +234,11 @@ struct CheckDoc {
 
 fn run_json(args: &[&str], path: &std::path::Path) -> Vec<u8> {
     let o = ctrdb_path(args, path);
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o.stdout
 }
 
@@ -247,7 +251,14 @@ fn is_rfc3339_nanos_utc(s: &str) -> bool {
         && s.contains('T')
 }
 
-fn envelope(v: u32, tool: &Tool, command: &str, want: &str, input: &InputInfo, file: &std::path::Path) {
+fn envelope(
+    v: u32,
+    tool: &Tool,
+    command: &str,
+    want: &str,
+    input: &InputInfo,
+    file: &std::path::Path,
+) {
     assert_eq!(v, 1);
     assert_eq!(tool.name, "ctrdb");
     assert_eq!(command, want);
@@ -260,45 +271,127 @@ fn envelope(v: u32, tool: &Tool, command: &str, want: &str, input: &InputInfo, f
 #[test]
 fn json_reports_match_the_documented_format() {
     for (name, path) in fixtures() {
-        let doc: ImagesDoc = serde_json::from_slice(&run_json(&["images", "--format", "json"], &path)).unwrap();
-        envelope(doc.schema_version, &doc.tool, &doc.command, "images", &doc.input, &path);
+        let doc: ImagesDoc =
+            serde_json::from_slice(&run_json(&["images", "--format", "json"], &path)).unwrap();
+        envelope(
+            doc.schema_version,
+            &doc.tool,
+            &doc.command,
+            "images",
+            &doc.input,
+            &path,
+        );
         let images = doc.images.expect("images");
         assert!(doc.groups.is_none());
         assert!(images.len() >= 20, "{name}");
         let lines = String::from_utf8(run_json(&["images", "--format", "jsonl"], &path)).unwrap();
-        let recs: Vec<ImageRec> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(recs.len(), images.len(), "{name}: jsonl has one line per image record");
+        let recs: Vec<ImageRec> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            recs.len(),
+            images.len(),
+            "{name}: jsonl has one line per image record"
+        );
         for r in &recs {
             assert!(r.namespace.is_string() && r.name.is_string() && r.annotations.len() < 100);
             let t = r.target.as_ref().expect("fixture images have targets");
-            assert!(t.digest.as_str().unwrap().starts_with("sha256:") && t.media_type.is_string() && t.size > 0);
-            assert!(is_rfc3339_nanos_utc(r.created_at.as_deref().unwrap()), "{:?}", r.created_at);
+            assert!(
+                t.digest.as_str().unwrap().starts_with("sha256:")
+                    && t.media_type.is_string()
+                    && t.size > 0
+            );
+            assert!(
+                is_rfc3339_nanos_utc(r.created_at.as_deref().unwrap()),
+                "{:?}",
+                r.created_at
+            );
             assert!(is_rfc3339_nanos_utc(r.updated_at.as_deref().unwrap()));
-            assert!(["tag", "repoDigest", "imageId", "mobyDangling", "invalid", "other"].contains(&r.class.as_str()));
-            assert_eq!(r.normalized.is_none(), r.class == "imageId" || r.class == "invalid");
+            assert!([
+                "tag",
+                "repoDigest",
+                "imageId",
+                "mobyDangling",
+                "invalid",
+                "other"
+            ]
+            .contains(&r.class.as_str()));
+            assert_eq!(
+                r.normalized.is_none(),
+                r.class == "imageId" || r.class == "invalid"
+            );
         }
-        assert!(recs.iter().any(|r| r.labels.get("io.cri-containerd.image").and_then(Value::as_str) == Some("managed")));
+        assert!(recs.iter().any(|r| r
+            .labels
+            .get("io.cri-containerd.image")
+            .and_then(Value::as_str)
+            == Some("managed")));
 
-        let doc: ImagesDoc = serde_json::from_slice(&run_json(&["images", "--collapse", "--format", "json"], &path)).unwrap();
+        let doc: ImagesDoc = serde_json::from_slice(&run_json(
+            &["images", "--collapse", "--format", "json"],
+            &path,
+        ))
+        .unwrap();
         assert!(doc.images.is_none());
         let groups = doc.groups.expect("groups");
-        assert_eq!(groups.iter().map(|g| g.names.len()).sum::<usize>(), images.len(), "{name}");
+        assert_eq!(
+            groups.iter().map(|g| g.names.len()).sum::<usize>(),
+            images.len(),
+            "{name}"
+        );
 
-        let doc: RefsDoc = serde_json::from_slice(&run_json(&["refs", "--format", "json"], &path)).unwrap();
-        envelope(doc.schema_version, &doc.tool, &doc.command, "refs", &doc.input, &path);
+        let doc: RefsDoc =
+            serde_json::from_slice(&run_json(&["refs", "--format", "json"], &path)).unwrap();
+        envelope(
+            doc.schema_version,
+            &doc.tool,
+            &doc.command,
+            "refs",
+            &doc.input,
+            &path,
+        );
         let multi: Vec<&Group> = doc.groups.iter().filter(|g| g.names.len() > 1).collect();
         assert!(!multi.is_empty(), "{name}");
-        let first_single = doc.groups.iter().position(|g| g.names.len() == 1).unwrap_or(doc.groups.len());
-        assert!(doc.groups[first_single..].iter().all(|g| g.names.len() == 1), "{name}: multi-name groups first");
-        assert!(doc.shared.iter().all(|s| s.namespaces.len() > 1 && s.type_.is_none()));
+        let first_single = doc
+            .groups
+            .iter()
+            .position(|g| g.names.len() == 1)
+            .unwrap_or(doc.groups.len());
+        assert!(
+            doc.groups[first_single..]
+                .iter()
+                .all(|g| g.names.len() == 1),
+            "{name}: multi-name groups first"
+        );
+        assert!(doc
+            .shared
+            .iter()
+            .all(|s| s.namespaces.len() > 1 && s.type_.is_none()));
         for g in &doc.groups {
-            assert!(g.type_.is_none() && g.namespace.is_string() && g.digest.is_string() && g.media_type.is_string());
+            assert!(
+                g.type_.is_none()
+                    && g.namespace.is_string()
+                    && g.digest.is_string()
+                    && g.media_type.is_string()
+            );
             assert!(g.size > 0 && !g.dangling);
             for n in &g.names {
-                assert!(n.name.is_string() && !n.dangling && n.used_by_containers.len() < 10 && n.leased_by.is_empty());
+                assert!(
+                    n.name.is_string()
+                        && !n.dangling
+                        && n.used_by_containers.len() < 10
+                        && n.leased_by.is_empty()
+                );
                 assert!(n.gc_labels.is_empty() && n.named_by_labels.is_empty());
-                assert_eq!(n.digest_matches_target.is_some(), n.class == "repoDigest" || n.class == "mobyDangling");
-                assert_eq!(n.normalized.is_some(), n.class != "imageId" && n.class != "invalid");
+                assert_eq!(
+                    n.digest_matches_target.is_some(),
+                    n.class == "repoDigest" || n.class == "mobyDangling"
+                );
+                assert_eq!(
+                    n.normalized.is_some(),
+                    n.class != "imageId" && n.class != "invalid"
+                );
                 let _ = (n.managed, n.pinned);
             }
         }
@@ -320,17 +413,58 @@ fn json_reports_match_the_documented_format() {
         }
         assert_eq!(n_groups, doc.groups.len());
 
-        let doc: InspectDoc = serde_json::from_slice(&run_json(&["inspect", "--format", "json"], &path)).unwrap();
-        envelope(doc.schema_version, &doc.tool, &doc.command, "inspect", &doc.input, &path);
-        assert_eq!(doc.namespaces.iter().map(|n| n.images).sum::<usize>(), images.len());
+        let doc: InspectDoc =
+            serde_json::from_slice(&run_json(&["inspect", "--format", "json"], &path)).unwrap();
+        envelope(
+            doc.schema_version,
+            &doc.tool,
+            &doc.command,
+            "inspect",
+            &doc.input,
+            &path,
+        );
+        assert_eq!(
+            doc.namespaces.iter().map(|n| n.images).sum::<usize>(),
+            images.len()
+        );
         assert_eq!(doc.digests_with_multiple_names, multi.len());
         assert!(doc.pages_in_use <= doc.file_pages && doc.schema_findings == 0);
-        let want_family = if name.contains("1.6") { "1.6" } else if name.contains("1.7") { "1.7+" } else { "2.x" };
-        assert!(doc.containerd_family.contains(want_family), "{name}: {}", doc.containerd_family);
-        let _ = doc.namespaces.iter().map(|n| n.blobs + n.ingests + n.containers + n.snapshots + n.leases + n.sandboxes + n.digests_with_multiple_names).sum::<usize>();
+        let want_family = if name.contains("1.6") {
+            "1.6"
+        } else if name.contains("1.7") {
+            "1.7+"
+        } else {
+            "2.x"
+        };
+        assert!(
+            doc.containerd_family.contains(want_family),
+            "{name}: {}",
+            doc.containerd_family
+        );
+        let _ = doc
+            .namespaces
+            .iter()
+            .map(|n| {
+                n.blobs
+                    + n.ingests
+                    + n.containers
+                    + n.snapshots
+                    + n.leases
+                    + n.sandboxes
+                    + n.digests_with_multiple_names
+            })
+            .sum::<usize>();
 
-        let doc: CheckDoc = serde_json::from_slice(&run_json(&["check", "--format", "json"], &path)).unwrap();
-        envelope(doc.schema_version, &doc.tool, &doc.command, "check", &doc.input, &path);
+        let doc: CheckDoc =
+            serde_json::from_slice(&run_json(&["check", "--format", "json"], &path)).unwrap();
+        envelope(
+            doc.schema_version,
+            &doc.tool,
+            &doc.command,
+            "check",
+            &doc.input,
+            &path,
+        );
         assert!(doc.findings.is_empty(), "{name}: {:?}", doc.findings);
         assert_eq!(doc.summary.schema.errors + doc.summary.schema.warnings, 0);
     }
@@ -339,29 +473,65 @@ fn json_reports_match_the_documented_format() {
 /// Non-UTF-8 image names, label keys and values survive the JSON round trip.
 #[test]
 fn non_utf8_bytes_round_trip() {
-    let Some(bin) = oracle_bin("non_utf8_bytes_round_trip") else { return };
+    let Some(bin) = oracle_bin("non_utf8_bytes_round_trip") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let (_, fx) = fixtures().into_iter().last().unwrap();
     let p = tmp.path().join("nonutf8.db");
     std::fs::copy(fx, &p).unwrap();
     let edit = |args: &[&[u8]]| {
-        let o = Command::new(bin.join("editdb")).arg(&p).args(args.iter().map(|a| OsStr::from_bytes(a))).output().unwrap();
+        let o = Command::new(bin.join("editdb"))
+            .arg(&p)
+            .args(args.iter().map(|a| OsStr::from_bytes(a)))
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
-    edit(&[b"put", b"v1", b"default", b"images", b"docker.io/library/app:1.0", b"labels", b"k\xff", b"v\xfe"]);
-    edit(&[b"mk-bucket", b"v1", b"default", b"images", b"bad\xffname", b"target"]);
+    edit(&[
+        b"put",
+        b"v1",
+        b"default",
+        b"images",
+        b"docker.io/library/app:1.0",
+        b"labels",
+        b"k\xff",
+        b"v\xfe",
+    ]);
+    edit(&[
+        b"mk-bucket",
+        b"v1",
+        b"default",
+        b"images",
+        b"bad\xffname",
+        b"target",
+    ]);
     let o = ctrdb_path(&["images", "-n", "default", "--format", "jsonl"], &p);
     assert_eq!(o.status.code(), Some(0));
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let recs: Vec<ImageRec> = String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let bad = recs.iter().find(|r| r.name == serde_json::json!({"bytes": b64(b"bad\xffname")})).expect("non-UTF-8 name");
+    let recs: Vec<ImageRec> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let bad = recs
+        .iter()
+        .find(|r| r.name == serde_json::json!({"bytes": b64(b"bad\xffname")}))
+        .expect("non-UTF-8 name");
     assert_eq!(bad.class, "invalid");
-    let app = recs.iter().find(|r| r.name == "docker.io/library/app:1.0").unwrap();
+    let app = recs
+        .iter()
+        .find(|r| r.name == "docker.io/library/app:1.0")
+        .unwrap();
     let key = format!("\u{0}b64:{}", b64(b"k\xff"));
-    assert_eq!(app.labels.get(&key), Some(&serde_json::json!({"bytes": b64(b"v\xfe")})));
+    assert_eq!(
+        app.labels.get(&key),
+        Some(&serde_json::json!({"bytes": b64(b"v\xfe")}))
+    );
     // check reports the nameless target as an invalid target, not a crash.
     let o = ctrdb_path(&["check", "--format", "json"], &p);
     assert_eq!(o.status.code(), Some(1));
     let doc: CheckDoc = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(doc.findings.iter().any(|f| f.code == "image-target-invalid" && f.path.as_deref() == Some(r"v1/default/images/bad\xffname/target")));
+    assert!(doc.findings.iter().any(|f| f.code == "image-target-invalid"
+        && f.path.as_deref() == Some(r"v1/default/images/bad\xffname/target")));
 }

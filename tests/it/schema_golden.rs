@@ -16,8 +16,16 @@ fn listings_of_every_fixture_match_golden() {
             (&["refs", "--format", "jsonl"][..], "refs.jsonl"),
         ] {
             let o = ctrdb_path(args, &path);
-            assert_eq!(o.status.code(), Some(0), "{name} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-            golden(&format!("{name}.{ext}"), &String::from_utf8(o.stdout).unwrap());
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{name} {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            golden(
+                &format!("{name}.{ext}"),
+                &String::from_utf8(o.stdout).unwrap(),
+            );
         }
     }
 }

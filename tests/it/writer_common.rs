@@ -52,7 +52,12 @@ impl Tree {
 }
 
 pub fn options(page_size: u32, freelist: FreelistMode) -> WriterOptions {
-    WriterOptions { page_size, freelist, after_txid: 41, root_sequence: 0 }
+    WriterOptions {
+        page_size,
+        freelist,
+        after_txid: 41,
+        root_sequence: 0,
+    }
 }
 
 fn feed<'a>(w: &mut BoltWriter<'a, Cursor<Vec<u8>>>, t: &'a Tree) {
@@ -70,8 +75,14 @@ fn feed<'a>(w: &mut BoltWriter<'a, Cursor<Vec<u8>>>, t: &'a Tree) {
 
 /// Writes `root` (its entries are the top-level buckets) with ctrdb's writer.
 pub fn write_tree(root: &Tree, opts: WriterOptions) -> (Vec<u8>, WriteSummary) {
-    let mut w = BoltWriter::new(Cursor::new(Vec::new()), WriterOptions { root_sequence: root.sequence, ..opts })
-        .expect("writer");
+    let mut w = BoltWriter::new(
+        Cursor::new(Vec::new()),
+        WriterOptions {
+            root_sequence: root.sequence,
+            ..opts
+        },
+    )
+    .expect("writer");
     feed(&mut w, root);
     let (c, s) = w.finish().expect("finish");
     (c.into_inner(), s)
@@ -85,24 +96,48 @@ pub type InlineFlags = Vec<(Vec<Vec<u8>>, bool)>;
 pub fn read_tree(data: &[u8]) -> (Tree, InlineFlags) {
     let db = Db::parse(data).expect("parse");
     let mut walk = Walk::new(&db).expect("walk");
-    let mut stack = vec![(Vec::new(), Tree { sequence: walk.root_sequence(), ..Tree::default() })];
+    let mut stack = vec![(
+        Vec::new(),
+        Tree {
+            sequence: walk.root_sequence(),
+            ..Tree::default()
+        },
+    )];
     let mut inline = Vec::new();
     while let Some(ev) = walk.next_event() {
         match ev.expect("walk event") {
-            WalkEvent::BucketStart { key, sequence, inline: il } => {
+            WalkEvent::BucketStart {
+                key,
+                sequence,
+                inline: il,
+            } => {
                 let mut path: Vec<Vec<u8>> = stack.iter().skip(1).map(|(k, _)| k.clone()).collect();
                 path.push(key.to_vec());
                 inline.push((path, il));
-                stack.push((key.to_vec(), Tree { sequence, ..Tree::default() }));
+                stack.push((
+                    key.to_vec(),
+                    Tree {
+                        sequence,
+                        ..Tree::default()
+                    },
+                ));
             }
             WalkEvent::Value { key, value } => {
                 let top = &mut stack.last_mut().expect("stack").1;
-                assert!(top.entries.insert(key.to_vec(), Node::Value(value.to_vec())).is_none(), "duplicate key");
+                assert!(
+                    top.entries
+                        .insert(key.to_vec(), Node::Value(value.to_vec()))
+                        .is_none(),
+                    "duplicate key"
+                );
             }
             WalkEvent::BucketEnd => {
                 let (k, t) = stack.pop().expect("stack");
                 let top = &mut stack.last_mut().expect("stack").1;
-                assert!(top.entries.insert(k, Node::Bucket(t)).is_none(), "duplicate bucket");
+                assert!(
+                    top.entries.insert(k, Node::Bucket(t)).is_none(),
+                    "duplicate bucket"
+                );
             }
         }
     }
@@ -131,7 +166,11 @@ pub fn go_lines(t: &Tree, path: &mut Vec<String>, out: &mut String) {
     for (k, n) in &t.entries {
         match n {
             Node::Value(v) => {
-                let v = if v.is_empty() { "-".to_string() } else { hex(v) };
+                let v = if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    hex(v)
+                };
                 out.push_str(&format!("K {} {} {}\n", path.join("/"), hex(k), v));
             }
             Node::Bucket(b) => {
@@ -156,7 +195,11 @@ pub struct Shape {
 }
 
 pub fn random_key(rng: &mut Rng, shape: &Shape) -> Vec<u8> {
-    let n = if rng.chance(shape.big_key_percent) { rng.range(1024, 32 * 1024) } else { rng.range(1, 40) };
+    let n = if rng.chance(shape.big_key_percent) {
+        rng.range(1024, 32 * 1024)
+    } else {
+        rng.range(1, 40)
+    };
     rng.bytes(n as usize)
 }
 
@@ -181,12 +224,18 @@ pub fn random_sequence(rng: &mut Rng) -> u64 {
 }
 
 pub fn random_tree(rng: &mut Rng, shape: &Shape, depth: usize) -> Tree {
-    let mut t = Tree { sequence: random_sequence(rng), ..Tree::default() };
+    let mut t = Tree {
+        sequence: random_sequence(rng),
+        ..Tree::default()
+    };
     let n = rng.range(0, shape.max_entries);
     for _ in 0..n {
         let k = random_key(rng, shape);
         let node = if depth < shape.max_depth && rng.chance(shape.bucket_percent) {
-            let sub = Shape { max_entries: (shape.max_entries / 2).max(3), ..*shape };
+            let sub = Shape {
+                max_entries: (shape.max_entries / 2).max(3),
+                ..*shape
+            };
             Node::Bucket(random_tree(rng, &sub, depth + 1))
         } else {
             Node::Value(random_value(rng, shape))
@@ -203,7 +252,8 @@ pub fn random_root(rng: &mut Rng, shape: &Shape, top: u64) -> Tree {
         let mut name = format!("top{i:03}-").into_bytes();
         let n = rng.range(0, 8) as usize;
         name.extend(rng.bytes(n));
-        root.entries.insert(name, Node::Bucket(random_tree(rng, shape, 1)));
+        root.entries
+            .insert(name, Node::Bucket(random_tree(rng, shape, 1)));
     }
     root
 }
@@ -240,7 +290,11 @@ pub fn go_split(sizes: &[usize], ps: usize) -> Vec<std::ops::Range<usize>> {
 /// own tree and all sub-buckets; also the size of the bucket's value in its parent.
 pub fn go_pages(t: &Tree, ps: usize, is_root: bool) -> (u64, usize) {
     if !is_root && t.inlineable(ps) {
-        let size = 16 + t.entries.iter().map(|(k, n)| 16 + k.len() + if let Node::Value(v) = n { v.len() } else { 0 }).sum::<usize>();
+        let size = 16
+            + t.entries
+                .iter()
+                .map(|(k, n)| 16 + k.len() + if let Node::Value(v) = n { v.len() } else { 0 })
+                .sum::<usize>();
         return (0, 16 + size);
     }
     let mut pages = 0;
@@ -269,7 +323,10 @@ pub fn go_pages(t: &Tree, ps: usize, is_root: bool) -> (u64, usize) {
         if nodes.len() == 1 {
             return (pages, 16);
         }
-        elems = nodes.iter().map(|r| (elems[r.start].0, 16 + elems[r.start].0)).collect();
+        elems = nodes
+            .iter()
+            .map(|r| (elems[r.start].0, 16 + elems[r.start].0))
+            .collect();
     }
 }
 
@@ -284,7 +341,11 @@ pub fn fixture_dbs() -> Vec<std::path::PathBuf> {
     let dir = super::common::fixtures_dir();
     let mut out = Vec::new();
     for case in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        for f in std::fs::read_dir(case.path()).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(case.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = f.file_name().to_string_lossy().into_owned();
             if name.starts_with("meta") && name.ends_with(".db") && !name.contains("compact") {
                 out.push(f.path());
