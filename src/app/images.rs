@@ -66,6 +66,14 @@ pub(super) fn run(
         .iter()
         .filter(|n| ns_selected(&a.namespaces, &n.name.0))
         .collect();
+    let input_info = || {
+        InputInfo::with_sha256(
+            &input.path,
+            db.data().len() as u64,
+            sha256.clone(),
+            Some(db.meta().txid),
+        )
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
         let groups: Vec<DigestGroup> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
@@ -93,29 +101,8 @@ pub(super) fn run(
                 }
                 write_columns(&mut out, &rows)?;
             }
-            Format::Jsonl => {
-                for g in &groups {
-                    serde_json::to_writer(&mut out, g)?;
-                    writeln!(out)?;
-                }
-            }
-            Format::Json => {
-                let doc = ImagesDoc {
-                    schema_version: REPORT_SCHEMA_VERSION,
-                    tool: Tool::current(),
-                    command: "images",
-                    input: InputInfo::with_sha256(
-                        &input.path,
-                        db.data().len() as u64,
-                        sha256.clone(),
-                        Some(db.meta().txid),
-                    ),
-                    images: None,
-                    groups: Some(groups),
-                };
-                serde_json::to_writer_pretty(&mut out, &doc)?;
-                writeln!(out)?;
-            }
+            Format::Jsonl => write_lines(&mut out, &groups)?,
+            Format::Json => write_doc(&mut out, input_info(), None, Some(groups))?,
         }
         out.flush()?;
         return Ok(ExitStatus::Clean);
@@ -165,30 +152,38 @@ pub(super) fn run(
             }
             write_columns(&mut out, &rows)?;
         }
-        Format::Jsonl => {
-            for r in &records {
-                serde_json::to_writer(&mut out, r)?;
-                writeln!(out)?;
-            }
-        }
-        Format::Json => {
-            let doc = ImagesDoc {
-                schema_version: REPORT_SCHEMA_VERSION,
-                tool: Tool::current(),
-                command: "images",
-                input: InputInfo::with_sha256(
-                    &input.path,
-                    db.data().len() as u64,
-                    sha256.clone(),
-                    Some(db.meta().txid),
-                ),
-                images: Some(records),
-                groups: None,
-            };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            writeln!(out)?;
-        }
+        Format::Jsonl => write_lines(&mut out, &records)?,
+        Format::Json => write_doc(&mut out, input_info(), Some(records), None)?,
     }
     out.flush()?;
     Ok(ExitStatus::Clean)
+}
+
+/// The `--format json` document: the envelope and either the records or the groups.
+fn write_doc(
+    out: &mut dyn Write,
+    input: InputInfo,
+    images: Option<Vec<ImageJson<'_>>>,
+    groups: Option<Vec<DigestGroup>>,
+) -> Result<(), AppError> {
+    let doc = ImagesDoc {
+        schema_version: REPORT_SCHEMA_VERSION,
+        tool: Tool::current(),
+        command: "images",
+        input,
+        images,
+        groups,
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `--format jsonl`: one object per line.
+fn write_lines<T: Serialize>(out: &mut dyn Write, items: &[T]) -> Result<(), AppError> {
+    for i in items {
+        serde_json::to_writer(&mut *out, i)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
