@@ -14,12 +14,14 @@ use std::time::Instant;
 use super::dedup_cli::dedup_json;
 use super::live::*;
 
-/// `(namespace, image name)` of the `# images` sections of a listing.
-fn listed_images(listing: &str) -> BTreeSet<(String, String)> {
+/// Each line of a listing with, for lines of a `# images` section, the
+/// `(namespace, image name)` it lists.
+fn classify_lines(listing: &str) -> Vec<(&str, Option<(String, String)>)> {
     let mut ns = None;
     let mut in_images = false;
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     for l in listing.lines() {
+        let mut image = None;
         if let Some(n) = l.strip_prefix("## namespace ") {
             ns = Some(n.trim().to_string());
             in_images = false;
@@ -30,40 +32,29 @@ fn listed_images(listing: &str) -> BTreeSet<(String, String)> {
             in_images = ns.is_some() && l.starts_with("# images");
         } else if in_images {
             if let (Some(n), Some(name)) = (&ns, l.split(' ').next()) {
-                out.insert((n.clone(), name.to_string()));
+                image = Some((n.clone(), name.to_string()));
             }
         }
+        out.push((l, image));
     }
     out
 }
 
+/// `(namespace, image name)` of the `# images` sections of a listing.
+fn listed_images(listing: &str) -> BTreeSet<(String, String)> {
+    classify_lines(listing)
+        .into_iter()
+        .filter_map(|(_, image)| image)
+        .collect()
+}
+
 /// The listing without the image lines of `(namespace, name)` in `drop`.
 fn without_images(listing: &str, drop: &BTreeSet<(String, String)>) -> String {
-    let mut ns: Option<String> = None;
-    let mut in_images = false;
-    let mut out = String::new();
-    for l in listing.lines() {
-        if let Some(n) = l.strip_prefix("## namespace ") {
-            ns = Some(n.trim().to_string());
-            in_images = false;
-        } else if l.starts_with("## ") {
-            ns = None;
-            in_images = false;
-        } else if l.starts_with('#') {
-            in_images = ns.is_some() && l.starts_with("# images");
-        } else if in_images {
-            let name = l.split(' ').next().unwrap_or_default().to_string();
-            if ns
-                .as_ref()
-                .is_some_and(|n| drop.contains(&(n.clone(), name)))
-            {
-                continue;
-            }
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
+    classify_lines(listing)
+        .into_iter()
+        .filter(|(_, image)| !image.as_ref().is_some_and(|i| drop.contains(i)))
+        .map(|(l, _)| format!("{l}\n"))
+        .collect()
 }
 
 #[test]
