@@ -10,7 +10,7 @@ use crate::bolt::output::{self, OutputError, OutputOptions};
 use crate::bolt::writer::{
     self, BoltWriter, CompareSummary, Filtered, FreelistMode, WriteSummary, WriterOptions,
 };
-use crate::bolt::{Db, Walk};
+use crate::bolt::{Db, Walk, WalkEvent};
 use crate::cli::{CompactArgs, ReportFormat};
 use crate::report::{sha256_hex, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
@@ -167,9 +167,35 @@ pub(crate) fn write_copy(
     opts: WriterOptions,
     f: &mut std::fs::File,
 ) -> Result<WriteSummary, writer::WriteError> {
+    write_filtered(db, opts, f, writer::keep_all, &mut |_| {})
+}
+
+/// Writes the tree of `db` into `f`, leaving out what `keep` rejects; `progress`
+/// is told the number of buckets and keys written every 65 536 of them.
+pub(crate) fn write_filtered<F>(
+    db: &Db<'_>,
+    opts: WriterOptions,
+    f: &mut std::fs::File,
+    keep: F,
+    progress: &mut dyn FnMut(u64),
+) -> Result<WriteSummary, writer::WriteError>
+where
+    F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
+{
     let mut w = BoltWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f), opts)?;
-    let mut src = Filtered::new(Walk::new(db)?, writer::keep_all);
-    writer::copy_walk(&mut src, &mut w)?;
+    let mut src = Filtered::new(Walk::new(db)?, keep);
+    let mut n: u64 = 0;
+    while let Some(ev) = src.next_event() {
+        match ev? {
+            WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
+            WalkEvent::Value { key, value } => w.put(key, value)?,
+            WalkEvent::BucketEnd => w.end_bucket()?,
+        }
+        n += 1;
+        if n.is_multiple_of(65_536) {
+            progress(n);
+        }
+    }
     let (buf, summary) = w.finish()?;
     buf.into_inner().map_err(|e| writer::WriteError::Io {
         op: "flush",

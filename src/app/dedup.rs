@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, File};
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,18 +21,14 @@ use super::table::cell;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::SharedDigest;
 use crate::bolt::output::{self, OutputError, OutputOptions};
-use crate::bolt::writer::{
-    self, BoltWriter, CompareSummary, Filtered, FreelistMode, ItemKind, WriteSummary, WriterOptions,
-};
-use crate::bolt::{Db, DbFile, LockMode, Walk, WalkEvent};
+use crate::bolt::writer::{CompareSummary, FreelistMode, ItemKind, WriterOptions};
+use crate::bolt::{Db, DbFile, LockMode};
 use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
 use crate::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
 use crate::gc::{self, Collectable, GcOptions, GcRules};
 use crate::report::{sha256_hex, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
-/// Output buffer: large sequential writes.
-const WRITE_BUFFER: usize = 4 << 20;
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
 const PROGRESS_MIN_BYTES: usize = 64 << 20;
 
@@ -669,12 +665,17 @@ fn write_clean(
         },
         |f, path| {
             let dropped = std::cell::Cell::new(0);
-            let s = write_filtered(db, wopts, f, keep_fn(&set, &dropped), progress).map_err(
-                |source| OutputError::Write {
-                    path: path.to_path_buf(),
-                    source,
-                },
-            )?;
+            let mut report = |n: u64| {
+                if let Some(p) = progress {
+                    p.set_message(format!("writing: {n} buckets and keys"));
+                }
+            };
+            let s =
+                super::compact::write_filtered(db, wopts, f, keep_fn(&set, &dropped), &mut report)
+                    .map_err(|source| OutputError::Write {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
             if dropped.get() != set.len() {
                 return Err(OutputError::VerifyOther(format!(
                     "{} image bucket(s) were planned for removal but {} were found",
@@ -702,40 +703,6 @@ fn write_clean(
         compared,
         stale_removed: written.stale_removed,
     })
-}
-
-fn write_filtered<F>(
-    db: &Db<'_>,
-    opts: WriterOptions,
-    f: &mut File,
-    keep: F,
-    progress: &Option<indicatif::ProgressBar>,
-) -> Result<WriteSummary, writer::WriteError>
-where
-    F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
-{
-    let mut w = BoltWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f), opts)?;
-    let mut src = Filtered::new(Walk::new(db)?, keep);
-    let mut n: u64 = 0;
-    while let Some(ev) = src.next_event() {
-        match ev? {
-            WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
-            WalkEvent::Value { key, value } => w.put(key, value)?,
-            WalkEvent::BucketEnd => w.end_bucket()?,
-        }
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            if let Some(p) = progress {
-                p.set_message(format!("writing: {n} buckets and keys"));
-            }
-        }
-    }
-    let (buf, summary) = w.finish()?;
-    buf.into_inner().map_err(|e| writer::WriteError::Io {
-        op: "flush",
-        source: e.into_error(),
-    })?;
-    Ok(summary)
 }
 
 fn progress_bar(json: bool, size: usize, _err: &mut dyn Write) -> Option<indicatif::ProgressBar> {
