@@ -1,0 +1,41 @@
+//! Times each phase of the read path on one file, best of N rounds:
+//! structural check, schema decode, digest-map build, input hash.
+//! `RAYON_NUM_THREADS=N cargo run --release --example phases -- DB [ROUNDS]`.
+
+use std::time::Instant;
+
+use ctrdb::analysis::refs;
+use ctrdb::bolt::{check, DbFile, LockMode};
+use ctrdb::containerd::MetaDb;
+use sha2::Digest;
+
+fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        last = Some(v);
+    }
+    (best, last.expect("at least one round"))
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: phases DB [ROUNDS]");
+    let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let file = DbFile::open(path.as_ref(), LockMode::Shared).expect("open");
+    let db = file.db().expect("parse");
+    let (t_check, report) = best(rounds, || check::check(&db));
+    let (t_decode, meta) = best(rounds, || MetaDb::decode(&db));
+    let (t_build, map) = best(rounds, || refs::build(&meta));
+    let (t_hash, _) = best(rounds, || sha2::Sha256::digest(db.data()));
+    println!(
+        "threads={} findings={} records_ns={} groups={} check_ms={t_check:.1} decode_ms={t_decode:.1} build_ms={t_build:.1} sha256_ms={t_hash:.1}",
+        rayon::current_num_threads(),
+        report.findings.len(),
+        meta.namespaces.len(),
+        map.groups.len(),
+    );
+}
