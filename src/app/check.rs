@@ -86,9 +86,10 @@ pub(super) fn run(
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let (sha256, (report, schema)) = hash_alongside(a.format != Format::Table, db.data(), || {
-        rayon::join(|| check::check(&db), || MetaDb::decode(&db))
-    });
+    let (sha256, (report, schema)) =
+        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
+            rayon::join(|| check::check(&db), || MetaDb::decode(&db))
+        });
     let summary = summary(&db, &report, &schema);
     match a.format {
         Format::Table => print_table(out, &input, &summary, &report, &schema)?,

@@ -172,7 +172,7 @@ impl GcSetJson {
 struct OutputJson {
     path: String,
     size: u64,
-    sha256: String,
+    sha256: Option<String>,
     txid: u64,
     removed_buckets: usize,
     buckets: u64,
@@ -262,7 +262,7 @@ pub(super) fn run(
                 a.force,
                 false,
                 &removed,
-                json,
+                json && a.input.hash,
                 &progress,
             )?);
         } else if !removed.is_empty() {
@@ -282,7 +282,7 @@ pub(super) fn run(
                 false,
                 true,
                 &removed,
-                json,
+                json && a.input.hash,
                 &progress,
             )?);
         }
@@ -317,7 +317,7 @@ pub(super) fn run(
             schema_version: REPORT_SCHEMA_VERSION,
             tool: Tool::current(),
             command: "dedup",
-            input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+            input: InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid)),
             policy: opts.policy.name(),
             mode,
             namespaces: &a.namespaces,
@@ -344,7 +344,7 @@ pub(super) fn run(
             output: written.as_ref().map(|x: &Clean| OutputJson {
                 path: x.path.display().to_string(),
                 size: x.size,
-                sha256: x.sha256.clone().unwrap_or_default(),
+                sha256: x.sha256.clone(),
                 txid: x.txid,
                 removed_buckets: x.removed_buckets,
                 buckets: x.compared.buckets,
@@ -641,7 +641,7 @@ fn write_clean(
     force: bool,
     in_place: bool,
     removed: &BTreeSet<(ByteStr, ByteStr)>,
-    json: bool,
+    hash: bool,
     progress: &Option<indicatif::ProgressBar>,
 ) -> Result<Clean, AppError> {
     let meta = db.meta();
@@ -691,7 +691,7 @@ fn write_clean(
             }
             let dropped = std::cell::Cell::new(0);
             let compared = super::compact::verify_filtered(db, bytes, keep_fn(&set, &dropped))?;
-            Ok((compared, json.then(|| sha256_hex(bytes)), dropped.get()))
+            Ok((compared, hash.then(|| sha256_hex(bytes)), dropped.get()))
         },
     )?;
     Ok(Clean {

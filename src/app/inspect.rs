@@ -63,7 +63,7 @@ pub(super) fn run(
     let db = file.db()?;
     let m = db.meta();
     let (sha256, (pages, (meta, map))) =
-        hash_alongside(a.format != Format::Table, db.data(), || {
+        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
             rayon::join(
                 || check::check(&db).pages,
                 || {
