@@ -144,7 +144,6 @@ fn findings_exit_1_with_codes_in_json() {
     let mut d = std::fs::read(&path).unwrap();
     let db = ctrdb::bolt::Db::parse(&d).unwrap();
     let (ps, root) = (db.page_size(), db.meta().root);
-    drop(db);
     d[root as usize * ps..(root as usize + 1) * ps].fill(0);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("meta.db");
