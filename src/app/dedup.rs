@@ -506,13 +506,14 @@ fn print_table(
         }
     )?;
     let mut last: Option<(&ByteStr, Option<&ByteStr>)> = None;
-    for d in &plan.decisions {
+    // Decisions come grouped by (namespace, target digest): a group's size is
+    // the length of its run.
+    for (i, d) in plan.decisions.iter().enumerate() {
         let key = (&d.namespace, d.target.as_ref().map(|t| &t.digest));
         if last != Some(key) {
-            let n = plan
-                .decisions
+            let n = plan.decisions[i..]
                 .iter()
-                .filter(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
+                .take_while(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
                 .count();
             let digest = d
                 .target
