@@ -991,6 +991,11 @@ impl<'a, 'c> Walker<'a, 'c> {
     /// Validates and marks a tree page of the current bucket; `None` (with a
     /// finding) if its subtree cannot be followed.
     fn enter_page(&mut self, id: Pgid) -> Option<Page<'a>> {
+        if self.tree.mode != Mode::GoOrder && self.tree.shared.conflict.load(Ordering::Relaxed) {
+            // Another walker reached a page twice: this walk will be redone.
+            self.frames.clear();
+            return None;
+        }
         if id < 2 {
             self.report(
                 Severity::Error,
@@ -1122,7 +1127,8 @@ fn touch_children(pages: &Pages<'_>, page: &Page<'_>, buckets: bool) {
             let ksize = u32_at(page.bytes, eoff + LEAF_KSIZE).unwrap_or(0) as usize;
             eoff.checked_add(pos)
                 .and_then(|v| v.checked_add(ksize))
-                .and_then(|v| u64_at(page.bytes, v + BUCKET_ROOT))
+                .and_then(|v| v.checked_add(BUCKET_ROOT))
+                .and_then(|v| u64_at(page.bytes, v))
         };
         let off = id
             .filter(|&id| id >= 2 && id < hwm)
@@ -1130,7 +1136,9 @@ fn touch_children(pages: &Pages<'_>, page: &Page<'_>, buckets: bool) {
             .and_then(|o| usize::try_from(o).ok());
         if let Some(o) = off {
             for line in 0..TOUCH_LINES {
-                acc ^= u64_at(data, o + line * 64).unwrap_or(0);
+                if let Some(v) = o.checked_add(line * 64).and_then(|l| u64_at(data, l)) {
+                    acc ^= v;
+                }
             }
         }
     }
