@@ -387,6 +387,22 @@ impl<'a> Checker<'a, '_> {
         shared
     }
 
+    /// Reports the run `s..=e` of pages neither reachable nor free.
+    fn leaked(&mut self, (s, e): (Pgid, Pgid)) {
+        let what = if s == e {
+            format!("page {s} is")
+        } else {
+            format!("pages {s}..={e} are")
+        };
+        self.error(
+            Corruption::new(
+                CorruptKind::PageUnreachableUnfreed,
+                format!("{what} neither reachable nor free (leaked)"),
+            )
+            .page(s),
+        );
+    }
+
     fn account(&mut self, free: Option<&[Pgid]>, file_pages: u64) -> PageCounts {
         let hwm = self.pages.hwm();
         let bound = hwm.min(file_pages + 1);
@@ -429,8 +445,9 @@ impl<'a> Checker<'a, '_> {
         }
         let mut reachable = 0u64;
         let mut unused = 0u64;
+        // Runs of leaked pages are reported as they end (ascending), not collected.
+        let report_leaks = free.is_some();
         let mut run: Option<(Pgid, Pgid)> = None;
-        let mut runs = Vec::new();
         for id in 0..bound {
             if self.reachable.contains(id) {
                 reachable += 1;
@@ -439,29 +456,17 @@ impl<'a> Checker<'a, '_> {
                 run = match run {
                     Some((s, e)) if e + 1 == id => Some((s, id)),
                     Some(r) => {
-                        runs.push(r);
+                        if report_leaks {
+                            self.leaked(r);
+                        }
                         Some((id, id))
                     }
                     None => Some((id, id)),
                 };
             }
         }
-        runs.extend(run);
-        if free.is_some() {
-            for (s, e) in runs {
-                let what = if s == e {
-                    format!("page {s} is")
-                } else {
-                    format!("pages {s}..={e} are")
-                };
-                self.error(
-                    Corruption::new(
-                        CorruptKind::PageUnreachableUnfreed,
-                        format!("{what} neither reachable nor free (leaked)"),
-                    )
-                    .page(s),
-                );
-            }
+        if let (Some(r), true) = (run, report_leaks) {
+            self.leaked(r);
         }
         PageCounts {
             reachable,
