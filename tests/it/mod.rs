@@ -1,4 +1,5 @@
 mod bad_env;
+mod check_equiv;
 mod cli;
 pub mod common;
 mod compact_cli;
