@@ -127,26 +127,26 @@ impl SchemaFinding {
     }
 }
 
-fn ns_path(ns: &Namespace, rest: &[&[u8]]) -> BucketPath {
-    let mut v = vec![b"v1".to_vec(), ns.name.0.clone()];
+fn ns_path(ns: &Namespace<'_>, rest: &[&[u8]]) -> BucketPath {
+    let mut v = vec![b"v1".to_vec(), ns.name.0.to_vec()];
     v.extend(rest.iter().map(|c| c.to_vec()));
     BucketPath(v)
 }
 
 /// Cross-record checks within one namespace.
-pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
-    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
+pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
+    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
     for img in &ns.images {
         if let Some(d) = img.target_digest() {
-            if !blobs.contains(d.0.as_slice()) {
+            if !blobs.contains(d.0) {
                 out.push(SchemaFinding::new(
                     SchemaCode::ImageDangling,
-                    &ns_path(ns, &[b"images", &img.name.0]),
+                    &ns_path(ns, &[b"images", img.name.0]),
                     format!(
                         "image {} targets {}, which has no content record in namespace {}",
-                        show(&img.name.0),
-                        show(&d.0),
-                        show(&ns.name.0)
+                        show(img.name.0),
+                        show(d.0),
+                        show(ns.name.0)
                     ),
                 ));
             }
@@ -159,32 +159,32 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
         if sn.0.is_empty() || key.0.is_empty() {
             continue;
         }
-        if ns.snapshot(&sn.0, &key.0).is_none() {
+        if ns.snapshot(sn.0, key.0).is_none() {
             out.push(SchemaFinding::new(
                 SchemaCode::ContainerSnapshotMissing,
-                &ns_path(ns, &[b"containers", &c.id.0]),
+                &ns_path(ns, &[b"containers", c.id.0]),
                 format!(
                     "container {} uses snapshot {}/{}, which does not exist",
-                    show(&c.id.0),
-                    show(&sn.0),
-                    show(&key.0)
+                    show(c.id.0),
+                    show(sn.0),
+                    show(key.0)
                 ),
             ));
         }
     }
     for s in &ns.snapshotters {
         for snap in &s.snapshots {
-            let path = || ns_path(ns, &[b"snapshots", &s.name.0, &snap.key.0]);
+            let path = || ns_path(ns, &[b"snapshots", s.name.0, snap.key.0]);
             if let Some(p) = &snap.parent {
-                match s.get(&p.0) {
+                match s.get(p.0) {
                     None => out.push(SchemaFinding::new(
                         SchemaCode::SnapshotParentMissing,
                         &path(),
                         format!(
                             "snapshot {}/{} has parent {}, which does not exist",
-                            show(&s.name.0),
-                            show(&snap.key.0),
-                            show(&p.0)
+                            show(s.name.0),
+                            show(snap.key.0),
+                            show(p.0)
                         ),
                     )),
                     Some(parent) => {
@@ -194,9 +194,9 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
                                 &path(),
                                 format!(
                                     "snapshot {}/{} names parent {}, whose children do not list it",
-                                    show(&s.name.0),
-                                    show(&snap.key.0),
-                                    show(&p.0)
+                                    show(s.name.0),
+                                    show(snap.key.0),
+                                    show(p.0)
                                 ),
                             ));
                         }
@@ -205,50 +205,50 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
             }
             for child in &snap.children {
                 let ok = s
-                    .get(&child.0)
+                    .get(child.0)
                     .is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
                 if !ok {
                     out.push(SchemaFinding::new(
                         SchemaCode::SnapshotChildrenMismatch,
                         &path(),
-                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(&s.name.0), show(&snap.key.0), show(&child.0)),
+                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(s.name.0), show(snap.key.0), show(child.0)),
                     ));
                 }
             }
         }
     }
-    let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0.as_slice()).collect();
+    let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0).collect();
     for l in &ns.leases {
         let mut missing = Vec::new();
         missing.extend(
             l.content
                 .iter()
-                .filter(|d| !blobs.contains(d.0.as_slice()))
-                .map(|d| format!("content {}", show(&d.0))),
+                .filter(|d| !blobs.contains(d.0))
+                .map(|d| format!("content {}", show(d.0))),
         );
         missing.extend(
             l.ingests
                 .iter()
-                .filter(|r| !ingests.contains(r.0.as_slice()))
-                .map(|r| format!("ingest {}", show(&r.0))),
+                .filter(|r| !ingests.contains(r.0))
+                .map(|r| format!("ingest {}", show(r.0))),
         );
         missing.extend(
             l.snapshots
                 .iter()
-                .filter(|(sn, k)| ns.snapshot(&sn.0, &k.0).is_none())
-                .map(|(sn, k)| format!("snapshot {}/{}", show(&sn.0), show(&k.0))),
+                .filter(|(sn, k)| ns.snapshot(sn.0, k.0).is_none())
+                .map(|(sn, k)| format!("snapshot {}/{}", show(sn.0), show(k.0))),
         );
         missing.extend(
             l.images
                 .iter()
-                .filter(|n| ns.image(&n.0).is_none())
-                .map(|n| format!("image {}", show(&n.0))),
+                .filter(|n| ns.image(n.0).is_none())
+                .map(|n| format!("image {}", show(n.0))),
         );
         for m in missing {
             out.push(SchemaFinding::new(
                 SchemaCode::LeaseResourceMissing,
-                &ns_path(ns, &[b"leases", &l.id.0]),
-                format!("lease {} holds {m}, which does not exist", show(&l.id.0)),
+                &ns_path(ns, &[b"leases", l.id.0]),
+                format!("lease {} holds {m}, which does not exist", show(l.id.0)),
             ));
         }
     }
