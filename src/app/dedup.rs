@@ -232,6 +232,9 @@ pub(super) fn run(
     let plan = dedup::plan(&meta, &opts);
     let removed = plan.removed();
     let impact = gc_impact(&meta, &removed, db.meta().has_freelist());
+    // The plan and the GC sets borrow from the mapped file, not from the decoded
+    // records: free those before the writer needs its own memory.
+    drop(meta);
     let writing = a.output.is_some() || a.in_place;
     let refused = if !impact.newly.is_empty() {
         Some(format!(

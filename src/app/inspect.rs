@@ -65,18 +65,15 @@ pub(super) fn run(
     let m = db.meta();
     let (sha256, (pages, (meta, multi))) =
         hash_alongside(a.format != Format::Table, db.data(), || {
-            rayon::join(
-                || check::check(&db).pages,
-                || {
-                    let meta = MetaDb::decode(&db);
-                    let multi: Vec<usize> = meta
-                        .namespaces
-                        .par_iter()
-                        .map(refs::multi_name_digests)
-                        .collect();
-                    (meta, multi)
-                },
-            )
+            // One after the other, each parallel inside (see `check`).
+            let pages = check::check(&db).pages;
+            let meta = MetaDb::decode(&db);
+            let multi: Vec<usize> = meta
+                .namespaces
+                .par_iter()
+                .map(refs::multi_name_digests)
+                .collect();
+            (pages, (meta, multi))
         });
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);

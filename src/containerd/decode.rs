@@ -13,6 +13,7 @@ use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
 use crate::bolt::bucket::Entries;
+use crate::bolt::page::PageKind;
 use crate::bolt::{Bucket, BucketPath, Db, Entry, EntryKind};
 
 /// Records at or above this count are decoded in parallel chunks.
@@ -77,9 +78,21 @@ fn bucket_of<'a>(e: &Entry<'a>, path: &P<'_>, what: &str, f: &mut Sink) -> Optio
     }
 }
 
+/// The number of entries of `b` when its root is a leaf whose element array fits
+/// in the page (so the count is backed by the file's bytes), else 0. Used as a
+/// capacity hint so small maps are allocated at their exact size.
+fn leaf_count(b: &Bucket<'_>) -> usize {
+    match b.root_page() {
+        Ok(p) if p.kind() == Some(PageKind::Leaf) && p.check_elements_fit().is_ok() => {
+            usize::from(p.count)
+        }
+        _ => 0,
+    }
+}
+
 /// A `key → value` map bucket (labels, annotations).
 fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(leaf_count(b));
     let mut it = b.iter();
     while let Some(e) = next(&mut it, path, f) {
         match e.kind {
@@ -97,7 +110,7 @@ fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
 
 /// The keys of a set bucket (lease resources, snapshot children).
 fn read_keys<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Vec<Bytes<'a>> {
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(leaf_count(b));
     let mut it = b.iter();
     while let Some(e) = next(&mut it, path, f) {
         v.push(Bytes(e.key));
