@@ -7,7 +7,7 @@
 //! Built in parallel (namespaces in parallel, a large `images` list split across
 //! threads); the output order is deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -21,13 +21,7 @@ use crate::report::Bytes;
 pub const LABEL_CRI_MANAGED: &[u8] = b"io.cri-containerd.image";
 /// CRI's pinned-image label.
 pub const LABEL_CRI_PINNED: &[u8] = b"io.cri-containerd.pinned";
-/// Prefix of every GC label.
-pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
-/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
-pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
-    b"containerd.io/gc.ref.image",
-    b"containerd.io/gc.bref.image",
-];
+pub use crate::containerd::model::{GC_LABEL_PREFIX, IMAGE_REF_LABEL_PREFIXES};
 /// Docker's keep-alive record name prefix.
 pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
 
@@ -225,24 +219,9 @@ impl<'a> RefsMap<'a> {
 /// Names below this count are classified sequentially.
 const PAR_MIN: usize = 512;
 
-/// Whether `sorted` (ascending) contains `key`.
-fn sorted_contains(sorted: &[&[u8]], key: &[u8]) -> bool {
-    sorted.binary_search(&key).is_ok()
-}
-
-/// The content digests of `ns`, sorted (they come sorted from the file; a
-/// corrupt page out of order is sorted here).
-pub(crate) fn blob_digests<'a>(ns: &Namespace<'a>) -> Vec<&'a [u8]> {
-    let mut v: Vec<&'a [u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
-    if !v.is_sorted() {
-        v.sort_unstable();
-    }
-    v
-}
-
 /// Builds the map for one namespace, in digest order.
 pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
-    let blobs = blob_digests(ns);
+    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
     let mut by_container: HashMap<&[u8], Vec<Bytes<'a>>> = HashMap::new();
     for c in &ns.containers {
         if let Some(img) = c.image.filter(|i| !i.0.is_empty()) {
@@ -257,6 +236,9 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
     }
     let mut by_label: HashMap<&[u8], Vec<LabelRef<'a>>> = HashMap::new();
     for (owner, labels) in ns.all_labels() {
+        if !labels.has_image_ref_labels() {
+            continue;
+        }
         // Labels are sorted: only the key ranges with an image-ref prefix are read.
         for p in IMAGE_REF_LABEL_PREFIXES {
             for (k, v) in labels.with_prefix(p) {
@@ -289,8 +271,12 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 used_by_containers: by_container.get(img.name.0).cloned().unwrap_or_default(),
                 leased_by: by_lease.get(img.name.0).cloned().unwrap_or_default(),
                 named_by_labels,
-                gc_labels: img.labels.with_prefix(GC_LABEL_PREFIX).copied().collect(),
-                dangling: !sorted_contains(&blobs, digest.0),
+                gc_labels: if img.labels.has_gc_labels() {
+                    img.labels.with_prefix(GC_LABEL_PREFIX).copied().collect()
+                } else {
+                    Labels::new()
+                },
+                dangling: !blobs.contains(digest.0),
             },
         ))
     };

@@ -2,9 +2,9 @@
 //! problems (dangling images, missing snapshots, broken parent/children links,
 //! lease resources naming nothing). Each has a stable kebab-case code.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::model::{show, Namespace};
+use super::model::{show, Namespace, Snapshot, Snapshotter};
 use crate::bolt::check::Severity;
 use crate::bolt::{BucketPath, Corruption};
 
@@ -133,6 +133,54 @@ fn ns_path(ns: &Namespace<'_>, rest: &[&[u8]]) -> BucketPath {
     BucketPath(v)
 }
 
+/// A parent with more children than this has them looked up in a hash set.
+const MANY_CHILDREN: usize = 16;
+
+/// Lookups in one snapshotter's snapshots for the parent/children checks: by hash
+/// when the keys are unique and in order (as bolt stores them), so the answer is
+/// the one binary search gives; otherwise by [`Snapshotter::get`].
+struct SnapshotIndex<'r, 'a> {
+    s: &'r Snapshotter<'a>,
+    /// Key → snapshot, when the keys are strictly increasing.
+    by_key: Option<HashMap<&'a [u8], &'r Snapshot<'a>>>,
+    /// (parent, child) for every parent listing more than [`MANY_CHILDREN`]
+    /// children, when the keys are unique.
+    edges: HashSet<(&'a [u8], &'a [u8])>,
+}
+
+impl<'r, 'a> SnapshotIndex<'r, 'a> {
+    fn new(s: &'r Snapshotter<'a>) -> Self {
+        let unique = s
+            .snapshots
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.key.0 < b.key.0));
+        let by_key = unique.then(|| s.snapshots.iter().map(|x| (x.key.0, x)).collect());
+        let edges = s
+            .snapshots
+            .iter()
+            .filter(|x| unique && x.children.len() > MANY_CHILDREN)
+            .flat_map(|x| x.children.iter().map(move |c| (x.key.0, c.0)))
+            .collect();
+        SnapshotIndex { s, by_key, edges }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&'r Snapshot<'a>> {
+        match &self.by_key {
+            Some(m) => m.get(key).copied(),
+            None => self.s.get(key),
+        }
+    }
+
+    /// Whether `parent`'s `children` list `child`.
+    fn lists_child(&self, parent: &Snapshot<'a>, child: &[u8]) -> bool {
+        if self.by_key.is_some() && parent.children.len() > MANY_CHILDREN {
+            self.edges.contains(&(parent.key.0, child))
+        } else {
+            parent.children.iter().any(|c| c.0 == child)
+        }
+    }
+}
+
 /// Cross-record checks within one namespace.
 pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
     let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
@@ -173,10 +221,11 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
         }
     }
     for s in &ns.snapshotters {
+        let idx = SnapshotIndex::new(s);
         for snap in &s.snapshots {
             let path = || ns_path(ns, &[b"snapshots", s.name.0, snap.key.0]);
             if let Some(p) = &snap.parent {
-                match s.get(p.0) {
+                match idx.get(p.0) {
                     None => out.push(SchemaFinding::new(
                         SchemaCode::SnapshotParentMissing,
                         &path(),
@@ -188,7 +237,7 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                         ),
                     )),
                     Some(parent) => {
-                        if !parent.children.iter().any(|c| c.0 == snap.key.0) {
+                        if !idx.lists_child(parent, snap.key.0) {
                             out.push(SchemaFinding::new(
                                 SchemaCode::SnapshotChildrenMismatch,
                                 &path(),
@@ -204,7 +253,7 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                 }
             }
             for child in &snap.children {
-                let ok = s
+                let ok = idx
                     .get(child.0)
                     .is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
                 if !ok {

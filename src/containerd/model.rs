@@ -10,60 +10,100 @@ use serde::{Serialize, Serializer};
 use super::encoding::{AnyValue, Timestamp};
 pub use crate::report::Bytes;
 
+/// Prefix of every GC label key.
+pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
+/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
+pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
+    b"containerd.io/gc.ref.image",
+    b"containerd.io/gc.bref.image",
+];
+
+/// [`Labels`] summary bit: some key starts with [`GC_LABEL_PREFIX`].
+const HAS_GC: u8 = 1;
+/// [`Labels`] summary bit: some key starts with one of [`IMAGE_REF_LABEL_PREFIXES`].
+const HAS_IMAGE_REF: u8 = 2;
+
 /// A label or annotation map (`labels`, `annotations` buckets): pairs borrowed
-/// from the file, sorted by key, keys unique. Lookups are binary searches.
+/// from the file, sorted by key, keys unique. Lookups are binary searches. It
+/// notes while it is built (when the keys are in cache) whether any key is a
+/// GC label, so the scans for those skip the other maps without reading them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels<'a>(Vec<(Bytes<'a>, Bytes<'a>)>);
+pub struct Labels<'a> {
+    pairs: Box<[(Bytes<'a>, Bytes<'a>)]>,
+    flags: u8,
+}
 
 impl<'a> Labels<'a> {
     /// An empty map.
     pub fn new() -> Self {
-        Labels(Vec::new())
+        Labels::default()
     }
 
     /// Builds the map from pairs in any order; for a repeated key the last
     /// value wins (as inserting into a map would).
     pub fn from_pairs(mut v: Vec<(Bytes<'a>, Bytes<'a>)>) -> Self {
-        if v.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)) {
-            return Labels(v);
+        if !v.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)) {
+            v.sort_by(|a, b| a.0.cmp(&b.0)); // stable: equal keys keep their order
+            let mut out: Vec<(Bytes<'a>, Bytes<'a>)> = Vec::with_capacity(v.len());
+            for p in v {
+                match out.last_mut() {
+                    Some(last) if last.0 == p.0 => *last = p,
+                    _ => out.push(p),
+                }
+            }
+            v = out;
         }
-        v.sort_by(|a, b| a.0.cmp(&b.0)); // stable: equal keys keep their order
-        let mut out: Vec<(Bytes<'a>, Bytes<'a>)> = Vec::with_capacity(v.len());
-        for p in v {
-            match out.last_mut() {
-                Some(last) if last.0 == p.0 => *last = p,
-                _ => out.push(p),
+        let mut flags = 0;
+        for (k, _) in &v {
+            if k.0.starts_with(GC_LABEL_PREFIX) {
+                flags |= HAS_GC;
+                if IMAGE_REF_LABEL_PREFIXES.iter().any(|p| k.0.starts_with(p)) {
+                    flags |= HAS_IMAGE_REF;
+                }
             }
         }
-        Labels(out)
+        Labels {
+            pairs: v.into_boxed_slice(),
+            flags,
+        }
+    }
+
+    /// Whether some key starts with [`GC_LABEL_PREFIX`] (`containerd.io/gc.`).
+    pub fn has_gc_labels(&self) -> bool {
+        self.flags & HAS_GC != 0
+    }
+
+    /// Whether some key starts with one of [`IMAGE_REF_LABEL_PREFIXES`].
+    pub fn has_image_ref_labels(&self) -> bool {
+        self.flags & HAS_IMAGE_REF != 0
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs.len()
     }
 
     /// No labels.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs.is_empty()
     }
 
     /// The pairs in key order.
     pub fn iter(&self) -> std::slice::Iter<'_, (Bytes<'a>, Bytes<'a>)> {
-        self.0.iter()
+        self.pairs.iter()
     }
 
     /// The keys in order.
     pub fn keys(&self) -> impl Iterator<Item = Bytes<'a>> + '_ {
-        self.0.iter().map(|(k, _)| *k)
+        self.pairs.iter().map(|(k, _)| *k)
     }
 
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<Bytes<'a>> {
-        self.0
+        self.pairs
             .binary_search_by(|(k, _)| k.0.cmp(key))
             .ok()
-            .and_then(|i| self.0.get(i))
+            .and_then(|i| self.pairs.get(i))
             .map(|(_, v)| *v)
     }
 
@@ -74,8 +114,8 @@ impl<'a> Labels<'a> {
 
     /// The pairs with keys `>= from`, in key order.
     pub fn range_from(&self, from: &[u8]) -> std::slice::Iter<'_, (Bytes<'a>, Bytes<'a>)> {
-        let i = self.0.partition_point(|(k, _)| k.0 < from);
-        self.0.get(i..).unwrap_or_default().iter()
+        let i = self.pairs.partition_point(|(k, _)| k.0 < from);
+        self.pairs.get(i..).unwrap_or_default().iter()
     }
 
     /// The pairs whose key starts with `prefix`, in key order.
@@ -92,7 +132,7 @@ impl<'l, 'a> IntoIterator for &'l Labels<'a> {
     type Item = &'l (Bytes<'a>, Bytes<'a>);
     type IntoIter = std::slice::Iter<'l, (Bytes<'a>, Bytes<'a>)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.pairs.iter()
     }
 }
 

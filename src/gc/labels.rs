@@ -154,6 +154,9 @@ pub struct RefSyntax {
 
 /// Forward references in `labels` (containerd's `sendLabelRefs` with `fn`).
 pub fn forward_refs<'a>(labels: &Labels<'a>, syn: RefSyntax, out: &mut Vec<Node<'a>>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
     for (k, v) in labels {
         let (k, v) = (k.0, v.0);
         if named(k, REF_CONTENT) {
@@ -168,6 +171,9 @@ pub fn forward_refs<'a>(labels: &Labels<'a>, syn: RefSyntax, out: &mut Vec<Node<
 
 /// 2.2+ back references in `labels`: the parents that keep the labelled object.
 pub fn back_refs<'a>(labels: &Labels<'a>, out: &mut Vec<Node<'a>>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
     for (k, v) in labels {
         let (k, v) = (k.0, v.0);
         if named(k, BREF_CONTAINER) {
@@ -184,6 +190,9 @@ pub fn back_refs<'a>(labels: &Labels<'a>, out: &mut Vec<Node<'a>>) {
 
 /// Whether `labels` make a content blob or snapshot a root.
 pub fn is_root(labels: &Labels<'_>, syn: RefSyntax) -> bool {
+    if !labels.has_gc_labels() {
+        return false;
+    }
     if syn.root_prefix {
         labels.with_prefix(GC_ROOT).next().is_some()
     } else {
@@ -193,6 +202,10 @@ pub fn is_root(labels: &Labels<'_>, syn: RefSyntax) -> bool {
 
 /// A label value, if present.
 pub fn get<'a>(labels: &Labels<'a>, key: &[u8]) -> Option<&'a [u8]> {
+    // Every key asked for here is a GC label.
+    if key.starts_with(crate::containerd::model::GC_LABEL_PREFIX) && !labels.has_gc_labels() {
+        return None;
+    }
     labels.get(key).map(|v| v.0)
 }
 
@@ -220,6 +233,9 @@ impl UsedAt {
 /// `containerd.io/gc.cond.snapshot[./]<snapshotter>[/…] = cond[,cond…]|<key>`,
 /// each `cond` `usedat<D` or `usedat>D` (others are ignored, as in containerd).
 pub fn conditional_refs<'a>(labels: &Labels<'a>, out: &mut Vec<(Node<'a>, UsedAt)>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
     for (k, v) in labels.range_from(COND_SNAPSHOT) {
         let (k, v): (&'a [u8], &'a [u8]) = (k.0, v.0);
         let Some(rest) = k.strip_prefix(COND_SNAPSHOT) else {
@@ -269,6 +285,9 @@ pub fn conditional_refs<'a>(labels: &Labels<'a>, out: &mut Vec<(Node<'a>, UsedAt
 
 /// 2.3: the parsable `containerd.io/gc.cond.value-usedat*` times on a snapshot (ns).
 pub fn used_at_values(labels: &Labels<'_>) -> Vec<i128> {
+    if !labels.has_gc_labels() {
+        return Vec::new();
+    }
     labels
         .with_prefix(COND_VALUE_USEDAT)
         .filter_map(|(_, v)| super::gotime::parse_rfc3339(v.0))

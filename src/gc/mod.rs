@@ -117,10 +117,11 @@ fn uses_2_2_labels(db: &MetaDb<'_>) -> bool {
     db.namespaces.iter().any(|ns| {
         ns.all_labels().any(|(_, l)| {
             // Labels are sorted: look only at the key ranges of these prefixes.
-            l.with_prefix(b"containerd.io/gc.bref.").next().is_some()
-                || l.with_prefix(b"containerd.io/gc.cond.").next().is_some()
-                || l.with_prefix(labels::GC_ROOT)
-                    .any(|(k, _)| k.0 != labels::GC_ROOT)
+            l.has_gc_labels()
+                && (l.with_prefix(b"containerd.io/gc.bref.").next().is_some()
+                    || l.with_prefix(b"containerd.io/gc.cond.").next().is_some()
+                    || l.with_prefix(labels::GC_ROOT)
+                        .any(|(k, _)| k.0 != labels::GC_ROOT))
         })
     })
 }
