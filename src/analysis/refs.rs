@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::containerd::model::{serialize_labels, Labels, Namespace};
-use crate::containerd::reference::{is_sha256_digest, parse_docker_ref, parse_normalized_named};
+use crate::containerd::reference::{is_sha256_digest, parse_normalized_named};
 use crate::containerd::MetaDb;
 use crate::report::Bytes;
 
@@ -87,8 +87,21 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
         };
     };
     let parsed = parse_normalized_named(s);
-    let normalized = parse_docker_ref(s).ok().map(|r| r.to_string());
     let matches = |d: &str| Some(target.is_some_and(|t| t == d.as_bytes()));
+    // (digest check, has tag) of the parsed name, then `ParseDockerRef` of it:
+    // the same reference with the tag dropped for a digest, or `latest` added.
+    let shape = parsed
+        .as_ref()
+        .ok()
+        .map(|r| (r.digest.as_deref().map(matches), r.tag.is_some()));
+    let normalized = parsed.ok().map(|mut r| {
+        if r.digest.is_some() {
+            r.tag = None;
+        } else if r.tag.is_none() {
+            r.tag = Some("latest".into());
+        }
+        r.to_string()
+    });
     if name.starts_with(MOBY_DANGLING_PREFIX) {
         let digest = s.get(MOBY_DANGLING_PREFIX.len()..).unwrap_or_default();
         return Classified {
@@ -97,28 +110,26 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
             digest_matches_target: matches(digest),
         };
     }
-    match parsed {
-        Err(_) => Classified {
+    match shape {
+        None => Classified {
             class: RefClass::Invalid,
             normalized: None,
             digest_matches_target: None,
         },
-        Ok(r) => match (&r.digest, &r.tag) {
-            (Some(d), _) => Classified {
-                class: RefClass::RepoDigest,
-                normalized,
-                digest_matches_target: matches(d),
-            },
-            (None, Some(_)) => Classified {
-                class: RefClass::Tag,
-                normalized,
-                digest_matches_target: None,
-            },
-            (None, None) => Classified {
-                class: RefClass::Other,
-                normalized,
-                digest_matches_target: None,
-            },
+        Some((Some(m), _)) => Classified {
+            class: RefClass::RepoDigest,
+            normalized,
+            digest_matches_target: m,
+        },
+        Some((None, true)) => Classified {
+            class: RefClass::Tag,
+            normalized,
+            digest_matches_target: None,
+        },
+        Some((None, false)) => Classified {
+            class: RefClass::Other,
+            normalized,
+            digest_matches_target: None,
         },
     }
 }
@@ -378,5 +389,28 @@ mod tests {
         assert_eq!(c("import-2024-01-01@x").class, RefClass::Invalid);
         assert_eq!(classify(b"\xff\xfe", None).class, RefClass::Invalid);
         assert_eq!(c("sha256:abc").class, RefClass::Tag); // a short hex is a tag of library/sha256, as in Go
+    }
+
+    #[test]
+    fn normalized_is_parse_docker_ref() {
+        use crate::containerd::reference::parse_docker_ref;
+        for n in [
+            "nginx",
+            "nginx:1.2",
+            "docker.io/library/nginx:latest",
+            "localhost:5000/a/b:c",
+            &format!("app@{T}"),
+            &format!("app:1@{T}"),
+            &format!("moby-dangling@{T}"),
+            "Upper/Case:x",
+            "a//b",
+            "",
+        ] {
+            let want = parse_docker_ref(n).ok().map(|r| r.to_string());
+            let got = classify(n.as_bytes(), Some(T.as_bytes())).normalized;
+            if got.is_some() || classify(n.as_bytes(), None).class != RefClass::Invalid {
+                assert_eq!(got, want, "{n}");
+            }
+        }
     }
 }
