@@ -4,7 +4,7 @@
 //! unreadable bucket becomes a finding and the walk continues with every other
 //! record. Bucket paths are built only when a finding needs one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -12,9 +12,9 @@ use rayon::prelude::*;
 use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
-use crate::bolt::bucket::Entries;
+use crate::bolt::bucket::{Cursor, PageSet};
 use crate::bolt::page::PageKind;
-use crate::bolt::{Bucket, BucketPath, Db, Entry, EntryKind};
+use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
 
 /// Records at or above this count are decoded in parallel chunks.
 const PAR_MIN: usize = 256;
@@ -49,6 +49,60 @@ impl<'p> P<'p> {
 
 fn finding(f: &mut Sink, code: SchemaCode, path: &P<'_>, message: impl Into<String>) {
     f.push(SchemaFinding::new(code, &path.path(), message));
+}
+
+/// The pages one bucket iteration has entered: inline up to 8 (every record
+/// bucket), a hash set beyond, so iterating a small bucket allocates no set.
+#[derive(Debug, Default)]
+struct Seen {
+    small: [Pgid; 8],
+    n: usize,
+    big: Option<HashSet<Pgid>>,
+}
+
+impl PageSet for Seen {
+    fn insert(&mut self, id: Pgid) -> bool {
+        if let Some(big) = &mut self.big {
+            return big.insert(id);
+        }
+        let small = self.small.get(..self.n).unwrap_or_default();
+        if small.contains(&id) {
+            return false;
+        }
+        match self.small.get_mut(self.n) {
+            Some(slot) => {
+                *slot = id;
+                self.n += 1;
+            }
+            None => {
+                let mut big: HashSet<Pgid> = self.small.iter().copied().collect();
+                big.insert(id);
+                self.big = Some(big);
+            }
+        }
+        true
+    }
+}
+
+/// A bucket's entries in key order, as [`Bucket::iter`] but with an inline
+/// visited-page set.
+struct Entries<'a> {
+    cursor: Cursor<'a>,
+    seen: Seen,
+}
+
+impl<'a> Entries<'a> {
+    fn next(&mut self) -> Option<Result<Entry<'a>, Corruption>> {
+        self.cursor.next_entry(&mut self.seen)
+    }
+}
+
+/// Starts iterating `b`.
+fn iter<'a>(b: &Bucket<'a>) -> Entries<'a> {
+    Entries {
+        cursor: b.cursor(),
+        seen: Seen::default(),
+    }
 }
 
 /// The next entry of `it`; a structural corruption becomes a finding and ends
@@ -93,7 +147,7 @@ fn leaf_count(b: &Bucket<'_>) -> usize {
 /// A `key → value` map bucket (labels, annotations).
 fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
     let mut v = Vec::with_capacity(leaf_count(b));
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.kind {
             EntryKind::Value(val) => v.push((Bytes(e.key), Bytes(val))),
@@ -111,7 +165,7 @@ fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
 /// The keys of a set bucket (lease resources, snapshot children).
 fn read_keys<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Vec<Bytes<'a>> {
     let mut v = Vec::with_capacity(leaf_count(b));
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         v.push(Bytes(e.key));
     }
@@ -220,7 +274,7 @@ fn decode_target<'a>(
 ) -> (Target<'a>, bool) {
     let mut t = Target::default();
     let (mut has_d, mut has_m, mut has_s) = (false, false, false);
-    let mut it = tb.iter();
+    let mut it = iter(&tb);
     while let Some(te) = next(&mut it, tpath, f) {
         match te.key {
             b"digest" => {
@@ -290,7 +344,7 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
         created_at: None,
         updated_at: None,
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
@@ -329,7 +383,7 @@ fn decode_blob<'a>(digest: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         created_at: None,
         updated_at: None,
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -350,7 +404,7 @@ fn decode_ingest<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         expected: None,
         sequence: b.sequence(),
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"ref" => r.backend_ref = bytes_field(&e, path, f),
@@ -364,7 +418,7 @@ fn decode_ingest<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
 
 fn decode_runtime<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Runtime<'a> {
     let mut r = Runtime::default();
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"name" => r.name = bytes_field(&e, path, f),
@@ -381,7 +435,7 @@ fn decode_extensions<'a>(
     f: &mut Sink,
 ) -> BTreeMap<Bytes<'a>, AnyValue<'a>> {
     let mut m = BTreeMap::new();
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         if let Some(a) = any_field(&e, path, f) {
             m.insert(Bytes(e.key), a);
@@ -418,7 +472,7 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         created_at: None,
         updated_at: None,
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -455,7 +509,7 @@ fn decode_sandbox<'a>(
         created_at: None,
         updated_at: None,
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -481,7 +535,7 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         created_at: None,
         updated_at: None,
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -506,7 +560,7 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
         ingests: Vec::new(),
         images: Vec::new(),
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -517,11 +571,11 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
             b"snapshots" => {
                 if let Some(sb) = field_bucket(&e, path, f) {
                     let spath = path.child(e.key);
-                    let mut sit = sb.iter();
+                    let mut sit = iter(&sb);
                     while let Some(se) = next(&mut sit, &spath, f) {
                         if let Some(kb) = bucket_of(&se, &spath, "lease snapshotter", f) {
                             let kpath = spath.child(se.key);
-                            let mut kit = kb.iter();
+                            let mut kit = iter(&kb);
                             while let Some(k) = next(&mut kit, &kpath, f) {
                                 l.snapshots.push((Bytes(se.key), Bytes(k.key)));
                             }
@@ -546,7 +600,7 @@ fn records<'a, T: Send>(
     one: impl Fn(&'a [u8], &Bucket<'a>, &P<'_>, &mut Sink) -> T + Sync,
 ) -> Vec<T> {
     let mut items: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, path, f) {
         match e.kind {
             EntryKind::Bucket(rb) => items.push((e.key, rb)),
@@ -606,7 +660,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
         in_v1: true,
         ..Namespace::default()
     };
-    let mut it = b.iter();
+    let mut it = iter(&b);
     while let Some(e) = next(&mut it, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
             finding(
@@ -661,7 +715,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                 )
             }
             b"snapshots" => {
-                let mut sit = cb.iter();
+                let mut sit = iter(&cb);
                 while let Some(se) = next(&mut sit, &p, f) {
                     if let Some(sb) = bucket_of(&se, &p, "snapshotter", f) {
                         let sp = p.child(se.key);
@@ -682,7 +736,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                 }
             }
             b"content" => {
-                let mut cit = cb.iter();
+                let mut cit = iter(&cb);
                 while let Some(ce) = next(&mut cit, &p, f) {
                     let cp = p.child(ce.key);
                     match (ce.key, ce.kind) {
@@ -762,7 +816,7 @@ impl<'a> MetaDb<'a> {
         };
         let mut v1 = None;
         let mut top_sandboxes: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
-        let mut rit = root.iter();
+        let mut rit = iter(&root);
         while let Some(e) = next(&mut rit, &P::Root, &mut f) {
             out.top_level.push(Bytes(e.key));
             let EntryKind::Bucket(b) = e.kind else {
@@ -775,7 +829,7 @@ impl<'a> MetaDb<'a> {
             // 1.7 writes sandboxes at `<ns>/sandboxes`, beside v1.
             let p = P::Root;
             let p = p.child(e.key);
-            let mut cit = b.iter();
+            let mut cit = iter(&b);
             let mut children = 0usize;
             let mut sandboxes = None;
             while let Some(c) = next(&mut cit, &p, &mut f) {
@@ -806,7 +860,7 @@ impl<'a> MetaDb<'a> {
             }
             Some(v1) => {
                 let mut saw_version = false;
-                let mut vit = v1.iter();
+                let mut vit = iter(&v1);
                 while let Some(e) = next(&mut vit, &v1path, &mut f) {
                     match e.kind {
                         EntryKind::Bucket(b) => ns_buckets.push((e.key, b)),
