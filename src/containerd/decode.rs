@@ -147,7 +147,7 @@ fn leaf_count(b: &Bucket<'_>) -> usize {
 /// A `key → value` map bucket (labels, annotations).
 fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
     let mut v = Vec::with_capacity(leaf_count(b));
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.kind {
             EntryKind::Value(val) => v.push((Bytes(e.key), Bytes(val))),
@@ -165,7 +165,7 @@ fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
 /// The keys of a set bucket (lease resources, snapshot children).
 fn read_keys<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Vec<Bytes<'a>> {
     let mut v = Vec::with_capacity(leaf_count(b));
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         v.push(Bytes(e.key));
     }
@@ -274,7 +274,7 @@ fn decode_target<'a>(
 ) -> (Target<'a>, bool) {
     let mut t = Target::default();
     let (mut has_d, mut has_m, mut has_s) = (false, false, false);
-    let mut it = iter(&tb);
+    let mut it = iter(tb);
     while let Some(te) = next(&mut it, tpath, f) {
         match te.key {
             b"digest" => {
@@ -344,7 +344,7 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
         created_at: None,
         updated_at: None,
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
@@ -383,7 +383,7 @@ fn decode_blob<'a>(digest: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         created_at: None,
         updated_at: None,
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -404,7 +404,7 @@ fn decode_ingest<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         expected: None,
         sequence: b.sequence(),
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"ref" => r.backend_ref = bytes_field(&e, path, f),
@@ -418,7 +418,7 @@ fn decode_ingest<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
 
 fn decode_runtime<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Runtime<'a> {
     let mut r = Runtime::default();
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"name" => r.name = bytes_field(&e, path, f),
@@ -435,7 +435,7 @@ fn decode_extensions<'a>(
     f: &mut Sink,
 ) -> BTreeMap<Bytes<'a>, AnyValue<'a>> {
     let mut m = BTreeMap::new();
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         if let Some(a) = any_field(&e, path, f) {
             m.insert(Bytes(e.key), a);
@@ -472,7 +472,7 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         created_at: None,
         updated_at: None,
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -509,7 +509,7 @@ fn decode_sandbox<'a>(
         created_at: None,
         updated_at: None,
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -535,7 +535,7 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         created_at: None,
         updated_at: None,
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -560,7 +560,7 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
         ingests: Vec::new(),
         images: Vec::new(),
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -600,7 +600,7 @@ fn records<'a, T: Send>(
     one: impl Fn(&'a [u8], &Bucket<'a>, &P<'_>, &mut Sink) -> T + Sync,
 ) -> Vec<T> {
     let mut items: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, path, f) {
         match e.kind {
             EntryKind::Bucket(rb) => items.push((e.key, rb)),
@@ -660,7 +660,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
         in_v1: true,
         ..Namespace::default()
     };
-    let mut it = iter(&b);
+    let mut it = iter(b);
     while let Some(e) = next(&mut it, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
             finding(
