@@ -7,8 +7,10 @@ Generates containerd-shaped meta.db files with Go's own bbolt (benches/perfgen, 
 exact flags are in DATASETS below) into bench-data/ (git-ignored), then runs every
 contender round-robin (interleaved: one run of each per round, so drift in the
 machine's state hits all of them alike), with a warm page cache. Prints, per
-dataset, median wall time, ratios to `cat`, `cp`, Go walk, Go tx.Check and Go
-bolt.Compact, peak RSS (includes the mapped file) and, for ctrdb, peak heap
+dataset, median wall time, ratios to `cat`, `cp`, `cp` + `sync` (a durable copy:
+ctrdb fsyncs what it writes), Go walk, Go tx.Check and Go bolt.Compact (writers
+also with their output on tmpfs, where fsync is free, against `cp` and Go's
+Compact to tmpfs: that separates compute from the disk), peak RSS (includes the mapped file) and, for ctrdb, peak heap
 (counting allocator, feature `heap-stats`). Also thread scaling (RAYON_NUM_THREADS
 1 vs 2). Needs: cargo, golang-go, golang-github-coreos-bbolt-dev.
 """
@@ -71,35 +73,50 @@ def run_once(cmd, env=None):
     return wall, ru.ru_maxrss * 1024, heap
 
 
-def contenders(db, out):
+def contenders(db, out, shm_out):
+    """(name, command, file it writes). `shm_out` is on tmpfs (None if there is
+    none): there fsync is free, so those rows are the writers' compute alone."""
     g = lambda t: os.path.join(BIN, t)
-    return [
+    rows = [
         ("cat", ["sh", "-c", f"cat '{db}' >/dev/null"], None),
         ("cp", ["cp", db, out], out),
+        # ctrdb's writers fsync their output before the rename; this is the durable copy.
+        ("cp + sync", ["sh", "-c", f"cp '{db}' '{out}' && sync '{out}'"], out),
         ("Go walk", [g("walk"), db], None),
         ("Go tx.Check", [g("check"), db], None),
         ("Go bolt.Compact", [g("compact"), "-f", db, out], out),
         ("ctrdb inspect", [CTRDB, "inspect", db], None),
         ("ctrdb refs --format json", [CTRDB, "refs", "--format", "json", db], None),
+        ("ctrdb refs --format json --hash", [CTRDB, "refs", "--format", "json", "--hash", db], None),
         ("ctrdb check", [CTRDB, "check", db], None),
         ("ctrdb compact --output", [CTRDB, "compact", db, "--output", out, "--force"], out),
         ("ctrdb dedup --output", [CTRDB, "dedup", db, "--output", out, "--force"], out),
     ]
+    if shm_out:
+        rows += [
+            ("cp (tmpfs)", ["cp", db, shm_out], shm_out),
+            ("Go bolt.Compact (tmpfs)", [g("compact"), "-f", db, shm_out], shm_out),
+            ("ctrdb compact --output (tmpfs)", [CTRDB, "compact", db, "--output", shm_out, "--force"], shm_out),
+            ("ctrdb dedup --output (tmpfs)", [CTRDB, "dedup", db, "--output", shm_out, "--force"], shm_out),
+        ]
+    return rows
 
 
 def supported(cmd):
     if cmd[0] != CTRDB:
         return True
-    r = subprocess.run([CTRDB, cmd[1], "--help"], capture_output=True)
-    return r.returncode == 0
+    r = subprocess.run([CTRDB, cmd[1], "--help"], capture_output=True, text=True)
+    return r.returncode == 0 and ("--hash" not in cmd or "--hash" in r.stdout)
 
 
 def bench(name, rounds):
     db = dataset(name)
     out = os.path.join(DATA, f"{name}.out.db")
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 3 * os.path.getsize(db) else None
+    shm_out = os.path.join(shm, f"ctrdb-bench-{name}.out.db") if shm else None
     size = os.path.getsize(db)
     subprocess.run(["cat", db], stdout=subprocess.DEVNULL)  # warm the page cache
-    items = [(n, c, o) for n, c, o in contenders(db, out) if supported(c)]
+    items = [(n, c, o) for n, c, o in contenders(db, out, shm_out) if supported(c)]
     env = dict(os.environ, CTRDB_HEAP_STATS="1")
     results = {n: [] for n, _, _ in items}
     for r in range(rounds + 1):  # round 0 is a warm-up, not counted
@@ -117,14 +134,16 @@ def bench(name, rounds):
                 os.remove(o)
     med = {n: statistics.median(x[0] for x in v) for n, v in results.items()}
     lines = [f"### {name}: {size / 1e6:.1f} MB, {rounds} rounds, medians", "",
-             "| command | median | ×cat | ×cp | ×Go walk | ×Go Check | ×Go Compact | peak RSS | peak heap |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| command | median | ×cat | ×cp | ×cp+sync | ×Go walk | ×Go Check | ×Go Compact | peak RSS | peak heap |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for n, v in results.items():
         m = med[n]
         rss = max(x[1] for x in v) / 2**20
         h = f"{heap[n] / 2**20:.1f} MiB" if heap.get(n) is not None else "-"
         ratio = lambda a: f"{m / med[a]:.2f}" if a in med and med[a] > 0 else "-"
-        lines.append(f"| {n} | {m * 1000:.0f} ms | {ratio('cat')} | {ratio('cp')} | {ratio('Go walk')} | "
+        if n.endswith("(tmpfs)"):  # compare tmpfs writers with tmpfs anchors
+            ratio = lambda a: f"{m / med[a + ' (tmpfs)']:.2f}" if med.get(a + " (tmpfs)") else (f"{m / med[a]:.2f}" if a in ("cat", "Go walk", "Go tx.Check") else "-")
+        lines.append(f"| {n} | {m * 1000:.0f} ms | {ratio('cat')} | {ratio('cp')} | {ratio('cp + sync')} | {ratio('Go walk')} | "
                      f"{ratio('Go tx.Check')} | {ratio('Go bolt.Compact')} | {rss:.0f} MiB | {h} |")
     lines += ["", "Thread scaling (RAYON_NUM_THREADS, medians):", "",
               "| command | 1 thread | 2 threads | speed-up |", "|---|---|---|---|"]

@@ -86,12 +86,13 @@ pub(super) fn run(
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let (sha256, (report, schema)) = hash_alongside(a.format != Format::Table, db.data(), || {
-        // One after the other, each parallel inside: on top of each other their
-        // heaps would add up, and running them together gains no wall time.
-        let report = check::check(&db);
-        (report, MetaDb::decode(&db))
-    });
+    let (sha256, (report, schema)) =
+        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
+            // One after the other, each parallel inside: on top of each other their
+            // heaps would add up, and running them together gains no wall time.
+            let report = check::check(&db);
+            (report, MetaDb::decode(&db))
+        });
     let summary = summary(&db, &report, &schema);
     match a.format {
         Format::Table => print_table(out, &input, &summary, &report, &schema)?,

@@ -22,7 +22,7 @@ const WRITE_BUFFER: usize = 4 << 20;
 struct OutputJson {
     path: String,
     size: u64,
-    sha256: String,
+    sha256: Option<String>,
     txid: u64,
 }
 
@@ -65,6 +65,7 @@ pub(super) fn run(
         root_sequence: root.sequence(),
     };
     let json = a.format == ReportFormat::Json;
+    let hash = json && a.input.hash;
     let (summary, (compared, sha), written) = output::write_verified(
         &input.path,
         &a.output,
@@ -80,7 +81,7 @@ pub(super) fn run(
         },
         |_, bytes| {
             let compared = verify_copy(&db, bytes)?;
-            Ok((compared, json.then(|| sha256_hex(bytes))))
+            Ok((compared, hash.then(|| sha256_hex(bytes))))
         },
     )?;
     for p in &written.stale_removed {
@@ -96,11 +97,11 @@ pub(super) fn run(
             schema_version: REPORT_SCHEMA_VERSION,
             tool: Tool::current(),
             command: "compact",
-            input: InputInfo::new(&input.path, db.data(), Some(meta.txid)),
+            input: InputInfo::new(&input.path, db.data(), hash, Some(meta.txid)),
             output: OutputJson {
                 path: written.path.display().to_string(),
                 size: written.size,
-                sha256: sha.unwrap_or_default(),
+                sha256: sha,
                 txid: summary.txid,
             },
             size_before,

@@ -172,7 +172,7 @@ impl<'a> GcSetJson<'a> {
 struct OutputJson {
     path: String,
     size: u64,
-    sha256: String,
+    sha256: Option<String>,
     txid: u64,
     removed_buckets: usize,
     buckets: u64,
@@ -265,7 +265,7 @@ pub(super) fn run(
                 a.force,
                 false,
                 &removed,
-                json,
+                json && a.input.hash,
                 &progress,
             )?);
         } else if !removed.is_empty() {
@@ -285,7 +285,7 @@ pub(super) fn run(
                 false,
                 true,
                 &removed,
-                json,
+                json && a.input.hash,
                 &progress,
             )?);
         }
@@ -320,7 +320,7 @@ pub(super) fn run(
             schema_version: REPORT_SCHEMA_VERSION,
             tool: Tool::current(),
             command: "dedup",
-            input: InputInfo::new(&input.path, db.data(), Some(db.meta().txid)),
+            input: InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid)),
             policy: opts.policy.name(),
             mode,
             namespaces: &a.namespaces,
@@ -347,7 +347,7 @@ pub(super) fn run(
             output: written.as_ref().map(|x: &Clean| OutputJson {
                 path: x.path.display().to_string(),
                 size: x.size,
-                sha256: x.sha256.clone().unwrap_or_default(),
+                sha256: x.sha256.clone(),
                 txid: x.txid,
                 removed_buckets: x.removed_buckets,
                 buckets: x.compared.buckets,
@@ -513,13 +513,14 @@ fn print_table(
         }
     )?;
     let mut last: Option<(&Bytes<'_>, Option<&Bytes<'_>>)> = None;
-    for d in &plan.decisions {
+    // Decisions come grouped by (namespace, target digest): a group's size is
+    // the length of its run.
+    for (i, d) in plan.decisions.iter().enumerate() {
         let key = (&d.namespace, d.target.as_ref().map(|t| &t.digest));
         if last != Some(key) {
-            let n = plan
-                .decisions
+            let n = plan.decisions[i..]
                 .iter()
-                .filter(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
+                .take_while(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
                 .count();
             let digest = d
                 .target
@@ -648,7 +649,7 @@ fn write_clean(
     force: bool,
     in_place: bool,
     removed: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
-    json: bool,
+    hash: bool,
     progress: &Option<indicatif::ProgressBar>,
 ) -> Result<Clean, AppError> {
     let meta = db.meta();
@@ -695,7 +696,7 @@ fn write_clean(
             }
             let dropped = std::cell::Cell::new(0);
             let compared = super::compact::verify_filtered(db, bytes, keep_fn(&set, &dropped))?;
-            Ok((compared, json.then(|| sha256_hex(bytes)), dropped.get()))
+            Ok((compared, hash.then(|| sha256_hex(bytes)), dropped.get()))
         },
     )?;
     Ok(Clean {

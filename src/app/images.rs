@@ -60,7 +60,9 @@ pub(super) fn run(
     let file = input.open()?;
     let db = file.db()?;
     let (sha256, meta) =
-        hash_alongside(a.format == Format::Json, db.data(), || MetaDb::decode(&db));
+        hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
+            MetaDb::decode(&db)
+        });
     let nss: Vec<_> = meta
         .namespaces
         .iter()

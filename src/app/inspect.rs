@@ -64,7 +64,7 @@ pub(super) fn run(
     let db = file.db()?;
     let m = db.meta();
     let (sha256, (pages, (meta, multi))) =
-        hash_alongside(a.format != Format::Table, db.data(), || {
+        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
             // One after the other, each parallel inside (see `check`).
             let pages = check::check(&db).pages;
             let meta = MetaDb::decode(&db);

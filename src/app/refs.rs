@@ -37,7 +37,7 @@ pub(super) fn run(
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let (sha256, map) = hash_alongside(a.format == Format::Json, db.data(), || {
+    let (sha256, map) = hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
         let mut meta = MetaDb::decode(&db);
         meta.namespaces
             .retain(|n| ns_selected(&a.namespaces, n.name.0));

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// Version of the JSON report format. Bumped on any incompatible change.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// A byte string that serializes as a JSON string when it is UTF-8 and as
 /// `{"bytes": "<base64>"}` otherwise, so nothing is ever replaced or lost.
@@ -99,19 +99,19 @@ pub struct InputInfo {
     pub path: String,
     /// File size in bytes.
     pub size: u64,
-    /// SHA-256 of the file's bytes, lower-case hex.
-    pub sha256: String,
+    /// SHA-256 of the file's bytes, lower-case hex; `None` unless requested (`--hash`).
+    pub sha256: Option<String>,
     /// Transaction id of the meta used, if the file could be parsed.
     pub txid: Option<u64>,
 }
 
 impl InputInfo {
-    /// Hashes `data`.
-    pub fn new(path: &std::path::Path, data: &[u8], txid: Option<u64>) -> InputInfo {
+    /// Describes `data`, hashing it when `hash` is set.
+    pub fn new(path: &std::path::Path, data: &[u8], hash: bool, txid: Option<u64>) -> InputInfo {
         InputInfo {
             path: path.display().to_string(),
             size: data.len() as u64,
-            sha256: sha256_hex(data),
+            sha256: hash.then(|| sha256_hex(data)),
             txid,
         }
     }
@@ -123,7 +123,7 @@ impl InputInfo {
     pub fn with_sha256(
         path: &std::path::Path,
         size: u64,
-        sha256: String,
+        sha256: Option<String>,
         txid: Option<u64>,
     ) -> InputInfo {
         InputInfo {
@@ -141,11 +141,12 @@ pub fn hash_alongside<T: Send>(
     want_hash: bool,
     data: &[u8],
     work: impl FnOnce() -> T + Send,
-) -> (String, T) {
+) -> (Option<String>, T) {
     if want_hash {
-        rayon::join(|| sha256_hex(data), work)
+        let (h, v) = rayon::join(|| sha256_hex(data), work);
+        (Some(h), v)
     } else {
-        (String::new(), work())
+        (None, work())
     }
 }
 

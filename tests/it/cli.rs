@@ -87,10 +87,10 @@ fn bad_paths_are_clear_errors_with_exit_2() {
 #[test]
 fn check_json_has_the_documented_envelope() {
     for (name, path) in fixtures() {
-        let o = ctrdb_path(&["check", "--format", "json"], &path);
+        let o = ctrdb_path(&["check", "--format", "json", "--hash"], &path);
         assert_eq!(o.status.code(), Some(0), "{name}");
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["schemaVersion"], 2);
         assert_eq!(v["command"], "check");
         assert_eq!(v["tool"]["name"], "ctrdb");
         let bytes = std::fs::read(&path).unwrap();
@@ -109,12 +109,41 @@ fn check_json_has_the_documented_envelope() {
 }
 
 #[test]
+fn json_reports_hash_only_with_the_flag() {
+    let (_, path) = fixtures().remove(0);
+    let bytes = std::fs::read(&path).unwrap();
+    for cmd in ["check", "inspect", "refs", "images", "dedup"] {
+        let v = |extra: &[&str]| -> serde_json::Value {
+            let args: Vec<&str> = [cmd, "--format", "json"]
+                .iter()
+                .chain(extra)
+                .copied()
+                .collect();
+            let o = ctrdb_path(&args, &path);
+            assert!(matches!(o.status.code(), Some(0 | 1)), "{cmd}");
+            serde_json::from_slice(&o.stdout).unwrap()
+        };
+        let plain = v(&[]);
+        assert!(
+            plain["input"]["sha256"].is_null(),
+            "{cmd}: no hash unless asked"
+        );
+        assert_eq!(plain["input"]["size"], bytes.len(), "{cmd}");
+        let hashed = v(&["--hash"]);
+        assert_eq!(
+            hashed["input"]["sha256"],
+            ctrdb::report::sha256_hex(&bytes),
+            "{cmd}"
+        );
+    }
+}
+
+#[test]
 fn findings_exit_1_with_codes_in_json() {
     let (_, path) = fixtures().remove(0);
     let mut d = std::fs::read(&path).unwrap();
     let db = ctrdb::bolt::Db::parse(&d).unwrap();
     let (ps, root) = (db.page_size(), db.meta().root);
-    drop(db);
     d[root as usize * ps..(root as usize + 1) * ps].fill(0);
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("meta.db");

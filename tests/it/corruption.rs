@@ -55,7 +55,6 @@ fn load() -> Vec<Fixture> {
             let db = Db::parse(&bytes).unwrap();
             let m = db.meta();
             let (ps, used, pages) = (db.page_size(), db.selection().used, tree_pages(&db));
-            drop(db);
             Fixture {
                 name,
                 ps,

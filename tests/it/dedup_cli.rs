@@ -52,7 +52,7 @@ pub struct Doc {
 pub struct Input {
     pub path: String,
     pub size: u64,
-    pub sha256: String,
+    pub sha256: Option<String>,
     pub txid: Option<u64>,
 }
 
@@ -131,7 +131,7 @@ pub struct NsSummary {
 pub struct OutputInfo {
     pub path: String,
     pub size: u64,
-    pub sha256: String,
+    pub sha256: Option<String>,
     pub txid: u64,
     pub removed_buckets: usize,
     pub buckets: u64,
@@ -178,7 +178,7 @@ pub fn dedup(args: &[&str], db: &Path) -> Output {
 
 /// Runs `dedup --format json` with `args`, returns (exit code, document).
 pub fn dedup_json(args: &[&str], db: &Path) -> (Option<i32>, Doc) {
-    let mut a = vec!["--format", "json"];
+    let mut a = vec!["--format", "json", "--hash"];
     a.extend_from_slice(args);
     let o = dedup(&a, db);
     let doc: Doc = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
@@ -395,7 +395,7 @@ fn dry_run_on_fixtures_per_policy() {
             assert_eq!(code, Some(1), "{name} {policy}: something to remove");
             assert_eq!(
                 (doc.schema_version, doc.command.as_str(), doc.mode.as_str()),
-                (1, "dedup", "dryRun")
+                (2, "dedup", "dryRun")
             );
             assert_eq!(doc.policy, policy);
             assert!(doc.output.is_none() && doc.backup.is_none() && doc.refused.is_none());
@@ -409,7 +409,7 @@ fn dry_run_on_fixtures_per_policy() {
                 doc.gc.after.len(),
                 "{name} {policy}: the plan changes nothing GC collects"
             );
-            assert_eq!(doc.input.sha256, ctrdb::report::sha256_hex(&before));
+            assert_eq!(doc.input.sha256, Some(ctrdb::report::sha256_hex(&before)));
             assert_eq!(doc.input.size, before.len() as u64);
             for d in &doc.decisions {
                 assert!(["keep", "remove"].contains(&d.action.as_str()));
@@ -482,7 +482,7 @@ fn output_equals_input_minus_removed_buckets_and_passes_go_checks() {
             assert_eq!(o.removed_buckets, doc.removed().len());
             assert_eq!(
                 o.sha256,
-                ctrdb::report::sha256_hex(&std::fs::read(&out).unwrap())
+                Some(ctrdb::report::sha256_hex(&std::fs::read(&out).unwrap()))
             );
             assert_dump_minus(&db, &out, &doc.removed());
             // our own check, and a second dry run finds nothing more under the same policy

@@ -67,7 +67,6 @@ fn go_check_flags_what_our_check_flags_on_corrupted_copies() {
     let original = std::fs::read(&path).unwrap();
     let db = ctrdb::bolt::Db::parse(&original).unwrap();
     let (ps, fl) = (db.page_size(), db.meta().freelist);
-    drop(db);
     let dir = tempfile::tempdir().unwrap();
     // A freelist entry duplicated: Go reports "already freed" / "unreachable unfreed".
     let mut d = original.clone();

@@ -28,7 +28,7 @@ struct InputInfo {
     #[allow(dead_code)]
     path: String,
     size: u64,
-    sha256: String,
+    sha256: Option<String>,
     txid: Option<u64>,
 }
 
@@ -233,7 +233,8 @@ struct CheckDoc {
 }
 
 fn run_json(args: &[&str], path: &std::path::Path) -> Vec<u8> {
-    let o = ctrdb_path(args, path);
+    let args: Vec<&str> = args.iter().copied().chain(["--hash"]).collect();
+    let o = ctrdb_path(&args, path);
     assert!(
         matches!(o.status.code(), Some(0 | 1)),
         "{args:?}: {}",
@@ -259,12 +260,12 @@ fn envelope(
     input: &InputInfo,
     file: &std::path::Path,
 ) {
-    assert_eq!(v, 1);
+    assert_eq!(v, 2);
     assert_eq!(tool.name, "ctrdb");
     assert_eq!(command, want);
     let bytes = std::fs::read(file).unwrap();
     assert_eq!(input.size, bytes.len() as u64);
-    assert_eq!(input.sha256, ctrdb::report::sha256_hex(&bytes));
+    assert_eq!(input.sha256, Some(ctrdb::report::sha256_hex(&bytes)));
     assert!(input.txid.is_some());
 }
 
