@@ -7,27 +7,21 @@
 //! Built in parallel (namespaces in parallel, a large `images` list split across
 //! threads); the output order is deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::containerd::model::{serialize_labels, Labels, Namespace};
-use crate::containerd::reference::{is_sha256_digest, parse_docker_ref, parse_normalized_named};
+use crate::containerd::reference::{is_sha256_digest, parse_normalized_named};
 use crate::containerd::MetaDb;
-use crate::report::ByteStr;
+use crate::report::Bytes;
 
 /// CRI's managed-image label.
 pub const LABEL_CRI_MANAGED: &[u8] = b"io.cri-containerd.image";
 /// CRI's pinned-image label.
 pub const LABEL_CRI_PINNED: &[u8] = b"io.cri-containerd.pinned";
-/// Prefix of every GC label.
-pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
-/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
-pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
-    b"containerd.io/gc.ref.image",
-    b"containerd.io/gc.bref.image",
-];
+pub use crate::containerd::model::{GC_LABEL_PREFIX, IMAGE_REF_LABEL_PREFIXES};
 /// Docker's keep-alive record name prefix.
 pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
 
@@ -93,8 +87,21 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
         };
     };
     let parsed = parse_normalized_named(s);
-    let normalized = parse_docker_ref(s).ok().map(|r| r.to_string());
     let matches = |d: &str| Some(target.is_some_and(|t| t == d.as_bytes()));
+    // (digest check, has tag) of the parsed name, then `ParseDockerRef` of it:
+    // the same reference with the tag dropped for a digest, or `latest` added.
+    let shape = parsed
+        .as_ref()
+        .ok()
+        .map(|r| (r.digest.as_deref().map(matches), r.tag.is_some()));
+    let normalized = parsed.ok().map(|mut r| {
+        if r.digest.is_some() {
+            r.tag = None;
+        } else if r.tag.is_none() {
+            r.tag = Some("latest".into());
+        }
+        r.to_string()
+    });
     if name.starts_with(MOBY_DANGLING_PREFIX) {
         let digest = s.get(MOBY_DANGLING_PREFIX.len()..).unwrap_or_default();
         return Classified {
@@ -103,47 +110,45 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
             digest_matches_target: matches(digest),
         };
     }
-    match parsed {
-        Err(_) => Classified {
+    match shape {
+        None => Classified {
             class: RefClass::Invalid,
             normalized: None,
             digest_matches_target: None,
         },
-        Ok(r) => match (&r.digest, &r.tag) {
-            (Some(d), _) => Classified {
-                class: RefClass::RepoDigest,
-                normalized,
-                digest_matches_target: matches(d),
-            },
-            (None, Some(_)) => Classified {
-                class: RefClass::Tag,
-                normalized,
-                digest_matches_target: None,
-            },
-            (None, None) => Classified {
-                class: RefClass::Other,
-                normalized,
-                digest_matches_target: None,
-            },
+        Some((Some(m), _)) => Classified {
+            class: RefClass::RepoDigest,
+            normalized,
+            digest_matches_target: m,
+        },
+        Some((None, true)) => Classified {
+            class: RefClass::Tag,
+            normalized,
+            digest_matches_target: None,
+        },
+        Some((None, false)) => Classified {
+            class: RefClass::Other,
+            normalized,
+            digest_matches_target: None,
         },
     }
 }
 
 /// A label elsewhere in the namespace that names an image.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct LabelRef {
+pub struct LabelRef<'a> {
     /// The object carrying the label, e.g. `content sha256:…`, `image foo:1`.
     pub owner: String,
     /// The label key.
-    pub key: ByteStr,
+    pub key: Bytes<'a>,
 }
 
 /// One image name in a digest group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NameRef {
+pub struct NameRef<'a> {
     /// The record's name.
-    pub name: ByteStr,
+    pub name: Bytes<'a>,
     /// Its class.
     pub class: RefClass,
     /// Normalized docker reference.
@@ -156,14 +161,14 @@ pub struct NameRef {
     /// `io.cri-containerd.pinned=pinned`.
     pub pinned: bool,
     /// Container ids whose `image` field equals the name.
-    pub used_by_containers: Vec<ByteStr>,
+    pub used_by_containers: Vec<Bytes<'a>>,
     /// 2.x lease ids holding the name in `leases/<id>/images`.
-    pub leased_by: Vec<ByteStr>,
+    pub leased_by: Vec<Bytes<'a>>,
     /// `containerd.io/gc.ref.image*` / `gc.bref.image*` labels whose value is the name.
-    pub named_by_labels: Vec<LabelRef>,
+    pub named_by_labels: Vec<LabelRef<'a>>,
     /// The record's own `containerd.io/gc.*` labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub gc_labels: Labels,
+    pub gc_labels: Labels<'a>,
     /// The target has no content record in this namespace.
     pub dangling: bool,
 }
@@ -171,36 +176,36 @@ pub struct NameRef {
 /// All names in one namespace that point at one digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DigestGroup {
+pub struct DigestGroup<'a> {
     /// The namespace.
-    pub namespace: ByteStr,
+    pub namespace: Bytes<'a>,
     /// The target digest.
-    pub digest: ByteStr,
+    pub digest: Bytes<'a>,
     /// The media type of the first name's target.
-    pub media_type: ByteStr,
+    pub media_type: Bytes<'a>,
     /// The size of the first name's target.
     pub size: i64,
     /// No content record for the digest in this namespace.
     pub dangling: bool,
     /// The names, in key order.
-    pub names: Vec<NameRef>,
+    pub names: Vec<NameRef<'a>>,
 }
 
 /// A digest that is a target in more than one namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SharedDigest {
+pub struct SharedDigest<'a> {
     /// The digest.
-    pub digest: ByteStr,
+    pub digest: Bytes<'a>,
     /// (namespace, number of names there), by namespace.
-    pub namespaces: Vec<NamespaceCount>,
+    pub namespaces: Vec<NamespaceCount<'a>>,
 }
 
 /// A namespace and how many names it has for a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NamespaceCount {
+pub struct NamespaceCount<'a> {
     /// The namespace.
-    pub namespace: ByteStr,
+    pub namespace: Bytes<'a>,
     /// Names pointing at the digest there.
     pub names: usize,
 }
@@ -208,16 +213,16 @@ pub struct NamespaceCount {
 /// The digest → references map.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RefsMap {
+pub struct RefsMap<'a> {
     /// Groups with more than one name first, then by namespace and digest.
-    pub groups: Vec<DigestGroup>,
+    pub groups: Vec<DigestGroup<'a>>,
     /// Digests targeted in more than one namespace, by digest.
-    pub shared: Vec<SharedDigest>,
+    pub shared: Vec<SharedDigest<'a>>,
 }
 
-impl RefsMap {
+impl<'a> RefsMap<'a> {
     /// Groups with more than one name.
-    pub fn multi_name_groups(&self) -> impl Iterator<Item = &DigestGroup> {
+    pub fn multi_name_groups(&self) -> impl Iterator<Item = &DigestGroup<'a>> {
         self.groups.iter().filter(|g| g.names.len() > 1)
     }
 }
@@ -226,80 +231,67 @@ impl RefsMap {
 const PAR_MIN: usize = 512;
 
 /// Builds the map for one namespace, in digest order.
-pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
-    let blobs: std::collections::HashSet<&[u8]> =
-        ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
-    let mut by_container: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
+pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
+    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
+    let mut by_container: HashMap<&[u8], Vec<Bytes<'a>>> = HashMap::new();
     for c in &ns.containers {
-        if let Some(img) = c.image.as_ref().filter(|i| !i.0.is_empty()) {
-            by_container
-                .entry(img.0.as_slice())
-                .or_default()
-                .push(c.id.clone());
+        if let Some(img) = c.image.filter(|i| !i.0.is_empty()) {
+            by_container.entry(img.0).or_default().push(c.id);
         }
     }
-    let mut by_lease: HashMap<&[u8], Vec<ByteStr>> = HashMap::new();
+    let mut by_lease: HashMap<&[u8], Vec<Bytes<'a>>> = HashMap::new();
     for l in &ns.leases {
         for n in &l.images {
-            by_lease
-                .entry(n.0.as_slice())
-                .or_default()
-                .push(l.id.clone());
+            by_lease.entry(n.0).or_default().push(l.id);
         }
     }
-    let mut by_label: HashMap<&[u8], Vec<LabelRef>> = HashMap::new();
+    let mut by_label: HashMap<&[u8], Vec<LabelRef<'a>>> = HashMap::new();
     for (owner, labels) in ns.all_labels() {
-        for (k, v) in labels {
-            if IMAGE_REF_LABEL_PREFIXES.iter().any(|p| k.0.starts_with(p)) {
-                by_label.entry(v.0.as_slice()).or_default().push(LabelRef {
-                    owner: owner.clone(),
-                    key: k.clone(),
+        if !labels.has_image_ref_labels() {
+            continue;
+        }
+        // Labels are sorted: only the key ranges with an image-ref prefix are read.
+        for p in IMAGE_REF_LABEL_PREFIXES {
+            for (k, v) in labels.with_prefix(p) {
+                by_label.entry(v.0).or_default().push(LabelRef {
+                    owner: owner.to_string(),
+                    key: *k,
                 });
             }
         }
     }
-    let one = |img: &crate::containerd::Image| -> Option<(ByteStr, ByteStr, i64, NameRef)> {
+    type Named<'a> = (Bytes<'a>, Bytes<'a>, i64, NameRef<'a>);
+    let one = |img: &crate::containerd::Image<'a>| -> Option<Named<'a>> {
         let t = img.target.as_ref()?;
         let digest = img.target_digest()?;
-        let c = classify(&img.name.0, Some(&digest.0));
-        let label_is =
-            |k: &[u8], v: &[u8]| img.labels.get(&ByteStr::new(k)).is_some_and(|x| x.0 == v);
-        let mut named_by_labels = by_label
-            .get(img.name.0.as_slice())
-            .cloned()
-            .unwrap_or_default();
+        let c = classify(img.name.0, Some(digest.0));
+        let label_is = |k: &[u8], v: &[u8]| img.labels.get(k).is_some_and(|x| x.0 == v);
+        let mut named_by_labels = by_label.get(img.name.0).cloned().unwrap_or_default();
         named_by_labels.sort();
         Some((
-            digest.clone(),
-            t.media_type.clone(),
+            digest,
+            t.media_type,
             t.size,
             NameRef {
-                name: img.name.clone(),
+                name: img.name,
                 class: c.class,
                 normalized: c.normalized,
                 digest_matches_target: c.digest_matches_target,
                 managed: label_is(LABEL_CRI_MANAGED, b"managed"),
                 pinned: label_is(LABEL_CRI_PINNED, b"pinned"),
-                used_by_containers: by_container
-                    .get(img.name.0.as_slice())
-                    .cloned()
-                    .unwrap_or_default(),
-                leased_by: by_lease
-                    .get(img.name.0.as_slice())
-                    .cloned()
-                    .unwrap_or_default(),
+                used_by_containers: by_container.get(img.name.0).cloned().unwrap_or_default(),
+                leased_by: by_lease.get(img.name.0).cloned().unwrap_or_default(),
                 named_by_labels,
-                gc_labels: img
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| k.0.starts_with(GC_LABEL_PREFIX))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                dangling: !blobs.contains(digest.0.as_slice()),
+                gc_labels: if img.labels.has_gc_labels() {
+                    img.labels.with_prefix(GC_LABEL_PREFIX).copied().collect()
+                } else {
+                    Labels::new()
+                },
+                dangling: !blobs.contains(digest.0),
             },
         ))
     };
-    let named: Vec<(ByteStr, ByteStr, i64, NameRef)> = if ns.images.len() >= PAR_MIN {
+    let named: Vec<Named<'a>> = if ns.images.len() >= PAR_MIN {
         ns.images
             .par_iter()
             .with_min_len(128)
@@ -308,13 +300,13 @@ pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
     } else {
         ns.images.iter().filter_map(one).collect()
     };
-    let mut groups: BTreeMap<ByteStr, DigestGroup> = BTreeMap::new();
+    let mut groups: BTreeMap<Bytes<'a>, DigestGroup<'a>> = BTreeMap::new();
     for (digest, media_type, size, n) in named {
         let dangling = n.dangling;
         groups
-            .entry(digest.clone())
+            .entry(digest)
             .or_insert_with(|| DigestGroup {
-                namespace: ns.name.clone(),
+                namespace: ns.name,
                 digest,
                 media_type,
                 size,
@@ -327,25 +319,35 @@ pub fn namespace_groups(ns: &Namespace) -> Vec<DigestGroup> {
     groups.into_values().collect()
 }
 
+/// The number of digest groups of `ns` with more than one name (what
+/// `namespace_groups(ns)` would count, without classifying the names).
+pub fn multi_name_digests(ns: &Namespace<'_>) -> usize {
+    let mut d: Vec<&[u8]> = ns
+        .images
+        .iter()
+        .filter_map(|i| i.target_digest().map(|d| d.0))
+        .collect();
+    d.sort_unstable();
+    d.chunk_by(|a, b| a == b).filter(|g| g.len() > 1).count()
+}
+
 /// Builds the whole map.
-pub fn build(db: &MetaDb) -> RefsMap {
-    let per_ns: Vec<Vec<DigestGroup>> = db.namespaces.par_iter().map(namespace_groups).collect();
-    let mut shared: BTreeMap<ByteStr, Vec<NamespaceCount>> = BTreeMap::new();
+pub fn build<'a>(db: &MetaDb<'a>) -> RefsMap<'a> {
+    let per_ns: Vec<Vec<DigestGroup<'a>>> =
+        db.namespaces.par_iter().map(namespace_groups).collect();
+    let mut shared: BTreeMap<Bytes<'a>, Vec<NamespaceCount<'a>>> = BTreeMap::new();
     for g in per_ns.iter().flatten() {
-        shared
-            .entry(g.digest.clone())
-            .or_default()
-            .push(NamespaceCount {
-                namespace: g.namespace.clone(),
-                names: g.names.len(),
-            });
+        shared.entry(g.digest).or_default().push(NamespaceCount {
+            namespace: g.namespace,
+            names: g.names.len(),
+        });
     }
     let shared = shared
         .into_iter()
         .filter(|(_, v)| v.len() > 1)
         .map(|(digest, namespaces)| SharedDigest { digest, namespaces })
         .collect();
-    let mut groups: Vec<DigestGroup> = per_ns.into_iter().flatten().collect();
+    let mut groups: Vec<DigestGroup<'a>> = per_ns.into_iter().flatten().collect();
     // Stable: namespaces were in name order and digests in order within each.
     groups.sort_by_key(|g| g.names.len() <= 1);
     RefsMap { groups, shared }
@@ -387,5 +389,28 @@ mod tests {
         assert_eq!(c("import-2024-01-01@x").class, RefClass::Invalid);
         assert_eq!(classify(b"\xff\xfe", None).class, RefClass::Invalid);
         assert_eq!(c("sha256:abc").class, RefClass::Tag); // a short hex is a tag of library/sha256, as in Go
+    }
+
+    #[test]
+    fn normalized_is_parse_docker_ref() {
+        use crate::containerd::reference::parse_docker_ref;
+        for n in [
+            "nginx",
+            "nginx:1.2",
+            "docker.io/library/nginx:latest",
+            "localhost:5000/a/b:c",
+            &format!("app@{T}"),
+            &format!("app:1@{T}"),
+            &format!("moby-dangling@{T}"),
+            "Upper/Case:x",
+            "a//b",
+            "",
+        ] {
+            let want = parse_docker_ref(n).ok().map(|r| r.to_string());
+            let got = classify(n.as_bytes(), Some(T.as_bytes())).normalized;
+            if got.is_some() || classify(n.as_bytes(), None).class != RefClass::Invalid {
+                assert_eq!(got, want, "{n}");
+            }
+        }
     }
 }

@@ -27,7 +27,7 @@ use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
 use crate::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
 use crate::gc::{self, Collectable, GcOptions, GcRules};
-use crate::report::{sha256_hex, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{sha256_hex, Bytes, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
 const PROGRESS_MIN_BYTES: usize = 64 << 20;
@@ -45,9 +45,9 @@ struct DedupDoc<'a> {
     mode: &'static str,
     namespaces: &'a [String],
     keep: &'a [String],
-    decisions: &'a [Decision],
-    shared: &'a [SharedDigest],
-    gc: GcJson,
+    decisions: &'a [Decision<'a>],
+    shared: &'a [SharedDigest<'a>],
+    gc: GcJson<'a>,
     summary: SummaryJson<'a>,
     warnings: &'a [String],
     refused: Option<String>,
@@ -64,103 +64,103 @@ struct SummaryJson<'a> {
     removed: usize,
     protected: usize,
     newly_collectable: usize,
-    namespaces: &'a [NamespaceSummary],
+    namespaces: &'a [NamespaceSummary<'a>],
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GcJson {
+struct GcJson<'a> {
     rules: &'static str,
     now: String,
-    before: GcSetJson,
-    after: GcSetJson,
-    newly_collectable: GcSetJson,
+    before: GcSetJson<'a>,
+    after: GcSetJson<'a>,
+    newly_collectable: GcSetJson<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct NsDigest {
-    namespace: ByteStr,
-    digest: ByteStr,
+struct NsDigest<'a> {
+    namespace: Bytes<'a>,
+    digest: Bytes<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct NsSnapshot {
-    namespace: ByteStr,
-    snapshotter: ByteStr,
-    key: ByteStr,
+struct NsSnapshot<'a> {
+    namespace: Bytes<'a>,
+    snapshotter: Bytes<'a>,
+    key: Bytes<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct NsName {
-    namespace: ByteStr,
-    name: ByteStr,
+struct NsName<'a> {
+    namespace: Bytes<'a>,
+    name: Bytes<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct NsId {
-    namespace: ByteStr,
-    id: ByteStr,
+struct NsId<'a> {
+    namespace: Bytes<'a>,
+    id: Bytes<'a>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct NsRef {
-    namespace: ByteStr,
+struct NsRef<'a> {
+    namespace: Bytes<'a>,
     #[serde(rename = "ref")]
-    ref_: ByteStr,
+    ref_: Bytes<'a>,
 }
 
 #[derive(Debug, Serialize)]
-struct GcSetJson {
-    content: Vec<NsDigest>,
-    snapshots: Vec<NsSnapshot>,
-    images: Vec<NsName>,
-    leases: Vec<NsId>,
-    ingests: Vec<NsRef>,
+struct GcSetJson<'a> {
+    content: Vec<NsDigest<'a>>,
+    snapshots: Vec<NsSnapshot<'a>>,
+    images: Vec<NsName<'a>>,
+    leases: Vec<NsId<'a>>,
+    ingests: Vec<NsRef<'a>>,
 }
 
-impl GcSetJson {
-    fn of(c: &Collectable) -> GcSetJson {
+impl<'a> GcSetJson<'a> {
+    fn of(c: &Collectable<'a>) -> GcSetJson<'a> {
         GcSetJson {
             content: c
                 .content
                 .iter()
                 .map(|(n, d)| NsDigest {
-                    namespace: n.clone(),
-                    digest: d.clone(),
+                    namespace: *n,
+                    digest: *d,
                 })
                 .collect(),
             snapshots: c
                 .snapshots
                 .iter()
                 .map(|(n, s, k)| NsSnapshot {
-                    namespace: n.clone(),
-                    snapshotter: s.clone(),
-                    key: k.clone(),
+                    namespace: *n,
+                    snapshotter: *s,
+                    key: *k,
                 })
                 .collect(),
             images: c
                 .images
                 .iter()
                 .map(|(n, x)| NsName {
-                    namespace: n.clone(),
-                    name: x.clone(),
+                    namespace: *n,
+                    name: *x,
                 })
                 .collect(),
             leases: c
                 .leases
                 .iter()
                 .map(|(n, x)| NsId {
-                    namespace: n.clone(),
-                    id: x.clone(),
+                    namespace: *n,
+                    id: *x,
                 })
                 .collect(),
             ingests: c
                 .ingests
                 .iter()
                 .map(|(n, x)| NsRef {
-                    namespace: n.clone(),
-                    ref_: x.clone(),
+                    namespace: *n,
+                    ref_: *x,
                 })
                 .collect(),
         }
@@ -190,12 +190,12 @@ struct BackupJson {
 // ------------------------------------------------------------------ the command
 
 /// The GC figures of a plan.
-struct Impact {
+struct Impact<'a> {
     rules: GcRules,
     now: SystemTime,
-    before: Collectable,
-    after: Collectable,
-    newly: Collectable,
+    before: Collectable<'a>,
+    after: Collectable<'a>,
+    newly: Collectable<'a>,
 }
 
 fn policy_of(p: DedupPolicy) -> Policy {
@@ -232,6 +232,9 @@ pub(super) fn run(
     let plan = dedup::plan(&meta, &opts);
     let removed = plan.removed();
     let impact = gc_impact(&meta, &removed, db.meta().has_freelist());
+    // The plan and the GC sets borrow from the mapped file, not from the decoded
+    // records: free those before the writer needs its own memory.
+    drop(meta);
     let writing = a.output.is_some() || a.in_place;
     let refused = if !impact.newly.is_empty() {
         Some(format!(
@@ -406,7 +409,11 @@ pub(super) fn run(
     }
 }
 
-fn gc_impact(meta: &MetaDb, removed: &BTreeSet<(ByteStr, ByteStr)>, has_freelist: bool) -> Impact {
+fn gc_impact<'a>(
+    meta: &MetaDb<'a>,
+    removed: &BTreeSet<(Bytes<'a>, Bytes<'a>)>,
+    has_freelist: bool,
+) -> Impact<'a> {
     let now = SystemTime::now();
     let rules = GcRules::for_file(meta, has_freelist);
     let o = GcOptions { now, rules };
@@ -432,8 +439,8 @@ fn rules_name(r: GcRules) -> &'static str {
 }
 
 /// A short list for messages: `content default/sha256:…, snapshot …`.
-fn describe(c: &Collectable) -> String {
-    let s = |b: &ByteStr| cell(&b.0);
+fn describe(c: &Collectable<'_>) -> String {
+    let s = |b: &Bytes<'_>| cell(b.0);
     let mut v: Vec<String> = Vec::new();
     v.extend(
         c.content
@@ -468,7 +475,7 @@ fn describe(c: &Collectable) -> String {
     v.join(", ")
 }
 
-fn counts(c: &Collectable) -> String {
+fn counts(c: &Collectable<'_>) -> String {
     if c.is_empty() {
         return "nothing".into();
     }
@@ -490,8 +497,8 @@ fn counts(c: &Collectable) -> String {
 fn print_table(
     out: &mut dyn Write,
     path: &Path,
-    plan: &Plan,
-    impact: &Impact,
+    plan: &Plan<'_>,
+    impact: &Impact<'_>,
     mode: &str,
 ) -> std::io::Result<()> {
     writeln!(
@@ -505,7 +512,7 @@ fn print_table(
             _ => "dry run",
         }
     )?;
-    let mut last: Option<(&ByteStr, Option<&ByteStr>)> = None;
+    let mut last: Option<(&Bytes<'_>, Option<&Bytes<'_>>)> = None;
     // Decisions come grouped by (namespace, target digest): a group's size is
     // the length of its run.
     for (i, d) in plan.decisions.iter().enumerate() {
@@ -518,11 +525,11 @@ fn print_table(
             let digest = d
                 .target
                 .as_ref()
-                .map_or_else(|| "(no target)".into(), |t| cell(&t.digest.0));
+                .map_or_else(|| "(no target)".into(), |t| cell(t.digest.0));
             writeln!(
                 out,
                 "{} {}  ({} name{})",
-                cell(&d.namespace.0),
+                cell(d.namespace.0),
                 digest,
                 n,
                 if n == 1 { "" } else { "s" }
@@ -538,7 +545,7 @@ fn print_table(
             out,
             "  {action:<8} {:<12} {}  [{}] {}",
             d.class.name(),
-            cell(&d.name.0),
+            cell(d.name.0),
             d.reason.name(),
             d.detail
         )?;
@@ -552,9 +559,9 @@ fn print_table(
             let nss: Vec<String> = s
                 .namespaces
                 .iter()
-                .map(|n| format!("{} ({})", cell(&n.namespace.0), n.names))
+                .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
                 .collect();
-            writeln!(out, "  {}  {}", cell(&s.digest.0), nss.join(", "))?;
+            writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
         }
     }
     writeln!(out, "per namespace:")?;
@@ -562,7 +569,7 @@ fn print_table(
         writeln!(
             out,
             "  {:<16} {} names: {} kept, {} removed, {} protected",
-            cell(&n.namespace.0),
+            cell(n.namespace.0),
             n.names,
             n.kept,
             n.removed,
@@ -641,7 +648,7 @@ fn write_clean(
     target: &Path,
     force: bool,
     in_place: bool,
-    removed: &BTreeSet<(ByteStr, ByteStr)>,
+    removed: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
     hash: bool,
     progress: &Option<indicatif::ProgressBar>,
 ) -> Result<Clean, AppError> {
@@ -653,10 +660,7 @@ fn write_clean(
         after_txid: meta.txid,
         root_sequence: root.sequence(),
     };
-    let set: RemovedSet<'_> = removed
-        .iter()
-        .map(|(n, x)| (n.0.as_slice(), x.0.as_slice()))
-        .collect();
+    let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0, x.0)).collect();
     let (summary, (compared, sha, verified_drops), written) = output::write_verified(
         source,
         target,

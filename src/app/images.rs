@@ -10,24 +10,24 @@ use crate::analysis::refs::{classify, namespace_groups, DigestGroup, RefClass};
 use crate::cli::{Format, ImagesArgs};
 use crate::containerd::model::{serialize_labels, Labels, Target};
 use crate::containerd::{MetaDb, Timestamp};
-use crate::report::{hash_alongside, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, Bytes, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// One image record on the wire (`images --format jsonl` line, `images[]` in json).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageJson<'a> {
     /// Namespace.
-    pub namespace: &'a ByteStr,
+    pub namespace: Bytes<'a>,
     /// Record name.
-    pub name: &'a ByteStr,
+    pub name: Bytes<'a>,
     /// Target, `null` when the record has no target bucket.
-    pub target: Option<&'a Target>,
+    pub target: Option<&'a Target<'a>>,
     /// Labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: &'a Labels,
+    pub labels: &'a Labels<'a>,
     /// Target annotations.
     #[serde(serialize_with = "serialize_labels")]
-    pub annotations: &'a Labels,
+    pub annotations: &'a Labels<'a>,
     /// `createdat`, RFC 3339 UTC with nanoseconds.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
@@ -48,7 +48,7 @@ struct ImagesDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     images: Option<Vec<ImageJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    groups: Option<Vec<DigestGroup>>,
+    groups: Option<Vec<DigestGroup<'a>>>,
 }
 
 pub(super) fn run(
@@ -66,7 +66,7 @@ pub(super) fn run(
     let nss: Vec<_> = meta
         .namespaces
         .iter()
-        .filter(|n| ns_selected(&a.namespaces, &n.name.0))
+        .filter(|n| ns_selected(&a.namespaces, n.name.0))
         .collect();
     let input_info = || {
         InputInfo::with_sha256(
@@ -78,7 +78,7 @@ pub(super) fn run(
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
-        let groups: Vec<DigestGroup> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
+        let groups: Vec<DigestGroup<'_>> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
         match a.format {
             Format::Table => {
                 let mut rows = vec![vec![
@@ -90,13 +90,13 @@ pub(super) fn run(
                 ]];
                 for g in &groups {
                     rows.push(vec![
-                        cell(&g.namespace.0),
-                        cell(&g.digest.0),
-                        cell(&g.media_type.0),
+                        cell(g.namespace.0),
+                        cell(g.digest.0),
+                        cell(g.media_type.0),
                         human_size(g.size),
                         g.names
                             .iter()
-                            .map(|n| cell(&n.name.0))
+                            .map(|n| cell(n.name.0))
                             .collect::<Vec<_>>()
                             .join(","),
                     ]);
@@ -113,10 +113,10 @@ pub(super) fn run(
         .iter()
         .flat_map(|ns| {
             ns.images.iter().map(move |img| {
-                let c = classify(&img.name.0, img.target_digest().map(|d| d.0.as_slice()));
+                let c = classify(img.name.0, img.target_digest().map(|d| d.0));
                 ImageJson {
-                    namespace: &ns.name,
-                    name: &img.name,
+                    namespace: ns.name,
+                    name: img.name,
                     target: img.target.as_ref(),
                     labels: &img.labels,
                     annotations: &img.annotations,
@@ -140,12 +140,12 @@ pub(super) fn run(
             ]];
             for r in &records {
                 let (ty, dg, sz) = match r.target {
-                    Some(t) => (cell(&t.media_type.0), cell(&t.digest.0), human_size(t.size)),
+                    Some(t) => (cell(t.media_type.0), cell(t.digest.0), human_size(t.size)),
                     None => ("-".into(), "-".into(), "-".into()),
                 };
                 rows.push(vec![
-                    cell(&r.namespace.0),
-                    cell(&r.name.0),
+                    cell(r.namespace.0),
+                    cell(r.name.0),
                     ty,
                     dg,
                     sz,
@@ -162,11 +162,11 @@ pub(super) fn run(
 }
 
 /// The `--format json` document: the envelope and either the records or the groups.
-fn write_doc(
+fn write_doc<'a>(
     out: &mut dyn Write,
     input: InputInfo,
     images: Option<Vec<ImageJson<'_>>>,
-    groups: Option<Vec<DigestGroup>>,
+    groups: Option<Vec<DigestGroup<'a>>>,
 ) -> Result<(), AppError> {
     let doc = ImagesDoc {
         schema_version: REPORT_SCHEMA_VERSION,

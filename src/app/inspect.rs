@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::table::{cell, write_columns};
@@ -10,13 +11,13 @@ use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::{Format, InspectArgs};
 use crate::containerd::MetaDb;
-use crate::report::{hash_alongside, ByteStr, InputInfo, Tool, REPORT_SCHEMA_VERSION};
+use crate::report::{hash_alongside, Bytes, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// Per-namespace counts.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NamespaceCounts {
-    name: ByteStr,
+pub struct NamespaceCounts<'a> {
+    name: Bytes<'a>,
     images: usize,
     blobs: usize,
     ingests: usize,
@@ -29,7 +30,7 @@ pub struct NamespaceCounts {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct InspectDoc {
+struct InspectDoc<'a> {
     schema_version: u32,
     tool: Tool,
     command: &'static str,
@@ -47,8 +48,8 @@ struct InspectDoc {
     freelist: &'static str,
     containerd_schema_version: Option<i64>,
     containerd_family: &'static str,
-    top_level_buckets: Vec<ByteStr>,
-    namespaces: Vec<NamespaceCounts>,
+    top_level_buckets: &'a [Bytes<'a>],
+    namespaces: Vec<NamespaceCounts<'a>>,
     digests_with_multiple_names: usize,
     schema_findings: usize,
 }
@@ -62,29 +63,26 @@ pub(super) fn run(
     let file = input.open()?;
     let db = file.db()?;
     let m = db.meta();
-    let (sha256, (pages, (meta, map))) =
+    let (sha256, (pages, (meta, multi))) =
         hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
-            rayon::join(
-                || check::check(&db).pages,
-                || {
-                    let meta = MetaDb::decode(&db);
-                    let map = refs::build(&meta);
-                    (meta, map)
-                },
-            )
+            // One after the other, each parallel inside (see `check`).
+            let pages = check::check(&db).pages;
+            let meta = MetaDb::decode(&db);
+            let multi: Vec<usize> = meta
+                .namespaces
+                .par_iter()
+                .map(refs::multi_name_digests)
+                .collect();
+            (pages, (meta, multi))
         });
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
-    // One pass over the groups (not one per namespace: 10 000 namespaces made that quadratic).
-    let mut multi: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
-    for g in map.multi_name_groups() {
-        *multi.entry(g.namespace.0.as_slice()).or_default() += 1;
-    }
     let namespaces = meta
         .namespaces
         .iter()
-        .map(|n| NamespaceCounts {
-            name: n.name.clone(),
+        .zip(&multi)
+        .map(|(n, &multi)| NamespaceCounts {
+            name: n.name,
             images: n.images.len(),
             blobs: n.blobs.len(),
             ingests: n.ingests.len(),
@@ -92,7 +90,7 @@ pub(super) fn run(
             snapshots: n.snapshot_count(),
             leases: n.leases.len(),
             sandboxes: n.sandboxes.len(),
-            digests_with_multiple_names: multi.get(n.name.0.as_slice()).copied().unwrap_or(0),
+            digests_with_multiple_names: multi,
         })
         .collect();
     let doc = InspectDoc {
@@ -119,9 +117,9 @@ pub(super) fn run(
         },
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
-        top_level_buckets: meta.top_level.clone(),
+        top_level_buckets: &meta.top_level,
         namespaces,
-        digests_with_multiple_names: map.multi_name_groups().count(),
+        digests_with_multiple_names: multi.iter().sum(),
         schema_findings: meta.findings.len(),
     };
     match a.format {
@@ -166,7 +164,7 @@ fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::R
         "top level:     {}",
         d.top_level_buckets
             .iter()
-            .map(|b| cell(&b.0))
+            .map(|b| cell(b.0))
             .collect::<Vec<_>>()
             .join(", ")
     )?;
@@ -192,7 +190,7 @@ fn print_table(out: &mut dyn Write, input: &Input, d: &InspectDoc) -> std::io::R
     .collect::<Vec<_>>()];
     for n in &d.namespaces {
         rows.push(vec![
-            cell(&n.name.0),
+            cell(n.name.0),
             n.images.to_string(),
             n.blobs.to_string(),
             n.ingests.to_string(),

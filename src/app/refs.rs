@@ -19,14 +19,14 @@ struct RefsDoc<'a> {
     command: &'static str,
     input: InputInfo,
     #[serde(flatten)]
-    map: &'a RefsMap,
+    map: &'a RefsMap<'a>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 enum Line<'a> {
-    Group(&'a refs::DigestGroup),
-    Shared(&'a refs::SharedDigest),
+    Group(&'a refs::DigestGroup<'a>),
+    Shared(&'a refs::SharedDigest<'a>),
 }
 
 pub(super) fn run(
@@ -40,7 +40,7 @@ pub(super) fn run(
     let (sha256, map) = hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
         let mut meta = MetaDb::decode(&db);
         meta.namespaces
-            .retain(|n| ns_selected(&a.namespaces, &n.name.0));
+            .retain(|n| ns_selected(&a.namespaces, n.name.0));
         refs::build(&meta)
     });
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -77,7 +77,7 @@ pub(super) fn run(
     Ok(ExitStatus::Clean)
 }
 
-fn flags(n: &NameRef) -> String {
+fn flags(n: &NameRef<'_>) -> String {
     let mut f = Vec::new();
     if n.managed {
         f.push("managed".to_string());
@@ -93,7 +93,7 @@ fn flags(n: &NameRef) -> String {
             "containers={}",
             n.used_by_containers
                 .iter()
-                .map(|c| cell(&c.0))
+                .map(|c| cell(c.0))
                 .collect::<Vec<_>>()
                 .join(",")
         ));
@@ -103,16 +103,16 @@ fn flags(n: &NameRef) -> String {
             "leases={}",
             n.leased_by
                 .iter()
-                .map(|c| cell(&c.0))
+                .map(|c| cell(c.0))
                 .collect::<Vec<_>>()
                 .join(",")
         ));
     }
     for l in &n.named_by_labels {
-        f.push(format!("named-by={}:{}", l.owner, cell(&l.key.0)));
+        f.push(format!("named-by={}:{}", l.owner, cell(l.key.0)));
     }
     for (k, v) in &n.gc_labels {
-        f.push(format!("{}={}", cell(&k.0), cell(&v.0)));
+        f.push(format!("{}={}", cell(k.0), cell(v.0)));
     }
     if f.is_empty() {
         String::new()
@@ -121,7 +121,7 @@ fn flags(n: &NameRef) -> String {
     }
 }
 
-fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
+fn print_table(out: &mut dyn Write, map: &RefsMap<'_>) -> std::io::Result<()> {
     let multi = map.multi_name_groups().count();
     writeln!(
         out,
@@ -133,9 +133,9 @@ fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
         writeln!(
             out,
             "{} {} {} {}{}  ({} name{})",
-            cell(&g.namespace.0),
-            cell(&g.digest.0),
-            cell(&g.media_type.0),
+            cell(g.namespace.0),
+            cell(g.digest.0),
+            cell(g.media_type.0),
             human_size(g.size),
             if g.dangling { " DANGLING" } else { "" },
             g.names.len(),
@@ -146,7 +146,7 @@ fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
                 out,
                 "  {:<12} {}  -> {}{}",
                 n.class.name(),
-                cell(&n.name.0),
+                cell(n.name.0),
                 n.normalized.as_deref().unwrap_or("-"),
                 flags(n)
             )?;
@@ -161,9 +161,9 @@ fn print_table(out: &mut dyn Write, map: &RefsMap) -> std::io::Result<()> {
             let nss: Vec<String> = s
                 .namespaces
                 .iter()
-                .map(|n| format!("{} ({})", cell(&n.namespace.0), n.names))
+                .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
                 .collect();
-            writeln!(out, "  {}  {}", cell(&s.digest.0), nss.join(", "))?;
+            writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ pub(super) fn labels_cell(l: &Labels) -> String {
         return "-".into();
     }
     l.iter()
-        .map(|(k, v)| format!("{}={}", cell(&k.0), cell(&v.0)))
+        .map(|(k, v)| format!("{}={}", cell(k.0), cell(v.0)))
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -1,17 +1,20 @@
-//! Walks `meta.db`'s bucket tree into typed records. Namespaces decode in
-//! parallel, and a large `images` or `content/blob` bucket is split across
-//! threads. A malformed record or unreadable bucket becomes a finding and the
-//! walk continues with every other record.
+//! Walks `meta.db`'s bucket tree into typed records that borrow their bytes from
+//! the file. Namespaces decode in parallel, and a large `images` or
+//! `content/blob` bucket is split across threads. A malformed record or
+//! unreadable bucket becomes a finding and the walk continues with every other
+//! record. Bucket paths are built only when a finding needs one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
-use crate::bolt::{Bucket, BucketPath, Db, Entry, EntryKind};
-use crate::report::ByteStr;
+use crate::bolt::bucket::{Cursor, PageSet};
+use crate::bolt::page::PageKind;
+use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
 
 /// Records at or above this count are decoded in parallel chunks.
 const PAR_MIN: usize = 256;
@@ -19,145 +22,321 @@ const PAR_MIN: usize = 256;
 /// Findings of one decoding task.
 type Sink = Vec<SchemaFinding>;
 
-/// Every entry of `b`, stopping (with a finding) at structural corruption.
-fn entries<'a>(b: &Bucket<'a>, path: &BucketPath, f: &mut Sink) -> Vec<Entry<'a>> {
-    let mut v = Vec::new();
-    for e in b.iter() {
-        match e {
-            Ok(e) => v.push(e),
-            Err(c) => {
-                f.push(SchemaFinding::unreadable(path, &c));
-                break;
-            }
-        }
-    }
-    v
+/// A bucket path as a chain of borrowed names on the stack; turned into a
+/// [`BucketPath`] only for a finding.
+#[derive(Debug, Clone, Copy)]
+enum P<'p> {
+    Root,
+    Child(&'p P<'p>, &'p [u8]),
 }
 
-fn bucket_of<'a>(e: &Entry<'a>, path: &BucketPath, what: &str, f: &mut Sink) -> Option<Bucket<'a>> {
+impl<'p> P<'p> {
+    fn child<'q>(&'q self, name: &'q [u8]) -> P<'q> {
+        P::Child(self, name)
+    }
+
+    fn path(&self) -> BucketPath {
+        let mut v = Vec::new();
+        let mut cur = self;
+        while let P::Child(up, name) = cur {
+            v.push(name.to_vec());
+            cur = up;
+        }
+        v.reverse();
+        BucketPath(v)
+    }
+}
+
+fn finding(f: &mut Sink, code: SchemaCode, path: &P<'_>, message: impl Into<String>) {
+    f.push(SchemaFinding::new(code, &path.path(), message));
+}
+
+/// The pages one bucket iteration has entered: inline up to 8 (every record
+/// bucket), a hash set beyond, so iterating a small bucket allocates no set.
+#[derive(Debug, Default)]
+struct Seen {
+    small: [Pgid; 8],
+    n: usize,
+    big: Option<HashSet<Pgid>>,
+}
+
+impl PageSet for Seen {
+    fn insert(&mut self, id: Pgid) -> bool {
+        if let Some(big) = &mut self.big {
+            return big.insert(id);
+        }
+        let small = self.small.get(..self.n).unwrap_or_default();
+        if small.contains(&id) {
+            return false;
+        }
+        match self.small.get_mut(self.n) {
+            Some(slot) => {
+                *slot = id;
+                self.n += 1;
+            }
+            None => {
+                let mut big: HashSet<Pgid> = self.small.iter().copied().collect();
+                big.insert(id);
+                self.big = Some(big);
+            }
+        }
+        true
+    }
+}
+
+/// A bucket's entries in key order, as [`Bucket::iter`] but with an inline
+/// visited-page set.
+struct Entries<'a> {
+    cursor: Cursor<'a>,
+    seen: Seen,
+}
+
+impl<'a> Entries<'a> {
+    fn next(&mut self) -> Option<Result<Entry<'a>, Corruption>> {
+        self.cursor.next_entry(&mut self.seen)
+    }
+}
+
+/// Starts iterating `b`.
+fn iter<'a>(b: &Bucket<'a>) -> Entries<'a> {
+    Entries {
+        cursor: b.cursor(),
+        seen: Seen::default(),
+    }
+}
+
+/// The next entry of `it`; a structural corruption becomes a finding and ends
+/// the iteration.
+fn next<'a>(it: &mut Entries<'a>, path: &P<'_>, f: &mut Sink) -> Option<Entry<'a>> {
+    match it.next()? {
+        Ok(e) => Some(e),
+        Err(c) => {
+            f.push(SchemaFinding::unreadable(&path.path(), &c));
+            None
+        }
+    }
+}
+
+fn bucket_of<'a>(e: &Entry<'a>, path: &P<'_>, what: &str, f: &mut Sink) -> Option<Bucket<'a>> {
     match e.kind {
         EntryKind::Bucket(b) => Some(b),
         EntryKind::Value(_) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 SchemaCode::RecordNotBucket,
                 &path.child(e.key),
                 format!("{what} {} is a plain key, not a bucket", show(e.key)),
-            ));
+            );
             None
         }
+    }
+}
+
+/// The number of entries of `b` when its root is a leaf whose element array fits
+/// in the page (so the count is backed by the file's bytes), else 0. Used as a
+/// capacity hint so small maps are allocated at their exact size.
+fn leaf_count(b: &Bucket<'_>) -> usize {
+    match b.root_page() {
+        Ok(p) if p.kind() == Some(PageKind::Leaf) && p.check_elements_fit().is_ok() => {
+            usize::from(p.count)
+        }
+        _ => 0,
     }
 }
 
 /// A `key → value` map bucket (labels, annotations).
-fn read_map(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Labels {
-    let mut m = Labels::new();
-    for e in entries(b, path, f) {
+fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
+    let mut v = Vec::with_capacity(leaf_count(b));
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.kind {
-            EntryKind::Value(v) => {
-                m.insert(ByteStr::new(e.key), ByteStr::new(v));
-            }
-            EntryKind::Bucket(_) => f.push(SchemaFinding::new(
+            EntryKind::Value(val) => v.push((Bytes(e.key), Bytes(val))),
+            EntryKind::Bucket(_) => finding(
+                f,
                 SchemaCode::UnknownKey,
                 &path.child(e.key),
                 format!("unexpected bucket {} in a label map", show(e.key)),
-            )),
+            ),
         }
     }
-    m
+    Labels::from_pairs(v)
 }
 
 /// The keys of a set bucket (lease resources, snapshot children).
-fn read_keys(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Vec<ByteStr> {
-    entries(b, path, f)
-        .into_iter()
-        .map(|e| ByteStr::new(e.key))
-        .collect()
+fn read_keys<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Vec<Bytes<'a>> {
+    let mut v = Vec::with_capacity(leaf_count(b));
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
+        v.push(Bytes(e.key));
+    }
+    v
 }
 
-fn field_value<'a>(e: &Entry<'a>, path: &BucketPath, f: &mut Sink) -> Option<&'a [u8]> {
+fn field_value<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<&'a [u8]> {
     match e.kind {
         EntryKind::Value(v) => Some(v),
         EntryKind::Bucket(_) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 SchemaCode::FieldInvalid,
                 &path.child(e.key),
                 format!("field {} is a bucket, want a value", show(e.key)),
-            ));
+            );
             None
         }
     }
 }
 
-fn field_bucket<'a>(e: &Entry<'a>, path: &BucketPath, f: &mut Sink) -> Option<Bucket<'a>> {
+fn field_bucket<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<Bucket<'a>> {
     match e.kind {
         EntryKind::Bucket(b) => Some(b),
         EntryKind::Value(_) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 SchemaCode::FieldInvalid,
                 &path.child(e.key),
                 format!("field {} is a value, want a bucket", show(e.key)),
-            ));
+            );
             None
         }
     }
 }
 
-fn time_field(
-    e: &Entry<'_>,
-    path: &BucketPath,
-    code: SchemaCode,
-    f: &mut Sink,
-) -> Option<Timestamp> {
+fn labels_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
+    field_bucket(e, path, f)
+        .map(|b| read_map(&b, &path.child(e.key), f))
+        .unwrap_or_default()
+}
+
+fn keys_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Vec<Bytes<'a>> {
+    field_bucket(e, path, f)
+        .map(|b| read_keys(&b, &path.child(e.key), f))
+        .unwrap_or_default()
+}
+
+fn time_field(e: &Entry<'_>, path: &P<'_>, code: SchemaCode, f: &mut Sink) -> Option<Timestamp> {
     let v = field_value(e, path, f)?;
     match encoding::time(v) {
         Ok(t) => Some(t),
         Err(err) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 code,
                 &path.child(e.key),
                 format!("cannot decode {}: {err}", show(e.key)),
-            ));
+            );
             None
         }
     }
 }
 
-fn varint_field(e: &Entry<'_>, path: &BucketPath, code: SchemaCode, f: &mut Sink) -> Option<i64> {
+fn varint_field(e: &Entry<'_>, path: &P<'_>, code: SchemaCode, f: &mut Sink) -> Option<i64> {
     let v = field_value(e, path, f)?;
     match encoding::varint(v) {
         Ok(t) => Some(t),
         Err(err) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 code,
                 &path.child(e.key),
                 format!("cannot decode {}: {err}", show(e.key)),
-            ));
+            );
             None
         }
     }
 }
 
-fn any_field(v: &[u8], key: &[u8], path: &BucketPath, f: &mut Sink) -> Option<AnyValue> {
+fn any_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<AnyValue<'a>> {
+    let v = field_value(e, path, f)?;
     match encoding::any(v) {
         Ok(a) => Some(a),
         Err(err) => {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 SchemaCode::FieldInvalid,
-                &path.child(key),
-                format!("cannot decode {}: {err}", show(key)),
-            ));
+                &path.child(e.key),
+                format!("cannot decode {}: {err}", show(e.key)),
+            );
             None
         }
     }
 }
 
-fn bytes_field(e: &Entry<'_>, path: &BucketPath, f: &mut Sink) -> Option<ByteStr> {
-    field_value(e, path, f).map(ByteStr::new)
+fn bytes_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<Bytes<'a>> {
+    field_value(e, path, f).map(Bytes)
 }
 
-fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Image {
+fn decode_target<'a>(
+    name: &[u8],
+    tb: &Bucket<'a>,
+    tpath: &P<'_>,
+    f: &mut Sink,
+) -> (Target<'a>, bool) {
+    let mut t = Target::default();
+    let (mut has_d, mut has_m, mut has_s) = (false, false, false);
+    let mut it = iter(tb);
+    while let Some(te) = next(&mut it, tpath, f) {
+        match te.key {
+            b"digest" => {
+                if let Some(v) = bytes_field(&te, tpath, f) {
+                    has_d = !v.0.is_empty();
+                    t.digest = v;
+                }
+            }
+            b"mediatype" => {
+                if let Some(v) = bytes_field(&te, tpath, f) {
+                    has_m = !v.0.is_empty();
+                    t.media_type = v;
+                }
+            }
+            b"size" => {
+                if let Some(s) = varint_field(&te, tpath, SchemaCode::ImageTargetInvalid, f) {
+                    has_s = true;
+                    t.size = s;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    if !has_d {
+        missing.push("digest");
+    } else if !super::reference::is_valid_digest(t.digest.0) {
+        finding(
+            f,
+            SchemaCode::ImageTargetInvalid,
+            tpath,
+            format!(
+                "image {} has target digest {:?}, not a valid digest",
+                show(name),
+                show(t.digest.0)
+            ),
+        );
+    }
+    if !has_m {
+        missing.push("mediatype");
+    }
+    if !has_s {
+        missing.push("size");
+    }
+    if !missing.is_empty() {
+        finding(
+            f,
+            SchemaCode::ImageTargetInvalid,
+            tpath,
+            format!(
+                "image {} target has no valid {}",
+                show(name),
+                missing.join(", ")
+            ),
+        );
+    }
+    (t, missing.is_empty())
+}
+
+fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Image<'a> {
     let mut img = Image {
-        name: ByteStr::new(name),
+        name: Bytes(name),
         target: None,
         target_valid: false,
         labels: Labels::new(),
@@ -165,82 +344,17 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
         created_at: None,
         updated_at: None,
     };
-    for e in entries(b, path, f) {
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
             b"updatedat" => img.updated_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
-            b"labels" => {
-                img.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &path.child(e.key), f))
-                    .unwrap_or_default()
-            }
-            b"annotations" => {
-                img.annotations = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &path.child(e.key), f))
-                    .unwrap_or_default()
-            }
+            b"labels" => img.labels = labels_field(&e, path, f),
+            b"annotations" => img.annotations = labels_field(&e, path, f),
             b"target" => {
                 if let EntryKind::Bucket(tb) = e.kind {
-                    let tpath = path.child(b"target");
-                    let mut t = Target::default();
-                    let (mut has_d, mut has_m, mut has_s) = (false, false, false);
-                    for te in entries(&tb, &tpath, f) {
-                        match te.key {
-                            b"digest" => {
-                                if let Some(v) = bytes_field(&te, &tpath, f) {
-                                    has_d = !v.0.is_empty();
-                                    t.digest = v;
-                                }
-                            }
-                            b"mediatype" => {
-                                if let Some(v) = bytes_field(&te, &tpath, f) {
-                                    has_m = !v.0.is_empty();
-                                    t.media_type = v;
-                                }
-                            }
-                            b"size" => {
-                                if let Some(s) =
-                                    varint_field(&te, &tpath, SchemaCode::ImageTargetInvalid, f)
-                                {
-                                    has_s = true;
-                                    t.size = s;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    let mut missing = Vec::new();
-                    if !has_d {
-                        missing.push("digest");
-                    } else if !super::reference::is_valid_digest(&t.digest.0) {
-                        f.push(SchemaFinding::new(
-                            SchemaCode::ImageTargetInvalid,
-                            &tpath,
-                            format!(
-                                "image {} has target digest {:?}, not a valid digest",
-                                show(name),
-                                show(&t.digest.0)
-                            ),
-                        ));
-                    }
-                    if !has_m {
-                        missing.push("mediatype");
-                    }
-                    if !has_s {
-                        missing.push("size");
-                    }
-                    if !missing.is_empty() {
-                        f.push(SchemaFinding::new(
-                            SchemaCode::ImageTargetInvalid,
-                            &tpath,
-                            format!(
-                                "image {} target has no valid {}",
-                                show(name),
-                                missing.join(", ")
-                            ),
-                        ));
-                    }
-                    img.target_valid = missing.is_empty();
+                    let (t, valid) = decode_target(name, &tb, &path.child(b"target"), f);
+                    img.target_valid = valid;
                     img.target = Some(t);
                 }
             }
@@ -248,51 +362,50 @@ fn decode_image(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) ->
         }
     }
     if img.target.is_none() {
-        f.push(SchemaFinding::new(
+        finding(
+            f,
             SchemaCode::ImageTargetMissing,
             path,
             format!(
                 "image {} has no target bucket: containerd's image List fails for the whole namespace (\"unable to read target bucket\")",
                 show(name)
             ),
-        ));
+        );
     }
     img
 }
 
-fn decode_blob(digest: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Blob {
+fn decode_blob<'a>(digest: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Blob<'a> {
     let mut r = Blob {
-        digest: ByteStr::new(digest),
+        digest: Bytes(digest),
         size: None,
         labels: Labels::new(),
         created_at: None,
         updated_at: None,
     };
-    for e in entries(b, path, f) {
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"updatedat" => r.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"size" => r.size = varint_field(&e, path, SchemaCode::FieldInvalid, f),
-            b"labels" => {
-                r.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &path.child(e.key), f))
-                    .unwrap_or_default()
-            }
+            b"labels" => r.labels = labels_field(&e, path, f),
             _ => {}
         }
     }
     r
 }
 
-fn decode_ingest(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Ingest {
+fn decode_ingest<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Ingest<'a> {
     let mut r = Ingest {
-        ref_: ByteStr::new(name),
+        ref_: Bytes(name),
         backend_ref: None,
         expire_at: None,
         expected: None,
         sequence: b.sequence(),
     };
-    for e in entries(b, path, f) {
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"ref" => r.backend_ref = bytes_field(&e, path, f),
             b"expireat" => r.expire_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -303,37 +416,51 @@ fn decode_ingest(name: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -
     r
 }
 
-fn decode_runtime(b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Runtime {
+fn decode_runtime<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Runtime<'a> {
     let mut r = Runtime::default();
-    for e in entries(b, path, f) {
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"name" => r.name = bytes_field(&e, path, f),
-            b"options" => {
-                r.options = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f))
-            }
+            b"options" => r.options = any_field(&e, path, f),
             _ => {}
         }
     }
     r
 }
 
-fn decode_extensions(
-    b: &Bucket<'_>,
-    path: &BucketPath,
+fn decode_extensions<'a>(
+    b: &Bucket<'a>,
+    path: &P<'_>,
     f: &mut Sink,
-) -> BTreeMap<ByteStr, AnyValue> {
+) -> BTreeMap<Bytes<'a>, AnyValue<'a>> {
     let mut m = BTreeMap::new();
-    for e in entries(b, path, f) {
-        if let Some(a) = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)) {
-            m.insert(ByteStr::new(e.key), a);
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
+        if let Some(a) = any_field(&e, path, f) {
+            m.insert(Bytes(e.key), a);
         }
     }
     m
 }
 
-fn decode_container(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Container {
+fn runtime_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<Runtime<'a>> {
+    field_bucket(e, path, f).map(|b| decode_runtime(&b, &path.child(e.key), f))
+}
+
+fn extensions_field<'a>(
+    e: &Entry<'a>,
+    path: &P<'_>,
+    f: &mut Sink,
+) -> BTreeMap<Bytes<'a>, AnyValue<'a>> {
+    field_bucket(e, path, f)
+        .map(|b| decode_extensions(&b, &path.child(e.key), f))
+        .unwrap_or_default()
+}
+
+fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Container<'a> {
     let mut c = Container {
-        id: ByteStr::new(id),
+        id: Bytes(id),
         image: None,
         snapshotter: None,
         snapshot_key: None,
@@ -345,8 +472,8 @@ fn decode_container(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) 
         created_at: None,
         updated_at: None,
     };
-    for e in entries(b, path, f) {
-        let sub = || path.child(e.key);
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"updatedat" => c.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
@@ -354,35 +481,25 @@ fn decode_container(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) 
             b"snapshotter" => c.snapshotter = bytes_field(&e, path, f),
             b"snapshotKey" => c.snapshot_key = bytes_field(&e, path, f),
             b"sandboxid" => c.sandbox_id = bytes_field(&e, path, f),
-            b"spec" => c.spec = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)),
-            b"runtime" => {
-                c.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f))
-            }
-            b"extensions" => {
-                c.extensions = field_bucket(&e, path, f)
-                    .map(|b| decode_extensions(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"labels" => {
-                c.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
+            b"spec" => c.spec = any_field(&e, path, f),
+            b"runtime" => c.runtime = runtime_field(&e, path, f),
+            b"extensions" => c.extensions = extensions_field(&e, path, f),
+            b"labels" => c.labels = labels_field(&e, path, f),
             _ => {}
         }
     }
     c
 }
 
-fn decode_sandbox(
-    id: &[u8],
+fn decode_sandbox<'a>(
+    id: &'a [u8],
     location: SandboxLocation,
-    b: &Bucket<'_>,
-    path: &BucketPath,
+    b: &Bucket<'a>,
+    path: &P<'_>,
     f: &mut Sink,
-) -> Sandbox {
+) -> Sandbox<'a> {
     let mut s = Sandbox {
-        id: ByteStr::new(id),
+        id: Bytes(id),
         location,
         sandboxer: None,
         runtime: None,
@@ -392,35 +509,25 @@ fn decode_sandbox(
         created_at: None,
         updated_at: None,
     };
-    for e in entries(b, path, f) {
-        let sub = || path.child(e.key);
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"sandboxer" => s.sandboxer = bytes_field(&e, path, f),
-            b"spec" => s.spec = field_value(&e, path, f).and_then(|v| any_field(v, e.key, path, f)),
-            b"runtime" => {
-                s.runtime = field_bucket(&e, path, f).map(|b| decode_runtime(&b, &sub(), f))
-            }
-            b"extensions" => {
-                s.extensions = field_bucket(&e, path, f)
-                    .map(|b| decode_extensions(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"labels" => {
-                s.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
+            b"spec" => s.spec = any_field(&e, path, f),
+            b"runtime" => s.runtime = runtime_field(&e, path, f),
+            b"extensions" => s.extensions = extensions_field(&e, path, f),
+            b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
     }
     s
 }
 
-fn decode_snapshot(key: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Snapshot {
+fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Snapshot<'a> {
     let mut s = Snapshot {
-        key: ByteStr::new(key),
+        key: Bytes(key),
         name: None,
         parent: None,
         children: Vec::new(),
@@ -428,32 +535,24 @@ fn decode_snapshot(key: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) 
         created_at: None,
         updated_at: None,
     };
-    for e in entries(b, path, f) {
-        let sub = || path.child(e.key);
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"name" => s.name = bytes_field(&e, path, f),
             b"parent" => s.parent = bytes_field(&e, path, f),
-            b"children" => {
-                s.children = field_bucket(&e, path, f)
-                    .map(|b| read_keys(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"labels" => {
-                s.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
+            b"children" => s.children = keys_field(&e, path, f),
+            b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
     }
     s
 }
 
-fn decode_lease(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> Lease {
+fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Lease<'a> {
     let mut l = Lease {
-        id: ByteStr::new(id),
+        id: Bytes(id),
         created_at: None,
         labels: Labels::new(),
         content: Vec::new(),
@@ -461,37 +560,24 @@ fn decode_lease(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> L
         ingests: Vec::new(),
         images: Vec::new(),
     };
-    for e in entries(b, path, f) {
-        let sub = || path.child(e.key);
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.key {
             b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
-            b"labels" => {
-                l.labels = field_bucket(&e, path, f)
-                    .map(|b| read_map(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"content" => {
-                l.content = field_bucket(&e, path, f)
-                    .map(|b| read_keys(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"ingests" => {
-                l.ingests = field_bucket(&e, path, f)
-                    .map(|b| read_keys(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
-            b"images" => {
-                l.images = field_bucket(&e, path, f)
-                    .map(|b| read_keys(&b, &sub(), f))
-                    .unwrap_or_default()
-            }
+            b"labels" => l.labels = labels_field(&e, path, f),
+            b"content" => l.content = keys_field(&e, path, f),
+            b"ingests" => l.ingests = keys_field(&e, path, f),
+            b"images" => l.images = keys_field(&e, path, f),
             b"snapshots" => {
                 if let Some(sb) = field_bucket(&e, path, f) {
-                    let spath = sub();
-                    for se in entries(&sb, &spath, f) {
+                    let spath = path.child(e.key);
+                    let mut sit = iter(&sb);
+                    while let Some(se) = next(&mut sit, &spath, f) {
                         if let Some(kb) = bucket_of(&se, &spath, "lease snapshotter", f) {
-                            for k in read_keys(&kb, &spath.child(se.key), f) {
-                                l.snapshots.push((ByteStr::new(se.key), k));
+                            let kpath = spath.child(se.key);
+                            let mut kit = iter(&kb);
+                            while let Some(k) = next(&mut kit, &kpath, f) {
+                                l.snapshots.push((Bytes(se.key), Bytes(k.key)));
                             }
                         }
                     }
@@ -505,41 +591,53 @@ fn decode_lease(id: &[u8], b: &Bucket<'_>, path: &BucketPath, f: &mut Sink) -> L
 
 /// Decodes each bucket entry of `b` with `one`, in parallel for large buckets,
 /// keeping key order. Plain keys become `non_bucket` findings.
-fn records<T: Send>(
-    b: &Bucket<'_>,
-    path: &BucketPath,
+fn records<'a, T: Send>(
+    b: &Bucket<'a>,
+    path: &P<'_>,
     what: &str,
     non_bucket: SchemaCode,
     f: &mut Sink,
-    one: impl Fn(&[u8], &Bucket<'_>, &BucketPath, &mut Sink) -> T + Sync,
+    one: impl Fn(&'a [u8], &Bucket<'a>, &P<'_>, &mut Sink) -> T + Sync,
 ) -> Vec<T> {
-    let es = entries(b, path, f);
-    let mut items = Vec::with_capacity(es.len());
-    for e in &es {
+    let mut items: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, path, f) {
         match e.kind {
             EntryKind::Bucket(rb) => items.push((e.key, rb)),
-            EntryKind::Value(_) => f.push(SchemaFinding::new(
+            EntryKind::Value(_) => finding(
+                f,
                 non_bucket,
                 &path.child(e.key),
                 format!("{what} {} is a plain key, not a bucket", show(e.key)),
-            )),
+            ),
         }
     }
-    let decode = |(k, rb): &(&[u8], Bucket<'_>)| {
-        let mut sink = Vec::new();
-        let r = one(k, rb, &path.child(k), &mut sink);
-        (r, sink)
-    };
-    let out: Vec<(T, Sink)> = if items.len() >= PAR_MIN {
-        items.par_iter().with_min_len(64).map(decode).collect()
-    } else {
-        items.iter().map(decode).collect()
-    };
-    let mut v = Vec::with_capacity(out.len());
-    for (r, s) in out {
-        v.push(r);
-        f.extend(s);
+    if items.len() < PAR_MIN {
+        return items
+            .iter()
+            .map(|(k, rb)| one(k, rb, &path.child(k), f))
+            .collect();
     }
+    // Findings are rare: each chunk keeps its own and they are merged in record order.
+    let found: Mutex<Vec<(usize, Sink)>> = Mutex::new(Vec::new());
+    let v: Vec<T> = items
+        .par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .map(|(i, (k, rb))| {
+            let mut sink = Vec::new();
+            let r = one(k, rb, &path.child(k), &mut sink);
+            if !sink.is_empty() {
+                if let Ok(mut g) = found.lock() {
+                    g.push((i, sink));
+                }
+            }
+            r
+        })
+        .collect();
+    let mut found = found.into_inner().unwrap_or_else(|p| p.into_inner());
+    found.sort_by_key(|(i, _)| *i);
+    f.extend(found.into_iter().flat_map(|(_, s)| s));
     v
 }
 
@@ -553,20 +651,24 @@ const NS_KNOWN: &[&[u8]] = &[
     b"sandboxes",
 ];
 
-fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
-    let path = BucketPath(vec![b"v1".to_vec(), name.to_vec()]);
+fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespace<'a> {
+    let v1 = P::Root;
+    let v1 = v1.child(b"v1");
+    let path = v1.child(name);
     let mut ns = Namespace {
-        name: ByteStr::new(name),
+        name: Bytes(name),
         in_v1: true,
         ..Namespace::default()
     };
-    for e in entries(b, &path, f) {
+    let mut it = iter(b);
+    while let Some(e) = next(&mut it, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
-            f.push(SchemaFinding::new(
+            finding(
+                f,
                 SchemaCode::UnknownKey,
                 &path.child(e.key),
                 format!("namespace {} holds a plain key {}", show(name), show(e.key)),
-            ));
+            );
             continue;
         };
         let p = path.child(e.key);
@@ -613,7 +715,8 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                 )
             }
             b"snapshots" => {
-                for se in entries(&cb, &p, f) {
+                let mut sit = iter(&cb);
+                while let Some(se) = next(&mut sit, &p, f) {
                     if let Some(sb) = bucket_of(&se, &p, "snapshotter", f) {
                         let sp = p.child(se.key);
                         let snapshots = records(
@@ -625,7 +728,7 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                             decode_snapshot,
                         );
                         ns.snapshotters.push(Snapshotter {
-                            name: ByteStr::new(se.key),
+                            name: Bytes(se.key),
                             sequence: sb.sequence(),
                             snapshots,
                         });
@@ -633,7 +736,8 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                 }
             }
             b"content" => {
-                for ce in entries(&cb, &p, f) {
+                let mut cit = iter(&cb);
+                while let Some(ce) = next(&mut cit, &p, f) {
                     let cp = p.child(ce.key);
                     match (ce.key, ce.kind) {
                         (b"blob", EntryKind::Bucket(bb)) => {
@@ -656,17 +760,19 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                                 decode_ingest,
                             )
                         }
-                        _ => f.push(SchemaFinding::new(
+                        _ => finding(
+                            f,
                             SchemaCode::UnknownKey,
                             &cp,
                             format!("unexpected {} under content", show(ce.key)),
-                        )),
+                        ),
                     }
                 }
             }
             _ => {
                 debug_assert!(!NS_KNOWN.contains(&e.key));
-                f.push(SchemaFinding::new(
+                finding(
+                    f,
                     SchemaCode::UnknownKey,
                     &p,
                     format!(
@@ -674,29 +780,29 @@ fn decode_namespace(name: &[u8], b: &Bucket<'_>, f: &mut Sink) -> Namespace {
                         show(name),
                         show(e.key)
                     ),
-                ));
+                );
             }
         }
     }
     ns
 }
 
-/// The decoded database.
+/// The decoded database. Its records borrow from the file's bytes (`'a`).
 #[derive(Debug, Clone, Default)]
-pub struct MetaDb {
+pub struct MetaDb<'a> {
     /// `v1/version`, if present and decodable.
     pub schema_version: Option<i64>,
     /// Top-level bucket names (normally just `v1`).
-    pub top_level: Vec<ByteStr>,
+    pub top_level: Vec<Bytes<'a>>,
     /// Namespaces in name order.
-    pub namespaces: Vec<Namespace>,
+    pub namespaces: Vec<Namespace<'a>>,
     /// Schema findings, sorted by path then code.
     pub findings: Vec<SchemaFinding>,
 }
 
-impl MetaDb {
+impl<'a> MetaDb<'a> {
     /// Decodes the whole tree. Never fails: problems become findings.
-    pub fn decode(db: &Db<'_>) -> MetaDb {
+    pub fn decode(db: &Db<'a>) -> MetaDb<'a> {
         let mut f: Sink = Vec::new();
         let mut out = MetaDb::default();
         // Findings are collected in `f` and moved to `out.findings` at the end.
@@ -709,9 +815,10 @@ impl MetaDb {
             }
         };
         let mut v1 = None;
-        let mut top_sandboxes: Vec<(&[u8], Bucket<'_>)> = Vec::new();
-        for e in entries(&root, &BucketPath::root(), &mut f) {
-            out.top_level.push(ByteStr::new(e.key));
+        let mut top_sandboxes: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
+        let mut rit = iter(&root);
+        while let Some(e) = next(&mut rit, &P::Root, &mut f) {
+            out.top_level.push(Bytes(e.key));
             let EntryKind::Bucket(b) = e.kind else {
                 continue;
             }; // the bolt check reports root values
@@ -720,23 +827,30 @@ impl MetaDb {
                 continue;
             }
             // 1.7 writes sandboxes at `<ns>/sandboxes`, beside v1.
-            let p = BucketPath(vec![e.key.to_vec()]);
-            let children = entries(&b, &p, &mut f);
-            let sandboxes = children
-                .iter()
-                .find(|c| c.key == b"sandboxes")
-                .and_then(|c| c.bucket());
+            let p = P::Root;
+            let p = p.child(e.key);
+            let mut cit = iter(&b);
+            let mut children = 0usize;
+            let mut sandboxes = None;
+            while let Some(c) = next(&mut cit, &p, &mut f) {
+                children += 1;
+                if c.key == b"sandboxes" {
+                    sandboxes = sandboxes.or(c.bucket());
+                }
+            }
             match sandboxes {
-                Some(sb) if children.len() == 1 => top_sandboxes.push((e.key, sb)),
-                _ => f.push(SchemaFinding::new(
+                Some(sb) if children == 1 => top_sandboxes.push((e.key, sb)),
+                _ => finding(
+                    &mut f,
                     SchemaCode::UnknownTopLevelBucket,
                     &p,
                     format!("top-level bucket {} is not containerd's (only v1, and 1.7's <namespace>/sandboxes)", show(e.key)),
-                )),
+                ),
             }
         }
-        let v1path = BucketPath(vec![b"v1".to_vec()]);
-        let mut ns_buckets: Vec<(&[u8], Bucket<'_>)> = Vec::new();
+        let v1path = P::Root;
+        let v1path = v1path.child(b"v1");
+        let mut ns_buckets: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
         match v1 {
             // Not a containerd metadata database (or one containerd never
             // initialised): there is no schema to check, so no schema findings.
@@ -746,7 +860,8 @@ impl MetaDb {
             }
             Some(v1) => {
                 let mut saw_version = false;
-                for e in entries(&v1, &v1path, &mut f) {
+                let mut vit = iter(&v1);
+                while let Some(e) = next(&mut vit, &v1path, &mut f) {
                     match e.kind {
                         EntryKind::Bucket(b) => ns_buckets.push((e.key, b)),
                         EntryKind::Value(v) if e.key == b"version" => {
@@ -755,40 +870,44 @@ impl MetaDb {
                                 Ok(n) => {
                                     out.schema_version = Some(n);
                                     if !(1..=4).contains(&n) {
-                                        f.push(SchemaFinding::new(
+                                        finding(
+                                            &mut f,
                                             SchemaCode::VersionInvalid,
                                             &v1path.child(b"version"),
                                             format!("schema version {n} is not one containerd 1.6–2.3 writes (3 or 4)"),
-                                        ));
+                                        );
                                     }
                                 }
-                                Err(err) => f.push(SchemaFinding::new(
+                                Err(err) => finding(
+                                    &mut f,
                                     SchemaCode::VersionInvalid,
                                     &v1path.child(b"version"),
                                     format!("cannot decode v1/version: {err}"),
-                                )),
+                                ),
                             }
                         }
-                        EntryKind::Value(_) => f.push(SchemaFinding::new(
+                        EntryKind::Value(_) => finding(
+                            &mut f,
                             SchemaCode::UnknownKey,
                             &v1path.child(e.key),
                             format!(
                                 "v1 holds a plain key {} (only version is expected)",
                                 show(e.key)
                             ),
-                        )),
+                        ),
                     }
                 }
                 if !saw_version {
-                    f.push(SchemaFinding::new(
+                    finding(
+                        &mut f,
                         SchemaCode::VersionMissing,
                         &v1path,
                         "v1 has no version key",
-                    ));
+                    );
                 }
             }
         }
-        let decoded: Vec<(Namespace, Sink)> = ns_buckets
+        let decoded: Vec<(Namespace<'a>, Sink)> = ns_buckets
             .par_iter()
             .map(|(name, b)| {
                 let mut s = Vec::new();
@@ -802,7 +921,9 @@ impl MetaDb {
             f.extend(s);
         }
         for (name, sb) in top_sandboxes {
-            let p = BucketPath(vec![name.to_vec(), b"sandboxes".to_vec()]);
+            let p = P::Root;
+            let p = p.child(name);
+            let p = p.child(b"sandboxes");
             let list = records(
                 &sb,
                 &p,
@@ -811,7 +932,7 @@ impl MetaDb {
                 &mut f,
                 |k, b, p, f| decode_sandbox(k, SandboxLocation::TopLevel, b, p, f),
             );
-            match namespaces.binary_search_by(|n: &Namespace| n.name.0.as_slice().cmp(name)) {
+            match namespaces.binary_search_by(|n: &Namespace<'_>| n.name.0.cmp(name)) {
                 Ok(i) => {
                     if let Some(ns) = namespaces.get_mut(i) {
                         ns.sandboxes.extend(list);
@@ -820,7 +941,7 @@ impl MetaDb {
                 Err(i) => namespaces.insert(
                     i,
                     Namespace {
-                        name: ByteStr::new(name),
+                        name: Bytes(name),
                         in_v1: false,
                         sandboxes: list,
                         ..Namespace::default()
@@ -844,7 +965,7 @@ impl MetaDb {
     }
 
     /// Finds a namespace by name.
-    pub fn namespace(&self, name: &[u8]) -> Option<&Namespace> {
+    pub fn namespace(&self, name: &[u8]) -> Option<&Namespace<'a>> {
         self.namespaces.iter().find(|n| n.name.0 == name)
     }
 

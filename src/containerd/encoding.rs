@@ -228,18 +228,19 @@ pub fn put_time_utc(unix_secs: i64, nanos: u32) -> Vec<u8> {
     v
 }
 
-/// A decoded `google.protobuf.Any`: the type URL and the raw value bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AnyValue {
+/// A decoded `google.protobuf.Any`: the type URL and the raw value bytes, both
+/// borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AnyValue<'a> {
     /// Field 1, `type_url` (raw bytes; normally UTF-8).
-    pub type_url: Vec<u8>,
+    pub type_url: &'a [u8],
     /// Field 2, `value` (kept as bytes, not decoded).
-    pub value: Vec<u8>,
+    pub value: &'a [u8],
 }
 
 /// Decodes a protobuf `Any`. Unknown fields are skipped; the last occurrence of a
 /// field wins, as in protobuf.
-pub fn any(b: &[u8]) -> Result<AnyValue, DecodeError> {
+pub fn any(b: &[u8]) -> Result<AnyValue<'_>, DecodeError> {
     let mut out = AnyValue::default();
     let mut rest = b;
     while !rest.is_empty() {
@@ -273,8 +274,8 @@ pub fn any(b: &[u8]) -> Result<AnyValue, DecodeError> {
                     .ok_or(DecodeError::Any("length runs past the end"))?;
                 rest = rest.get(len..).unwrap_or_default();
                 match field {
-                    1 => out.type_url = body.to_vec(),
-                    2 => out.value = body.to_vec(),
+                    1 => out.type_url = body,
+                    2 => out.value = body,
                     _ => {}
                 }
             }
@@ -374,8 +375,8 @@ mod tests {
         assert_eq!(
             any(&[0x0a, 0x01, b'x', 0x12, 0x01, b'y']).unwrap(),
             AnyValue {
-                type_url: b"x".to_vec(),
-                value: b"y".to_vec()
+                type_url: b"x",
+                value: b"y"
             }
         );
         // unknown varint field 3, fixed32 field 4, fixed64 field 5 are skipped

@@ -2,9 +2,9 @@
 //! problems (dangling images, missing snapshots, broken parent/children links,
 //! lease resources naming nothing). Each has a stable kebab-case code.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::model::{show, Namespace};
+use super::model::{show, Namespace, Snapshot, Snapshotter};
 use crate::bolt::check::Severity;
 use crate::bolt::{BucketPath, Corruption};
 
@@ -127,26 +127,74 @@ impl SchemaFinding {
     }
 }
 
-fn ns_path(ns: &Namespace, rest: &[&[u8]]) -> BucketPath {
-    let mut v = vec![b"v1".to_vec(), ns.name.0.clone()];
+fn ns_path(ns: &Namespace<'_>, rest: &[&[u8]]) -> BucketPath {
+    let mut v = vec![b"v1".to_vec(), ns.name.0.to_vec()];
     v.extend(rest.iter().map(|c| c.to_vec()));
     BucketPath(v)
 }
 
+/// A parent with more children than this has them looked up in a hash set.
+const MANY_CHILDREN: usize = 16;
+
+/// Lookups in one snapshotter's snapshots for the parent/children checks: by hash
+/// when the keys are unique and in order (as bolt stores them), so the answer is
+/// the one binary search gives; otherwise by [`Snapshotter::get`].
+struct SnapshotIndex<'r, 'a> {
+    s: &'r Snapshotter<'a>,
+    /// Key → snapshot, when the keys are strictly increasing.
+    by_key: Option<HashMap<&'a [u8], &'r Snapshot<'a>>>,
+    /// (parent, child) for every parent listing more than [`MANY_CHILDREN`]
+    /// children, when the keys are unique.
+    edges: HashSet<(&'a [u8], &'a [u8])>,
+}
+
+impl<'r, 'a> SnapshotIndex<'r, 'a> {
+    fn new(s: &'r Snapshotter<'a>) -> Self {
+        let unique = s
+            .snapshots
+            .windows(2)
+            .all(|w| matches!(w, [a, b] if a.key.0 < b.key.0));
+        let by_key = unique.then(|| s.snapshots.iter().map(|x| (x.key.0, x)).collect());
+        let edges = s
+            .snapshots
+            .iter()
+            .filter(|x| unique && x.children.len() > MANY_CHILDREN)
+            .flat_map(|x| x.children.iter().map(move |c| (x.key.0, c.0)))
+            .collect();
+        SnapshotIndex { s, by_key, edges }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&'r Snapshot<'a>> {
+        match &self.by_key {
+            Some(m) => m.get(key).copied(),
+            None => self.s.get(key),
+        }
+    }
+
+    /// Whether `parent`'s `children` list `child`.
+    fn lists_child(&self, parent: &Snapshot<'a>, child: &[u8]) -> bool {
+        if self.by_key.is_some() && parent.children.len() > MANY_CHILDREN {
+            self.edges.contains(&(parent.key.0, child))
+        } else {
+            parent.children.iter().any(|c| c.0 == child)
+        }
+    }
+}
+
 /// Cross-record checks within one namespace.
-pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
-    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0.as_slice()).collect();
+pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
+    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
     for img in &ns.images {
         if let Some(d) = img.target_digest() {
-            if !blobs.contains(d.0.as_slice()) {
+            if !blobs.contains(d.0) {
                 out.push(SchemaFinding::new(
                     SchemaCode::ImageDangling,
-                    &ns_path(ns, &[b"images", &img.name.0]),
+                    &ns_path(ns, &[b"images", img.name.0]),
                     format!(
                         "image {} targets {}, which has no content record in namespace {}",
-                        show(&img.name.0),
-                        show(&d.0),
-                        show(&ns.name.0)
+                        show(img.name.0),
+                        show(d.0),
+                        show(ns.name.0)
                     ),
                 ));
             }
@@ -159,44 +207,45 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
         if sn.0.is_empty() || key.0.is_empty() {
             continue;
         }
-        if ns.snapshot(&sn.0, &key.0).is_none() {
+        if ns.snapshot(sn.0, key.0).is_none() {
             out.push(SchemaFinding::new(
                 SchemaCode::ContainerSnapshotMissing,
-                &ns_path(ns, &[b"containers", &c.id.0]),
+                &ns_path(ns, &[b"containers", c.id.0]),
                 format!(
                     "container {} uses snapshot {}/{}, which does not exist",
-                    show(&c.id.0),
-                    show(&sn.0),
-                    show(&key.0)
+                    show(c.id.0),
+                    show(sn.0),
+                    show(key.0)
                 ),
             ));
         }
     }
     for s in &ns.snapshotters {
+        let idx = SnapshotIndex::new(s);
         for snap in &s.snapshots {
-            let path = || ns_path(ns, &[b"snapshots", &s.name.0, &snap.key.0]);
+            let path = || ns_path(ns, &[b"snapshots", s.name.0, snap.key.0]);
             if let Some(p) = &snap.parent {
-                match s.get(&p.0) {
+                match idx.get(p.0) {
                     None => out.push(SchemaFinding::new(
                         SchemaCode::SnapshotParentMissing,
                         &path(),
                         format!(
                             "snapshot {}/{} has parent {}, which does not exist",
-                            show(&s.name.0),
-                            show(&snap.key.0),
-                            show(&p.0)
+                            show(s.name.0),
+                            show(snap.key.0),
+                            show(p.0)
                         ),
                     )),
                     Some(parent) => {
-                        if !parent.children.iter().any(|c| c.0 == snap.key.0) {
+                        if !idx.lists_child(parent, snap.key.0) {
                             out.push(SchemaFinding::new(
                                 SchemaCode::SnapshotChildrenMismatch,
                                 &path(),
                                 format!(
                                     "snapshot {}/{} names parent {}, whose children do not list it",
-                                    show(&s.name.0),
-                                    show(&snap.key.0),
-                                    show(&p.0)
+                                    show(s.name.0),
+                                    show(snap.key.0),
+                                    show(p.0)
                                 ),
                             ));
                         }
@@ -204,51 +253,51 @@ pub fn cross_check(ns: &Namespace, out: &mut Vec<SchemaFinding>) {
                 }
             }
             for child in &snap.children {
-                let ok = s
-                    .get(&child.0)
+                let ok = idx
+                    .get(child.0)
                     .is_some_and(|c| c.parent.as_ref().is_some_and(|p| p.0 == snap.key.0));
                 if !ok {
                     out.push(SchemaFinding::new(
                         SchemaCode::SnapshotChildrenMismatch,
                         &path(),
-                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(&s.name.0), show(&snap.key.0), show(&child.0)),
+                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(s.name.0), show(snap.key.0), show(child.0)),
                     ));
                 }
             }
         }
     }
-    let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0.as_slice()).collect();
+    let ingests: HashSet<&[u8]> = ns.ingests.iter().map(|i| i.ref_.0).collect();
     for l in &ns.leases {
         let mut missing = Vec::new();
         missing.extend(
             l.content
                 .iter()
-                .filter(|d| !blobs.contains(d.0.as_slice()))
-                .map(|d| format!("content {}", show(&d.0))),
+                .filter(|d| !blobs.contains(d.0))
+                .map(|d| format!("content {}", show(d.0))),
         );
         missing.extend(
             l.ingests
                 .iter()
-                .filter(|r| !ingests.contains(r.0.as_slice()))
-                .map(|r| format!("ingest {}", show(&r.0))),
+                .filter(|r| !ingests.contains(r.0))
+                .map(|r| format!("ingest {}", show(r.0))),
         );
         missing.extend(
             l.snapshots
                 .iter()
-                .filter(|(sn, k)| ns.snapshot(&sn.0, &k.0).is_none())
-                .map(|(sn, k)| format!("snapshot {}/{}", show(&sn.0), show(&k.0))),
+                .filter(|(sn, k)| ns.snapshot(sn.0, k.0).is_none())
+                .map(|(sn, k)| format!("snapshot {}/{}", show(sn.0), show(k.0))),
         );
         missing.extend(
             l.images
                 .iter()
-                .filter(|n| ns.image(&n.0).is_none())
-                .map(|n| format!("image {}", show(&n.0))),
+                .filter(|n| ns.image(n.0).is_none())
+                .map(|n| format!("image {}", show(n.0))),
         );
         for m in missing {
             out.push(SchemaFinding::new(
                 SchemaCode::LeaseResourceMissing,
-                &ns_path(ns, &[b"leases", &l.id.0]),
-                format!("lease {} holds {m}, which does not exist", show(&l.id.0)),
+                &ns_path(ns, &[b"leases", l.id.0]),
+                format!("lease {} holds {m}, which does not exist", show(l.id.0)),
             ));
         }
     }

@@ -1,30 +1,160 @@
 //! Typed records of containerd's metadata schema (`containerd-metadb.md` §3.3).
-//! Names, keys and label values stay raw bytes ([`ByteStr`]); a field that is
-//! absent or could not be decoded is `None` and has a finding next to it.
+//! Names, keys and label values stay raw bytes borrowed from the database file
+//! ([`Bytes`]); a field that is absent or could not be decoded is `None` and has a
+//! finding next to it.
 
 use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
 use super::encoding::{AnyValue, Timestamp};
-use crate::report::ByteStr;
+pub use crate::report::Bytes;
 
-/// A label or annotation map (`labels`, `annotations` buckets), ordered by key.
-pub type Labels = BTreeMap<ByteStr, ByteStr>;
+/// Prefix of every GC label key.
+pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
+/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
+pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
+    b"containerd.io/gc.ref.image",
+    b"containerd.io/gc.bref.image",
+];
+
+/// [`Labels`] summary bit: some key starts with [`GC_LABEL_PREFIX`].
+const HAS_GC: u8 = 1;
+/// [`Labels`] summary bit: some key starts with one of [`IMAGE_REF_LABEL_PREFIXES`].
+const HAS_IMAGE_REF: u8 = 2;
+
+/// A label or annotation map (`labels`, `annotations` buckets): pairs borrowed
+/// from the file, sorted by key, keys unique. Lookups are binary searches. It
+/// notes while it is built (when the keys are in cache) whether any key is a
+/// GC label, so the scans for those skip the other maps without reading them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels<'a> {
+    pairs: Box<[(Bytes<'a>, Bytes<'a>)]>,
+    flags: u8,
+}
+
+impl<'a> Labels<'a> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Labels::default()
+    }
+
+    /// Builds the map from pairs in any order; for a repeated key the last
+    /// value wins (as inserting into a map would).
+    pub fn from_pairs(mut v: Vec<(Bytes<'a>, Bytes<'a>)>) -> Self {
+        if !v.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)) {
+            v.sort_by(|a, b| a.0.cmp(&b.0)); // stable: equal keys keep their order
+            let mut out: Vec<(Bytes<'a>, Bytes<'a>)> = Vec::with_capacity(v.len());
+            for p in v {
+                match out.last_mut() {
+                    Some(last) if last.0 == p.0 => *last = p,
+                    _ => out.push(p),
+                }
+            }
+            v = out;
+        }
+        let mut flags = 0;
+        for (k, _) in &v {
+            if k.0.starts_with(GC_LABEL_PREFIX) {
+                flags |= HAS_GC;
+                if IMAGE_REF_LABEL_PREFIXES.iter().any(|p| k.0.starts_with(p)) {
+                    flags |= HAS_IMAGE_REF;
+                }
+            }
+        }
+        Labels {
+            pairs: v.into_boxed_slice(),
+            flags,
+        }
+    }
+
+    /// Whether some key starts with [`GC_LABEL_PREFIX`] (`containerd.io/gc.`).
+    pub fn has_gc_labels(&self) -> bool {
+        self.flags & HAS_GC != 0
+    }
+
+    /// Whether some key starts with one of [`IMAGE_REF_LABEL_PREFIXES`].
+    pub fn has_image_ref_labels(&self) -> bool {
+        self.flags & HAS_IMAGE_REF != 0
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// No labels.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The pairs in key order.
+    pub fn iter(&self) -> std::slice::Iter<'_, (Bytes<'a>, Bytes<'a>)> {
+        self.pairs.iter()
+    }
+
+    /// The keys in order.
+    pub fn keys(&self) -> impl Iterator<Item = Bytes<'a>> + '_ {
+        self.pairs.iter().map(|(k, _)| *k)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<Bytes<'a>> {
+        self.pairs
+            .binary_search_by(|(k, _)| k.0.cmp(key))
+            .ok()
+            .and_then(|i| self.pairs.get(i))
+            .map(|(_, v)| *v)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The pairs with keys `>= from`, in key order.
+    pub fn range_from(&self, from: &[u8]) -> std::slice::Iter<'_, (Bytes<'a>, Bytes<'a>)> {
+        let i = self.pairs.partition_point(|(k, _)| k.0 < from);
+        self.pairs.get(i..).unwrap_or_default().iter()
+    }
+
+    /// The pairs whose key starts with `prefix`, in key order.
+    pub fn with_prefix<'s>(
+        &'s self,
+        prefix: &'s [u8],
+    ) -> impl Iterator<Item = &'s (Bytes<'a>, Bytes<'a>)> + 's {
+        self.range_from(prefix)
+            .take_while(move |(k, _)| k.0.starts_with(prefix))
+    }
+}
+
+impl<'l, 'a> IntoIterator for &'l Labels<'a> {
+    type Item = &'l (Bytes<'a>, Bytes<'a>);
+    type IntoIter = std::slice::Iter<'l, (Bytes<'a>, Bytes<'a>)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.pairs.iter()
+    }
+}
+
+impl<'a> FromIterator<(Bytes<'a>, Bytes<'a>)> for Labels<'a> {
+    fn from_iter<I: IntoIterator<Item = (Bytes<'a>, Bytes<'a>)>>(it: I) -> Self {
+        Labels::from_pairs(it.into_iter().collect())
+    }
+}
 
 /// Serializes a [`Labels`] map as a JSON object. A key that is not UTF-8 is
 /// written as `"\u0000b64:<base64>"` (documented in `docs/report.md`).
-pub fn serialize_labels<S: Serializer>(m: &Labels, s: S) -> Result<S::Ok, S::Error> {
+pub fn serialize_labels<S: Serializer>(m: &Labels<'_>, s: S) -> Result<S::Ok, S::Error> {
     use base64::Engine as _;
     use serde::ser::SerializeMap;
     let mut map = s.serialize_map(Some(m.len()))?;
     for (k, v) in m {
-        match std::str::from_utf8(&k.0) {
+        match std::str::from_utf8(k.0) {
             Ok(t) => map.serialize_entry(t, v)?,
             Err(_) => map.serialize_entry(
                 &format!(
                     "\u{0}b64:{}",
-                    base64::engine::general_purpose::STANDARD.encode(&k.0)
+                    base64::engine::general_purpose::STANDARD.encode(k.0)
                 ),
                 v,
             )?,
@@ -33,11 +163,11 @@ pub fn serialize_labels<S: Serializer>(m: &Labels, s: S) -> Result<S::Ok, S::Err
     map.end()
 }
 
-impl Serialize for AnyValue {
+impl Serialize for AnyValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("Any", 2)?;
-        st.serialize_field("typeUrl", &ByteStr(self.type_url.clone()))?;
+        st.serialize_field("typeUrl", &Bytes(self.type_url))?;
         st.serialize_field("valueSize", &self.value.len())?;
         st.end()
     }
@@ -46,11 +176,11 @@ impl Serialize for AnyValue {
 /// An image target descriptor (`images/<name>/target`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Target {
+pub struct Target<'a> {
     /// `digest`, e.g. `sha256:…` (empty if missing).
-    pub digest: ByteStr,
+    pub digest: Bytes<'a>,
     /// `mediatype` (empty if missing).
-    pub media_type: ByteStr,
+    pub media_type: Bytes<'a>,
     /// `size` (zig-zag varint); 0 if missing or undecodable.
     pub size: i64,
 }
@@ -58,32 +188,32 @@ pub struct Target {
 /// An image record `v1/<ns>/images/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Image {
+pub struct Image<'a> {
     /// The record's name (the bucket key).
-    pub name: ByteStr,
+    pub name: Bytes<'a>,
     /// The target, `None` when the `target` bucket is missing.
-    pub target: Option<Target>,
+    pub target: Option<Target<'a>>,
     /// Whether the target has a digest, media type and decodable size.
     #[serde(skip)]
     pub target_valid: bool,
     /// Image labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// Target annotations (stored beside `target`).
     #[serde(serialize_with = "serialize_labels")]
-    pub annotations: Labels,
+    pub annotations: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
     pub updated_at: Option<Timestamp>,
 }
 
-impl Image {
+impl<'a> Image<'a> {
     /// The target digest, if the target bucket exists and has one.
-    pub fn target_digest(&self) -> Option<&ByteStr> {
+    pub fn target_digest(&self) -> Option<Bytes<'a>> {
         self.target
             .as_ref()
-            .map(|t| &t.digest)
+            .map(|t| t.digest)
             .filter(|d| !d.0.is_empty())
     }
 }
@@ -91,14 +221,14 @@ impl Image {
 /// A content blob record `v1/<ns>/content/blob/<digest>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Blob {
+pub struct Blob<'a> {
     /// The digest (bucket key).
-    pub digest: ByteStr,
+    pub digest: Bytes<'a>,
     /// `size`.
     pub size: Option<i64>,
     /// Labels (`containerd.io/gc.ref.*` children live here).
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
@@ -108,15 +238,15 @@ pub struct Blob {
 /// An ingest record `v1/<ns>/content/ingests/<ref>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Ingest {
+pub struct Ingest<'a> {
     /// The ingest ref (bucket key).
-    pub ref_: ByteStr,
+    pub ref_: Bytes<'a>,
     /// `ref`: the backend ref `<ns>/<seq>/<ref>`.
-    pub backend_ref: Option<ByteStr>,
+    pub backend_ref: Option<Bytes<'a>>,
     /// `expireat`.
     pub expire_at: Option<Timestamp>,
     /// `expected` digest.
-    pub expected: Option<ByteStr>,
+    pub expected: Option<Bytes<'a>>,
     /// The bucket's sequence (backend ref counter).
     pub sequence: u64,
 }
@@ -124,36 +254,36 @@ pub struct Ingest {
 /// A container's runtime (`containers/<id>/runtime`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Runtime {
+pub struct Runtime<'a> {
     /// `name`.
-    pub name: Option<ByteStr>,
+    pub name: Option<Bytes<'a>>,
     /// `options` (protobuf Any).
-    pub options: Option<AnyValue>,
+    pub options: Option<AnyValue<'a>>,
 }
 
 /// A container record `v1/<ns>/containers/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Container {
+pub struct Container<'a> {
     /// The id (bucket key).
-    pub id: ByteStr,
+    pub id: Bytes<'a>,
     /// `image`: an image NAME (empty for CRI).
-    pub image: Option<ByteStr>,
+    pub image: Option<Bytes<'a>>,
     /// `snapshotter`.
-    pub snapshotter: Option<ByteStr>,
+    pub snapshotter: Option<Bytes<'a>>,
     /// `snapshotKey`.
-    pub snapshot_key: Option<ByteStr>,
+    pub snapshot_key: Option<Bytes<'a>>,
     /// `sandboxid` (1.7+).
-    pub sandbox_id: Option<ByteStr>,
+    pub sandbox_id: Option<Bytes<'a>>,
     /// `runtime`.
-    pub runtime: Option<Runtime>,
+    pub runtime: Option<Runtime<'a>>,
     /// `spec` (protobuf Any).
-    pub spec: Option<AnyValue>,
+    pub spec: Option<AnyValue<'a>>,
     /// `extensions/<name>`.
-    pub extensions: BTreeMap<ByteStr, AnyValue>,
+    pub extensions: BTreeMap<Bytes<'a>, AnyValue<'a>>,
     /// Labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
@@ -163,18 +293,18 @@ pub struct Container {
 /// A snapshot record `v1/<ns>/snapshots/<snapshotter>/<key>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Snapshot {
+pub struct Snapshot<'a> {
     /// The metadata key (bucket key).
-    pub key: ByteStr,
+    pub key: Bytes<'a>,
     /// `name`: the backend key `<ns>/<seq>/<key>`.
-    pub name: Option<ByteStr>,
+    pub name: Option<Bytes<'a>>,
     /// `parent`: the parent's metadata key.
-    pub parent: Option<ByteStr>,
+    pub parent: Option<Bytes<'a>>,
     /// Keys of `children`.
-    pub children: Vec<ByteStr>,
+    pub children: Vec<Bytes<'a>>,
     /// Labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
@@ -184,20 +314,20 @@ pub struct Snapshot {
 /// One snapshotter bucket `v1/<ns>/snapshots/<snapshotter>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Snapshotter {
+pub struct Snapshotter<'a> {
     /// The snapshotter's name.
-    pub name: ByteStr,
+    pub name: Bytes<'a>,
     /// The bucket sequence (backend key counter; must never be reset).
     pub sequence: u64,
     /// Snapshots in key order.
-    pub snapshots: Vec<Snapshot>,
+    pub snapshots: Vec<Snapshot<'a>>,
 }
 
-impl Snapshotter {
+impl<'a> Snapshotter<'a> {
     /// Finds a snapshot by key (binary search; the list is in key order).
-    pub fn get(&self, key: &[u8]) -> Option<&Snapshot> {
+    pub fn get(&self, key: &[u8]) -> Option<&Snapshot<'a>> {
         self.snapshots
-            .binary_search_by(|s| s.key.0.as_slice().cmp(key))
+            .binary_search_by(|s| s.key.0.cmp(key))
             .ok()
             .and_then(|i| self.snapshots.get(i))
     }
@@ -206,22 +336,22 @@ impl Snapshotter {
 /// A lease record `v1/<ns>/leases/<id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Lease {
+pub struct Lease<'a> {
     /// The id (bucket key).
-    pub id: ByteStr,
+    pub id: Bytes<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// Labels (`containerd.io/gc.expire`, `containerd.io/gc.flat`).
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// `content/<digest>`.
-    pub content: Vec<ByteStr>,
+    pub content: Vec<Bytes<'a>>,
     /// `snapshots/<snapshotter>/<key>` as (snapshotter, key).
-    pub snapshots: Vec<(ByteStr, ByteStr)>,
+    pub snapshots: Vec<(Bytes<'a>, Bytes<'a>)>,
     /// `ingests/<ref>`.
-    pub ingests: Vec<ByteStr>,
+    pub ingests: Vec<Bytes<'a>>,
     /// `images/<name>` (2.x).
-    pub images: Vec<ByteStr>,
+    pub images: Vec<Bytes<'a>>,
 }
 
 /// Where a sandbox record lives.
@@ -237,22 +367,22 @@ pub enum SandboxLocation {
 /// A sandbox record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Sandbox {
+pub struct Sandbox<'a> {
     /// The id (bucket key).
-    pub id: ByteStr,
+    pub id: Bytes<'a>,
     /// Where it was found.
     pub location: SandboxLocation,
     /// `sandboxer` (2.x).
-    pub sandboxer: Option<ByteStr>,
+    pub sandboxer: Option<Bytes<'a>>,
     /// `runtime`.
-    pub runtime: Option<Runtime>,
+    pub runtime: Option<Runtime<'a>>,
     /// `spec`.
-    pub spec: Option<AnyValue>,
+    pub spec: Option<AnyValue<'a>>,
     /// `extensions/<name>`.
-    pub extensions: BTreeMap<ByteStr, AnyValue>,
+    pub extensions: BTreeMap<Bytes<'a>, AnyValue<'a>>,
     /// Labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// `updatedat`.
@@ -262,54 +392,54 @@ pub struct Sandbox {
 /// Everything in one namespace, each list in key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Namespace {
+pub struct Namespace<'a> {
     /// The namespace name.
-    pub name: ByteStr,
+    pub name: Bytes<'a>,
     /// Whether `v1/<ns>` exists (false for a 1.7 top-level-only sandbox namespace).
     pub in_v1: bool,
     /// Namespace labels.
     #[serde(serialize_with = "serialize_labels")]
-    pub labels: Labels,
+    pub labels: Labels<'a>,
     /// Images.
-    pub images: Vec<Image>,
+    pub images: Vec<Image<'a>>,
     /// Content blobs.
-    pub blobs: Vec<Blob>,
+    pub blobs: Vec<Blob<'a>>,
     /// Ingests.
-    pub ingests: Vec<Ingest>,
+    pub ingests: Vec<Ingest<'a>>,
     /// Containers.
-    pub containers: Vec<Container>,
+    pub containers: Vec<Container<'a>>,
     /// Snapshotters with their snapshots.
-    pub snapshotters: Vec<Snapshotter>,
+    pub snapshotters: Vec<Snapshotter<'a>>,
     /// Leases.
-    pub leases: Vec<Lease>,
+    pub leases: Vec<Lease<'a>>,
     /// Sandboxes (both locations, V1 first).
-    pub sandboxes: Vec<Sandbox>,
+    pub sandboxes: Vec<Sandbox<'a>>,
 }
 
-impl Namespace {
+impl<'a> Namespace<'a> {
     /// Finds an image by name.
-    pub fn image(&self, name: &[u8]) -> Option<&Image> {
+    pub fn image(&self, name: &[u8]) -> Option<&Image<'a>> {
         self.images
-            .binary_search_by(|i| i.name.0.as_slice().cmp(name))
+            .binary_search_by(|i| i.name.0.cmp(name))
             .ok()
             .and_then(|i| self.images.get(i))
     }
 
     /// Finds a content blob by digest.
-    pub fn blob(&self, digest: &[u8]) -> Option<&Blob> {
+    pub fn blob(&self, digest: &[u8]) -> Option<&Blob<'a>> {
         self.blobs
-            .binary_search_by(|b| b.digest.0.as_slice().cmp(digest))
+            .binary_search_by(|b| b.digest.0.cmp(digest))
             .ok()
             .and_then(|i| self.blobs.get(i))
     }
 
     /// Finds a snapshotter by name.
-    pub fn snapshotter(&self, name: &[u8]) -> Option<&Snapshotter> {
+    pub fn snapshotter(&self, name: &[u8]) -> Option<&Snapshotter<'a>> {
         self.snapshotters.iter().find(|s| s.name.0 == name)
     }
 
     /// Finds a snapshot.
-    pub fn snapshot(&self, snapshotter: &[u8], key: &[u8]) -> Option<&Snapshot> {
+    pub fn snapshot(&self, snapshotter: &[u8], key: &[u8]) -> Option<&Snapshot<'a>> {
         self.snapshotter(snapshotter).and_then(|s| s.get(key))
     }
 
@@ -318,44 +448,74 @@ impl Namespace {
         self.snapshotters.iter().map(|s| s.snapshots.len()).sum()
     }
 
-    /// Every label map in the namespace with a description of its owner:
-    /// namespace, images, blobs, containers, snapshots, leases, sandboxes.
-    pub fn all_labels(&self) -> Vec<(String, &Labels)> {
-        let mut v: Vec<(String, &Labels)> = vec![("namespace".into(), &self.labels)];
-        v.extend(
-            self.images
-                .iter()
-                .map(|i| (format!("image {}", show(&i.name.0)), &i.labels)),
-        );
-        v.extend(
-            self.blobs
-                .iter()
-                .map(|b| (format!("content {}", show(&b.digest.0)), &b.labels)),
-        );
-        v.extend(
-            self.containers
-                .iter()
-                .map(|c| (format!("container {}", show(&c.id.0)), &c.labels)),
-        );
-        for s in &self.snapshotters {
-            v.extend(s.snapshots.iter().map(|x| {
-                (
-                    format!("snapshot {}/{}", show(&s.name.0), show(&x.key.0)),
-                    &x.labels,
-                )
-            }));
+    /// Every label map in the namespace with its owner: namespace, images,
+    /// blobs, containers, snapshots, leases, sandboxes (in that order).
+    pub fn all_labels(&self) -> impl Iterator<Item = (LabelOwner<'a>, &Labels<'a>)> + '_ {
+        std::iter::once((LabelOwner::Namespace, &self.labels))
+            .chain(
+                self.images
+                    .iter()
+                    .map(|i| (LabelOwner::Image(i.name.0), &i.labels)),
+            )
+            .chain(
+                self.blobs
+                    .iter()
+                    .map(|b| (LabelOwner::Content(b.digest.0), &b.labels)),
+            )
+            .chain(
+                self.containers
+                    .iter()
+                    .map(|c| (LabelOwner::Container(c.id.0), &c.labels)),
+            )
+            .chain(self.snapshotters.iter().flat_map(|s| {
+                s.snapshots
+                    .iter()
+                    .map(move |x| (LabelOwner::Snapshot(s.name.0, x.key.0), &x.labels))
+            }))
+            .chain(
+                self.leases
+                    .iter()
+                    .map(|l| (LabelOwner::Lease(l.id.0), &l.labels)),
+            )
+            .chain(
+                self.sandboxes
+                    .iter()
+                    .map(|s| (LabelOwner::Sandbox(s.id.0), &s.labels)),
+            )
+    }
+}
+
+/// The record a label map belongs to; displayed as `image <name>`,
+/// `snapshot <snapshotter>/<key>`, `namespace`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelOwner<'a> {
+    /// The namespace's own labels.
+    Namespace,
+    /// An image by name.
+    Image(&'a [u8]),
+    /// A content blob by digest.
+    Content(&'a [u8]),
+    /// A container by id.
+    Container(&'a [u8]),
+    /// A snapshot (snapshotter, key).
+    Snapshot(&'a [u8], &'a [u8]),
+    /// A lease by id.
+    Lease(&'a [u8]),
+    /// A sandbox by id.
+    Sandbox(&'a [u8]),
+}
+
+impl std::fmt::Display for LabelOwner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabelOwner::Namespace => f.write_str("namespace"),
+            LabelOwner::Image(n) => write!(f, "image {}", show(n)),
+            LabelOwner::Content(d) => write!(f, "content {}", show(d)),
+            LabelOwner::Container(c) => write!(f, "container {}", show(c)),
+            LabelOwner::Snapshot(s, k) => write!(f, "snapshot {}/{}", show(s), show(k)),
+            LabelOwner::Lease(l) => write!(f, "lease {}", show(l)),
+            LabelOwner::Sandbox(s) => write!(f, "sandbox {}", show(s)),
         }
-        v.extend(
-            self.leases
-                .iter()
-                .map(|l| (format!("lease {}", show(&l.id.0)), &l.labels)),
-        );
-        v.extend(
-            self.sandboxes
-                .iter()
-                .map(|s| (format!("sandbox {}", show(&s.id.0)), &s.labels)),
-        );
-        v
     }
 }
 
@@ -364,5 +524,34 @@ pub fn show(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => s.to_string(),
         Err(_) => b.escape_ascii().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(pairs: &[(&'static str, &'static str)]) -> Labels<'static> {
+        Labels::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (Bytes(k.as_bytes()), Bytes(v.as_bytes())))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn labels_sort_and_keep_the_last_duplicate_like_a_map() {
+        let m = l(&[("b", "1"), ("a", "2"), ("b", "3"), ("c", "4")]);
+        let got: Vec<(&[u8], &[u8])> = m.iter().map(|(k, v)| (k.0, v.0)).collect();
+        assert_eq!(got, [(&b"a"[..], &b"2"[..]), (b"b", b"3"), (b"c", b"4")]);
+        assert_eq!(m.get(b"b"), Some(Bytes(b"3")));
+        assert_eq!(m.get(b"x"), None);
+        assert!(m.contains_key(b"c"));
+        let p = l(&[("gc.x", "1"), ("gc", "0"), ("gc.y", "2"), ("gd", "3")]);
+        let ks: Vec<&[u8]> = p.with_prefix(b"gc.").map(|(k, _)| k.0).collect();
+        assert_eq!(ks, [&b"gc.x"[..], b"gc.y"]);
+        assert_eq!(p.range_from(b"gc.y").count(), 2);
+        assert!(Labels::new().with_prefix(b"").next().is_none());
     }
 }

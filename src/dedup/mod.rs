@@ -24,7 +24,7 @@ use crate::analysis::refs::{
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
 use crate::containerd::MetaDb;
-use crate::report::ByteStr;
+use crate::report::Bytes;
 
 pub mod glob;
 
@@ -158,13 +158,13 @@ impl Protection {
 /// The decision for one image record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Decision {
+pub struct Decision<'a> {
     /// The namespace.
-    pub namespace: ByteStr,
+    pub namespace: Bytes<'a>,
     /// The record name.
-    pub name: ByteStr,
+    pub name: Bytes<'a>,
     /// The target (`null` for a record without a target digest).
-    pub target: Option<TargetRef>,
+    pub target: Option<TargetRef<'a>>,
     /// The name's class.
     pub class: RefClass,
     /// Keep or remove.
@@ -177,7 +177,7 @@ pub struct Decision {
     pub detail: String,
 }
 
-impl Decision {
+impl Decision<'_> {
     /// Kept because a protection applies.
     pub fn is_protected(&self) -> bool {
         self.reason == Reason::Protected
@@ -186,17 +186,17 @@ impl Decision {
 
 /// The target of a decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TargetRef {
+pub struct TargetRef<'a> {
     /// The target digest.
-    pub digest: ByteStr,
+    pub digest: Bytes<'a>,
 }
 
 /// Counts for one namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NamespaceSummary {
+pub struct NamespaceSummary<'a> {
     /// The namespace.
-    pub namespace: ByteStr,
+    pub namespace: Bytes<'a>,
     /// Image records.
     pub names: usize,
     /// Records kept.
@@ -209,27 +209,27 @@ pub struct NamespaceSummary {
 
 /// The plan for the whole database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// The policy used.
     pub policy: Policy,
     /// One per image record: namespaces in name order, then target digest, then
     /// the name's rank (the name a group would keep last comes first).
-    pub decisions: Vec<Decision>,
+    pub decisions: Vec<Decision<'a>>,
     /// Digests targeted in more than one namespace (reported, never deduplicated).
-    pub shared: Vec<SharedDigest>,
+    pub shared: Vec<SharedDigest<'a>>,
     /// Per-namespace counts, namespaces in name order.
-    pub namespaces: Vec<NamespaceSummary>,
+    pub namespaces: Vec<NamespaceSummary<'a>>,
     /// Things the user must know before writing (e.g. digest-pinned pods).
     pub warnings: Vec<String>,
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// `(namespace, name)` of every removed record.
-    pub fn removed(&self) -> BTreeSet<(ByteStr, ByteStr)> {
+    pub fn removed(&self) -> BTreeSet<(Bytes<'a>, Bytes<'a>)> {
         self.decisions
             .iter()
             .filter(|d| d.action == Action::Remove)
-            .map(|d| (d.namespace.clone(), d.name.clone()))
+            .map(|d| (d.namespace, d.name))
             .collect()
     }
 
@@ -248,7 +248,7 @@ impl Plan {
 }
 
 /// Plans the removal of redundant names of `db` under `opts`.
-pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
+pub fn plan<'a>(db: &MetaDb<'a>, opts: &PlanOptions) -> Plan<'a> {
     let mut decisions = Vec::new();
     let mut namespaces = Vec::new();
     for ns in db.namespaces.iter().filter(|n| n.in_v1) {
@@ -256,15 +256,15 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
             opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
         let start = decisions.len();
         for g in refs::namespace_groups(ns) {
-            plan_group(ns, &g.digest, &g.names, in_scope, opts, &mut decisions);
+            plan_group(ns, g.digest, &g.names, in_scope, opts, &mut decisions);
         }
         // Records without a target digest are in no group; they are never touched.
         for img in ns.images.iter().filter(|i| i.target_digest().is_none()) {
             decisions.push(Decision {
-                namespace: ns.name.clone(),
-                name: img.name.clone(),
+                namespace: ns.name,
+                name: img.name,
                 target: None,
-                class: refs::classify(&img.name.0, None).class,
+                class: refs::classify(img.name.0, None).class,
                 action: Action::Keep,
                 reason: Reason::NoTarget,
                 protected_by: Vec::new(),
@@ -273,7 +273,7 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
         }
         let mine = decisions.get(start..).unwrap_or_default();
         namespaces.push(NamespaceSummary {
-            namespace: ns.name.clone(),
+            namespace: ns.name,
             names: mine.len(),
             kept: mine.iter().filter(|d| d.action == Action::Keep).count(),
             removed: mine.iter().filter(|d| d.action == Action::Remove).count(),
@@ -314,9 +314,9 @@ pub fn plan(db: &MetaDb, opts: &PlanOptions) -> Plan {
 }
 
 /// One name of a group with everything the rules look at.
-struct Member<'a> {
-    n: &'a NameRef,
-    labels: Option<&'a Labels>,
+struct Member<'r, 'a> {
+    n: &'r NameRef<'a>,
+    labels: Option<&'r Labels<'a>>,
     /// `ParseDockerRef` of the name, for valid references (not IDs, not `moby-dangling@`).
     reference: Option<Reference>,
     canonical: bool,
@@ -327,16 +327,21 @@ struct Member<'a> {
         bool,
         bool,
         std::cmp::Reverse<usize>,
-        std::cmp::Reverse<Vec<u8>>,
+        std::cmp::Reverse<&'a [u8]>,
     ),
     /// Lower = better (the order `one-per-digest` keeps in).
-    rank: (bool, bool, u8, bool, usize, Vec<u8>),
+    rank: (bool, bool, u8, bool, usize, &'a [u8]),
     statics: Vec<Protection>,
     expires: bool,
 }
 
-fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOptions) -> Member<'a> {
-    let text = std::str::from_utf8(&n.name.0).ok();
+fn member<'r, 'a>(
+    ns: &'r Namespace<'a>,
+    n: &'r NameRef<'a>,
+    in_scope: bool,
+    opts: &PlanOptions,
+) -> Member<'r, 'a> {
+    let text = std::str::from_utf8(n.name.0).ok();
     let aliasable = matches!(
         n.class,
         RefClass::Tag | RefClass::RepoDigest | RefClass::Other
@@ -367,7 +372,7 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
                 explicit_path,
                 explicit_tag,
                 std::cmp::Reverse(t.len()),
-                std::cmp::Reverse(n.name.0.clone()),
+                std::cmp::Reverse(n.name.0),
             )
         }
         _ => (
@@ -376,7 +381,7 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
             false,
             false,
             std::cmp::Reverse(0),
-            std::cmp::Reverse(n.name.0.clone()),
+            std::cmp::Reverse(n.name.0),
         ),
     };
     let class_rank = match n.class {
@@ -395,7 +400,7 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
         } else {
             0
         },
-        n.name.0.clone(),
+        n.name.0,
     );
     let mut statics = Vec::new();
     if !n.used_by_containers.is_empty() {
@@ -411,15 +416,15 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
     if opts
         .keep
         .iter()
-        .any(|g| g.matches(&n.name.0) || normalized.is_some_and(|s| g.matches(s)))
+        .any(|g| g.matches(n.name.0) || normalized.is_some_and(|s| g.matches(s)))
     {
         statics.push(Protection::KeepGlob);
     }
     if !in_scope {
         statics.push(Protection::OutsideNamespace);
     }
-    let labels = ns.image(&n.name.0).map(|i| &i.labels);
-    let expires = labels.is_some_and(|l| l.contains_key(&ByteStr::new(LABEL_GC_EXPIRE)));
+    let labels = ns.image(n.name.0).map(|i| &i.labels);
+    let expires = labels.is_some_and(|l| l.contains_key(LABEL_GC_EXPIRE));
     Member {
         n,
         labels,
@@ -433,10 +438,8 @@ fn member<'a>(ns: &'a Namespace, n: &'a NameRef, in_scope: bool, opts: &PlanOpti
 }
 
 /// Labels are exactly CRI's: `io.cri-containerd.image=managed`, optionally `io.cri-containerd.pinned=pinned`.
-fn only_cri_labels(l: &Labels) -> bool {
-    let managed = l
-        .get(&ByteStr::new(LABEL_CRI_MANAGED))
-        .is_some_and(|v| v.0 == b"managed");
+fn only_cri_labels(l: &Labels<'_>) -> bool {
+    let managed = l.get(LABEL_CRI_MANAGED).is_some_and(|v| v.0 == b"managed");
     managed
         && l.iter().all(|(k, v)| {
             (k.0 == LABEL_CRI_MANAGED && v.0 == b"managed")
@@ -451,7 +454,7 @@ fn show(b: &[u8]) -> String {
 /// The policy rule that makes member `i` redundant given the kept set (`kept[i]`
 /// is false while this is asked), with the sibling it relies on.
 fn redundant(
-    m: &[Member<'_>],
+    m: &[Member<'_, '_>],
     i: usize,
     kept: &[bool],
     policy: Policy,
@@ -475,7 +478,7 @@ fn redundant(
             };
             return Some((
                 Reason::NonCanonicalAlias,
-                format!("alias of {what} {}", show(&s.n.name.0)),
+                format!("alias of {what} {}", show(s.n.name.0)),
             ));
         }
     }
@@ -489,7 +492,7 @@ fn redundant(
                 Reason::CriImageIdAlias,
                 format!(
                     "CRI image-ID alias; the tag-independent anchor {} stays",
-                    show(&s.n.name.0)
+                    show(s.n.name.0)
                 ),
             ));
         }
@@ -501,7 +504,7 @@ fn redundant(
         {
             return Some((
                 Reason::UntaggedWithTag,
-                format!("untagged; the tag {} stays", show(&s.n.name.0)),
+                format!("untagged; the tag {} stays", show(s.n.name.0)),
             ));
         }
     }
@@ -512,7 +515,7 @@ fn redundant(
         {
             return Some((
                 Reason::NotPreferred,
-                format!("{} is preferred and stays", show(&s.n.name.0)),
+                format!("{} is preferred and stays", show(s.n.name.0)),
             ));
         }
     }
@@ -520,11 +523,11 @@ fn redundant(
 }
 
 /// The protections of member `i` given the kept set (`kept[i]` false while asked).
-fn protections(m: &[Member<'_>], i: usize, kept: &[bool]) -> Vec<Protection> {
+fn protections(m: &[Member<'_, '_>], i: usize, kept: &[bool]) -> Vec<Protection> {
     let Some(me) = m.get(i) else {
         return Vec::new();
     };
-    let kept_siblings: Vec<&Member<'_>> = m
+    let kept_siblings: Vec<&Member<'_, '_>> = m
         .iter()
         .enumerate()
         .filter(|(j, _)| *j != i && kept.get(*j).copied().unwrap_or(false))
@@ -540,7 +543,7 @@ fn protections(m: &[Member<'_>], i: usize, kept: &[bool]) -> Vec<Protection> {
     let gc_uncovered = me.n.gc_labels.iter().any(|(k, v)| {
         !kept_siblings
             .iter()
-            .any(|s| s.n.gc_labels.get(k) == Some(v))
+            .any(|s| s.n.gc_labels.get(k.0) == Some(*v))
     });
     let loses_non_expiring =
         !me.expires && !kept_siblings.is_empty() && kept_siblings.iter().all(|s| s.expires);
@@ -551,19 +554,19 @@ fn protections(m: &[Member<'_>], i: usize, kept: &[bool]) -> Vec<Protection> {
     p
 }
 
-fn removable(m: &[Member<'_>], i: usize, kept: &[bool], policy: Policy) -> bool {
+fn removable(m: &[Member<'_, '_>], i: usize, kept: &[bool], policy: Policy) -> bool {
     redundant(m, i, kept, policy).is_some() && protections(m, i, kept).is_empty()
 }
 
-fn plan_group(
-    ns: &Namespace,
-    digest: &ByteStr,
-    names: &[NameRef],
+fn plan_group<'a>(
+    ns: &Namespace<'a>,
+    digest: Bytes<'a>,
+    names: &[NameRef<'a>],
     in_scope: bool,
     opts: &PlanOptions,
-    out: &mut Vec<Decision>,
+    out: &mut Vec<Decision<'a>>,
 ) {
-    let m: Vec<Member<'_>> = names
+    let m: Vec<Member<'_, 'a>> = names
         .iter()
         .map(|n| member(ns, n, in_scope, opts))
         .collect();
@@ -644,11 +647,9 @@ fn plan_group(
                 ),
             };
         out.push(Decision {
-            namespace: ns.name.clone(),
-            name: me.n.name.clone(),
-            target: Some(TargetRef {
-                digest: digest.clone(),
-            }),
+            namespace: ns.name,
+            name: me.n.name,
+            target: Some(TargetRef { digest }),
             class: me.n.class,
             action,
             reason,
@@ -658,7 +659,7 @@ fn plan_group(
     }
 }
 
-fn keep_detail(me: &Member<'_>, policy: Policy) -> String {
+fn keep_detail(me: &Member<'_, '_>, policy: Policy) -> String {
     match (me.n.class, policy) {
         (_, Policy::OnePerDigest) => "the preferred name of its target".into(),
         (RefClass::Tag, _) if me.canonical => "canonical tag".into(),

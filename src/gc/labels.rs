@@ -11,6 +11,8 @@
 //! * 2.2+: `gc.root` is a plain prefix (`containerd.io/gc.rootX` counts);
 //!   before 2.2 only the exact key `containerd.io/gc.root` makes a root.
 
+use std::borrow::Cow;
+
 use crate::containerd::Labels;
 
 /// `containerd.io/gc.root`: a content blob or snapshot is a root.
@@ -56,40 +58,68 @@ pub enum Kind {
 }
 
 /// A GC node: kind, containerd's string key, and the "flat" bit (a flat lease's
-/// resources: reached, but their label references are not followed).
+/// resources: reached, but their label references are not followed). Keys
+/// borrow from the decoded records.
+///
+/// A snapshot's containerd key is the string `"<snapshotter>/<key>"`, which
+/// containerd splits at the first `/` when it looks the snapshot up. It is held
+/// here split that same way (`key` before the first `/`, `rest` after), so two
+/// nodes are equal exactly when their strings are; only a snapshotter name
+/// that itself contains `/` needs a copy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Node {
+pub struct Node<'a> {
     /// The resource kind.
     pub kind: Kind,
-    /// The key (digest, `"<snapshotter>/<key>"`, ref, name, id).
-    pub key: Vec<u8>,
+    /// The key (digest, ref, name, id); for a snapshot, the snapshotter part.
+    pub key: Cow<'a, [u8]>,
+    /// For a snapshot, the snapshot key part; empty otherwise.
+    pub rest: Cow<'a, [u8]>,
     /// Whether this is the flat variant (`Resource* | 0x20`).
     pub flat: bool,
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// A non-flat node.
-    pub fn new(kind: Kind, key: &[u8]) -> Node {
+    pub fn new(kind: Kind, key: &'a [u8]) -> Node<'a> {
         Node {
             kind,
-            key: key.to_vec(),
+            key: Cow::Borrowed(key),
+            rest: Cow::Borrowed(&[]),
             flat: false,
         }
     }
 
     /// A snapshot node `"<snapshotter>/<key>"`.
-    pub fn snapshot(snapshotter: &[u8], key: &[u8]) -> Node {
+    pub fn snapshot(snapshotter: &'a [u8], key: &'a [u8]) -> Node<'a> {
+        let (key, rest) = match snapshotter.iter().position(|c| *c == b'/') {
+            None => (Cow::Borrowed(snapshotter), Cow::Borrowed(key)),
+            Some(slash) => {
+                let whole = snapshot_key(snapshotter, key);
+                let head = whole.get(..slash).unwrap_or_default().to_vec();
+                let tail = whole.get(slash + 1..).unwrap_or_default().to_vec();
+                (Cow::Owned(head), Cow::Owned(tail))
+            }
+        };
         Node {
             kind: Kind::Snapshot,
-            key: snapshot_key(snapshotter, key),
+            key,
+            rest,
             flat: false,
         }
     }
 
     /// The same node with the flat bit set to `flat`.
-    pub fn with_flat(mut self, flat: bool) -> Node {
+    pub fn with_flat(mut self, flat: bool) -> Node<'a> {
         self.flat = flat;
         self
+    }
+
+    /// containerd's string key (`"<snapshotter>/<key>"` for a snapshot).
+    pub fn containerd_key(&self) -> Vec<u8> {
+        match self.kind {
+            Kind::Snapshot => snapshot_key(&self.key, &self.rest),
+            _ => self.key.to_vec(),
+        }
     }
 }
 
@@ -123,9 +153,12 @@ pub struct RefSyntax {
 }
 
 /// Forward references in `labels` (containerd's `sendLabelRefs` with `fn`).
-pub fn forward_refs(labels: &Labels, syn: RefSyntax, out: &mut Vec<Node>) {
+pub fn forward_refs<'a>(labels: &Labels<'a>, syn: RefSyntax, out: &mut Vec<Node<'a>>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
     for (k, v) in labels {
-        let (k, v) = (k.0.as_slice(), v.0.as_slice());
+        let (k, v) = (k.0, v.0);
         if named(k, REF_CONTENT) {
             out.push(Node::new(Kind::Content, v));
         } else if let Some(sn) = snapshotter_after(k, REF_SNAPSHOT) {
@@ -137,9 +170,12 @@ pub fn forward_refs(labels: &Labels, syn: RefSyntax, out: &mut Vec<Node>) {
 }
 
 /// 2.2+ back references in `labels`: the parents that keep the labelled object.
-pub fn back_refs(labels: &Labels, out: &mut Vec<Node>) {
+pub fn back_refs<'a>(labels: &Labels<'a>, out: &mut Vec<Node<'a>>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
     for (k, v) in labels {
-        let (k, v) = (k.0.as_slice(), v.0.as_slice());
+        let (k, v) = (k.0, v.0);
         if named(k, BREF_CONTAINER) {
             out.push(Node::new(Kind::Container, v));
         } else if named(k, BREF_CONTENT) {
@@ -153,22 +189,24 @@ pub fn back_refs(labels: &Labels, out: &mut Vec<Node>) {
 }
 
 /// Whether `labels` make a content blob or snapshot a root.
-pub fn is_root(labels: &Labels, syn: RefSyntax) -> bool {
+pub fn is_root(labels: &Labels<'_>, syn: RefSyntax) -> bool {
+    if !labels.has_gc_labels() {
+        return false;
+    }
     if syn.root_prefix {
-        labels
-            .range(crate::report::ByteStr::new(GC_ROOT)..)
-            .next()
-            .is_some_and(|(k, _)| k.0.starts_with(GC_ROOT))
+        labels.with_prefix(GC_ROOT).next().is_some()
     } else {
-        labels.contains_key(&crate::report::ByteStr::new(GC_ROOT))
+        labels.contains_key(GC_ROOT)
     }
 }
 
 /// A label value, if present.
-pub fn get<'l>(labels: &'l Labels, key: &[u8]) -> Option<&'l [u8]> {
-    labels
-        .get(&crate::report::ByteStr::new(key))
-        .map(|v| v.0.as_slice())
+pub fn get<'a>(labels: &Labels<'a>, key: &[u8]) -> Option<&'a [u8]> {
+    // Every key asked for here is a GC label.
+    if key.starts_with(crate::containerd::model::GC_LABEL_PREFIX) && !labels.has_gc_labels() {
+        return None;
+    }
+    labels.get(key).map(|v| v.0)
 }
 
 /// A 2.3 "usedat" condition: keep the snapshot if `now - usedat` is less (`<`)
@@ -194,9 +232,13 @@ impl UsedAt {
 /// 2.3 conditional snapshot references in `labels`:
 /// `containerd.io/gc.cond.snapshot[./]<snapshotter>[/…] = cond[,cond…]|<key>`,
 /// each `cond` `usedat<D` or `usedat>D` (others are ignored, as in containerd).
-pub fn conditional_refs(labels: &Labels, out: &mut Vec<(Node, UsedAt)>) {
-    for (k, v) in labels.range(crate::report::ByteStr::new(COND_SNAPSHOT)..) {
-        let Some(rest) = k.0.strip_prefix(COND_SNAPSHOT) else {
+pub fn conditional_refs<'a>(labels: &Labels<'a>, out: &mut Vec<(Node<'a>, UsedAt)>) {
+    if !labels.has_gc_labels() {
+        return;
+    }
+    for (k, v) in labels.range_from(COND_SNAPSHOT) {
+        let (k, v): (&'a [u8], &'a [u8]) = (k.0, v.0);
+        let Some(rest) = k.strip_prefix(COND_SNAPSHOT) else {
             break;
         };
         let rest = {
@@ -207,12 +249,12 @@ pub fn conditional_refs(labels: &Labels, out: &mut Vec<(Node, UsedAt)>) {
             rest.get(n..).unwrap_or_default()
         };
         let sn = rest.split(|c| *c == b'/').next().unwrap_or(rest);
-        let Some(bar) = v.0.iter().position(|c| *c == b'|') else {
+        let Some(bar) = v.iter().position(|c| *c == b'|') else {
             continue;
         };
         let (conds, key) = (
-            v.0.get(..bar).unwrap_or_default(),
-            v.0.get(bar + 1..).unwrap_or_default(),
+            v.get(..bar).unwrap_or_default(),
+            v.get(bar + 1..).unwrap_or_default(),
         );
         for c in conds.split(|c| *c == b',') {
             let Some(op_pos) = c.iter().position(|c| b"!<>=".contains(c)) else {
@@ -242,10 +284,12 @@ pub fn conditional_refs(labels: &Labels, out: &mut Vec<(Node, UsedAt)>) {
 }
 
 /// 2.3: the parsable `containerd.io/gc.cond.value-usedat*` times on a snapshot (ns).
-pub fn used_at_values(labels: &Labels) -> Vec<i128> {
+pub fn used_at_values(labels: &Labels<'_>) -> Vec<i128> {
+    if !labels.has_gc_labels() {
+        return Vec::new();
+    }
     labels
-        .range(crate::report::ByteStr::new(COND_VALUE_USEDAT)..)
-        .take_while(|(k, _)| k.0.starts_with(COND_VALUE_USEDAT))
-        .filter_map(|(_, v)| super::gotime::parse_rfc3339(&v.0))
+        .with_prefix(COND_VALUE_USEDAT)
+        .filter_map(|(_, v)| super::gotime::parse_rfc3339(v.0))
         .collect()
 }

@@ -2,20 +2,20 @@
 //! `gc.Tricolor` and `scanAll`, over decoded records instead of bolt buckets.
 //! References never leave the namespace.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::gotime::parse_rfc3339;
 use super::labels::{self, Kind, Node, RefSyntax, UsedAt};
 use super::{Collectable, GcRules};
 use crate::containerd::{Container, Image, Ingest, Labels, Namespace, SandboxLocation, Timestamp};
-use crate::report::ByteStr;
 
 /// One namespace's GC inputs.
-pub(super) struct NsGc<'a> {
+pub(super) struct NsGc<'r, 'a> {
     /// The namespace's records.
-    pub ns: &'a Namespace,
+    pub ns: &'r Namespace<'a>,
     /// Image names treated as deleted.
-    pub removed: &'a BTreeSet<&'a [u8]>,
+    pub removed: &'r BTreeSet<&'r [u8]>,
     /// The release family.
     pub rules: GcRules,
     /// The GC time, Unix nanoseconds.
@@ -25,13 +25,13 @@ pub(super) struct NsGc<'a> {
 }
 
 /// Parents → the objects they keep through back (or satisfied conditional) references.
-type BackRefs = HashMap<Node, Vec<Node>>;
+type BackRefs<'a> = HashMap<Node<'a>, Vec<Node<'a>>>;
 
 fn ts_ns(t: &Timestamp) -> i128 {
     i128::from(t.unix_secs) * 1_000_000_000 + i128::from(t.nanos)
 }
 
-impl<'a> NsGc<'a> {
+impl<'r, 'a> NsGc<'r, 'a> {
     fn syntax(&self) -> RefSyntax {
         RefSyntax {
             image_refs: self.rules.image_nodes(),
@@ -41,35 +41,35 @@ impl<'a> NsGc<'a> {
 
     /// `containerd.io/gc.expire` is a parsable time strictly before now
     /// (`expThreshold.After(exp)`); absent or unparsable means not expired.
-    fn expired(&self, l: &Labels) -> bool {
+    fn expired(&self, l: &Labels<'a>) -> bool {
         labels::get(l, labels::GC_EXPIRE)
             .and_then(parse_rfc3339)
             .is_some_and(|exp| self.now > exp)
     }
 
-    fn images(&self) -> impl Iterator<Item = &'a Image> + '_ {
+    fn images(&self) -> impl Iterator<Item = &'r Image<'a>> + '_ {
         self.ns
             .images
             .iter()
-            .filter(|i| !self.removed.contains(i.name.0.as_slice()))
+            .filter(|i| !self.removed.contains(i.name.0))
     }
 
-    fn image(&self, name: &[u8]) -> Option<&'a Image> {
+    fn image(&self, name: &[u8]) -> Option<&'r Image<'a>> {
         self.ns
             .image(name)
-            .filter(|i| !self.removed.contains(i.name.0.as_slice()))
+            .filter(|i| !self.removed.contains(i.name.0))
     }
 
-    fn container(&self, id: &[u8]) -> Option<&'a Container> {
+    fn container(&self, id: &[u8]) -> Option<&'r Container<'a>> {
         let c = &self.ns.containers;
-        c.binary_search_by(|x| x.id.0.as_slice().cmp(id))
+        c.binary_search_by(|x| x.id.0.cmp(id))
             .ok()
             .and_then(|i| c.get(i))
     }
 
-    fn ingest(&self, r: &[u8]) -> Option<&'a Ingest> {
+    fn ingest(&self, r: &[u8]) -> Option<&'r Ingest<'a>> {
         let v = &self.ns.ingests;
-        v.binary_search_by(|x| x.ref_.0.as_slice().cmp(r))
+        v.binary_search_by(|x| x.ref_.0.cmp(r))
             .ok()
             .and_then(|i| v.get(i))
     }
@@ -87,12 +87,12 @@ impl<'a> NsGc<'a> {
     }
 
     /// `scanRoots`: the roots and (2.2+) the back-reference table.
-    fn roots(&self) -> (Vec<Node>, BackRefs) {
+    fn roots(&self) -> (Vec<Node<'a>>, BackRefs<'a>) {
         let syn = self.syntax();
         let brefs_on = self.rules.back_refs();
         let mut roots = Vec::new();
         let mut br = BackRefs::new();
-        let add_brefs = |l: &Labels, child: &Node, br: &mut BackRefs| {
+        let add_brefs = |l: &Labels<'a>, child: &Node<'a>, br: &mut BackRefs<'a>| {
             if brefs_on {
                 let mut parents = Vec::new();
                 labels::back_refs(l, &mut parents);
@@ -102,42 +102,43 @@ impl<'a> NsGc<'a> {
             }
         };
         // 2.3 conditional references: (parent, snapshot, condition) and snapshots' usedat values.
-        let mut conds: Vec<(Node, Node, UsedAt)> = Vec::new();
-        let mut used_at: HashMap<Node, Vec<i128>> = HashMap::new();
-        let add_conds = |l: &Labels, parent: &Node, conds: &mut Vec<(Node, Node, UsedAt)>| {
-            if brefs_on {
-                let mut c = Vec::new();
-                labels::conditional_refs(l, &mut c);
-                conds.extend(
-                    c.into_iter()
-                        .map(|(snap, cond)| (parent.clone(), snap, cond)),
-                );
-            }
-        };
+        let mut conds: Vec<(Node<'a>, Node<'a>, UsedAt)> = Vec::new();
+        let mut used_at: HashMap<Node<'a>, Vec<i128>> = HashMap::new();
+        let add_conds =
+            |l: &Labels<'a>, parent: &Node<'a>, conds: &mut Vec<(Node<'a>, Node<'a>, UsedAt)>| {
+                if brefs_on {
+                    let mut c = Vec::new();
+                    labels::conditional_refs(l, &mut c);
+                    conds.extend(
+                        c.into_iter()
+                            .map(|(snap, cond)| (parent.clone(), snap, cond)),
+                    );
+                }
+            };
 
         for l in &self.ns.leases {
             if self.expired(&l.labels) {
                 continue;
             }
             let flat = labels::get(&l.labels, labels::GC_FLAT).is_some();
-            roots.push(Node::new(Kind::Lease, &l.id.0));
+            roots.push(Node::new(Kind::Lease, l.id.0));
             roots.extend(
                 l.content
                     .iter()
-                    .map(|d| Node::new(Kind::Content, &d.0).with_flat(flat)),
+                    .map(|d| Node::new(Kind::Content, d.0).with_flat(flat)),
             );
             roots.extend(
                 l.snapshots
                     .iter()
-                    .map(|(sn, k)| Node::snapshot(&sn.0, &k.0).with_flat(flat)),
+                    .map(|(sn, k)| Node::snapshot(sn.0, k.0).with_flat(flat)),
             );
             // Ingests have no flat variant.
-            roots.extend(l.ingests.iter().map(|r| Node::new(Kind::Ingest, &r.0)));
+            roots.extend(l.ingests.iter().map(|r| Node::new(Kind::Ingest, r.0)));
             if self.rules.image_nodes() {
                 roots.extend(
                     l.images
                         .iter()
-                        .map(|n| Node::new(Kind::Image, &n.0).with_flat(flat)),
+                        .map(|n| Node::new(Kind::Image, n.0).with_flat(flat)),
                 );
             }
         }
@@ -146,12 +147,12 @@ impl<'a> NsGc<'a> {
             if !self.rules.image_nodes() {
                 // 1.x: the target content and the image's label refs are roots.
                 if let Some(t) = &img.target {
-                    roots.push(Node::new(Kind::Content, &t.digest.0));
+                    roots.push(Node::new(Kind::Content, t.digest.0));
                 }
                 labels::forward_refs(&img.labels, syn, &mut roots);
                 continue;
             }
-            let node = Node::new(Kind::Image, &img.name.0);
+            let node = Node::new(Kind::Image, img.name.0);
             if self.expired(&img.labels) {
                 // 2.2+: an expired image can still be kept by a back reference.
                 add_brefs(&img.labels, &node, &mut br);
@@ -163,12 +164,12 @@ impl<'a> NsGc<'a> {
 
         for i in &self.ns.ingests {
             if i.expire_at.is_some_and(|t| self.now <= ts_ns(&t)) {
-                roots.push(Node::new(Kind::Ingest, &i.ref_.0));
+                roots.push(Node::new(Kind::Ingest, i.ref_.0));
             }
         }
 
         for b in &self.ns.blobs {
-            let node = Node::new(Kind::Content, &b.digest.0);
+            let node = Node::new(Kind::Content, b.digest.0);
             add_brefs(&b.labels, &node, &mut br);
             add_conds(&b.labels, &node, &mut conds);
             if labels::is_root(&b.labels, syn) {
@@ -177,14 +178,14 @@ impl<'a> NsGc<'a> {
         }
 
         for c in &self.ns.containers {
-            let node = Node::new(Kind::Container, &c.id.0);
+            let node = Node::new(Kind::Container, c.id.0);
             add_brefs(&c.labels, &node, &mut br);
             roots.push(node);
         }
 
         for sn in &self.ns.snapshotters {
             for s in &sn.snapshots {
-                let node = Node::snapshot(&sn.name.0, &s.key.0);
+                let node = Node::snapshot(sn.name.0, s.key.0);
                 add_brefs(&s.labels, &node, &mut br);
                 if brefs_on {
                     let v = labels::used_at_values(&s.labels);
@@ -217,7 +218,7 @@ impl<'a> NsGc<'a> {
     }
 
     /// `references`: the nodes `n` reaches in one step.
-    fn refs(&self, n: &Node, br: &BackRefs, out: &mut Vec<Node>) {
+    fn refs(&self, n: &Node<'a>, br: &BackRefs<'a>, out: &mut Vec<Node<'a>>) {
         let syn = self.syntax();
         // Back references are keyed by the non-flat parent, as in containerd.
         if let Some(v) = br.get(n) {
@@ -232,18 +233,18 @@ impl<'a> NsGc<'a> {
                 }
             }
             Kind::Snapshot => {
-                let Some(slash) = n.key.iter().position(|c| *c == b'/') else {
+                // Held split at the first '/', as containerd splits it.
+                let Some(s) = self.ns.snapshot(&n.key, &n.rest) else {
                     return;
                 };
-                let (sn, key) = (
-                    n.key.get(..slash).unwrap_or_default(),
-                    n.key.get(slash + 1..).unwrap_or_default(),
-                );
-                let Some(s) = self.ns.snapshot(sn, key) else {
-                    return;
-                };
-                if let Some(p) = s.parent.as_ref().filter(|p| !p.0.is_empty()) {
-                    out.push(Node::snapshot(sn, &p.0).with_flat(n.flat));
+                if let Some(p) = s.parent.filter(|p| !p.0.is_empty()) {
+                    // `n.key` has no '/', so (key, parent) is already split.
+                    out.push(Node {
+                        kind: Kind::Snapshot,
+                        key: n.key.clone(),
+                        rest: Cow::Borrowed(p.0),
+                        flat: n.flat,
+                    });
                 }
                 if !n.flat {
                     labels::forward_refs(&s.labels, syn, out);
@@ -252,10 +253,10 @@ impl<'a> NsGc<'a> {
             Kind::Ingest => {
                 if let Some(e) = self
                     .ingest(&n.key)
-                    .and_then(|i| i.expected.as_ref())
+                    .and_then(|i| i.expected)
                     .filter(|e| !e.0.is_empty())
                 {
-                    out.push(Node::new(Kind::Content, &e.0));
+                    out.push(Node::new(Kind::Content, e.0));
                 }
             }
             Kind::Image => {
@@ -266,7 +267,7 @@ impl<'a> NsGc<'a> {
                     return;
                 };
                 if let Some(t) = &img.target {
-                    out.push(Node::new(Kind::Content, &t.digest.0).with_flat(n.flat));
+                    out.push(Node::new(Kind::Content, t.digest.0).with_flat(n.flat));
                 }
                 if !n.flat {
                     labels::forward_refs(&img.labels, syn, out);
@@ -276,13 +277,9 @@ impl<'a> NsGc<'a> {
                 let Some(c) = self.container(&n.key) else {
                     return;
                 };
-                if let Some(sn) = c.snapshotter.as_ref().filter(|s| !s.0.is_empty()) {
-                    let key = c
-                        .snapshot_key
-                        .as_ref()
-                        .map(|k| k.0.as_slice())
-                        .unwrap_or_default();
-                    out.push(Node::snapshot(&sn.0, key));
+                if let Some(sn) = c.snapshotter.filter(|s| !s.0.is_empty()) {
+                    let key = c.snapshot_key.map(|k| k.0).unwrap_or_default();
+                    out.push(Node::snapshot(sn.0, key));
                 }
                 labels::forward_refs(&c.labels, syn, out);
             }
@@ -290,11 +287,11 @@ impl<'a> NsGc<'a> {
         }
     }
 
-    /// `gc.Tricolor`: every node reachable from the roots, flat bit stripped.
-    fn mark(&self) -> HashSet<(Kind, Vec<u8>)> {
+    /// `gc.Tricolor`: every node reachable from the roots (flat and non-flat
+    /// variants as separate entries).
+    fn mark(&self) -> HashSet<Node<'a>> {
         let (mut stack, br) = self.roots();
-        let mut seen: HashSet<Node> = HashSet::new();
-        let mut reachable = HashSet::new();
+        let mut seen: HashSet<Node<'a>> = HashSet::new();
         let mut next = Vec::new();
         while let Some(n) = stack.pop() {
             if seen.contains(&n) {
@@ -303,45 +300,47 @@ impl<'a> NsGc<'a> {
             next.clear();
             self.refs(&n, &br, &mut next);
             stack.extend(next.drain(..).filter(|r| !seen.contains(r)));
-            reachable.insert((n.kind, n.key.clone()));
             seen.insert(n);
         }
-        reachable
+        seen
     }
 
     /// `scanAll` + `remove`: adds every unmarked lease, snapshot, ingest, blob
     /// (2.x: image) of the namespace to `out`.
-    pub fn sweep(&self, out: &mut Collectable) {
+    pub fn sweep(&self, out: &mut Collectable<'a>) {
         let marked = self.mark();
-        let has = |k: Kind, key: &[u8]| marked.contains(&(k, key.to_vec()));
-        let ns = &self.ns.name;
+        // Reachable with the flat bit stripped: either variant was reached.
+        let has = |n: Node<'a>| {
+            let flat = n.clone().with_flat(true);
+            marked.contains(&n) || marked.contains(&flat)
+        };
+        let ns = self.ns.name;
         for l in &self.ns.leases {
-            if !has(Kind::Lease, &l.id.0) {
-                out.leases.insert((ns.clone(), l.id.clone()));
+            if !has(Node::new(Kind::Lease, l.id.0)) {
+                out.leases.insert((ns, l.id));
             }
         }
         for sn in &self.ns.snapshotters {
             for s in &sn.snapshots {
-                if !has(Kind::Snapshot, &labels::snapshot_key(&sn.name.0, &s.key.0)) {
-                    out.snapshots
-                        .insert((ns.clone(), sn.name.clone(), s.key.clone()));
+                if !has(Node::snapshot(sn.name.0, s.key.0)) {
+                    out.snapshots.insert((ns, sn.name, s.key));
                 }
             }
         }
         for i in &self.ns.ingests {
-            if !has(Kind::Ingest, &i.ref_.0) {
-                out.ingests.insert((ns.clone(), i.ref_.clone()));
+            if !has(Node::new(Kind::Ingest, i.ref_.0)) {
+                out.ingests.insert((ns, i.ref_));
             }
         }
         for b in &self.ns.blobs {
-            if !has(Kind::Content, &b.digest.0) {
-                out.content.insert((ns.clone(), b.digest.clone()));
+            if !has(Node::new(Kind::Content, b.digest.0)) {
+                out.content.insert((ns, b.digest));
             }
         }
         if self.rules.image_nodes() {
             for img in self.images() {
-                if !has(Kind::Image, &img.name.0) {
-                    out.images.insert((ns.clone(), ByteStr(img.name.0.clone())));
+                if !has(Node::new(Kind::Image, img.name.0)) {
+                    out.images.insert((ns, img.name));
                 }
             }
         }

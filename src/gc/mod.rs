@@ -59,7 +59,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::containerd::MetaDb;
-use crate::report::ByteStr;
+use crate::report::Bytes;
 
 /// Which containerd release family's GC to model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -80,14 +80,14 @@ impl GcRules {
     /// `v1/version` 4 → [`GcRules::V2_0`], or [`GcRules::V2_2`] if any label uses
     /// 2.2+ syntax; otherwise (3, missing) [`GcRules::V1_7`], which differs from
     /// 1.6 only by keeping more (sandbox label refs). See [`GcRules::for_file`].
-    pub fn for_db(db: &MetaDb) -> GcRules {
+    pub fn for_db(db: &MetaDb<'_>) -> GcRules {
         GcRules::for_file(db, false)
     }
 
     /// Like [`GcRules::for_db`], using the file's freelist style to tell 1.6
     /// (bbolt writes a freelist page) from 1.7 (`NoFreelistSync`); pass
     /// `bolt::Db::meta().has_freelist()`.
-    pub fn for_file(db: &MetaDb, has_freelist: bool) -> GcRules {
+    pub fn for_file(db: &MetaDb<'_>, has_freelist: bool) -> GcRules {
         match db.schema_version {
             Some(v) if v >= 4 && uses_2_2_labels(db) => GcRules::V2_2,
             Some(v) if v >= 4 => GcRules::V2_0,
@@ -113,14 +113,15 @@ impl GcRules {
 }
 
 /// Whether any label in `db` is only meaningful to containerd 2.2+ GC.
-fn uses_2_2_labels(db: &MetaDb) -> bool {
+fn uses_2_2_labels(db: &MetaDb<'_>) -> bool {
     db.namespaces.iter().any(|ns| {
-        ns.all_labels().iter().any(|(_, l)| {
-            l.keys().any(|k| {
-                k.0.starts_with(b"containerd.io/gc.bref.")
-                    || k.0.starts_with(b"containerd.io/gc.cond.")
-                    || (k.0.starts_with(labels::GC_ROOT) && k.0 != labels::GC_ROOT)
-            })
+        ns.all_labels().any(|(_, l)| {
+            // Labels are sorted: look only at the key ranges of these prefixes.
+            l.has_gc_labels()
+                && (l.with_prefix(b"containerd.io/gc.bref.").next().is_some()
+                    || l.with_prefix(b"containerd.io/gc.cond.").next().is_some()
+                    || l.with_prefix(labels::GC_ROOT)
+                        .any(|(k, _)| k.0 != labels::GC_ROOT))
         })
     })
 }
@@ -146,20 +147,20 @@ impl GcOptions {
 
 /// What containerd's next GC would delete, per kind, as `(namespace, …)` tuples.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Collectable {
+pub struct Collectable<'a> {
     /// Content blob records `(ns, digest)`.
-    pub content: BTreeSet<(ByteStr, ByteStr)>,
+    pub content: BTreeSet<(Bytes<'a>, Bytes<'a>)>,
     /// Snapshot records `(ns, snapshotter, key)`.
-    pub snapshots: BTreeSet<(ByteStr, ByteStr, ByteStr)>,
+    pub snapshots: BTreeSet<(Bytes<'a>, Bytes<'a>, Bytes<'a>)>,
     /// Image records `(ns, name)`: 2.x only (expired, unreferenced images).
-    pub images: BTreeSet<(ByteStr, ByteStr)>,
+    pub images: BTreeSet<(Bytes<'a>, Bytes<'a>)>,
     /// Lease records `(ns, id)`: expired leases.
-    pub leases: BTreeSet<(ByteStr, ByteStr)>,
+    pub leases: BTreeSet<(Bytes<'a>, Bytes<'a>)>,
     /// Ingest records `(ns, ref)`.
-    pub ingests: BTreeSet<(ByteStr, ByteStr)>,
+    pub ingests: BTreeSet<(Bytes<'a>, Bytes<'a>)>,
 }
 
-impl Collectable {
+impl<'a> Collectable<'a> {
     /// Nothing would be collected.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -175,7 +176,7 @@ impl Collectable {
     }
 
     /// Per-kind set difference `self \ other`: e.g. what an edit newly makes collectable.
-    pub fn minus(&self, other: &Collectable) -> Collectable {
+    pub fn minus(&self, other: &Collectable<'a>) -> Collectable<'a> {
         fn d<T: Ord + Clone>(a: &BTreeSet<T>, b: &BTreeSet<T>) -> BTreeSet<T> {
             a.difference(b).cloned().collect()
         }
@@ -190,25 +191,25 @@ impl Collectable {
 }
 
 /// What containerd's next GC would delete from `db`.
-pub fn collectable(db: &MetaDb, opts: &GcOptions) -> Collectable {
+pub fn collectable<'a>(db: &MetaDb<'a>, opts: &GcOptions) -> Collectable<'a> {
     collectable_without(db, &BTreeSet::new(), opts)
 }
 
 /// What containerd's next GC would delete from `db` if the image records
 /// `(namespace, name)` in `removed_images` were deleted first. Removed images
 /// are neither roots nor reachable by name, and are not reported as collectable.
-pub fn collectable_without(
-    db: &MetaDb,
-    removed_images: &BTreeSet<(ByteStr, ByteStr)>,
+pub fn collectable_without<'a>(
+    db: &MetaDb<'a>,
+    removed_images: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
     opts: &GcOptions,
-) -> Collectable {
+) -> Collectable<'a> {
     let mut out = Collectable::default();
     let now = opts.now_ns();
     for ns in &db.namespaces {
         let removed: BTreeSet<&[u8]> = removed_images
             .iter()
             .filter(|(n, _)| n.0 == ns.name.0)
-            .map(|(_, i)| i.0.as_slice())
+            .map(|(_, i)| i.0)
             .collect();
         let ctx = mark::NsGc {
             ns,

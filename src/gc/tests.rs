@@ -12,11 +12,12 @@ const NOW: u64 = 1_767_225_600;
 const PAST: &str = "2025-12-31T23:00:00Z";
 const FUTURE: &str = "2026-01-01T01:00:00Z";
 
-fn b(s: &str) -> ByteStr {
-    ByteStr::new(s.as_bytes())
+/// Test records borrow `'static` bytes: each string is leaked (tests only).
+fn b(s: &str) -> Bytes<'static> {
+    Bytes(Box::leak(s.as_bytes().to_vec().into_boxed_slice()))
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Labels {
+fn labels(pairs: &[(&str, &str)]) -> Labels<'static> {
     pairs.iter().map(|(k, v)| (b(k), b(v))).collect()
 }
 
@@ -28,7 +29,7 @@ fn ts(unix: i64) -> Timestamp {
     }
 }
 
-fn image(name: &str, digest: &str, l: &[(&str, &str)]) -> Image {
+fn image(name: &str, digest: &str, l: &[(&str, &str)]) -> Image<'static> {
     Image {
         name: b(name),
         target: Some(Target {
@@ -44,7 +45,7 @@ fn image(name: &str, digest: &str, l: &[(&str, &str)]) -> Image {
     }
 }
 
-fn blob(digest: &str, l: &[(&str, &str)]) -> Blob {
+fn blob(digest: &str, l: &[(&str, &str)]) -> Blob<'static> {
     Blob {
         digest: b(digest),
         size: Some(1),
@@ -54,7 +55,7 @@ fn blob(digest: &str, l: &[(&str, &str)]) -> Blob {
     }
 }
 
-fn ingest(r: &str, expire_at: Option<i64>, expected: Option<&str>) -> Ingest {
+fn ingest(r: &str, expire_at: Option<i64>, expected: Option<&str>) -> Ingest<'static> {
     Ingest {
         ref_: b(r),
         backend_ref: None,
@@ -64,7 +65,7 @@ fn ingest(r: &str, expire_at: Option<i64>, expected: Option<&str>) -> Ingest {
     }
 }
 
-fn container(id: &str, sn: &str, key: &str, l: &[(&str, &str)]) -> Container {
+fn container(id: &str, sn: &str, key: &str, l: &[(&str, &str)]) -> Container<'static> {
     Container {
         id: b(id),
         image: None,
@@ -80,7 +81,7 @@ fn container(id: &str, sn: &str, key: &str, l: &[(&str, &str)]) -> Container {
     }
 }
 
-fn snap(key: &str, parent: Option<&str>, l: &[(&str, &str)]) -> Snapshot {
+fn snap(key: &str, parent: Option<&str>, l: &[(&str, &str)]) -> Snapshot<'static> {
     Snapshot {
         key: b(key),
         name: None,
@@ -92,7 +93,7 @@ fn snap(key: &str, parent: Option<&str>, l: &[(&str, &str)]) -> Snapshot {
     }
 }
 
-fn snapshotter(name: &str, mut snaps: Vec<Snapshot>) -> Snapshotter {
+fn snapshotter(name: &str, mut snaps: Vec<Snapshot<'static>>) -> Snapshotter<'static> {
     snaps.sort_by(|a, b| a.key.cmp(&b.key));
     Snapshotter {
         name: b(name),
@@ -101,7 +102,7 @@ fn snapshotter(name: &str, mut snaps: Vec<Snapshot>) -> Snapshotter {
     }
 }
 
-fn lease(id: &str, l: &[(&str, &str)]) -> Lease {
+fn lease(id: &str, l: &[(&str, &str)]) -> Lease<'static> {
     Lease {
         id: b(id),
         created_at: None,
@@ -113,7 +114,7 @@ fn lease(id: &str, l: &[(&str, &str)]) -> Lease {
     }
 }
 
-fn sandbox(id: &str, location: SandboxLocation, l: &[(&str, &str)]) -> Sandbox {
+fn sandbox(id: &str, location: SandboxLocation, l: &[(&str, &str)]) -> Sandbox<'static> {
     Sandbox {
         id: b(id),
         location,
@@ -128,7 +129,7 @@ fn sandbox(id: &str, location: SandboxLocation, l: &[(&str, &str)]) -> Sandbox {
 }
 
 /// A namespace "ns" with its lists sorted as the decoder returns them.
-fn ns(mut n: Namespace) -> Namespace {
+fn ns(mut n: Namespace<'static>) -> Namespace<'static> {
     n.name = b("ns");
     n.in_v1 = true;
     n.images.sort_by(|a, b| a.name.cmp(&b.name));
@@ -139,7 +140,7 @@ fn ns(mut n: Namespace) -> Namespace {
     n
 }
 
-fn db(version: i64, namespaces: Vec<Namespace>) -> MetaDb {
+fn db(version: i64, namespaces: Vec<Namespace<'static>>) -> MetaDb<'static> {
     MetaDb {
         schema_version: Some(version),
         namespaces,
@@ -154,7 +155,7 @@ fn opts(rules: GcRules) -> GcOptions {
     }
 }
 
-fn run(n: Namespace, rules: GcRules) -> Collectable {
+fn run(n: Namespace<'static>, rules: GcRules) -> Collectable<'static> {
     collectable(
         &db(if rules >= GcRules::V2_0 { 4 } else { 3 }, vec![ns(n)]),
         &opts(rules),
@@ -162,24 +163,24 @@ fn run(n: Namespace, rules: GcRules) -> Collectable {
 }
 
 fn content(c: &Collectable) -> Vec<String> {
-    c.content.iter().map(|(_, d)| show(&d.0)).collect()
+    c.content.iter().map(|(_, d)| show(d.0)).collect()
 }
 
 fn snaps(c: &Collectable) -> Vec<String> {
     c.snapshots
         .iter()
-        .map(|(_, s, k)| format!("{}/{}", show(&s.0), show(&k.0)))
+        .map(|(_, s, k)| format!("{}/{}", show(s.0), show(k.0)))
         .collect()
 }
 
-fn ids(s: &BTreeSet<(ByteStr, ByteStr)>) -> Vec<String> {
-    s.iter().map(|(_, x)| show(&x.0)).collect()
+fn ids(s: &BTreeSet<(Bytes<'_>, Bytes<'_>)>) -> Vec<String> {
+    s.iter().map(|(_, x)| show(x.0)).collect()
 }
 
 const ALL: [GcRules; 4] = [GcRules::V1_6, GcRules::V1_7, GcRules::V2_0, GcRules::V2_2];
 
 /// A manifest `m` → config `c` (which refs snapshot `overlayfs/chain`) and layer `l`; snapshot chain → parent.
-fn image_tree() -> Namespace {
+fn image_tree() -> Namespace<'static> {
     Namespace {
         images: vec![image("img:1", "m", &[])],
         blobs: vec![
@@ -462,7 +463,7 @@ fn namespaces_are_separate() {
         .content
         .iter()
         .filter(|(n, _)| n.0 == b"other")
-        .map(|(_, d)| show(&d.0))
+        .map(|(_, d)| show(d.0))
         .collect();
     assert_eq!(other_content, ["c", "m"]);
 }

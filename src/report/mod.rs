@@ -27,6 +27,35 @@ impl Serialize for ByteStr {
     }
 }
 
+/// A borrowed byte string (a slice of the mapped file) with the same JSON
+/// encoding as [`ByteStr`]: a string when UTF-8, `{"bytes": "<base64>"}` otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl<'a> Bytes<'a> {
+    /// An owned copy.
+    pub fn to_byte_str(self) -> ByteStr {
+        ByteStr::new(self.0)
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_bytes(self.0, s)
+    }
+}
+
+impl<'a> From<&'a [u8]> for Bytes<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Bytes(b)
+    }
+}
+
 /// Serializes bytes as a string if UTF-8, else `{"bytes": base64}`.
 pub fn serialize_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     match std::str::from_utf8(b) {

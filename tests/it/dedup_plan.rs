@@ -8,7 +8,7 @@ use ctrdb::analysis::refs::RefClass;
 use ctrdb::containerd::model::{Blob, Container, Image, Labels, Lease, Namespace, Target};
 use ctrdb::containerd::MetaDb;
 use ctrdb::dedup::{plan, Action, Decision, Glob, Plan, PlanOptions, Policy, Protection, Reason};
-use ctrdb::report::ByteStr;
+use ctrdb::report::Bytes;
 
 const T: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b889b520cc7";
 const U: &str = "sha256:15d9a3c3641074bf61fb2dd759785e3a002cbed4bb193932708e81fe08a6e198";
@@ -16,15 +16,16 @@ const ID: &str = "sha256:4414f0e148944d1f62dbbc0872e5d7f3cf073514891ffc9d0e285ac
 const MANAGED: (&str, &str) = ("io.cri-containerd.image", "managed");
 const PINNED: (&str, &str) = ("io.cri-containerd.pinned", "pinned");
 
-fn b(s: &str) -> ByteStr {
-    ByteStr::new(s.as_bytes())
+/// Test records borrow `'static` bytes: each string is leaked (tests only).
+fn b(s: &str) -> Bytes<'static> {
+    Bytes(Box::leak(s.as_bytes().to_vec().into_boxed_slice()))
 }
 
-fn labels(l: &[(&str, &str)]) -> Labels {
+fn labels(l: &[(&str, &str)]) -> Labels<'static> {
     l.iter().map(|(k, v)| (b(k), b(v))).collect()
 }
 
-fn img(name: &str, target: &str, l: &[(&str, &str)]) -> Image {
+fn img(name: &str, target: &str, l: &[(&str, &str)]) -> Image<'static> {
     Image {
         name: b(name),
         target: Some(Target {
@@ -40,7 +41,7 @@ fn img(name: &str, target: &str, l: &[(&str, &str)]) -> Image {
     }
 }
 
-fn ns(name: &str, mut images: Vec<Image>) -> Namespace {
+fn ns(name: &str, mut images: Vec<Image<'static>>) -> Namespace<'static> {
     images.sort_by(|a, b| a.name.cmp(&b.name));
     let blobs = [T, U]
         .iter()
@@ -61,7 +62,7 @@ fn ns(name: &str, mut images: Vec<Image>) -> Namespace {
     }
 }
 
-fn db(namespaces: Vec<Namespace>) -> MetaDb {
+fn db(namespaces: Vec<Namespace<'static>>) -> MetaDb<'static> {
     MetaDb {
         schema_version: Some(4),
         top_level: vec![b("v1")],
@@ -78,7 +79,7 @@ fn opts(policy: Policy) -> PlanOptions {
     }
 }
 
-fn run(d: &MetaDb, o: &PlanOptions) -> Plan {
+fn run(d: &MetaDb<'static>, o: &PlanOptions) -> Plan<'static> {
     let p = plan(d, o);
     assert_eq!(
         p.decisions.len(),
@@ -88,18 +89,18 @@ fn run(d: &MetaDb, o: &PlanOptions) -> Plan {
     p
 }
 
-fn get<'a>(p: &'a Plan, ns: &str, name: &str) -> &'a Decision {
+fn get<'a>(p: &'a Plan<'static>, ns: &str, name: &str) -> &'a Decision<'static> {
     p.decisions
         .iter()
         .find(|d| d.namespace.0 == ns.as_bytes() && d.name.0 == name.as_bytes())
         .unwrap_or_else(|| panic!("no decision for {ns}/{name}"))
 }
 
-fn removed(p: &Plan) -> Vec<String> {
+fn removed(p: &Plan<'static>) -> Vec<String> {
     let mut v: Vec<String> = p
         .removed()
         .into_iter()
-        .map(|(_, n)| String::from_utf8(n.0).unwrap())
+        .map(|(_, n)| String::from_utf8(n.0.to_vec()).unwrap())
         .collect();
     v.sort();
     v
@@ -359,7 +360,7 @@ fn one_per_digest_keeps_the_preferred_name() {
         "weird name",
     ];
     let mk = |extra: &[(&str, &[(&str, &str)])]| {
-        let mut v: Vec<Image> = names.iter().map(|n| img(n, T, &[])).collect();
+        let mut v: Vec<Image<'static>> = names.iter().map(|n| img(n, T, &[])).collect();
         for (n, l) in extra {
             v.retain(|i| i.name.0 != n.as_bytes());
             v.push(img(n, T, l));
@@ -370,7 +371,7 @@ fn one_per_digest_keeps_the_preferred_name() {
         p.decisions
             .iter()
             .filter(|d| d.action == Action::Keep)
-            .map(|d| String::from_utf8(d.name.0.clone()).unwrap())
+            .map(|d| String::from_utf8(d.name.0.to_vec()).unwrap())
             .collect()
     };
     // canonical tag first (then the shortest), before repo@digest, ID, other
@@ -419,7 +420,7 @@ fn one_per_digest_keeps_the_preferred_name() {
 
 // ------------------------------------------------------------------ protections
 
-fn container(id: &str, image: &str) -> Container {
+fn container(id: &str, image: &str) -> Container<'static> {
     Container {
         id: b(id),
         image: Some(b(image)),
@@ -436,7 +437,7 @@ fn container(id: &str, image: &str) -> Container {
 }
 
 /// A canonical name and its short alias `app:1.0`, which `safe` removes.
-fn alias_pair(alias_labels: &[(&str, &str)], canonical_labels: &[(&str, &str)]) -> MetaDb {
+fn alias_pair(alias_labels: &[(&str, &str)], canonical_labels: &[(&str, &str)]) -> MetaDb<'static> {
     db(vec![ns(
         "default",
         vec![
@@ -446,7 +447,7 @@ fn alias_pair(alias_labels: &[(&str, &str)], canonical_labels: &[(&str, &str)]) 
     )])
 }
 
-fn protected_by(p: &Plan, name: &str) -> Vec<Protection> {
+fn protected_by(p: &Plan<'static>, name: &str) -> Vec<Protection> {
     let x = get(p, "default", name);
     assert_eq!(x.action, Action::Keep, "{name}");
     assert_eq!(x.reason, Reason::Protected, "{name}: {}", x.detail);

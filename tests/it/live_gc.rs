@@ -64,22 +64,18 @@ fn listing_objects(listing: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 fn db_objects(meta: &MetaDb) -> BTreeSet<String> {
     let mut v = BTreeSet::new();
     for ns in meta.namespaces.iter().filter(|n| n.in_v1) {
-        let n = s(&ns.name.0);
+        let n = s(ns.name.0);
         v.extend(
             ns.blobs
                 .iter()
-                .map(|b| format!("{n} content {}", s(&b.digest.0))),
+                .map(|b| format!("{n} content {}", s(b.digest.0))),
         );
-        v.extend(
-            ns.leases
-                .iter()
-                .map(|l| format!("{n} lease {}", s(&l.id.0))),
-        );
+        v.extend(ns.leases.iter().map(|l| format!("{n} lease {}", s(l.id.0))));
         for sn in &ns.snapshotters {
             v.extend(
                 sn.snapshots
                     .iter()
-                    .map(|x| format!("{n} snapshot {}/{}", s(&sn.name.0), s(&x.key.0))),
+                    .map(|x| format!("{n} snapshot {}/{}", s(sn.name.0), s(x.key.0))),
             );
         }
     }
@@ -134,7 +130,7 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
             editdb(
                 &bin,
                 &db,
-                &["rm-bucket", "v1", "moby", "images", &s(&i.name.0)],
+                &["rm-bucket", "v1", "moby", "images", &s(i.name.0)],
             );
         }
         for i in &meta0
@@ -147,7 +143,7 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
             editdb(
                 &bin,
                 &db,
-                &["rm-bucket", "v1", "k8s.io", "images", &s(&i.name.0)],
+                &["rm-bucket", "v1", "k8s.io", "images", &s(i.name.0)],
             );
         }
         editdb(
@@ -201,17 +197,17 @@ fn live_startup_gc_removes_exactly_the_predicted_records() {
         predicted_gone.extend(
             c.content
                 .iter()
-                .map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))),
+                .map(|(n, d)| format!("{} content {}", s(n.0), s(d.0))),
         );
         predicted_gone.extend(
             c.leases
                 .iter()
-                .map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))),
+                .map(|(n, l)| format!("{} lease {}", s(n.0), s(l.0))),
         );
         predicted_gone.extend(
             c.snapshots
                 .iter()
-                .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))),
+                .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(n.0), s(sn.0), s(k.0))),
         );
         let edited = db_objects(&meta);
         let (live, disk_after) = listing_objects(&after);

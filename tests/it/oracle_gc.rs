@@ -33,8 +33,9 @@ fn s(b: &[u8]) -> String {
 }
 
 /// Decodes a DB file: the records and the rules for it.
-fn decode(path: &Path) -> (MetaDb, GcRules) {
-    let file = DbFile::open(path, LockMode::None).unwrap();
+fn decode(path: &Path) -> (MetaDb<'static>, GcRules) {
+    // The records borrow from the mapped file; the test keeps it mapped for good.
+    let file: &'static DbFile = Box::leak(Box::new(DbFile::open(path, LockMode::None).unwrap()));
     let db = file.db().unwrap();
     let meta = MetaDb::decode(&db);
     let rules = GcRules::for_file(&meta, db.meta().has_freelist());
@@ -42,27 +43,27 @@ fn decode(path: &Path) -> (MetaDb, GcRules) {
 }
 
 /// `"<ns> <kind> <id>"` lines, the oracle's syntax, for the kinds the 1.6 GC removes.
-fn lines(c: &Collectable) -> BTreeSet<String> {
+fn lines(c: &Collectable<'_>) -> BTreeSet<String> {
     let mut v = BTreeSet::new();
     v.extend(
         c.content
             .iter()
-            .map(|(n, d)| format!("{} content {}", s(&n.0), s(&d.0))),
+            .map(|(n, d)| format!("{} content {}", s(n.0), s(d.0))),
     );
     v.extend(
         c.snapshots
             .iter()
-            .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(&n.0), s(&sn.0), s(&k.0))),
+            .map(|(n, sn, k)| format!("{} snapshot {}/{}", s(n.0), s(sn.0), s(k.0))),
     );
     v.extend(
         c.leases
             .iter()
-            .map(|(n, l)| format!("{} lease {}", s(&n.0), s(&l.0))),
+            .map(|(n, l)| format!("{} lease {}", s(n.0), s(l.0))),
     );
     v.extend(
         c.ingests
             .iter()
-            .map(|(n, i)| format!("{} ingest {}", s(&n.0), s(&i.0))),
+            .map(|(n, i)| format!("{} ingest {}", s(n.0), s(i.0))),
     );
     v
 }
@@ -136,7 +137,7 @@ fn root_snapshot_unlabels(meta: &MetaDb) -> Vec<Vec<String>> {
                 .iter()
                 .filter(|x| x.labels.keys().any(|k| k.0 == b"containerd.io/gc.root"))
             {
-                let (sn, key) = (s(&sn.name.0), s(&x.key.0));
+                let (sn, key) = (s(sn.name.0), s(x.key.0));
                 ops.push(a(&[
                     "rm-key",
                     "v1",
@@ -174,7 +175,7 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
                 .iter()
                 .filter(|i| i.name.0.starts_with(b"sha256:"))
             {
-                last.1.push(rm_image("moby", &s(&i.name.0)));
+                last.1.push(rm_image("moby", &s(i.name.0)));
             }
         }
     }
@@ -182,12 +183,12 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
     let mut all_containers = vec![];
     let mut all_leases = vec![];
     for ns in meta.namespaces.iter().filter(|n| n.in_v1) {
-        let n = s(&ns.name.0);
+        let n = s(ns.name.0);
         // Every name of one target, one target at a time.
         let mut by_target: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for i in &ns.images {
-            let t = i.target_digest().map(|d| s(&d.0)).unwrap_or_default();
-            by_target.entry(t).or_default().push(s(&i.name.0));
+            let t = i.target_digest().map(|d| s(d.0)).unwrap_or_default();
+            by_target.entry(t).or_default().push(s(i.name.0));
         }
         for (t, names) in &by_target {
             out.push((
@@ -195,11 +196,11 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
                 names.iter().map(|x| rm_image(&n, x)).collect(),
             ));
         }
-        all_images.extend(ns.images.iter().map(|i| rm_image(&n, &s(&i.name.0))));
+        all_images.extend(ns.images.iter().map(|i| rm_image(&n, &s(i.name.0))));
         for c in &ns.containers {
-            let op = a(&["rm-bucket", "v1", &n, "containers", &s(&c.id.0)]);
+            let op = a(&["rm-bucket", "v1", &n, "containers", &s(c.id.0)]);
             out.push((
-                format!("{n}: container {} removed", s(&c.id.0)),
+                format!("{n}: container {} removed", s(c.id.0)),
                 vec![op.clone()],
             ));
             all_containers.push(op);
@@ -207,7 +208,7 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
         all_leases.extend(
             ns.leases
                 .iter()
-                .map(|l| a(&["rm-bucket", "v1", &n, "leases", &s(&l.id.0)])),
+                .map(|l| a(&["rm-bucket", "v1", &n, "leases", &s(l.id.0)])),
         );
     }
     out.push(("no leases".into(), all_leases.clone()));
@@ -235,7 +236,7 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
                 .iter()
                 .find(|b| b.labels.keys().any(|k| k.0 == b"containerd.io/gc.root"))
         })
-        .map(|b| s(&b.digest.0));
+        .map(|b| s(b.digest.0));
     let mut expire = default_images.clone();
     expire.extend(put_label(&lease, "containerd.io/gc.expire", PAST));
     expire.extend(put_label(&plain, "containerd.io/gc.expire", PAST));
@@ -317,17 +318,13 @@ fn scenarios(meta: &MetaDb) -> Vec<Scenario> {
             let blobs: Vec<String> = ns
                 .blobs
                 .iter()
-                .map(|b| s(&b.digest.0))
+                .map(|b| s(b.digest.0))
                 .filter(|d| d != rb)
                 .collect();
             let snaps: Vec<(String, String)> = ns
                 .snapshotters
                 .iter()
-                .flat_map(|sn| {
-                    sn.snapshots
-                        .iter()
-                        .map(move |x| (s(&sn.name.0), s(&x.key.0)))
-                })
+                .flat_map(|sn| sn.snapshots.iter().map(move |x| (s(sn.name.0), s(x.key.0))))
                 .collect();
             let pick = |i: usize| {
                 blobs
@@ -444,13 +441,12 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
         .image(b"docker.io/library/app:1.0")
         .unwrap()
         .target_digest()
-        .unwrap()
-        .clone();
+        .unwrap();
     let names: Vec<String> = default
         .images
         .iter()
-        .filter(|i| i.target_digest() == Some(&app))
-        .map(|i| s(&i.name.0))
+        .filter(|i| i.target_digest() == Some(app))
+        .map(|i| s(i.name.0))
         .collect();
     let labelled = tmp.path().join("expired.db");
     let removed = tmp.path().join("removed.db");
@@ -483,7 +479,7 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
         theirs_removed,
         "2.x: expired images act as deleted"
     );
-    let imgs: BTreeSet<String> = v2.images.iter().map(|(_, n)| s(&n.0)).collect();
+    let imgs: BTreeSet<String> = v2.images.iter().map(|(_, n)| s(n.0)).collect();
     assert_eq!(
         imgs,
         names.iter().cloned().collect(),
@@ -504,25 +500,21 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
         .unwrap();
     let sb = k8s.sandboxes.first().expect("2.1.9 fixture has a sandbox");
     let k8s_images: Vec<&ctrdb::containerd::Image> = k8s.images.iter().collect();
-    let target = k8s_images
-        .iter()
-        .find_map(|i| i.target_digest())
-        .unwrap()
-        .clone();
+    let target = k8s_images.iter().find_map(|i| i.target_digest()).unwrap();
     let db = tmp.path().join("sandbox.db");
     std::fs::copy(&path, &db).unwrap();
     for op in put_label(
-        &["v1", "k8s.io", "sandboxes", &s(&sb.id.0)],
+        &["v1", "k8s.io", "sandboxes", &s(sb.id.0)],
         "containerd.io/gc.ref.content.ctrdb",
-        &s(&target.0),
+        &s(target.0),
     ) {
         editdb(&bin, &db, &op);
     }
     for i in k8s_images
         .iter()
-        .filter(|i| i.target_digest() == Some(&target))
+        .filter(|i| i.target_digest() == Some(target))
     {
-        editdb(&bin, &db, &rm_image("k8s.io", &s(&i.name.0)));
+        editdb(&bin, &db, &rm_image("k8s.io", &s(i.name.0)));
     }
     let (meta, rules) = decode(&db);
     let (theirs, now) = oracle_gc(&bin, &db, tmp.path());
@@ -538,7 +530,7 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
     let kept: Vec<&String> = theirs.difference(&v2).collect();
     assert!(v2.is_subset(&theirs), "2.x only keeps more here");
     assert!(
-        kept.contains(&&format!("k8s.io content {}", s(&target.0))),
+        kept.contains(&&format!("k8s.io content {}", s(target.0))),
         "sandbox label keeps {target:?}: {kept:?}"
     );
     eprintln!(

@@ -25,7 +25,7 @@ fn labels(l: &Labels) -> Option<Value> {
     (!l.is_empty()).then(|| {
         Value::Object(
             l.iter()
-                .map(|(k, v)| (s(&k.0), Value::String(s(&v.0))))
+                .map(|(k, v)| (s(k.0), Value::String(s(v.0))))
                 .collect(),
         )
     })
@@ -56,9 +56,9 @@ fn ours(ns: &Namespace) -> Value {
         .map(|i| {
             let tg = i.target.clone().unwrap_or_default();
             obj(vec![
-                ("name", Some(json!(s(&i.name.0)))),
-                ("digest", Some(json!(s(&tg.digest.0)))),
-                ("media_type", Some(json!(s(&tg.media_type.0)))),
+                ("name", Some(json!(s(i.name.0)))),
+                ("digest", Some(json!(s(tg.digest.0)))),
+                ("media_type", Some(json!(s(tg.media_type.0)))),
                 ("size", Some(json!(tg.size))),
                 ("labels", labels(&i.labels)),
                 ("annotations", labels(&i.annotations)),
@@ -72,7 +72,7 @@ fn ours(ns: &Namespace) -> Value {
         .iter()
         .map(|b| {
             obj(vec![
-                ("digest", Some(json!(s(&b.digest.0)))),
+                ("digest", Some(json!(s(b.digest.0)))),
                 ("size", Some(json!(b.size.unwrap_or(0)))),
                 ("labels", labels(&b.labels)),
                 ("created", Some(t(&b.created_at))),
@@ -84,17 +84,14 @@ fn ours(ns: &Namespace) -> Value {
         .iter()
         .map(|i| {
             obj(vec![
-                ("ref", Some(json!(s(&i.ref_.0)))),
-                (
-                    "backend_ref",
-                    i.backend_ref.as_ref().map(|r| json!(s(&r.0))),
-                ),
+                ("ref", Some(json!(s(i.ref_.0)))),
+                ("backend_ref", i.backend_ref.as_ref().map(|r| json!(s(r.0)))),
                 (
                     "expected",
                     i.expected
                         .as_ref()
                         .filter(|e| !e.0.is_empty())
-                        .map(|e| json!(s(&e.0))),
+                        .map(|e| json!(s(e.0))),
                 ),
                 ("expireat", Some(t(&i.expire_at))),
             ])
@@ -110,44 +107,44 @@ fn ours(ns: &Namespace) -> Value {
                 .iter()
                 .map(|(k, a)| {
                     (
-                        s(&k.0),
-                        json!(format!("{} ({} bytes)", s(&a.type_url), a.value.len())),
+                        s(k.0),
+                        json!(format!("{} ({} bytes)", s(a.type_url), a.value.len())),
                     )
                 })
                 .collect();
             obj(vec![
-                ("id", Some(json!(s(&c.id.0)))),
+                ("id", Some(json!(s(c.id.0)))),
                 (
                     "image",
-                    Some(json!(c.image.as_ref().map_or(String::new(), |x| s(&x.0)))),
+                    Some(json!(c.image.as_ref().map_or(String::new(), |x| s(x.0)))),
                 ),
                 (
                     "runtime",
-                    Some(json!(rt.name.as_ref().map_or(String::new(), |x| s(&x.0)))),
+                    Some(json!(rt.name.as_ref().map_or(String::new(), |x| s(x.0)))),
                 ),
                 (
                     "runtime_options_type",
-                    rt.options.as_ref().map(|o| json!(s(&o.type_url))),
+                    rt.options.as_ref().map(|o| json!(s(o.type_url))),
                 ),
                 (
                     "snapshotter",
                     Some(json!(c
                         .snapshotter
                         .as_ref()
-                        .map_or(String::new(), |x| s(&x.0)))),
+                        .map_or(String::new(), |x| s(x.0)))),
                 ),
                 (
                     "snapshot_key",
                     Some(json!(c
                         .snapshot_key
                         .as_ref()
-                        .map_or(String::new(), |x| s(&x.0)))),
+                        .map_or(String::new(), |x| s(x.0)))),
                 ),
                 (
                     "spec_type",
                     c.spec
                         .as_ref()
-                        .map(|a| json!(s(&a.type_url)))
+                        .map(|a| json!(s(a.type_url)))
                         .filter(|v| v != ""),
                 ),
                 (
@@ -170,17 +167,17 @@ fn ours(ns: &Namespace) -> Value {
             let mut res: Vec<String> = l
                 .content
                 .iter()
-                .map(|d| format!("content:{}", s(&d.0)))
+                .map(|d| format!("content:{}", s(d.0)))
                 .collect();
-            res.extend(l.ingests.iter().map(|r| format!("ingests:{}", s(&r.0))));
+            res.extend(l.ingests.iter().map(|r| format!("ingests:{}", s(r.0))));
             res.extend(
                 l.snapshots
                     .iter()
-                    .map(|(sn, k)| format!("snapshots/{}:{}", s(&sn.0), s(&k.0))),
+                    .map(|(sn, k)| format!("snapshots/{}:{}", s(sn.0), s(k.0))),
             );
             res.sort();
             obj(vec![
-                ("id", Some(json!(s(&l.id.0)))),
+                ("id", Some(json!(s(l.id.0)))),
                 ("labels", labels(&l.labels)),
                 ("created", Some(t(&l.created_at))),
                 ("resources", (!res.is_empty()).then(|| json!(res))),
@@ -197,18 +194,18 @@ fn ours(ns: &Namespace) -> Value {
             .iter()
             .map(|x| {
                 obj(vec![
-                    ("key", Some(json!(s(&x.key.0)))),
+                    ("key", Some(json!(s(x.key.0)))),
                     ("kind", Some(json!("Unknown"))),
-                    ("parent", x.parent.as_ref().map(|p| json!(s(&p.0)))),
+                    ("parent", x.parent.as_ref().map(|p| json!(s(p.0)))),
                     ("labels", labels(&x.labels)),
                     ("created", Some(t(&x.created_at))),
                 ])
             })
             .collect();
-        snapshots.insert(s(&sn.name.0), Value::Array(list));
+        snapshots.insert(s(sn.name.0), Value::Array(list));
     }
     obj(vec![
-        ("name", Some(json!(s(&ns.name.0)))),
+        ("name", Some(json!(s(ns.name.0)))),
         ("labels", labels(&ns.labels)),
         ("images", Some(Value::Array(images))),
         ("content", Some(Value::Array(content))),
@@ -312,7 +309,7 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
 
         // What 1.6 cannot see, against the oracle's raw bbolt reads.
         let raw = &oracle["raw_extras"];
-        let top: Vec<String> = meta.top_level.iter().map(|b| s(&b.0)).collect();
+        let top: Vec<String> = meta.top_level.iter().map(|b| s(b.0)).collect();
         assert_eq!(
             json!(top),
             raw["top_level_buckets"],
@@ -324,34 +321,34 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
         for ns in &meta.namespaces {
             for c in &ns.containers {
                 if let Some(sb) = &c.sandbox_id {
-                    sbids.insert(format!("{}/{}", s(&ns.name.0), s(&c.id.0)), json!(s(&sb.0)));
+                    sbids.insert(format!("{}/{}", s(ns.name.0), s(c.id.0)), json!(s(sb.0)));
                 }
             }
             for l in &ns.leases {
                 for i in &l.images {
                     lease_images.push(json!(format!(
                         "{} {} images:{}",
-                        s(&ns.name.0),
-                        s(&l.id.0),
-                        s(&i.0)
+                        s(ns.name.0),
+                        s(l.id.0),
+                        s(i.0)
                     )));
                 }
             }
             for sb in &ns.sandboxes {
                 let location = match sb.location {
-                    SandboxLocation::V1 => format!("v1/{}/sandboxes", s(&ns.name.0)),
-                    SandboxLocation::TopLevel => format!("{}/sandboxes", s(&ns.name.0)),
+                    SandboxLocation::V1 => format!("v1/{}/sandboxes", s(ns.name.0)),
+                    SandboxLocation::TopLevel => format!("{}/sandboxes", s(ns.name.0)),
                 };
-                let exts: Vec<String> = sb.extensions.keys().map(|k| s(&k.0)).collect();
+                let exts: Vec<String> = sb.extensions.keys().map(|k| s(k.0)).collect();
                 sandboxes.push(obj(vec![
                     ("location", Some(json!(location))),
-                    ("namespace", Some(json!(s(&ns.name.0)))),
-                    ("id", Some(json!(s(&sb.id.0)))),
+                    ("namespace", Some(json!(s(ns.name.0)))),
+                    ("id", Some(json!(s(sb.id.0)))),
                     (
                         "sandboxer",
                         sb.sandboxer
                             .as_ref()
-                            .map(|x| json!(s(&x.0)))
+                            .map(|x| json!(s(x.0)))
                             .filter(|v| v != ""),
                     ),
                     (
@@ -359,7 +356,7 @@ fn decoded_records_equal_containerd_1_6_metadata_package() {
                         sb.runtime
                             .as_ref()
                             .and_then(|r| r.name.as_ref())
-                            .map(|x| json!(s(&x.0)))
+                            .map(|x| json!(s(x.0)))
                             .filter(|v| v != ""),
                     ),
                     ("labels", labels(&sb.labels)),

@@ -266,9 +266,10 @@ fn edited_fixtures_give_specific_schema_findings() {
 #[test]
 fn structural_corruption_in_one_namespace_leaves_the_others_decoded() {
     for (name, path) in fixtures() {
-        let mut bytes = std::fs::read(&path).unwrap();
+        let original = std::fs::read(&path).unwrap();
+        let mut bytes = original.clone();
         let (ps, target, before) = {
-            let db = Db::parse(&bytes).unwrap();
+            let db = Db::parse(&original).unwrap();
             let before = MetaDb::decode(&db);
             let target = tree_pages(&db)
                 .into_iter()
@@ -299,7 +300,7 @@ fn structural_corruption_in_one_namespace_leaves_the_others_decoded() {
         );
         for ns in before.namespaces.iter().filter(|n| n.name.0 != b"k8s.io") {
             assert_eq!(
-                after.namespace(&ns.name.0),
+                after.namespace(ns.name.0),
                 Some(ns),
                 "{name}: namespace {:?} changed",
                 ns.name
