@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::gotime::parse_rfc3339;
 use super::labels::{self, Kind, Node, RefSyntax, UsedAt};
 use super::{Collectable, GcRules};
-use crate::containerd::{Container, Image, Ingest, Labels, Namespace, SandboxLocation, Timestamp};
+use crate::containerd::{Image, Labels, Namespace, SandboxLocation, Timestamp};
 
 /// One namespace's GC inputs.
 pub(super) struct NsGc<'r, 'a> {
@@ -52,26 +52,6 @@ impl<'r, 'a> NsGc<'r, 'a> {
             .images
             .iter()
             .filter(|i| !self.removed.contains(i.name.0))
-    }
-
-    fn image(&self, name: &[u8]) -> Option<&'r Image<'a>> {
-        self.ns
-            .image(name)
-            .filter(|i| !self.removed.contains(i.name.0))
-    }
-
-    fn container(&self, id: &[u8]) -> Option<&'r Container<'a>> {
-        let c = &self.ns.containers;
-        c.binary_search_by(|x| x.id.0.cmp(id))
-            .ok()
-            .and_then(|i| c.get(i))
-    }
-
-    fn ingest(&self, r: &[u8]) -> Option<&'r Ingest<'a>> {
-        let v = &self.ns.ingests;
-        v.binary_search_by(|x| x.ref_.0.cmp(r))
-            .ok()
-            .and_then(|i| v.get(i))
     }
 
     /// Whether sandboxes at `loc` contribute label refs under these rules.
@@ -217,24 +197,92 @@ impl<'r, 'a> NsGc<'r, 'a> {
         (roots, br)
     }
 
-    /// `references`: the nodes `n` reaches in one step.
-    fn refs(&self, n: &Node<'a>, br: &BackRefs<'a>, out: &mut Vec<Node<'a>>) {
-        let syn = self.syntax();
-        // Back references are keyed by the non-flat parent, as in containerd.
-        if let Some(v) = br.get(n) {
-            out.extend(v.iter().cloned());
-        }
-        match n.kind {
-            Kind::Content => {
-                if !n.flat {
-                    if let Some(b) = self.ns.blob(&n.key) {
-                        labels::forward_refs(&b.labels, syn, out);
-                    }
+    /// Where `n`'s record is in the namespace, if it has one (a removed image
+    /// has none). Every vector searched is in bolt key order.
+    fn slot(&self, n: &Node<'a>) -> Option<Slot> {
+        let ns = self.ns;
+        let key: &[u8] = &n.key;
+        let find = |len: usize, cmp: &dyn Fn(usize) -> std::cmp::Ordering| {
+            let (mut lo, mut hi) = (0, len);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match cmp(mid) {
+                    std::cmp::Ordering::Less => lo = mid + 1,
+                    std::cmp::Ordering::Greater => hi = mid,
+                    std::cmp::Ordering::Equal => return Some(mid),
                 }
+            }
+            None
+        };
+        match n.kind {
+            Kind::Lease => find(ns.leases.len(), &|i| {
+                ns.leases
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Greater, |x| x.id.0.cmp(key))
+            })
+            .map(Slot::Lease),
+            Kind::Content => find(ns.blobs.len(), &|i| {
+                ns.blobs
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Greater, |x| x.digest.0.cmp(key))
+            })
+            .map(Slot::Content),
+            Kind::Ingest => find(ns.ingests.len(), &|i| {
+                ns.ingests
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Greater, |x| x.ref_.0.cmp(key))
+            })
+            .map(Slot::Ingest),
+            Kind::Container => find(ns.containers.len(), &|i| {
+                ns.containers
+                    .get(i)
+                    .map_or(std::cmp::Ordering::Greater, |x| x.id.0.cmp(key))
+            })
+            .map(Slot::Container),
+            Kind::Image => {
+                if self.removed.contains(key) {
+                    return None;
+                }
+                find(ns.images.len(), &|i| {
+                    ns.images
+                        .get(i)
+                        .map_or(std::cmp::Ordering::Greater, |x| x.name.0.cmp(key))
+                })
+                .map(Slot::Image)
             }
             Kind::Snapshot => {
                 // Held split at the first '/', as containerd splits it.
-                let Some(s) = self.ns.snapshot(&n.key, &n.rest) else {
+                let j = ns.snapshotters.iter().position(|s| s.name.0 == key)?;
+                let snaps = &ns.snapshotters.get(j)?.snapshots;
+                let rest: &[u8] = &n.rest;
+                find(snaps.len(), &|i| {
+                    snaps
+                        .get(i)
+                        .map_or(std::cmp::Ordering::Greater, |x| x.key.0.cmp(rest))
+                })
+                .map(|i| Slot::Snapshot(j, i))
+            }
+        }
+    }
+
+    /// `references`: the nodes `n` (whose record is at `slot`) reaches in one step.
+    fn refs(&self, n: &Node<'a>, slot: Option<Slot>, br: &BackRefs<'a>, out: &mut Vec<Node<'a>>) {
+        let syn = self.syntax();
+        // Back references are keyed by the non-flat parent, as in containerd.
+        if !br.is_empty() {
+            if let Some(v) = br.get(n) {
+                out.extend(v.iter().cloned());
+            }
+        }
+        let ns = self.ns;
+        match (n.kind, slot) {
+            (Kind::Content, Some(Slot::Content(i))) => {
+                if let Some(b) = ns.blobs.get(i).filter(|_| !n.flat) {
+                    labels::forward_refs(&b.labels, syn, out);
+                }
+            }
+            (Kind::Snapshot, Some(Slot::Snapshot(j, i))) => {
+                let Some(s) = ns.snapshotters.get(j).and_then(|sn| sn.snapshots.get(i)) else {
                     return;
                 };
                 if let Some(p) = s.parent.filter(|p| !p.0.is_empty()) {
@@ -250,20 +298,21 @@ impl<'r, 'a> NsGc<'r, 'a> {
                     labels::forward_refs(&s.labels, syn, out);
                 }
             }
-            Kind::Ingest => {
-                if let Some(e) = self
-                    .ingest(&n.key)
+            (Kind::Ingest, Some(Slot::Ingest(i))) => {
+                if let Some(e) = ns
+                    .ingests
+                    .get(i)
                     .and_then(|i| i.expected)
                     .filter(|e| !e.0.is_empty())
                 {
                     out.push(Node::new(Kind::Content, e.0));
                 }
             }
-            Kind::Image => {
+            (Kind::Image, Some(Slot::Image(i))) => {
                 if !self.rules.image_nodes() {
                     return;
                 }
-                let Some(img) = self.image(&n.key) else {
+                let Some(img) = ns.images.get(i) else {
                     return;
                 };
                 if let Some(t) = &img.target {
@@ -273,8 +322,8 @@ impl<'r, 'a> NsGc<'r, 'a> {
                     labels::forward_refs(&img.labels, syn, out);
                 }
             }
-            Kind::Container => {
-                let Some(c) = self.container(&n.key) else {
+            (Kind::Container, Some(Slot::Container(i))) => {
+                let Some(c) = ns.containers.get(i) else {
                     return;
                 };
                 if let Some(sn) = c.snapshotter.filter(|s| !s.0.is_empty()) {
@@ -283,66 +332,158 @@ impl<'r, 'a> NsGc<'r, 'a> {
                 }
                 labels::forward_refs(&c.labels, syn, out);
             }
-            Kind::Lease => {}
+            _ => {}
         }
     }
 
-    /// `gc.Tricolor`: every node reachable from the roots (flat and non-flat
-    /// variants as separate entries).
-    fn mark(&self) -> HashSet<Node<'a>> {
+    /// `gc.Tricolor`: every node reachable from the roots. Nodes with a record
+    /// are marked by record position (flat and non-flat variants as separate
+    /// bits); nodes without one (dangling references, removed images) by value.
+    fn mark(&self) -> Marks<'a> {
         let (mut stack, br) = self.roots();
-        let mut seen: HashSet<Node<'a>> = HashSet::new();
+        let mut marks = Marks::for_namespace(self.ns);
         let mut next = Vec::new();
         while let Some(n) = stack.pop() {
-            if seen.contains(&n) {
+            let slot = self.slot(&n);
+            if !marks.insert(slot, &n) {
                 continue;
             }
             next.clear();
-            self.refs(&n, &br, &mut next);
-            stack.extend(next.drain(..).filter(|r| !seen.contains(r)));
-            seen.insert(n);
+            self.refs(&n, slot, &br, &mut next);
+            stack.append(&mut next);
         }
-        seen
+        marks
     }
 
     /// `scanAll` + `remove`: adds every unmarked lease, snapshot, ingest, blob
     /// (2.x: image) of the namespace to `out`.
     pub fn sweep(&self, out: &mut Collectable<'a>) {
-        let marked = self.mark();
-        // Reachable with the flat bit stripped: either variant was reached.
-        let has = |n: Node<'a>| {
-            let flat = n.clone().with_flat(true);
-            marked.contains(&n) || marked.contains(&flat)
+        let marks = self.mark();
+        // Reachable with the flat bit stripped: either variant was reached. A
+        // record whose own position is unmarked is looked up by its key too, so
+        // a duplicate key (corrupt file) answers like the node it equals.
+        let has = |own: Slot, n: Node<'a>| {
+            if marks.get(Some(own)) {
+                return true;
+            }
+            match self.slot(&n) {
+                Some(s) if s != own => marks.get(Some(s)),
+                Some(_) => false,
+                None => marks.other.contains(&n) || marks.other.contains(&n.with_flat(true)),
+            }
         };
         let ns = self.ns.name;
-        for l in &self.ns.leases {
-            if !has(Node::new(Kind::Lease, l.id.0)) {
+        for (i, l) in self.ns.leases.iter().enumerate() {
+            if !has(Slot::Lease(i), Node::new(Kind::Lease, l.id.0)) {
                 out.leases.insert((ns, l.id));
             }
         }
-        for sn in &self.ns.snapshotters {
-            for s in &sn.snapshots {
-                if !has(Node::snapshot(sn.name.0, s.key.0)) {
+        for (j, sn) in self.ns.snapshotters.iter().enumerate() {
+            for (i, s) in sn.snapshots.iter().enumerate() {
+                if !has(Slot::Snapshot(j, i), Node::snapshot(sn.name.0, s.key.0)) {
                     out.snapshots.insert((ns, sn.name, s.key));
                 }
             }
         }
-        for i in &self.ns.ingests {
-            if !has(Node::new(Kind::Ingest, i.ref_.0)) {
-                out.ingests.insert((ns, i.ref_));
+        for (i, r) in self.ns.ingests.iter().enumerate() {
+            if !has(Slot::Ingest(i), Node::new(Kind::Ingest, r.ref_.0)) {
+                out.ingests.insert((ns, r.ref_));
             }
         }
-        for b in &self.ns.blobs {
-            if !has(Node::new(Kind::Content, b.digest.0)) {
+        for (i, b) in self.ns.blobs.iter().enumerate() {
+            if !has(Slot::Content(i), Node::new(Kind::Content, b.digest.0)) {
                 out.content.insert((ns, b.digest));
             }
         }
         if self.rules.image_nodes() {
-            for img in self.images() {
-                if !has(Node::new(Kind::Image, img.name.0)) {
+            for (i, img) in self.ns.images.iter().enumerate() {
+                if self.removed.contains(img.name.0) {
+                    continue;
+                }
+                if !has(Slot::Image(i), Node::new(Kind::Image, img.name.0)) {
                     out.images.insert((ns, img.name));
                 }
             }
         }
+    }
+}
+
+/// A record's position in its namespace's vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Lease(usize),
+    Content(usize),
+    /// (snapshotter, snapshot)
+    Snapshot(usize, usize),
+    Ingest(usize),
+    Image(usize),
+    Container(usize),
+}
+
+/// Marked nodes: two bits per record (non-flat, flat), and a set for nodes
+/// without a record.
+struct Marks<'a> {
+    leases: Vec<u8>,
+    content: Vec<u8>,
+    snapshots: Vec<Vec<u8>>,
+    ingests: Vec<u8>,
+    images: Vec<u8>,
+    containers: Vec<u8>,
+    other: HashSet<Node<'a>>,
+}
+
+impl<'a> Marks<'a> {
+    fn for_namespace(ns: &Namespace<'a>) -> Marks<'a> {
+        Marks {
+            leases: vec![0; ns.leases.len()],
+            content: vec![0; ns.blobs.len()],
+            snapshots: ns
+                .snapshotters
+                .iter()
+                .map(|s| vec![0; s.snapshots.len()])
+                .collect(),
+            ingests: vec![0; ns.ingests.len()],
+            images: vec![0; ns.images.len()],
+            containers: vec![0; ns.containers.len()],
+            other: HashSet::new(),
+        }
+    }
+
+    fn cell(&mut self, slot: Slot) -> Option<&mut u8> {
+        match slot {
+            Slot::Lease(i) => self.leases.get_mut(i),
+            Slot::Content(i) => self.content.get_mut(i),
+            Slot::Snapshot(j, i) => self.snapshots.get_mut(j).and_then(|v| v.get_mut(i)),
+            Slot::Ingest(i) => self.ingests.get_mut(i),
+            Slot::Image(i) => self.images.get_mut(i),
+            Slot::Container(i) => self.containers.get_mut(i),
+        }
+    }
+
+    /// Marks `n` (at `slot`); false if it was marked already.
+    fn insert(&mut self, slot: Option<Slot>, n: &Node<'a>) -> bool {
+        let bit = if n.flat { 2 } else { 1 };
+        match slot.and_then(|s| self.cell(s)) {
+            Some(c) => {
+                let fresh = *c & bit == 0;
+                *c |= bit;
+                fresh
+            }
+            None => self.other.insert(n.clone()),
+        }
+    }
+
+    /// Whether the record at `slot` was reached in either variant.
+    fn get(&self, slot: Option<Slot>) -> bool {
+        let c = match slot {
+            Some(Slot::Lease(i)) => self.leases.get(i),
+            Some(Slot::Content(i)) => self.content.get(i),
+            Some(Slot::Snapshot(j, i)) => self.snapshots.get(j).and_then(|v| v.get(i)),
+            Some(Slot::Ingest(i)) => self.ingests.get(i),
+            Some(Slot::Image(i)) => self.images.get(i),
+            Some(Slot::Container(i)) => self.containers.get(i),
+            None => None,
+        };
+        c.is_some_and(|c| *c != 0)
     }
 }

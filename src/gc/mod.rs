@@ -203,22 +203,38 @@ pub fn collectable_without<'a>(
     removed_images: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
     opts: &GcOptions,
 ) -> Collectable<'a> {
-    let mut out = Collectable::default();
+    use rayon::prelude::*;
     let now = opts.now_ns();
-    for ns in &db.namespaces {
-        let removed: BTreeSet<&[u8]> = removed_images
-            .iter()
-            .filter(|(n, _)| n.0 == ns.name.0)
-            .map(|(_, i)| i.0)
-            .collect();
-        let ctx = mark::NsGc {
-            ns,
-            removed: &removed,
-            rules: opts.rules,
-            now,
-            schema_version: db.schema_version,
-        };
-        ctx.sweep(&mut out);
+    // Namespaces are independent (references never leave one): mark them in
+    // parallel, then merge.
+    let per_ns: Vec<Collectable<'a>> = db
+        .namespaces
+        .par_iter()
+        .map(|ns| {
+            let removed: BTreeSet<&[u8]> = removed_images
+                .iter()
+                .filter(|(n, _)| n.0 == ns.name.0)
+                .map(|(_, i)| i.0)
+                .collect();
+            let ctx = mark::NsGc {
+                ns,
+                removed: &removed,
+                rules: opts.rules,
+                now,
+                schema_version: db.schema_version,
+            };
+            let mut out = Collectable::default();
+            ctx.sweep(&mut out);
+            out
+        })
+        .collect();
+    let mut out = Collectable::default();
+    for c in per_ns {
+        out.content.extend(c.content);
+        out.snapshots.extend(c.snapshots);
+        out.images.extend(c.images);
+        out.leases.extend(c.leases);
+        out.ingests.extend(c.ingests);
     }
     out
 }
