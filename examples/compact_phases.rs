@@ -58,7 +58,10 @@ fn main() {
         }
     });
     let (t_fsync, ()) = best(1, || {
-        let f = std::fs::OpenOptions::new().write(true).open(&out_path).expect("open");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&out_path)
+            .expect("open");
         f.sync_all().expect("sync")
     });
     let (t_write_fsync, ()) = best(rounds, || {

@@ -1,6 +1,6 @@
 //! Writing a new database file safely: write to a temporary file beside the target,
-//! sync it, verify it by re-reading it, give it the source's mode and owner, rename it
-//! into place and sync the directory. On any failure the temporary file is removed, so
+//! sync it and (at the same time, on another thread) verify it by re-reading it, give it
+//! the source's mode and owner, rename it into place and sync the directory. On any failure the temporary file is removed, so
 //! nothing half-written is ever left at the target. Used by `compact` and `dedup`.
 //!
 //! The temporary file is `.<target name>.ctrdb-tmp.<pid>.<8 random chars>` in the
@@ -156,7 +156,8 @@ pub fn remove_stale_temps(dir: &Path, target_name: &str) -> Vec<PathBuf> {
 
 /// Writes a new file at `target` through a temporary file:
 /// `write(file, path)` fills it (the caller buffers; the file is synced afterwards),
-/// `verify(&produced, bytes)` re-reads the synced bytes and checks them. The source's
+/// `verify(&produced, bytes)` re-reads the written bytes and checks them while a
+/// second thread syncs the file; it is renamed only when both have succeeded. The source's
 /// mode is copied, its owner too where permitted.
 pub fn write_verified<T, V>(
     source: &Path,
@@ -282,7 +283,7 @@ pub fn write_verified<T, V>(
 }
 
 /// Size of one buffer handed to the writing thread of [`write_pipelined`].
-pub const PIPE_CHUNK: usize = 4 << 20;
+pub const PIPE_CHUNK: usize = 2 << 20;
 /// Buffers in flight at most: one being filled, one queued, one being written.
 const PIPE_BUFFERS: usize = 3;
 
@@ -430,7 +431,10 @@ pub fn write_pipelined<R>(
         let r = fill(&mut sink);
         let closed = sink.close();
         let v = r?;
-        closed.map_err(|source| WriteError::Io { op: "write", source })?;
+        closed.map_err(|source| WriteError::Io {
+            op: "write",
+            source,
+        })?;
         Ok(v)
     })
 }
@@ -438,6 +442,63 @@ pub fn write_pipelined<R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipelined_writes_land_where_they_were_sent() {
+        let f = tempfile::tempfile().expect("temp file");
+        let big: Vec<u8> = (0..PIPE_CHUNK * 2 + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let n = write_pipelined(&f, |sink| {
+            let io = |source| WriteError::Io {
+                op: "write",
+                source,
+            };
+            sink.write_all(&[0u8; 16]).map_err(io)?;
+            sink.write_all(&big).map_err(io)?;
+            for i in 0..1000u32 {
+                sink.write_all(&i.to_le_bytes()).map_err(io)?;
+            }
+            assert_eq!(
+                sink.stream_position().map_err(io)?,
+                16 + big.len() as u64 + 4000
+            );
+            sink.seek(SeekFrom::Start(0)).map_err(io)?;
+            sink.write_all(b"head").map_err(io)?;
+            sink.flush().map_err(io)?;
+            Ok(7)
+        })
+        .expect("pipelined write");
+        assert_eq!(n, 7);
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&[0u8; 12]);
+        want.extend_from_slice(&big);
+        for i in 0..1000u32 {
+            want.extend_from_slice(&i.to_le_bytes());
+        }
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &f, &mut got).expect("read back");
+        assert!(got == want, "the file differs from what was written");
+    }
+
+    #[test]
+    fn pipelined_write_errors_are_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ro");
+        fs::write(&path, b"").expect("create");
+        let ro = File::open(&path).expect("open read-only");
+        let big = vec![1u8; PIPE_CHUNK * 4];
+        let r = write_pipelined(&ro, |sink| {
+            sink.write_all(&big).map_err(|source| WriteError::Io {
+                op: "write",
+                source,
+            })
+        });
+        assert!(matches!(r, Err(WriteError::Io { .. })), "{r:?}");
+        // An error of the producer wins.
+        let r: Result<(), _> = write_pipelined(&ro, |_| Err(WriteError::TooDeep));
+        assert!(matches!(r, Err(WriteError::TooDeep)), "{r:?}");
+    }
 
     #[test]
     fn temp_names() {
