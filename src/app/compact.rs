@@ -1,7 +1,7 @@
 //! `ctrdb compact`: a fresh, gap-free copy of the database, verified before it is put
 //! in place.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -13,9 +13,6 @@ use crate::bolt::writer::{
 use crate::bolt::{Db, Walk, WalkEvent};
 use crate::cli::{CompactArgs, ReportFormat};
 use crate::report::{sha256_hex, InputInfo, Tool, REPORT_SCHEMA_VERSION};
-
-/// Output buffer: large sequential writes.
-const WRITE_BUFFER: usize = 4 << 20;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -79,10 +76,7 @@ pub(super) fn run(
                 source,
             })
         },
-        |_, bytes| {
-            let compared = verify_copy(&db, bytes)?;
-            Ok((compared, hash.then(|| sha256_hex(bytes))))
-        },
+        |_, bytes| verify_and_hash(&db, bytes, writer::keep_all, hash),
     )?;
     for p in &written.stale_removed {
         writeln!(
@@ -172,7 +166,9 @@ pub(crate) fn write_copy(
 }
 
 /// Writes the tree of `db` into `f`, leaving out what `keep` rejects; `progress`
-/// is told the number of buckets and keys written every 65 536 of them.
+/// is told the number of buckets and keys written every 65 536 of them. The walk and
+/// the page packing run on this thread, the `write` calls on a second one
+/// ([`output::write_pipelined`]).
 pub(crate) fn write_filtered<F>(
     db: &Db<'_>,
     opts: WriterOptions,
@@ -183,36 +179,55 @@ pub(crate) fn write_filtered<F>(
 where
     F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
 {
-    let mut w = BoltWriter::new(BufWriter::with_capacity(WRITE_BUFFER, f), opts)?;
-    let mut src = Filtered::new(Walk::new(db)?, keep);
-    let mut n: u64 = 0;
-    while let Some(ev) = src.next_event() {
-        match ev? {
-            WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
-            WalkEvent::Value { key, value } => w.put(key, value)?,
-            WalkEvent::BucketEnd => w.end_bucket()?,
+    output::write_pipelined(f, |sink| {
+        let mut w = BoltWriter::new(sink, opts)?;
+        let mut src = Filtered::new(Walk::new(db)?, keep);
+        let mut n: u64 = 0;
+        while let Some(ev) = src.next_event() {
+            match ev? {
+                WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
+                WalkEvent::Value { key, value } => w.put(key, value)?,
+                WalkEvent::BucketEnd => w.end_bucket()?,
+            }
+            n += 1;
+            if n.is_multiple_of(65_536) {
+                progress(n);
+            }
         }
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            progress(n);
-        }
+        let (_, summary) = w.finish()?;
+        Ok(summary)
+    })
+}
+
+/// [`verify_filtered`], and the copy's SHA-256 if `hash` (computed on a second thread
+/// alongside the verification).
+pub(crate) fn verify_and_hash<F>(
+    src: &Db<'_>,
+    copy: &[u8],
+    keep: F,
+    hash: bool,
+) -> Result<(CompareSummary, Option<String>), OutputError>
+where
+    F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
+{
+    if !hash {
+        return Ok((verify_filtered(src, copy, keep)?, None));
     }
-    let (buf, summary) = w.finish()?;
-    buf.into_inner().map_err(|e| writer::WriteError::Io {
-        op: "flush",
-        source: e.into_error(),
-    })?;
-    Ok(summary)
+    std::thread::scope(|s| {
+        let sha = s.spawn(|| sha256_hex(copy));
+        let compared = verify_filtered(src, copy, keep);
+        let sha = sha
+            .join()
+            .map_err(|_| OutputError::VerifyOther("the hashing thread panicked".into()))?;
+        Ok((compared?, Some(sha)))
+    })
 }
 
-/// Re-reads the copy: its length matches its high-water mark, the structural check
-/// finds nothing, and a walk reproduces the source exactly.
-pub(crate) fn verify_copy(src: &Db<'_>, copy: &[u8]) -> Result<CompareSummary, OutputError> {
-    verify_filtered(src, copy, writer::keep_all)
-}
-
-/// [`verify_copy`] for a copy written through a [`Filtered`] walk with `keep`: the
-/// copy must equal the source with the same items left out.
+/// Re-reads a copy written through a [`Filtered`] walk with `keep`: its length matches
+/// its high-water mark, the structural check finds nothing, and a walk reproduces the
+/// source with the same items left out, exactly. The structural check of
+/// the copy (itself parallel) and the lockstep comparison with the source run at the
+/// same time; both must pass.
 pub(crate) fn verify_filtered<F>(
     src: &Db<'_>,
     copy: &[u8],
@@ -231,7 +246,13 @@ where
             m.pgid
         )));
     }
-    let report = crate::bolt::check::check(&cdb);
+    let (report, compared) = std::thread::scope(|s| {
+        let report = s.spawn(|| crate::bolt::check::check(&cdb));
+        let compared = compare_filtered(src, &cdb, keep);
+        (report.join(), compared)
+    });
+    let report =
+        report.map_err(|_| OutputError::VerifyOther("the structural check panicked".into()))?;
     if let Some(f) = report.findings.first() {
         return Err(OutputError::VerifyOther(format!(
             "ctrdb check finds {} problem(s) in the new file, first: {}",
@@ -239,9 +260,17 @@ where
             f.corruption
         )));
     }
+    compared
+}
+
+/// The lockstep comparison of the filtered source with the copy.
+fn compare_filtered<F>(src: &Db<'_>, cdb: &Db<'_>, keep: F) -> Result<CompareSummary, OutputError>
+where
+    F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
+{
     let walk = Walk::new(src).map_err(|e| OutputError::VerifyOther(format!("the source: {e}")))?;
     let mut a = Filtered::new(walk, keep);
-    let mut b = Walk::new(&cdb).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let mut b = Walk::new(cdb).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     Ok(writer::compare(&mut a, &mut b)?)
 }
 

@@ -697,8 +697,9 @@ fn write_clean(
                 p.set_message("verifying the new file");
             }
             let dropped = std::cell::Cell::new(0);
-            let compared = super::compact::verify_filtered(db, bytes, keep_fn(&set, &dropped))?;
-            Ok((compared, hash.then(|| sha256_hex(bytes)), dropped.get()))
+            let (compared, sha) =
+                super::compact::verify_and_hash(db, bytes, keep_fn(&set, &dropped), hash)?;
+            Ok((compared, sha, dropped.get()))
         },
     )?;
     Ok(Clean {

@@ -1,6 +1,6 @@
 //! Writing a new database file safely: write to a temporary file beside the target,
-//! sync it, verify it by re-reading it, give it the source's mode and owner, rename it
-//! into place and sync the directory. On any failure the temporary file is removed, so
+//! sync it and (at the same time, on another thread) verify it by re-reading it, give it
+//! the source's mode and owner, rename it into place and sync the directory. On any failure the temporary file is removed, so
 //! nothing half-written is ever left at the target. Used by `compact` and `dedup`.
 //!
 //! The temporary file is `.<target name>.ctrdb-tmp.<pid>.<8 random chars>` in the
@@ -14,8 +14,11 @@
 //! Error messages leave out their cause; print the chain (`{:#}` in anyhow) to see it.
 
 use std::fs::{self, File};
-use std::os::unix::fs::MetadataExt;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::ScopedJoinHandle;
 
 use super::db::{DbFile, LockMode};
 use super::error::Error as ReadError;
@@ -153,7 +156,8 @@ pub fn remove_stale_temps(dir: &Path, target_name: &str) -> Vec<PathBuf> {
 
 /// Writes a new file at `target` through a temporary file:
 /// `write(file, path)` fills it (the caller buffers; the file is synced afterwards),
-/// `verify(&produced, bytes)` re-reads the synced bytes and checks them. The source's
+/// `verify(&produced, bytes)` re-reads the written bytes and checks them while a
+/// second thread syncs the file; it is renamed only when both have succeeded. The source's
 /// mode is copied, its owner too where permitted.
 pub fn write_verified<T, V>(
     source: &Path,
@@ -210,16 +214,27 @@ pub fn write_verified<T, V>(
     fault::point("write-begin").map_err(ioerr("write", &tmp_path))?;
     let produced = write(tmp.as_file_mut(), &tmp_path)?;
     fault::point("before-fsync").map_err(ioerr("sync", &tmp_path))?;
-    tmp.as_file().sync_all().map_err(ioerr("sync", &tmp_path))?;
-    fault::point("after-fsync").map_err(ioerr("sync", &tmp_path))?;
-    let checked = {
-        let f =
-            DbFile::open(&tmp_path, LockMode::Shared).map_err(|source| OutputError::ReadBack {
+    // The sync runs on a second thread while this one re-reads and verifies the file:
+    // the read-back comes from the page cache either way, and nothing is renamed
+    // before both have succeeded.
+    let checked = std::thread::scope(|s| {
+        let file = tmp.as_file();
+        let synced = s.spawn(|| {
+            file.sync_all()?;
+            fault::point("after-fsync")
+        });
+        let checked = DbFile::open(&tmp_path, LockMode::Shared)
+            .map_err(|source| OutputError::ReadBack {
                 path: tmp_path.clone(),
                 source,
-            })?;
-        verify(&produced, f.bytes())?
-    };
+            })
+            .and_then(|f| verify(&produced, f.bytes()));
+        let synced = synced
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")));
+        synced.map_err(ioerr("sync", &tmp_path))?;
+        checked
+    })?;
     fault::point("after-verify").map_err(ioerr("verify", &tmp_path))?;
     let size = tmp
         .as_file()
@@ -267,9 +282,223 @@ pub fn write_verified<T, V>(
     ))
 }
 
+/// Size of one buffer handed to the writing thread of [`write_pipelined`].
+pub const PIPE_CHUNK: usize = 2 << 20;
+/// Buffers in flight at most: one being filled, one queued, one being written.
+const PIPE_BUFFERS: usize = 3;
+
+/// A `Write + Seek` sink whose bytes are written to a file by a second thread
+/// (positional writes of [`PIPE_CHUNK`]-byte buffers), so that producing the bytes and
+/// the `write` system calls run on both cores. Made by [`write_pipelined`]. Memory is
+/// bounded by [`PIPE_BUFFERS`] buffers. A failed write on the worker is reported by the
+/// next call that hands it a buffer, and by [`write_pipelined`].
+#[derive(Debug)]
+pub struct PipeSink<'scope> {
+    /// Bytes not yet handed over; they go at file offset `start`.
+    cur: Vec<u8>,
+    start: u64,
+    tx: Option<mpsc::SyncSender<(u64, Vec<u8>)>>,
+    back: mpsc::Receiver<Vec<u8>>,
+    allocated: usize,
+    worker: Option<ScopedJoinHandle<'scope, std::io::Result<()>>>,
+}
+
+impl PipeSink<'_> {
+    /// Hands the filled part of the current buffer to the worker and gets an empty one.
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.cur.is_empty() {
+            return Ok(());
+        }
+        let next = match self.back.try_recv() {
+            Ok(b) => Some(b),
+            Err(_) if self.allocated < PIPE_BUFFERS => {
+                self.allocated += 1;
+                Some(Vec::with_capacity(PIPE_CHUNK))
+            }
+            // Wait for the worker to give one back (it holds the others).
+            Err(_) => self.back.recv().ok(),
+        };
+        let Some(mut next) = next else {
+            return Err(self.worker_failed());
+        };
+        next.clear();
+        let full = std::mem::replace(&mut self.cur, next);
+        let len = full.len() as u64;
+        let sent = match &self.tx {
+            Some(tx) => tx.send((self.start, full)).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(self.worker_failed());
+        }
+        self.start += len;
+        Ok(())
+    }
+
+    /// The worker stopped: its error (it stops only on one).
+    fn worker_failed(&mut self) -> std::io::Error {
+        self.tx = None;
+        match self.worker.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(_)) => std::io::Error::other("the writing thread panicked"),
+            _ => std::io::Error::other("the writing thread stopped"),
+        }
+    }
+
+    /// Hands over what is left and waits until everything is written.
+    fn close(mut self) -> std::io::Result<()> {
+        self.hand_over()?;
+        self.tx = None;
+        match self.worker.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
+            None => Err(std::io::Error::other("the writing thread stopped")),
+        }
+    }
+}
+
+impl Write for PipeSink<'_> {
+    fn write(&mut self, mut data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let room = PIPE_CHUNK.saturating_sub(self.cur.len()).max(1);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.cur.extend_from_slice(now);
+            data = rest;
+            if self.cur.len() >= PIPE_CHUNK {
+                self.hand_over()?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Hands the buffered bytes to the worker (without waiting for the write).
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand_over()
+    }
+}
+
+impl Seek for PipeSink<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let here = self.start + self.cur.len() as u64;
+        let to = match pos {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => here.checked_add_signed(d),
+            SeekFrom::End(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "seek from the end of a pipelined output",
+                ))
+            }
+        };
+        let to = to.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        if to != here {
+            self.hand_over()?;
+            self.start = to;
+        }
+        Ok(to)
+    }
+}
+
+/// Runs `fill` with a [`PipeSink`] writing into `file` from a second thread, and waits
+/// until every byte is written. Errors of the writes are reported as
+/// [`WriteError::Io`]; an error of `fill` wins over the worker's.
+pub fn write_pipelined<R>(
+    file: &File,
+    fill: impl FnOnce(&mut PipeSink<'_>) -> Result<R, WriteError>,
+) -> Result<R, WriteError> {
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(1);
+        let (back_tx, back) = mpsc::channel::<Vec<u8>>();
+        let worker = s.spawn(move || -> std::io::Result<()> {
+            for (off, buf) in rx {
+                file.write_all_at(&buf, off)?;
+                // The sink may be gone already; then the buffer is just freed.
+                let _ = back_tx.send(buf);
+            }
+            Ok(())
+        });
+        let mut sink = PipeSink {
+            cur: Vec::with_capacity(PIPE_CHUNK),
+            start: 0,
+            tx: Some(tx),
+            back,
+            allocated: 1,
+            worker: Some(worker),
+        };
+        let r = fill(&mut sink);
+        let closed = sink.close();
+        let v = r?;
+        closed.map_err(|source| WriteError::Io {
+            op: "write",
+            source,
+        })?;
+        Ok(v)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipelined_writes_land_where_they_were_sent() {
+        let f = tempfile::tempfile().expect("temp file");
+        let big: Vec<u8> = (0..PIPE_CHUNK * 2 + 12345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let n = write_pipelined(&f, |sink| {
+            let io = |source| WriteError::Io {
+                op: "write",
+                source,
+            };
+            sink.write_all(&[0u8; 16]).map_err(io)?;
+            sink.write_all(&big).map_err(io)?;
+            for i in 0..1000u32 {
+                sink.write_all(&i.to_le_bytes()).map_err(io)?;
+            }
+            assert_eq!(
+                sink.stream_position().map_err(io)?,
+                16 + big.len() as u64 + 4000
+            );
+            sink.seek(SeekFrom::Start(0)).map_err(io)?;
+            sink.write_all(b"head").map_err(io)?;
+            sink.flush().map_err(io)?;
+            Ok(7)
+        })
+        .expect("pipelined write");
+        assert_eq!(n, 7);
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&[0u8; 12]);
+        want.extend_from_slice(&big);
+        for i in 0..1000u32 {
+            want.extend_from_slice(&i.to_le_bytes());
+        }
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut &f, &mut got).expect("read back");
+        assert!(got == want, "the file differs from what was written");
+    }
+
+    #[test]
+    fn pipelined_write_errors_are_reported() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ro");
+        fs::write(&path, b"").expect("create");
+        let ro = File::open(&path).expect("open read-only");
+        let big = vec![1u8; PIPE_CHUNK * 4];
+        let r = write_pipelined(&ro, |sink| {
+            sink.write_all(&big).map_err(|source| WriteError::Io {
+                op: "write",
+                source,
+            })
+        });
+        assert!(matches!(r, Err(WriteError::Io { .. })), "{r:?}");
+        // An error of the producer wins.
+        let r: Result<(), _> = write_pipelined(&ro, |_| Err(WriteError::TooDeep));
+        assert!(matches!(r, Err(WriteError::TooDeep)), "{r:?}");
+    }
 
     #[test]
     fn temp_names() {

@@ -468,16 +468,18 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
         let flags = if level == 0 { LEAF_PAGE } else { BRANCH_PAGE };
         let overflow =
             u32::try_from(npages - 1).map_err(|_| WriteError::Overflow("page overflow count"))?;
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        buf.resize(npages * ps, 0);
-        encode_node(&mut buf, pgid, flags, overflow, elems);
-        let r = self.out.write_all(&buf).map_err(io("write"));
-        self.buf = buf;
+        // Header and element array from a small buffer, then keys, values and the zero
+        // tail straight into the output: each byte is copied once here.
+        let mut head = std::mem::take(&mut self.buf);
+        head.clear();
+        head.resize(PAGE_HEADER_SIZE + ELEMENT_SIZE * elems.len(), 0);
+        encode_head(&mut head, pgid, flags, overflow, elems);
+        let r = self.stream_page(&head, elems, npages * ps - size);
+        self.buf = head;
         if self.buf.capacity() > 4 * ps {
             self.buf = Vec::new();
         }
-        r?;
+        r.map_err(io("write"))?;
         self.next_pgid = pgid
             .checked_add(npages as u64)
             .ok_or(WriteError::Overflow("page id"))?;
@@ -487,6 +489,22 @@ impl<'a, W: Write + Seek> BoltWriter<'a, W> {
             crate::fault::point("write-pages").map_err(io("write"))?;
         }
         Ok(pgid)
+    }
+
+    /// Writes an encoded page head, the elements' keys and values, and `pad` zeros.
+    fn stream_page(&mut self, head: &[u8], elems: &[Elem<'a>], pad: usize) -> std::io::Result<()> {
+        self.out.write_all(head)?;
+        for e in elems {
+            self.out.write_all(&e.key)?;
+            self.out.write_all(&e.value)?;
+        }
+        let mut pad = pad;
+        while pad > 0 {
+            let n = pad.min(ZEROS.len());
+            self.out.write_all(&ZEROS[..n])?;
+            pad -= n;
+        }
+        Ok(())
     }
 
     /// Finishes the top frame's tree and returns its root page id.
@@ -651,10 +669,15 @@ fn put_u64(b: &mut [u8], at: usize, v: u64) {
     }
 }
 
-/// Writes a page header, the elements and their data into `b` (zeroed, and sized by the
-/// caller from the same elements). Offsets fit in `u32` and `count` in `u16`: callers
-/// reject nodes larger than [`MAX_ELEMENT_EXTENT`] and the split rule caps the count.
-fn encode_node(b: &mut [u8], pgid: Pgid, flags: u16, overflow: u32, elems: &[Elem<'_>]) {
+/// Zeros for page tails.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// Writes a page header and the element array into `b` (zeroed, at least
+/// `PAGE_HEADER_SIZE + ELEMENT_SIZE * elems.len()` bytes); the elements' keys and values
+/// follow the array in order, with no gaps. Offsets fit in `u32` and `count` in `u16`:
+/// callers reject nodes larger than [`MAX_ELEMENT_EXTENT`] and the split rule caps the
+/// count.
+fn encode_head(b: &mut [u8], pgid: Pgid, flags: u16, overflow: u32, elems: &[Elem<'_>]) {
     put_u64(b, PAGE_ID, pgid);
     put_u16(b, PAGE_FLAGS, flags);
     put_u16(b, PAGE_COUNT, elems.len() as u16);
@@ -673,6 +696,16 @@ fn encode_node(b: &mut [u8], pgid: Pgid, flags: u16, overflow: u32, elems: &[Ele
             put_u32(b, at + LEAF_KSIZE, e.key.len() as u32);
             put_u32(b, at + LEAF_VSIZE, e.value.len() as u32);
         }
+        data += e.key.len() + e.value.len();
+    }
+}
+
+/// Writes a whole node into `b` (zeroed, and sized by the caller from the same
+/// elements): [`encode_head`], then the keys and values.
+fn encode_node(b: &mut [u8], pgid: Pgid, flags: u16, overflow: u32, elems: &[Elem<'_>]) {
+    encode_head(b, pgid, flags, overflow, elems);
+    let mut data = PAGE_HEADER_SIZE + ELEMENT_SIZE * elems.len();
+    for e in elems {
         if let Some(d) = b.get_mut(data..data + e.key.len()) {
             d.copy_from_slice(&e.key);
         }
