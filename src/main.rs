@@ -13,8 +13,9 @@ static ALLOC: ctrdb::heapstats::Counting = ctrdb::heapstats::Counting;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let result = app::run(cli, &mut stdout.lock(), &mut stderr.lock());
+    // stderr is not held locked for the run: a message from another thread
+    // (a progress bar, a worker) would block on the lock forever.
+    let result = app::run(cli, &mut stdout.lock(), &mut std::io::stderr());
     let status = match result {
         Ok(s) => s,
         Err(e) if e.is_broken_pipe() => ExitStatus::Clean,
