@@ -202,65 +202,43 @@ impl<'r, 'a> NsGc<'r, 'a> {
     fn slot(&self, n: &Node<'a>) -> Option<Slot> {
         let ns = self.ns;
         let key: &[u8] = &n.key;
-        let find = |len: usize, cmp: &dyn Fn(usize) -> std::cmp::Ordering| {
-            let (mut lo, mut hi) = (0, len);
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                match cmp(mid) {
-                    std::cmp::Ordering::Less => lo = mid + 1,
-                    std::cmp::Ordering::Greater => hi = mid,
-                    std::cmp::Ordering::Equal => return Some(mid),
-                }
-            }
-            None
-        };
         match n.kind {
-            Kind::Lease => find(ns.leases.len(), &|i| {
-                ns.leases
-                    .get(i)
-                    .map_or(std::cmp::Ordering::Greater, |x| x.id.0.cmp(key))
-            })
-            .map(Slot::Lease),
-            Kind::Content => find(ns.blobs.len(), &|i| {
-                ns.blobs
-                    .get(i)
-                    .map_or(std::cmp::Ordering::Greater, |x| x.digest.0.cmp(key))
-            })
-            .map(Slot::Content),
-            Kind::Ingest => find(ns.ingests.len(), &|i| {
-                ns.ingests
-                    .get(i)
-                    .map_or(std::cmp::Ordering::Greater, |x| x.ref_.0.cmp(key))
-            })
-            .map(Slot::Ingest),
-            Kind::Container => find(ns.containers.len(), &|i| {
-                ns.containers
-                    .get(i)
-                    .map_or(std::cmp::Ordering::Greater, |x| x.id.0.cmp(key))
-            })
-            .map(Slot::Container),
-            Kind::Image => {
-                if self.removed.contains(key) {
-                    return None;
-                }
-                find(ns.images.len(), &|i| {
-                    ns.images
-                        .get(i)
-                        .map_or(std::cmp::Ordering::Greater, |x| x.name.0.cmp(key))
-                })
-                .map(Slot::Image)
-            }
+            Kind::Lease => ns
+                .leases
+                .binary_search_by(|x| x.id.0.cmp(key))
+                .ok()
+                .map(Slot::Lease),
+            Kind::Content => ns
+                .blobs
+                .binary_search_by(|x| x.digest.0.cmp(key))
+                .ok()
+                .map(Slot::Content),
+            Kind::Ingest => ns
+                .ingests
+                .binary_search_by(|x| x.ref_.0.cmp(key))
+                .ok()
+                .map(Slot::Ingest),
+            Kind::Container => ns
+                .containers
+                .binary_search_by(|x| x.id.0.cmp(key))
+                .ok()
+                .map(Slot::Container),
+            Kind::Image if self.removed.contains(key) => None,
+            Kind::Image => ns
+                .images
+                .binary_search_by(|x| x.name.0.cmp(key))
+                .ok()
+                .map(Slot::Image),
             Kind::Snapshot => {
                 // Held split at the first '/', as containerd splits it.
                 let j = ns.snapshotters.iter().position(|s| s.name.0 == key)?;
-                let snaps = &ns.snapshotters.get(j)?.snapshots;
                 let rest: &[u8] = &n.rest;
-                find(snaps.len(), &|i| {
-                    snaps
-                        .get(i)
-                        .map_or(std::cmp::Ordering::Greater, |x| x.key.0.cmp(rest))
-                })
-                .map(|i| Slot::Snapshot(j, i))
+                ns.snapshotters
+                    .get(j)?
+                    .snapshots
+                    .binary_search_by(|x| x.key.0.cmp(rest))
+                    .ok()
+                    .map(|i| Slot::Snapshot(j, i))
             }
         }
     }
