@@ -2,24 +2,13 @@
 //! structural check, schema decode, digest-map build, input hash.
 //! `RAYON_NUM_THREADS=N cargo run --release --example phases -- DB [ROUNDS]`.
 
-use std::time::Instant;
-
 use ctrdb::analysis::refs;
 use ctrdb::bolt::{check, DbFile, LockMode};
 use ctrdb::containerd::MetaDb;
 use sha2::Digest;
 
-fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut best = f64::MAX;
-    let mut last = None;
-    for _ in 0..rounds {
-        let t = Instant::now();
-        let v = f();
-        best = best.min(t.elapsed().as_secs_f64() * 1e3);
-        last = Some(v);
-    }
-    (best, last.expect("at least one round"))
-}
+mod common;
+use common::best;
 
 fn main() {
     let mut args = std::env::args().skip(1);
