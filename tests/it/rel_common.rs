@@ -43,6 +43,25 @@ fn owned(b: impl Into<Vec<u8>>) -> Cow<'static, [u8]> {
     Cow::Owned(b.into())
 }
 
+/// An image record `name` whose target is blob `i`'s digest.
+fn image(w: &mut FileWriter<'static>, name: String, i: u64) {
+    w.begin_bucket(owned(name), 0).unwrap();
+    w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
+        .unwrap();
+    w.begin_bucket(owned("target"), 0).unwrap();
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}")))
+        .unwrap();
+    w.put(
+        owned("mediatype"),
+        owned("application/vnd.oci.image.index.v1+json"),
+    )
+    .unwrap();
+    w.put(owned("size"), owned(varint(1024))).unwrap();
+    w.end_bucket().unwrap();
+    w.end_bucket().unwrap();
+}
+
 /// A `createdat` value as containerd writes it (Go `time.MarshalBinary`).
 pub const CREATEDAT: [u8; 15] = [
     1, 0, 0, 0, 0x0e, 0xe2, 0x9b, 0xf6, 0x7d, 0x2d, 0x59, 0x5b, 0x49, 0xff, 0xff,
@@ -92,42 +111,12 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
         w.end_bucket().unwrap();
         w.begin_bucket(owned("images"), 0).unwrap();
         for i in 0..(blobs / 10).max(1) {
-            w.begin_bucket(owned(format!("docker.io/library/img{i:06}:latest")), 0)
-                .unwrap();
-            w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
-                .unwrap();
-            w.begin_bucket(owned("target"), 0).unwrap();
-            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}")))
-                .unwrap();
-            w.put(
-                owned("mediatype"),
-                owned("application/vnd.oci.image.index.v1+json"),
-            )
-            .unwrap();
-            w.put(owned("size"), owned(varint(1024))).unwrap();
-            w.end_bucket().unwrap();
-            w.end_bucket().unwrap();
+            image(w, format!("docker.io/library/img{i:06}:latest"), i);
         }
         // Short aliases of every tenth image (they sort after "docker.io/…"), so
         // `dedup` has names to remove and really rewrites the file.
         for i in (0..(blobs / 10).max(1)).step_by(10) {
-            w.begin_bucket(owned(format!("img{i:06}:latest")), 0)
-                .unwrap();
-            w.put(owned("createdat"), owned(CREATEDAT.to_vec()))
-                .unwrap();
-            w.begin_bucket(owned("target"), 0).unwrap();
-            let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            w.put(owned("digest"), owned(format!("sha256:{i:016x}{h:048x}")))
-                .unwrap();
-            w.put(
-                owned("mediatype"),
-                owned("application/vnd.oci.image.index.v1+json"),
-            )
-            .unwrap();
-            w.put(owned("size"), owned(varint(1024))).unwrap();
-            w.end_bucket().unwrap();
-            w.end_bucket().unwrap();
+            image(w, format!("img{i:06}:latest"), i);
         }
         w.end_bucket().unwrap(); // images
         w.end_bucket().unwrap(); // default
