@@ -130,6 +130,38 @@ pub fn oracle_bin(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Runs the Go oracle `editdb DB ARGS…` (one edit through Go's bbolt) and
+/// asserts it succeeded.
+pub fn editdb<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(bin: &Path, db: &Path, args: &[S]) {
+    let o = Command::new(bin.join("editdb"))
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run editdb");
+    assert!(
+        o.status.success(),
+        "editdb {} {args:?}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Go's `tx.Check` (`dumpdb -check`) must exit 0 and print exactly OK.
+pub fn go_check_ok(bin: &Path, db: &Path) {
+    let o = Command::new(bin.join("dumpdb"))
+        .arg("-check")
+        .arg(db)
+        .output()
+        .expect("run dumpdb");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).trim()),
+        (Some(0), "OK"),
+        "Go tx.Check on {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A tree page found by walking the file: id, kind, and the bucket it belongs to.
 #[derive(Debug, Clone)]
 pub struct TreePage {

@@ -259,21 +259,6 @@ pub fn assert_dump_minus(input: &Path, out: &Path, removed: &BTreeSet<(String, S
     );
 }
 
-pub fn go_check_ok(bin: &Path, db: &Path) {
-    let o = Command::new(bin.join("dumpdb"))
-        .arg("-check")
-        .arg(db)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).trim(),
-        "OK",
-        "tx.Check on {}: {}",
-        db.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// containerd 1.6.20's own GC (dry run on a copy): what it removes, without the
 /// header lines (path, caveats, object counts).
 fn go_gc(bin: &Path, db: &Path) -> Vec<String> {
@@ -304,16 +289,8 @@ fn edited(bin: &Path, dir: &Path, src: &Path, case: &str, ops: &[Vec<Vec<u8>>]) 
     let out = dir.join(format!("{case}.db"));
     std::fs::copy(src, &out).unwrap();
     for op in ops {
-        let o = Command::new(bin.join("editdb"))
-            .arg(&out)
-            .args(op.iter().map(|a| OsStr::from_bytes(a)))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{case}: editdb {op:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let args: Vec<&OsStr> = op.iter().map(|a| OsStr::from_bytes(a)).collect();
+        editdb(bin, &out, &args);
     }
     out
 }

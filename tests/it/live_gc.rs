@@ -10,8 +10,6 @@
 //! covers them. Needs root and the releases (see `live.rs`); skips otherwise.
 
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
 use std::time::SystemTime;
 
 use super::common::*;
@@ -80,19 +78,6 @@ fn db_objects(meta: &MetaDb) -> BTreeSet<String> {
         }
     }
     v
-}
-
-fn editdb(bin: &Path, db: &Path, args: &[&str]) {
-    let o = Command::new(bin.join("editdb"))
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "editdb {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 #[test]

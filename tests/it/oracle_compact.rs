@@ -9,23 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::common::{editdb, go_check_ok, oracle_bin};
 use super::writer_common::*;
 use ctrdb::bolt::writer::FreelistMode;
 
 fn oracle() -> Option<PathBuf> {
-    let Some(dir) = std::env::var_os("CTRDB_ORACLE_BIN").map(PathBuf::from) else {
-        eprintln!(
-            "SKIP: CTRDB_ORACLE_BIN is not set (build the tools with tests/oracle/build.sh DIR)"
-        );
-        return None;
-    };
-    for t in ["dumpdb", "editdb"] {
-        if !dir.join(t).is_file() {
-            eprintln!("SKIP: {} is missing", dir.join(t).display());
-            return None;
-        }
-    }
-    Some(dir)
+    oracle_bin("oracle_compact")
 }
 
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
@@ -37,26 +26,10 @@ fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
     )
 }
 
-/// Go's `tx.Check` must print exactly OK.
-fn go_check(bin: &Path, db: &Path) {
-    let (code, out, err) = run(Command::new(bin.join("dumpdb")).arg("-check").arg(db));
-    assert_eq!(
-        (code, out.trim()),
-        (Some(0), "OK"),
-        "Go tx.Check on {}: {out}{err}",
-        db.display()
-    );
-}
-
 fn go_lines(bin: &Path, db: &Path) -> String {
     let (code, out, err) = run(Command::new(bin.join("dumpdb")).arg("-lines").arg(db));
     assert_eq!(code, Some(0), "dumpdb -lines {}: {err}", db.display());
     out
-}
-
-fn edit(bin: &Path, db: &Path, args: &[&str]) {
-    let (code, out, err) = run(Command::new(bin.join("editdb")).arg(db).args(args));
-    assert_eq!(code, Some(0), "editdb {args:?}: {out}{err}");
 }
 
 #[test]
@@ -83,7 +56,7 @@ fn go_reads_and_checks_random_trees() {
             let root = random_root(&mut rng, &shape, top);
             let path = dir.path().join(format!("r{seed}-{ps}.db"));
             write_tree_file(&path, &root, options(ps, fl));
-            go_check(&bin, &path);
+            go_check_ok(&bin, &path);
             let mut want = String::new();
             super::writer_common::go_lines(&root, &mut Vec::new(), &mut want);
             assert!(
@@ -134,19 +107,19 @@ fn editable_tree() -> Tree {
 }
 
 fn mutate_and_check(bin: &Path, db: &Path) {
-    edit(
+    editdb(
         bin,
         db,
         &["put", "v1", "many", "key01500x", "inserted in the middle"],
     );
-    go_check(bin, db);
-    edit(bin, db, &["mk-bucket", "v1", "ctrdb-new", "nested"]);
-    edit(bin, db, &["put", "v1", "ctrdb-new", "nested", "k", "v"]);
-    edit(bin, db, &["rm-bucket", "v1", "small10"]);
-    edit(bin, db, &["rm-bucket", "v1", "small11"]);
-    go_check(bin, db);
-    edit(bin, db, &["rm-bucket", "v1", "many"]);
-    go_check(bin, db);
+    go_check_ok(bin, db);
+    editdb(bin, db, &["mk-bucket", "v1", "ctrdb-new", "nested"]);
+    editdb(bin, db, &["put", "v1", "ctrdb-new", "nested", "k", "v"]);
+    editdb(bin, db, &["rm-bucket", "v1", "small10"]);
+    editdb(bin, db, &["rm-bucket", "v1", "small11"]);
+    go_check_ok(bin, db);
+    editdb(bin, db, &["rm-bucket", "v1", "many"]);
+    go_check_ok(bin, db);
     let lines = go_lines(bin, db);
     assert!(
         lines.contains(&format!(
@@ -168,7 +141,7 @@ fn go_keeps_writing_to_our_files() {
     for fl in [FreelistMode::Page, FreelistMode::None] {
         let path = dir.path().join(format!("edit-{fl:?}.db"));
         write_tree_file(&path, &editable_tree(), options(4096, fl));
-        go_check(&bin, &path);
+        go_check_ok(&bin, &path);
         mutate_and_check(&bin, &path);
     }
 }
@@ -198,17 +171,17 @@ fn compacted_fixtures_pass_go_check_and_dump_identically() {
             db.display(),
             String::from_utf8_lossy(&o.stderr)
         );
-        go_check(&bin, &out);
+        go_check_ok(&bin, &out);
         assert!(
             go_lines(&bin, db) == go_lines(&bin, &out),
             "{}: Go's dump of the copy differs",
             db.display()
         );
         // Go can write to the copy too.
-        edit(&bin, &out, &["mk-bucket", "ctrdb-test", "b"]);
-        edit(&bin, &out, &["put", "ctrdb-test", "b", "k", "v"]);
-        edit(&bin, &out, &["rm-bucket", "ctrdb-test", "b"]);
-        go_check(&bin, &out);
+        editdb(&bin, &out, &["mk-bucket", "ctrdb-test", "b"]);
+        editdb(&bin, &out, &["put", "ctrdb-test", "b", "k", "v"]);
+        editdb(&bin, &out, &["rm-bucket", "ctrdb-test", "b"]);
+        go_check_ok(&bin, &out);
         eprintln!("{}: ok", db.display());
     }
 }

@@ -93,19 +93,6 @@ fn oracle_gc(bin: &Path, db: &Path, tmp: &Path) -> (BTreeSet<String>, SystemTime
     (removed.collect(), now)
 }
 
-fn editdb(bin: &Path, db: &Path, args: &[String]) {
-    let o = Command::new(bin.join("editdb"))
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "editdb {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn a(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }

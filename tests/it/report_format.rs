@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::process::Command;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -482,12 +481,8 @@ fn non_utf8_bytes_round_trip() {
     let p = tmp.path().join("nonutf8.db");
     std::fs::copy(fx, &p).unwrap();
     let edit = |args: &[&[u8]]| {
-        let o = Command::new(bin.join("editdb"))
-            .arg(&p)
-            .args(args.iter().map(|a| OsStr::from_bytes(a)))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let args: Vec<&OsStr> = args.iter().map(|a| OsStr::from_bytes(a)).collect();
+        editdb(&bin, &p, &args);
     };
     edit(&[
         b"put",

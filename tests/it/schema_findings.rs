@@ -5,7 +5,6 @@
 //! the other namespaces fully decoded.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -32,16 +31,7 @@ fn edited(bin: &Path, dir: &Path, fixture_name: &str, case: &str, ops: &[&[&str]
     let out = dir.join(format!("{fixture_name}-{case}.db"));
     std::fs::copy(fixture(fixture_name), &out).unwrap();
     for op in ops {
-        let o = Command::new(bin.join("editdb"))
-            .arg(&out)
-            .args(*op)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{case}: editdb {op:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        editdb(bin, &out, op);
     }
     out
 }
