@@ -1,5 +1,6 @@
 //! Times each phase of the read path on one file, best of N rounds:
-//! structural check, schema decode, digest-map build, input hash.
+//! structural check, schema decode (records only, and with the cross-record
+//! checks), digest-map build, its pretty JSON, input hash.
 //! `RAYON_NUM_THREADS=N cargo run --release --example phases -- DB [ROUNDS]`.
 
 use ctrdb::analysis::refs;
@@ -17,14 +18,17 @@ fn main() {
     let file = DbFile::open(path.as_ref(), LockMode::Shared).expect("open");
     let db = file.db().expect("parse");
     let (t_check, report) = best(rounds, || check::check(&db));
+    let (t_records, _) = best(rounds, || MetaDb::decode_records(&db));
     let (t_decode, meta) = best(rounds, || MetaDb::decode(&db));
     let (t_build, map) = best(rounds, || refs::build(&meta));
+    let (t_json, json) = best(rounds, || serde_json::to_vec_pretty(&map).expect("json"));
     let (t_hash, _) = best(rounds, || sha2::Sha256::digest(db.data()));
     println!(
-        "threads={} findings={} records_ns={} groups={} check_ms={t_check:.1} decode_ms={t_decode:.1} build_ms={t_build:.1} sha256_ms={t_hash:.1}",
+        "threads={} findings={} records_ns={} groups={} check_ms={t_check:.1} decode_records_ms={t_records:.1} decode_ms={t_decode:.1} build_ms={t_build:.1} json_ms={t_json:.1} json_bytes={} sha256_ms={t_hash:.1}",
         rayon::current_num_threads(),
         report.findings.len(),
         meta.namespaces.len(),
         map.groups.len(),
+        json.len(),
     );
 }

@@ -21,6 +21,7 @@
 //! | `before-rename` / `after-rename` | around the rename onto the target |
 //! | `before-dir-fsync` | renamed, the directory not yet synced |
 //! | `after-backup` | in-place: the backup copy is written, the DB not yet replaced |
+//! | `gc-proof` | `dedup`: the GC proof is judged (`error` makes it fail: refusal path) |
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

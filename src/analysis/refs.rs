@@ -7,7 +7,7 @@
 //! Built in parallel (namespaces in parallel, a large `images` list split across
 //! threads); the output order is deterministic.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -232,7 +232,6 @@ const PAR_MIN: usize = 512;
 
 /// Builds the map for one namespace, in digest order.
 pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
-    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
     let mut by_container: HashMap<&[u8], Vec<Bytes<'a>>> = HashMap::new();
     for c in &ns.containers {
         if let Some(img) = c.image.filter(|i| !i.0.is_empty()) {
@@ -287,7 +286,7 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 } else {
                     Labels::new()
                 },
-                dangling: !blobs.contains(digest.0),
+                dangling: ns.blob(digest.0).is_none(),
             },
         ))
     };
@@ -300,23 +299,24 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
     } else {
         ns.images.iter().filter_map(one).collect()
     };
-    let mut groups: BTreeMap<Bytes<'a>, DigestGroup<'a>> = BTreeMap::new();
+    let mut named = named;
+    // Stable: the names of one digest stay in key order.
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut groups: Vec<DigestGroup<'a>> = Vec::new();
     for (digest, media_type, size, n) in named {
-        let dangling = n.dangling;
-        groups
-            .entry(digest)
-            .or_insert_with(|| DigestGroup {
+        match groups.last_mut() {
+            Some(g) if g.digest == digest => g.names.push(n),
+            _ => groups.push(DigestGroup {
                 namespace: ns.name,
                 digest,
                 media_type,
                 size,
-                dangling,
-                names: Vec::new(),
-            })
-            .names
-            .push(n);
+                dangling: n.dangling,
+                names: vec![n],
+            }),
+        }
     }
-    groups.into_values().collect()
+    groups
 }
 
 /// The number of digest groups of `ns` with more than one name (what

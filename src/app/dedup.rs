@@ -223,7 +223,9 @@ pub(super) fn run(
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
     let db = file.db()?;
-    let meta = MetaDb::decode(&db);
+    // The plan and the GC model read records only; the cross-record findings
+    // are `check`'s business.
+    let meta = MetaDb::decode_records(&db);
     let opts = PlanOptions {
         policy: policy_of(a.policy),
         keep: a.keep.iter().map(|g| Glob::new(g)).collect(),
@@ -231,34 +233,30 @@ pub(super) fn run(
     };
     let plan = dedup::plan(&meta, &opts);
     let removed = plan.removed();
-    let impact = gc_impact(&meta, &removed, db.meta().has_freelist());
-    // The plan and the GC sets borrow from the mapped file, not from the decoded
-    // records: free those before the writer needs its own memory.
-    drop(meta);
+    let has_freelist = db.meta().has_freelist();
     let writing = a.output.is_some() || a.in_place;
-    let refused = if !impact.newly.is_empty() {
-        Some(format!(
-            "the plan would make {} record(s) newly collectable by containerd's GC ({}); nothing is written. \
-             This is a ctrdb bug or a record ctrdb does not expect: please report it with `--format json`",
-            impact.newly.len(),
-            describe(&impact.newly)
-        ))
-    } else if writing && opts.policy.needs_confirmation() && !a.yes {
-        Some(format!(
+    let needs_yes = writing && opts.policy.needs_confirmation() && !a.yes;
+    // With --output, the GC proof runs alongside the verification of the copy
+    // (while the disk syncs it) and the copy is renamed only if the proof holds.
+    // A dry run, and --in-place (which first writes a backup), prove it first.
+    let prove_alongside = a.output.is_some() && !needs_yes;
+    let mut impact = (!prove_alongside).then(|| gc_impact(&meta, &removed, has_freelist));
+    let mut refused = impact.as_ref().and_then(gc_refusal);
+    if refused.is_none() && needs_yes {
+        refused = Some(format!(
             "--policy {} removes tags ({} name(s) in all); review the dry run and add --yes to write",
             opts.policy.name(),
             plan.removed_count()
-        ))
-    } else {
-        None
-    };
+        ));
+    }
     let json = a.format == ReportFormat::Json;
     let mut written = None;
     let mut backup = None;
     if refused.is_none() && writing {
         let progress = progress_bar(json, db.data().len(), err);
         if let Some(target) = &a.output {
-            written = Some(write_clean(
+            let mut proved = None;
+            let result = write_clean(
                 &db,
                 &input.path,
                 target,
@@ -267,7 +265,22 @@ pub(super) fn run(
                 &removed,
                 json && a.input.hash,
                 &progress,
-            )?);
+                || {
+                    let i = gc_impact(&meta, &removed, has_freelist);
+                    let declined = gc_refusal(&i);
+                    proved = Some(i);
+                    match declined {
+                        Some(why) => Err(OutputError::Declined(why)),
+                        None => Ok(()),
+                    }
+                },
+            );
+            match result {
+                Ok(w) => written = Some(w),
+                Err(AppError::Write(OutputError::Declined(why))) => refused = Some(why),
+                Err(e) => return Err(e),
+            }
+            impact = proved;
         } else if !removed.is_empty() {
             let b = make_backup(&file, a.backup.as_deref())?;
             crate::fault::point("after-backup").map_err(|source| {
@@ -287,6 +300,7 @@ pub(super) fn run(
                 &removed,
                 json && a.input.hash,
                 &progress,
+                || Ok(()),
             )?);
         }
         if let Some(p) = progress {
@@ -304,6 +318,9 @@ pub(super) fn run(
             )?;
         }
     }
+    // Computed above unless the write failed before the proof ran.
+    let impact = impact.unwrap_or_else(|| gc_impact(&meta, &removed, has_freelist));
+    drop(meta);
     let rollback = backup
         .as_ref()
         .map(|b| rollback_command(&b.path, &input.path));
@@ -429,6 +446,22 @@ fn gc_impact<'a>(
         after,
         newly,
     }
+}
+
+/// Why the plan must not be written, if it would make a record newly
+/// collectable. `CTRDB_FAULT=gc-proof:error` makes the proof fail (for tests
+/// of the refusal path).
+fn gc_refusal(impact: &Impact<'_>) -> Option<String> {
+    let injected = crate::fault::point("gc-proof").is_err();
+    if impact.newly.is_empty() && !injected {
+        return None;
+    }
+    Some(format!(
+        "the plan would make {} record(s) newly collectable by containerd's GC ({}); nothing is written. \
+         This is a ctrdb bug or a record ctrdb does not expect: please report it with `--format json`",
+        impact.newly.len(),
+        describe(&impact.newly)
+    ))
 }
 
 fn rules_name(r: GcRules) -> &'static str {
@@ -653,6 +686,7 @@ fn write_clean(
     removed: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
     hash: bool,
     progress: &Option<indicatif::ProgressBar>,
+    alongside: impl FnOnce() -> Result<(), OutputError> + Send,
 ) -> Result<Clean, AppError> {
     let meta = db.meta();
     let root = db.root().map_err(crate::bolt::Error::from)?;
@@ -696,10 +730,17 @@ fn write_clean(
             if let Some(p) = progress {
                 p.set_message("verifying the new file");
             }
-            let dropped = std::cell::Cell::new(0);
-            let (compared, sha) =
-                super::compact::verify_and_hash(db, bytes, keep_fn(&set, &dropped), hash)?;
-            Ok((compared, sha, dropped.get()))
+            let (verified, beside) = rayon::join(
+                || {
+                    let dropped = std::cell::Cell::new(0);
+                    super::compact::verify_and_hash(db, bytes, keep_fn(&set, &dropped), hash)
+                        .map(|(compared, sha)| (compared, sha, dropped.get()))
+                },
+                alongside,
+            );
+            let verified = verified?;
+            beside?;
+            Ok(verified)
         },
     )?;
     Ok(Clean {

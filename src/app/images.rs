@@ -61,7 +61,7 @@ pub(super) fn run(
     let db = file.db()?;
     let (sha256, meta) =
         hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
-            MetaDb::decode(&db)
+            MetaDb::decode_records(&db)
         });
     let nss: Vec<_> = meta
         .namespaces

@@ -38,7 +38,7 @@ pub(super) fn run(
     let file = input.open()?;
     let db = file.db()?;
     let (sha256, map) = hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
-        let mut meta = MetaDb::decode(&db);
+        let mut meta = MetaDb::decode_records(&db);
         meta.namespaces
             .retain(|n| ns_selected(&a.namespaces, n.name.0));
         refs::build(&meta)

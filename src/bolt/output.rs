@@ -70,6 +70,10 @@ pub enum OutputError {
     /// Verification found another problem.
     #[error("verification of the new file failed: {0}")]
     VerifyOther(String),
+    /// A check run by the caller alongside the verification declined the new
+    /// file (the message says why); it is removed, not renamed.
+    #[error("{0}")]
+    Declined(String),
 }
 
 /// How the target may be treated.

@@ -183,10 +183,9 @@ impl<'r, 'a> SnapshotIndex<'r, 'a> {
 
 /// Cross-record checks within one namespace.
 pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
-    let blobs: HashSet<&[u8]> = ns.blobs.iter().map(|b| b.digest.0).collect();
     for img in &ns.images {
         if let Some(d) = img.target_digest() {
-            if !blobs.contains(d.0) {
+            if ns.blob(d.0).is_none() {
                 out.push(SchemaFinding::new(
                     SchemaCode::ImageDangling,
                     &ns_path(ns, &[b"images", img.name.0]),
@@ -272,7 +271,7 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
         missing.extend(
             l.content
                 .iter()
-                .filter(|d| !blobs.contains(d.0))
+                .filter(|d| ns.blob(d.0).is_none())
                 .map(|d| format!("content {}", show(d.0))),
         );
         missing.extend(

@@ -487,6 +487,59 @@ fn output_equals_input_minus_removed_buckets_and_passes_go_checks() {
     }
 }
 
+/// The GC proof failing (injected: `CTRDB_FAULT=gc-proof:error`) refuses the
+/// write. With `--output` the proof runs alongside the verification of the
+/// written copy, so the copy exists as a temporary file first: it must be gone,
+/// nothing renamed, and the report must say why, as for a dry run and
+/// `--in-place` (where the proof runs before anything is written).
+#[test]
+fn failed_gc_proof_refuses_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fixture("2.1.9");
+    let out = dir.path().join("out.db");
+    let run = |args: &[&str], path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+            .arg("dedup")
+            .args(args)
+            .arg(path)
+            .env("CTRDB_FAULT", "gc-proof:error")
+            .output()
+            .expect("run ctrdb")
+    };
+    let o = run(&["--output", out.to_str().unwrap()], &db);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("newly collectable"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left behind"
+    );
+    let o = run(
+        &["--format", "json", "--output", out.to_str().unwrap()],
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let doc: Doc = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    assert!(doc
+        .refused
+        .as_deref()
+        .is_some_and(|r| r.contains("newly collectable")));
+    assert!(doc.output.is_none() && !out.exists());
+    assert!(doc.summary.removed > 0, "the plan itself is still reported");
+    // the dry run reports the refusal too
+    let o = run(&[], &db);
+    assert_eq!(o.status.code(), Some(2));
+    // in place: nothing written, no backup
+    let copy = dir.path().join("meta.db");
+    std::fs::copy(&db, &copy).unwrap();
+    let o = run(&["--in-place"], &copy);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&db).unwrap());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
 #[test]
 fn one_per_digest_needs_yes_to_write() {
     let dir = tempfile::tempdir().unwrap();
