@@ -6,7 +6,9 @@
 Generates containerd-shaped meta.db files with Go's own bbolt (benches/perfgen, the
 exact flags are in DATASETS below) into bench-data/ (git-ignored), then runs every
 contender round-robin (interleaved: one run of each per round, so drift in the
-machine's state hits all of them alike), with a warm page cache. Prints, per
+machine's state hits all of them alike), with a warm page cache in a defined state
+(`settle`: evicted and read back, as after a reboot), and the readers once more on
+a copy whose cache was filled by 4 KiB writes. Prints, per
 dataset, median wall time, ratios to `cat`, `cp`, `cp` + `sync` (a durable copy:
 ctrdb fsyncs what it writes), Go walk, Go tx.Check and Go bolt.Compact (writers
 also with their output on tmpfs, where fsync is free, against `cp` and Go's
@@ -109,13 +111,75 @@ def supported(cmd):
     return r.returncode == 0 and ("--hash" not in cmd or "--hash" in r.stdout)
 
 
+def settle(db):
+    """Puts `db` in a defined page-cache state: synced, evicted
+    (POSIX_FADV_DONTNEED, no root needed) and read back sequentially, as after a
+    reboot or a fresh copy. Read-ahead then fills the cache in large folios where
+    the kernel can (ext4 from Linux 6.16, up to 2 MiB with a large read_ahead_kb),
+    and mapped readers (ctrdb, Go) map those with one fault per folio."""
+    fd = os.open(db, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        while os.read(fd, 1 << 20):
+            pass
+    finally:
+        os.close(fd)
+
+
+def thp_file_mapped():
+    try:
+        with open("/proc/vmstat") as f:
+            for line in f:
+                if line.startswith("thp_file_mapped "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def small_write_table(name, db, rounds, env):
+    """The readers again on a copy written 4 KiB at a time (as bbolt writes its
+    pages): its page cache is in 4 KiB folios, so a mapped reader takes a fault
+    per 16 pages (fault-around) instead of one per large folio."""
+    copy = os.path.join(DATA, f"{name}.4k.db")
+    sh(["dd", f"if={db}", f"of={copy}", "bs=4k", "status=none"])
+    g = lambda t: os.path.join(BIN, t)
+    rows = [
+        ("cat", ["sh", "-c", f"cat '{copy}' >/dev/null"]),
+        ("Go walk", [g("walk"), copy]),
+        ("Go tx.Check", [g("check"), copy]),
+        ("ctrdb inspect", [CTRDB, "inspect", copy]),
+        ("ctrdb refs --format json", [CTRDB, "refs", "--format", "json", copy]),
+        ("ctrdb check", [CTRDB, "check", copy]),
+    ]
+    rows = [(n, c) for n, c in rows if supported(c)]
+    t = {n: [] for n, _ in rows}
+    try:
+        for r in range(rounds + 1):
+            for n, c in rows:
+                res = run_once(c, env)
+                if r > 0:
+                    t[n].append(res[0])
+    finally:
+        os.remove(copy)
+    med = {n: statistics.median(v) for n, v in t.items()}
+    lines = ["", "Readers on a copy whose page cache was filled by 4 KiB writes (no large folios), medians:", "",
+             "| command | median | ×cat | ×Go walk | ×Go Check |", "|---|---|---|---|---|"]
+    for n, m in med.items():
+        r = lambda a: f"{m / med[a]:.2f}" if med.get(a) else "-"
+        lines.append(f"| {n} | {m * 1000:.0f} ms | {r('cat')} | {r('Go walk')} | {r('Go tx.Check')} |")
+    return lines
+
+
 def bench(name, rounds):
     db = dataset(name)
     out = os.path.join(DATA, f"{name}.out.db")
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 3 * os.path.getsize(db) else None
     shm_out = os.path.join(shm, f"ctrdb-bench-{name}.out.db") if shm else None
     size = os.path.getsize(db)
-    subprocess.run(["cat", db], stdout=subprocess.DEVNULL)  # warm the page cache
+    settle(db)
+    thp0 = thp_file_mapped()
     items = [(n, c, o) for n, c, o in contenders(db, out, shm_out) if supported(c)]
     env = dict(os.environ, CTRDB_HEAP_STATS="1")
     results = {n: [] for n, _, _ in items}
@@ -145,6 +209,11 @@ def bench(name, rounds):
             ratio = lambda a: f"{m / med[a + ' (tmpfs)']:.2f}" if med.get(a + " (tmpfs)") else (f"{m / med[a]:.2f}" if a in ("cat", "Go walk", "Go tx.Check") else "-")
         lines.append(f"| {n} | {m * 1000:.0f} ms | {ratio('cat')} | {ratio('cp')} | {ratio('cp + sync')} | {ratio('Go walk')} | "
                      f"{ratio('Go tx.Check')} | {ratio('Go bolt.Compact')} | {rss:.0f} MiB | {h} |")
+    thp = thp_file_mapped()
+    if thp is not None and thp0 is not None:
+        lines += ["", f"Page cache: read back from disk (evicted, then read sequentially); "
+                      f"{thp - thp0} PMD (2 MiB) file mappings made during the runs (`thp_file_mapped`)."]
+    lines += small_write_table(name, db, rounds, env)
     lines += ["", "Thread scaling (RAYON_NUM_THREADS, medians):", "",
               "| command | 1 thread | 2 threads | speed-up |", "|---|---|---|---|"]
     for n, c in [("ctrdb check", [CTRDB, "check", db]), ("ctrdb refs --format json", [CTRDB, "refs", "--format", "json", db])]:
