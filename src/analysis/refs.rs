@@ -331,22 +331,30 @@ pub fn multi_name_digests(ns: &Namespace<'_>) -> usize {
     d.chunk_by(|a, b| a == b).filter(|g| g.len() > 1).count()
 }
 
-/// Builds the whole map.
-pub fn build<'a>(db: &MetaDb<'a>) -> RefsMap<'a> {
-    let per_ns: Vec<Vec<DigestGroup<'a>>> =
-        db.namespaces.par_iter().map(namespace_groups).collect();
+/// The digests targeted in more than one namespace, by digest, from every
+/// namespace's groups (given in namespace order).
+pub fn shared_digests<'g, 'a: 'g>(
+    groups: impl Iterator<Item = &'g DigestGroup<'a>>,
+) -> Vec<SharedDigest<'a>> {
     let mut shared: BTreeMap<Bytes<'a>, Vec<NamespaceCount<'a>>> = BTreeMap::new();
-    for g in per_ns.iter().flatten() {
+    for g in groups {
         shared.entry(g.digest).or_default().push(NamespaceCount {
             namespace: g.namespace,
             names: g.names.len(),
         });
     }
-    let shared = shared
+    shared
         .into_iter()
         .filter(|(_, v)| v.len() > 1)
         .map(|(digest, namespaces)| SharedDigest { digest, namespaces })
-        .collect();
+        .collect()
+}
+
+/// Builds the whole map.
+pub fn build<'a>(db: &MetaDb<'a>) -> RefsMap<'a> {
+    let per_ns: Vec<Vec<DigestGroup<'a>>> =
+        db.namespaces.par_iter().map(namespace_groups).collect();
+    let shared = shared_digests(per_ns.iter().flatten());
     let mut groups: Vec<DigestGroup<'a>> = per_ns.into_iter().flatten().collect();
     // Stable: namespaces were in name order and digests in order within each.
     groups.sort_by_key(|g| g.names.len() <= 1);

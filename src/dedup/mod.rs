@@ -16,10 +16,11 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::analysis::refs::{
-    self, NameRef, RefClass, SharedDigest, LABEL_CRI_MANAGED, LABEL_CRI_PINNED,
+    self, DigestGroup, NameRef, RefClass, SharedDigest, LABEL_CRI_MANAGED, LABEL_CRI_PINNED,
 };
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
@@ -249,36 +250,23 @@ impl<'a> Plan<'a> {
 
 /// Plans the removal of redundant names of `db` under `opts`.
 pub fn plan<'a>(db: &MetaDb<'a>, opts: &PlanOptions) -> Plan<'a> {
+    // Namespaces are independent: planned in parallel, concatenated in order.
+    let per_ns: Vec<(
+        Vec<DigestGroup<'a>>,
+        Vec<Decision<'a>>,
+        NamespaceSummary<'a>,
+    )> = db
+        .namespaces
+        .par_iter()
+        .filter(|n| n.in_v1)
+        .map(|ns| plan_namespace(ns, opts))
+        .collect();
+    let shared = refs::shared_digests(per_ns.iter().flat_map(|(g, _, _)| g));
     let mut decisions = Vec::new();
     let mut namespaces = Vec::new();
-    for ns in db.namespaces.iter().filter(|n| n.in_v1) {
-        let in_scope =
-            opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
-        let start = decisions.len();
-        for g in refs::namespace_groups(ns) {
-            plan_group(ns, g.digest, &g.names, in_scope, opts, &mut decisions);
-        }
-        // Records without a target digest are in no group; they are never touched.
-        for img in ns.images.iter().filter(|i| i.target_digest().is_none()) {
-            decisions.push(Decision {
-                namespace: ns.name,
-                name: img.name,
-                target: None,
-                class: refs::classify(img.name.0, None).class,
-                action: Action::Keep,
-                reason: Reason::NoTarget,
-                protected_by: Vec::new(),
-                detail: "the record has no target digest; ctrdb check reports it".into(),
-            });
-        }
-        let mine = decisions.get(start..).unwrap_or_default();
-        namespaces.push(NamespaceSummary {
-            namespace: ns.name,
-            names: mine.len(),
-            kept: mine.iter().filter(|d| d.action == Action::Keep).count(),
-            removed: mine.iter().filter(|d| d.action == Action::Remove).count(),
-            protected: mine.iter().filter(|d| d.is_protected()).count(),
-        });
+    for (_, d, summary) in per_ns {
+        decisions.extend(d);
+        namespaces.push(summary);
     }
     let mut warnings = Vec::new();
     let repo_digests_removed = decisions
@@ -307,10 +295,55 @@ pub fn plan<'a>(db: &MetaDb<'a>, opts: &PlanOptions) -> Plan<'a> {
     Plan {
         policy: opts.policy,
         decisions,
-        shared: refs::build(db).shared,
+        shared,
         namespaces,
         warnings,
     }
+}
+
+/// One namespace's digest groups, decisions and summary.
+fn plan_namespace<'a>(
+    ns: &Namespace<'a>,
+    opts: &PlanOptions,
+) -> (
+    Vec<DigestGroup<'a>>,
+    Vec<Decision<'a>>,
+    NamespaceSummary<'a>,
+) {
+    let in_scope =
+        opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
+    let mut decisions = Vec::new();
+    let groups = refs::namespace_groups(ns);
+    for g in &groups {
+        plan_group(ns, g.digest, &g.names, in_scope, opts, &mut decisions);
+    }
+    // Records without a target digest are in no group; they are never touched.
+    for img in ns.images.iter().filter(|i| i.target_digest().is_none()) {
+        decisions.push(Decision {
+            namespace: ns.name,
+            name: img.name,
+            target: None,
+            class: refs::classify(img.name.0, None).class,
+            action: Action::Keep,
+            reason: Reason::NoTarget,
+            protected_by: Vec::new(),
+            detail: "the record has no target digest; ctrdb check reports it".into(),
+        });
+    }
+    let summary = NamespaceSummary {
+        namespace: ns.name,
+        names: decisions.len(),
+        kept: decisions
+            .iter()
+            .filter(|d| d.action == Action::Keep)
+            .count(),
+        removed: decisions
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .count(),
+        protected: decisions.iter().filter(|d| d.is_protected()).count(),
+    };
+    (groups, decisions, summary)
 }
 
 /// One name of a group with everything the rules look at.
