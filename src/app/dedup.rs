@@ -434,10 +434,7 @@ fn gc_impact<'a>(
     let now = SystemTime::now();
     let rules = GcRules::for_file(meta, has_freelist);
     let o = GcOptions { now, rules };
-    let (before, after) = rayon::join(
-        || gc::collectable(meta, &o),
-        || gc::collectable_without(meta, removed, &o),
-    );
+    let (before, after) = gc::collectable_before_and_after(meta, removed, &o);
     let newly = after.minus(&before);
     Impact {
         rules,

@@ -317,9 +317,15 @@ impl<'r, 'a> NsGc<'r, 'a> {
     /// `gc.Tricolor`: every node reachable from the roots. Nodes with a record
     /// are marked by record position (flat and non-flat variants as separate
     /// bits); nodes without one (dangling references, removed images) by value.
-    fn mark(&self) -> Marks<'a> {
-        let (mut stack, br) = self.roots();
+    fn mark(&self) -> (Marks<'a>, BackRefs<'a>) {
+        let (stack, br) = self.roots();
         let mut marks = Marks::for_namespace(self.ns);
+        self.mark_from(&mut marks, stack, &br);
+        (marks, br)
+    }
+
+    /// Marks everything reachable from `stack` that `marks` does not hold yet.
+    fn mark_from(&self, marks: &mut Marks<'a>, mut stack: Vec<Node<'a>>, br: &BackRefs<'a>) {
         let mut next = Vec::new();
         while let Some(n) = stack.pop() {
             let slot = self.slot(&n);
@@ -327,16 +333,55 @@ impl<'r, 'a> NsGc<'r, 'a> {
                 continue;
             }
             next.clear();
-            self.refs(&n, slot, &br, &mut next);
+            self.refs(&n, slot, br, &mut next);
             stack.append(&mut next);
         }
-        marks
     }
 
     /// `scanAll` + `remove`: adds every unmarked lease, snapshot, ingest, blob
     /// (2.x: image) of the namespace to `out`.
     pub fn sweep(&self, out: &mut Collectable<'a>) {
-        let marks = self.mark();
+        let (marks, _) = self.mark();
+        self.sweep_marked(&marks, out);
+    }
+
+    /// [`sweep`](Self::sweep) of the namespace as it is (`self`, nothing removed) and
+    /// of `after` (the same namespace with images removed), from one shared mark.
+    ///
+    /// Removing images only takes roots and edges away, so what `after` reaches
+    /// is a subset of what `self` reaches: `after` is marked in full, and the
+    /// same marks are then extended to `self`'s closure by re-marking from
+    /// `self`'s roots — everything reached already is skipped — plus the two
+    /// kinds of edge that `after` lacks out of nodes it did reach: a removed
+    /// image reached by name (it had no record, so its target and labels were
+    /// not followed) and the back references that removed images add to a
+    /// reached parent. The result equals a separate full mark of `self`.
+    pub fn sweep_before_and_after(
+        &self,
+        after: &NsGc<'_, 'a>,
+        before_out: &mut Collectable<'a>,
+        after_out: &mut Collectable<'a>,
+    ) {
+        let (mut marks, _) = after.mark();
+        after.sweep_marked(&marks, after_out);
+        let (mut stack, br) = self.roots();
+        stack.extend(
+            marks
+                .other
+                .iter()
+                .filter(|n| n.kind == Kind::Image && after.removed.contains(&*n.key))
+                .cloned(),
+        );
+        for (parent, children) in &br {
+            if marks.contains(self.slot(parent), parent) {
+                stack.extend(children.iter().cloned());
+            }
+        }
+        self.mark_from(&mut marks, stack, &br);
+        self.sweep_marked(&marks, before_out);
+    }
+
+    fn sweep_marked(&self, marks: &Marks<'a>, out: &mut Collectable<'a>) {
         // Reachable with the flat bit stripped: either variant was reached. A
         // record whose own position is unmarked is looked up by its key too, so
         // a duplicate key (corrupt file) answers like the node it equals.
@@ -449,6 +494,21 @@ impl<'a> Marks<'a> {
             }
             None => self.other.insert(n.clone()),
         }
+    }
+
+    /// Whether `n` itself (this variant, at `slot`) is marked.
+    fn contains(&self, slot: Option<Slot>, n: &Node<'a>) -> bool {
+        let bit = if n.flat { 2 } else { 1 };
+        let c = match slot {
+            Some(Slot::Lease(i)) => self.leases.get(i),
+            Some(Slot::Content(i)) => self.content.get(i),
+            Some(Slot::Snapshot(j, i)) => self.snapshots.get(j).and_then(|v| v.get(i)),
+            Some(Slot::Ingest(i)) => self.ingests.get(i),
+            Some(Slot::Image(i)) => self.images.get(i),
+            Some(Slot::Container(i)) => self.containers.get(i),
+            None => return self.other.contains(n),
+        };
+        c.is_some_and(|c| *c & bit != 0)
     }
 
     /// Whether the record at `slot` was reached in either variant.

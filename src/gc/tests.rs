@@ -155,11 +155,36 @@ fn opts(rules: GcRules) -> GcOptions {
     }
 }
 
+/// `collectable` of the namespace; every scenario also checks, for every subset
+/// of its first 8 images removed, that the shared incremental mark gives what two
+/// separate marks give.
 fn run(n: Namespace<'static>, rules: GcRules) -> Collectable<'static> {
-    collectable(
-        &db(if rules >= GcRules::V2_0 { 4 } else { 3 }, vec![ns(n)]),
-        &opts(rules),
-    )
+    let d = db(if rules >= GcRules::V2_0 { 4 } else { 3 }, vec![ns(n)]);
+    let o = opts(rules);
+    assert_shared_mark_matches(&d, &o);
+    collectable(&d, &o)
+}
+
+fn assert_shared_mark_matches(d: &MetaDb<'static>, o: &GcOptions) {
+    for n in &d.namespaces {
+        let names: Vec<(Bytes<'static>, Bytes<'static>)> =
+            n.images.iter().take(8).map(|i| (n.name, i.name)).collect();
+        for mask in 0..(1u32 << names.len()) {
+            let removed: BTreeSet<(Bytes<'static>, Bytes<'static>)> = names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask >> i & 1 == 1)
+                .map(|(_, x)| *x)
+                .collect();
+            let (before, after) = collectable_before_and_after(d, &removed, o);
+            assert_eq!(before, collectable(d, o), "before, removed {removed:?}");
+            assert_eq!(
+                after,
+                collectable_without(d, &removed, o),
+                "after, removed {removed:?}"
+            );
+        }
+    }
 }
 
 fn content(c: &Collectable) -> Vec<String> {

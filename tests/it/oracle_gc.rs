@@ -525,3 +525,43 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
         kept.len()
     );
 }
+
+/// `collectable_before_and_after` (one mark per namespace, extended from the
+/// edited state to the original) equals two separate marks on every real
+/// fixture, removing every single image, every image, and every image but the
+/// first of each namespace. Needs no oracle: `collectable` itself is checked
+/// against containerd above.
+#[test]
+fn shared_mark_equals_separate_marks_on_fixtures() {
+    use ctrdb::gc::{collectable_before_and_after, collectable_without};
+    use ctrdb::report::Bytes;
+    let now = SystemTime::now();
+    for (name, path) in fixtures() {
+        let (meta, rules) = decode(&path);
+        let o = GcOptions { now, rules };
+        let all: Vec<(Bytes<'static>, Bytes<'static>)> = meta
+            .namespaces
+            .iter()
+            .flat_map(|n| n.images.iter().map(move |i| (n.name, i.name)))
+            .collect();
+        let mut sets: Vec<BTreeSet<(Bytes<'static>, Bytes<'static>)>> =
+            all.iter().map(|x| BTreeSet::from([*x])).collect();
+        sets.push(all.iter().copied().collect());
+        sets.push(
+            meta.namespaces
+                .iter()
+                .flat_map(|n| n.images.iter().skip(1).map(move |i| (n.name, i.name)))
+                .collect(),
+        );
+        let before = collectable(&meta, &o);
+        for removed in &sets {
+            let (b, a) = collectable_before_and_after(&meta, removed, &o);
+            assert_eq!(b, before, "{name}: before");
+            assert_eq!(
+                a,
+                collectable_without(&meta, removed, &o),
+                "{name}: after, removed {removed:?}"
+            );
+        }
+    }
+}
