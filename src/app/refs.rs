@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::table::{cell, human_size, ns_selected};
@@ -11,6 +12,9 @@ use crate::cli::{Format, RefsArgs};
 use crate::containerd::MetaDb;
 use crate::report::{hash_alongside, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
+/// The whole `refs` document as one serde value: what [`write_json_doc`] must
+/// reproduce byte for byte (the test's reference).
+#[cfg(test)]
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RefsDoc<'a> {
@@ -37,44 +41,131 @@ pub(super) fn run(
     let input = Input::from_args(&a.input);
     let file = input.open()?;
     let db = file.db()?;
-    let (sha256, map) = hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
-        let mut meta = MetaDb::decode_records(&db);
-        meta.namespaces
-            .retain(|n| ns_selected(&a.namespaces, n.name.0));
-        refs::build(&meta)
-    });
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    match a.format {
-        Format::Table => print_table(&mut out, &map)?,
-        Format::Jsonl => {
-            for g in &map.groups {
-                serde_json::to_writer(&mut out, &Line::Group(g))?;
-                writeln!(out)?;
+    let (sha256, (meta, map)) =
+        hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
+            let mut meta = MetaDb::decode_records(&db);
+            meta.namespaces
+                .retain(|n| ns_selected(&a.namespaces, n.name.0));
+            let map = refs::build(&meta);
+            (meta, map)
+        });
+    // The map borrows from the file, not from the records: those are freed on a
+    // second thread while this one writes the output.
+    std::thread::scope(|s| {
+        s.spawn(move || drop(meta));
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        match a.format {
+            Format::Table => print_table(&mut out, &map)?,
+            Format::Jsonl => {
+                for g in &map.groups {
+                    serde_json::to_writer(&mut out, &Line::Group(g))?;
+                    writeln!(out)?;
+                }
+                for s in &map.shared {
+                    serde_json::to_writer(&mut out, &Line::Shared(s))?;
+                    writeln!(out)?;
+                }
             }
-            for s in &map.shared {
-                serde_json::to_writer(&mut out, &Line::Shared(s))?;
+            Format::Json => {
+                let head = RefsHead {
+                    schema_version: REPORT_SCHEMA_VERSION,
+                    tool: Tool::current(),
+                    command: "refs",
+                    input: InputInfo::with_sha256(
+                        &input.path,
+                        db.data().len() as u64,
+                        sha256,
+                        Some(db.meta().txid),
+                    ),
+                };
+                write_json_doc(&mut out, &head, &map, JSON_CHUNK)?;
                 writeln!(out)?;
             }
         }
-        Format::Json => {
-            let doc = RefsDoc {
-                schema_version: REPORT_SCHEMA_VERSION,
-                tool: Tool::current(),
-                command: "refs",
-                input: InputInfo::with_sha256(
-                    &input.path,
-                    db.data().len() as u64,
-                    sha256,
-                    Some(db.meta().txid),
-                ),
-                map: &map,
-            };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            writeln!(out)?;
-        }
+        out.flush()?;
+        Ok(ExitStatus::Clean)
+    })
+}
+
+/// The `refs` document's fields before the map.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefsHead {
+    schema_version: u32,
+    tool: Tool,
+    command: &'static str,
+    input: InputInfo,
+}
+
+/// Groups per parallel serialization task.
+const JSON_CHUNK: usize = 512;
+
+/// Writes the document `{head…, "groups": […], "shared": […]}` exactly as
+/// `serde_json::to_writer_pretty` writes it, with the arrays' elements
+/// serialized on all threads, `chunk` per task.
+fn write_json_doc(
+    out: &mut dyn Write,
+    head: &RefsHead,
+    map: &RefsMap<'_>,
+    chunk: usize,
+) -> std::io::Result<()> {
+    let head = serde_json::to_vec_pretty(head)?;
+    let open = head
+        .strip_suffix(b"\n}")
+        .ok_or_else(|| std::io::Error::other("unexpected JSON for the report head"))?;
+    out.write_all(open)?;
+    out.write_all(b",\n  \"groups\": ")?;
+    write_pretty_array(out, &map.groups, 1, chunk)?;
+    out.write_all(b",\n  \"shared\": ")?;
+    write_pretty_array(out, &map.shared, 1, chunk)?;
+    out.write_all(b"\n}")
+}
+
+/// Writes `items` as a pretty JSON array value at nesting `depth`. Each element is
+/// pretty-printed on its own and re-indented: in pretty JSON a raw newline only
+/// ever separates tokens (newlines inside strings are escaped), so indenting
+/// after each one shifts the element by whole levels.
+fn write_pretty_array<T: Serialize + Sync>(
+    out: &mut dyn Write,
+    items: &[T],
+    depth: usize,
+    chunk: usize,
+) -> std::io::Result<()> {
+    if items.is_empty() {
+        return out.write_all(b"[]");
     }
-    out.flush()?;
-    Ok(ExitStatus::Clean)
+    let indent = |buf: &mut Vec<u8>, levels: usize| buf.resize(buf.len() + 2 * levels, b' ');
+    let chunks: Vec<std::io::Result<Vec<u8>>> = items
+        .par_chunks(chunk.max(1))
+        .map(|c| {
+            let mut buf = Vec::new();
+            for (i, item) in c.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                buf.push(b'\n');
+                indent(&mut buf, depth + 1);
+                for &b in &serde_json::to_vec_pretty(item)? {
+                    buf.push(b);
+                    if b == b'\n' {
+                        indent(&mut buf, depth + 1);
+                    }
+                }
+            }
+            Ok(buf)
+        })
+        .collect();
+    out.write_all(b"[")?;
+    for (k, c) in chunks.into_iter().enumerate() {
+        if k > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(&c?)?;
+    }
+    let mut tail = vec![b'\n'];
+    indent(&mut tail, depth);
+    tail.push(b']');
+    out.write_all(&tail)
 }
 
 fn flags(n: &NameRef<'_>) -> String {
@@ -167,4 +258,67 @@ fn print_table(out: &mut dyn Write, map: &RefsMap<'_>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt::{DbFile, LockMode};
+
+    /// The parallel writer's bytes equal serde_json's pretty printer's for the
+    /// whole document, on every real fixture, with every chunk size that splits
+    /// the arrays differently.
+    #[test]
+    fn parallel_json_is_serde_pretty_json() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).expect("fixtures") {
+            let path = e.expect("entry").path().join("meta.db");
+            if !path.exists() {
+                continue;
+            }
+            seen += 1;
+            let file = DbFile::open(&path, LockMode::None).expect("open");
+            let db = file.db().expect("parse");
+            let meta = MetaDb::decode_records(&db);
+            let map = refs::build(&meta);
+            let head = || RefsHead {
+                schema_version: REPORT_SCHEMA_VERSION,
+                tool: Tool::current(),
+                command: "refs",
+                input: InputInfo::with_sha256(&path, 1, Some("ab".into()), Some(7)),
+            };
+            let h = head();
+            let want = serde_json::to_vec_pretty(&RefsDoc {
+                schema_version: h.schema_version,
+                tool: h.tool,
+                command: h.command,
+                input: h.input,
+                map: &map,
+            })
+            .expect("serde");
+            let empty = RefsMap::default();
+            let want_empty = serde_json::to_vec_pretty(&RefsDoc {
+                schema_version: REPORT_SCHEMA_VERSION,
+                tool: Tool::current(),
+                command: "refs",
+                input: head().input,
+                map: &empty,
+            })
+            .expect("serde");
+            for chunk in [1, 2, 3, JSON_CHUNK] {
+                let mut got = Vec::new();
+                write_json_doc(&mut got, &head(), &map, chunk).expect("write");
+                assert!(got == want, "{}: chunk {chunk} differs", path.display());
+                let mut got = Vec::new();
+                write_json_doc(&mut got, &head(), &empty, chunk).expect("write");
+                assert!(got == want_empty, "empty map, chunk {chunk}");
+            }
+        }
+        assert!(
+            seen >= 3,
+            "expected the real fixtures under {}",
+            dir.display()
+        );
+    }
 }
