@@ -286,7 +286,7 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 } else {
                     Labels::new()
                 },
-                dangling: ns.blob(digest.0).is_none(),
+                dangling: false, // set below, by digest
             },
         ))
     };
@@ -314,6 +314,17 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 dangling: n.dangling,
                 names: vec![n],
             }),
+        }
+    }
+    // Groups and blobs are both in digest order: one merge finds the targets
+    // without a content record.
+    let mut blobs = ns.blobs.iter().map(|b| b.digest.0).peekable();
+    for g in &mut groups {
+        while blobs.next_if(|d| *d < g.digest.0).is_some() {}
+        let dangling = blobs.peek() != Some(&g.digest.0);
+        g.dangling = dangling;
+        for n in &mut g.names {
+            n.dangling = dangling;
         }
     }
     groups

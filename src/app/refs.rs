@@ -145,11 +145,13 @@ fn write_pretty_array<T: Serialize + Sync>(
                 }
                 buf.push(b'\n');
                 indent(&mut buf, depth + 1);
-                for &b in &serde_json::to_vec_pretty(item)? {
-                    buf.push(b);
-                    if b == b'\n' {
-                        indent(&mut buf, depth + 1);
-                    }
+                let json = serde_json::to_vec_pretty(item)?;
+                let mut lines = json.split(|&b| b == b'\n');
+                buf.extend_from_slice(lines.next().unwrap_or_default());
+                for line in lines {
+                    buf.push(b'\n');
+                    indent(&mut buf, depth + 1);
+                    buf.extend_from_slice(line);
                 }
             }
             Ok(buf)
