@@ -152,6 +152,15 @@ impl<'a> Bucket<'a> {
         self.pages
     }
 
+    /// Prefetches the first `lines` cache lines of the bucket's root page (inline
+    /// buckets are in the parent's page already). See [`Pages::prefetch`].
+    #[inline]
+    pub fn prefetch_root(&self, lines: usize) {
+        if let BucketRoot::Page(id) = self.root {
+            self.pages.prefetch(id, lines);
+        }
+    }
+
     /// The bucket's root page.
     pub fn root_page(&self) -> Result<Page<'a>, Corruption> {
         match self.root {

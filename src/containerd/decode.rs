@@ -19,6 +19,12 @@ use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
 /// Records at or above this count are decoded in parallel chunks.
 const PAR_MIN: usize = 256;
 
+/// How many records ahead the decode prefetches, and how many cache lines of
+/// each root page (header, element array and the first keys and values): 8 and
+/// 8 measured best of 2–16 on the 1.09 GB file (decode 1 thread ~420 → ~290 ms).
+const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_LINES: usize = 8;
+
 /// Findings of one decoding task.
 type Sink = Vec<SchemaFinding>;
 
@@ -618,10 +624,22 @@ fn records<'a, T: Send>(
     if !items.is_sorted_by(|x, y| x.0 <= y.0) {
         items.sort_by(|x, y| x.0.cmp(y.0));
     }
+    // Each record's bucket is a page of its own (it has nested buckets): while one
+    // is decoded, the root pages of the next few are prefetched, so their memory
+    // latency overlaps the work instead of stalling the first read of each.
+    let ahead = |i: usize| {
+        if let Some((_, next)) = items.get(i + PREFETCH_AHEAD) {
+            next.prefetch_root(PREFETCH_LINES);
+        }
+    };
     if items.len() < PAR_MIN {
         return items
             .iter()
-            .map(|(k, rb)| one(k, rb, &path.child(k), f))
+            .enumerate()
+            .map(|(i, (k, rb))| {
+                ahead(i);
+                one(k, rb, &path.child(k), f)
+            })
             .collect();
     }
     // Findings are rare: each chunk keeps its own and they are merged in record order.
@@ -631,6 +649,7 @@ fn records<'a, T: Send>(
         .enumerate()
         .with_min_len(64)
         .map(|(i, (k, rb))| {
+            ahead(i);
             let mut sink = Vec::new();
             let r = one(k, rb, &path.child(k), &mut sink);
             if !sink.is_empty() {
