@@ -323,13 +323,16 @@ pub struct Snapshotter<'a> {
     pub snapshots: Vec<Snapshot<'a>>,
 }
 
+/// The position of the record whose key (`key_of`) is `key` in a decoded list,
+/// which is in key order (the decoder guarantees it): a binary search.
+pub fn position_by_key<T>(list: &[T], key: &[u8], key_of: impl Fn(&T) -> &[u8]) -> Option<usize> {
+    list.binary_search_by(|x| key_of(x).cmp(key)).ok()
+}
+
 impl<'a> Snapshotter<'a> {
-    /// Finds a snapshot by key (binary search; the list is in key order).
+    /// Finds a snapshot by key.
     pub fn get(&self, key: &[u8]) -> Option<&Snapshot<'a>> {
-        self.snapshots
-            .binary_search_by(|s| s.key.0.cmp(key))
-            .ok()
-            .and_then(|i| self.snapshots.get(i))
+        position_by_key(&self.snapshots, key, |s| s.key.0).and_then(|i| self.snapshots.get(i))
     }
 }
 
@@ -419,18 +422,12 @@ pub struct Namespace<'a> {
 impl<'a> Namespace<'a> {
     /// Finds an image by name.
     pub fn image(&self, name: &[u8]) -> Option<&Image<'a>> {
-        self.images
-            .binary_search_by(|i| i.name.0.cmp(name))
-            .ok()
-            .and_then(|i| self.images.get(i))
+        position_by_key(&self.images, name, |i| i.name.0).and_then(|i| self.images.get(i))
     }
 
     /// Finds a content blob by digest.
     pub fn blob(&self, digest: &[u8]) -> Option<&Blob<'a>> {
-        self.blobs
-            .binary_search_by(|b| b.digest.0.cmp(digest))
-            .ok()
-            .and_then(|i| self.blobs.get(i))
+        position_by_key(&self.blobs, digest, |b| b.digest.0).and_then(|i| self.blobs.get(i))
     }
 
     /// Finds a snapshotter by name.

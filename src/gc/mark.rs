@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::gotime::parse_rfc3339;
 use super::labels::{self, Kind, Node, RefSyntax, UsedAt};
 use super::{Collectable, GcRules};
-use crate::containerd::{Image, Labels, Namespace, SandboxLocation, Timestamp};
+use crate::containerd::{position_by_key, Image, Labels, Namespace, SandboxLocation, Timestamp};
 
 /// One namespace's GC inputs.
 pub(super) struct NsGc<'r, 'a> {
@@ -203,42 +203,19 @@ impl<'r, 'a> NsGc<'r, 'a> {
         let ns = self.ns;
         let key: &[u8] = &n.key;
         match n.kind {
-            Kind::Lease => ns
-                .leases
-                .binary_search_by(|x| x.id.0.cmp(key))
-                .ok()
-                .map(Slot::Lease),
-            Kind::Content => ns
-                .blobs
-                .binary_search_by(|x| x.digest.0.cmp(key))
-                .ok()
-                .map(Slot::Content),
-            Kind::Ingest => ns
-                .ingests
-                .binary_search_by(|x| x.ref_.0.cmp(key))
-                .ok()
-                .map(Slot::Ingest),
-            Kind::Container => ns
-                .containers
-                .binary_search_by(|x| x.id.0.cmp(key))
-                .ok()
-                .map(Slot::Container),
+            Kind::Lease => position_by_key(&ns.leases, key, |x| x.id.0).map(Slot::Lease),
+            Kind::Content => position_by_key(&ns.blobs, key, |x| x.digest.0).map(Slot::Content),
+            Kind::Ingest => position_by_key(&ns.ingests, key, |x| x.ref_.0).map(Slot::Ingest),
+            Kind::Container => {
+                position_by_key(&ns.containers, key, |x| x.id.0).map(Slot::Container)
+            }
             Kind::Image if self.removed.contains(key) => None,
-            Kind::Image => ns
-                .images
-                .binary_search_by(|x| x.name.0.cmp(key))
-                .ok()
-                .map(Slot::Image),
+            Kind::Image => position_by_key(&ns.images, key, |x| x.name.0).map(Slot::Image),
             Kind::Snapshot => {
                 // Held split at the first '/', as containerd splits it.
                 let j = ns.snapshotters.iter().position(|s| s.name.0 == key)?;
-                let rest: &[u8] = &n.rest;
-                ns.snapshotters
-                    .get(j)?
-                    .snapshots
-                    .binary_search_by(|x| x.key.0.cmp(rest))
-                    .ok()
-                    .map(|i| Slot::Snapshot(j, i))
+                let snapshots = &ns.snapshotters.get(j)?.snapshots;
+                position_by_key(snapshots, &n.rest, |x| x.key.0).map(|i| Slot::Snapshot(j, i))
             }
         }
     }

@@ -58,7 +58,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::containerd::MetaDb;
+use crate::containerd::{MetaDb, Namespace};
 use crate::report::Bytes;
 
 /// Which containerd release family's GC to model.
@@ -219,18 +219,8 @@ pub fn collectable_before_and_after<'a>(
         .namespaces
         .par_iter()
         .map(|ns| {
-            let removed: BTreeSet<&[u8]> = removed_images
-                .iter()
-                .filter(|(n, _)| n.0 == ns.name.0)
-                .map(|(_, i)| i.0)
-                .collect();
-            let ctx = |removed| mark::NsGc {
-                ns,
-                removed,
-                rules: opts.rules,
-                now,
-                schema_version: db.schema_version,
-            };
+            let removed = removed_in(removed_images, ns);
+            let ctx = |removed| ns_gc(db, ns, removed, opts.rules, now);
             let (mut before, mut after) = (Collectable::default(), Collectable::default());
             ctx(&none).sweep_before_and_after(&ctx(&removed), &mut before, &mut after);
             (before, after)
@@ -260,20 +250,9 @@ pub fn collectable_without<'a>(
         .namespaces
         .par_iter()
         .map(|ns| {
-            let removed: BTreeSet<&[u8]> = removed_images
-                .iter()
-                .filter(|(n, _)| n.0 == ns.name.0)
-                .map(|(_, i)| i.0)
-                .collect();
-            let ctx = mark::NsGc {
-                ns,
-                removed: &removed,
-                rules: opts.rules,
-                now,
-                schema_version: db.schema_version,
-            };
+            let removed = removed_in(removed_images, ns);
             let mut out = Collectable::default();
-            ctx.sweep(&mut out);
+            ns_gc(db, ns, &removed, opts.rules, now).sweep(&mut out);
             out
         })
         .collect();
@@ -282,4 +261,33 @@ pub fn collectable_without<'a>(
         out.extend(c);
     }
     out
+}
+
+/// The names of `ns`'s images among `removed_images` (`(namespace, name)` pairs).
+fn removed_in<'r>(
+    removed_images: &'r BTreeSet<(Bytes<'_>, Bytes<'_>)>,
+    ns: &Namespace<'_>,
+) -> BTreeSet<&'r [u8]> {
+    removed_images
+        .iter()
+        .filter(|(n, _)| n.0 == ns.name.0)
+        .map(|(_, i)| i.0)
+        .collect()
+}
+
+/// One namespace's GC inputs.
+fn ns_gc<'r, 'a>(
+    db: &MetaDb<'a>,
+    ns: &'r Namespace<'a>,
+    removed: &'r BTreeSet<&'r [u8]>,
+    rules: GcRules,
+    now: i128,
+) -> mark::NsGc<'r, 'a> {
+    mark::NsGc {
+        ns,
+        removed,
+        rules,
+        now,
+        schema_version: db.schema_version,
+    }
 }
