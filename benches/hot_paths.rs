@@ -13,18 +13,17 @@
 //! `bench-data/medium.db` (made by `python3 benches/bench.py`), else the largest
 //! shipped fixture. `RAYON_NUM_THREADS` sets the parallel paths' threads.
 
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ctrdb::analysis::refs;
 use ctrdb::bolt::page::PageKind;
-use ctrdb::bolt::writer::{self, BoltWriter, Filtered, FreelistMode, WriterOptions};
+use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, DbFile, LockMode, Walk};
 use ctrdb::containerd::MetaDb;
 
 #[path = "../examples/common/mod.rs"]
 mod common;
-use common::best;
+use common::{best, Null};
 
 fn default_db() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -40,24 +39,6 @@ fn default_db() -> PathBuf {
         .filter(|p| p.exists())
         .max_by_key(|p| p.metadata().map(|m| m.len()).unwrap_or(0))
         .expect("no database: pass one, or run benches/bench.py for bench-data/medium.db")
-}
-
-/// Discards what is written.
-struct Null;
-
-impl Write for Null {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for Null {
-    fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
-        Ok(0)
-    }
 }
 
 fn main() {
@@ -137,13 +118,7 @@ fn main() {
         format!("{} digest groups", map.groups.len()),
     );
 
-    let m = db.meta();
-    let opts = WriterOptions {
-        page_size: m.page_size,
-        freelist: FreelistMode::of(&m),
-        after_txid: m.txid,
-        root_sequence: db.root().expect("root").sequence(),
-    };
+    let opts = WriterOptions::copy_of(&db).expect("root");
     let (ms, ()) = best(rounds, || {
         let mut w = BoltWriter::new(Null, opts).expect("writer");
         let mut src = Filtered::new(Walk::new(&db).expect("walk"), writer::keep_all);

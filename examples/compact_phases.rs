@@ -6,12 +6,12 @@
 use std::io::{Cursor, Write};
 use std::time::Instant;
 
-use ctrdb::bolt::writer::{self, BoltWriter, Filtered, FreelistMode, WriterOptions};
+use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, Db, DbFile, LockMode, Walk};
 use sha2::Digest;
 
 mod common;
-use common::best;
+use common::{best, Null};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -20,13 +20,7 @@ fn main() {
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(3);
     let file = DbFile::open(path.as_ref(), LockMode::Shared).expect("open");
     let db = file.db().expect("parse");
-    let meta = db.meta();
-    let opts = WriterOptions {
-        page_size: meta.page_size,
-        freelist: FreelistMode::of(&meta),
-        after_txid: meta.txid,
-        root_sequence: db.root().expect("root").sequence(),
-    };
+    let opts = WriterOptions::copy_of(&db).expect("root");
     let copy = |out: &mut dyn FnMut(Cursor<Vec<u8>>)| {
         let mut w = BoltWriter::new(Cursor::new(Vec::new()), opts).expect("writer");
         let mut src = Filtered::new(Walk::new(&db).expect("walk"), writer::keep_all);
@@ -34,7 +28,7 @@ fn main() {
         out(w.finish().expect("finish").0);
     };
     let (t_pack_null, ()) = best(rounds, || {
-        let mut w = BoltWriter::new(Null(0), opts).expect("writer");
+        let mut w = BoltWriter::new(Null, opts).expect("writer");
         let mut src = Filtered::new(Walk::new(&db).expect("walk"), writer::keep_all);
         writer::copy_walk(&mut src, &mut w).expect("copy");
         w.finish().expect("finish");
@@ -105,23 +99,4 @@ fn main() {
         report.findings.len(),
         sum.keys,
     );
-}
-
-/// Discards what is written.
-struct Null(u64);
-
-impl Write for Null {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0 += b.len() as u64;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl std::io::Seek for Null {
-    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
-        Ok(0)
-    }
 }

@@ -15,3 +15,22 @@ pub fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     }
     (best, last.expect("at least one round"))
 }
+
+/// A writer that discards what is written (to time packing alone).
+#[allow(dead_code)] // not every example packs
+pub struct Null;
+
+impl std::io::Write for Null {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for Null {
+    fn seek(&mut self, _: std::io::SeekFrom) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}

@@ -54,13 +54,7 @@ pub(super) fn run(
     let db = file.db()?;
     file.advise_sequential();
     let meta = db.meta();
-    let root = db.root().map_err(crate::bolt::Error::from)?;
-    let wopts = WriterOptions {
-        page_size: meta.page_size,
-        freelist: FreelistMode::of(&meta),
-        after_txid: meta.txid,
-        root_sequence: root.sequence(),
-    };
+    let wopts = WriterOptions::copy_of(&db).map_err(crate::bolt::Error::from)?;
     let json = a.format == ReportFormat::Json;
     let hash = json && a.input.hash;
     let (summary, (compared, sha), written) = output::write_verified(

@@ -21,7 +21,7 @@ use super::table::cell;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::SharedDigest;
 use crate::bolt::output::{self, OutputError, OutputOptions};
-use crate::bolt::writer::{CompareSummary, FreelistMode, ItemKind, WriterOptions};
+use crate::bolt::writer::{CompareSummary, ItemKind, WriterOptions};
 use crate::bolt::{Db, DbFile, LockMode};
 use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
@@ -318,7 +318,8 @@ pub(super) fn run(
             )?;
         }
     }
-    // Computed above unless the write failed before the proof ran.
+    // Always computed above (a write that fails before its proof returns early);
+    // the fallback only keeps this total.
     let impact = impact.unwrap_or_else(|| gc_impact(&meta, &removed, has_freelist));
     drop(meta);
     let rollback = backup
@@ -685,14 +686,7 @@ fn write_clean(
     progress: &Option<indicatif::ProgressBar>,
     alongside: impl FnOnce() -> Result<(), OutputError> + Send,
 ) -> Result<Clean, AppError> {
-    let meta = db.meta();
-    let root = db.root().map_err(crate::bolt::Error::from)?;
-    let wopts = WriterOptions {
-        page_size: meta.page_size,
-        freelist: FreelistMode::of(&meta),
-        after_txid: meta.txid,
-        root_sequence: root.sequence(),
-    };
+    let wopts = WriterOptions::copy_of(db).map_err(crate::bolt::Error::from)?;
     let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0, x.0)).collect();
     let (summary, (compared, sha, verified_drops), written) = output::write_verified(
         source,

@@ -134,6 +134,20 @@ pub struct WriterOptions {
     pub root_sequence: u64,
 }
 
+impl WriterOptions {
+    /// The options for a copy of `db`: its page size and freelist style, txids
+    /// above its own, its root bucket's sequence.
+    pub fn copy_of(db: &super::Db<'_>) -> Result<WriterOptions, super::Corruption> {
+        let meta = db.meta();
+        Ok(WriterOptions {
+            page_size: meta.page_size,
+            freelist: FreelistMode::of(&meta),
+            after_txid: meta.txid,
+            root_sequence: db.root()?.sequence(),
+        })
+    }
+}
+
 /// What was written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::io::Cursor;
 
 use ctrdb::bolt::layout::*;
-use ctrdb::bolt::writer::{self, BoltWriter, Filtered, FreelistMode, WriterOptions};
+use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, BucketPath, Db, Walk};
 use ctrdb::containerd::MetaDb;
 use ctrdb::dedup::{self, PlanOptions, Policy};
@@ -174,14 +174,7 @@ pub fn exercise_containerd(d: &[u8]) {
 /// panics if a clean source gives a file that does not verify.
 pub fn exercise_write(d: &[u8], what: &str) -> Option<Vec<u8>> {
     let db = Db::parse(d).ok()?;
-    let m = db.meta();
-    let root = db.root().ok()?;
-    let opts = WriterOptions {
-        page_size: u32::try_from(db.page_size()).ok()?,
-        freelist: FreelistMode::of(&m),
-        after_txid: m.txid,
-        root_sequence: root.sequence(),
-    };
+    let opts = WriterOptions::copy_of(&db).ok()?;
     let mut w = BoltWriter::new(Cursor::new(Vec::new()), opts).ok()?;
     let mut src = Filtered::new(Walk::new(&db).ok()?, writer::keep_all);
     writer::copy_walk(&mut src, &mut w).ok()?;
