@@ -6,8 +6,9 @@
 Generates containerd-shaped meta.db files with Go's own bbolt (benches/perfgen, the
 exact flags are in DATASETS below) into bench-data/ (git-ignored), then runs every
 contender round-robin (interleaved: one run of each per round, so drift in the
-machine's state hits all of them alike), with a warm page cache in a defined state
-(`settle`: evicted and read back, as after a reboot), and the readers once more on
+machine's state hits all of them alike), each run starting from a warm page cache
+in one defined state (`settle`, before every run: evicted and read back, as after
+a reboot), and the readers once more on
 a copy whose cache was filled by 4 KiB writes. Prints, per
 dataset, median wall time, ratios to `cat`, `cp`, `cp` + `sync` (a durable copy:
 ctrdb fsyncs what it writes), Go walk, Go tx.Check and Go bolt.Compact (writers
@@ -185,6 +186,11 @@ def bench(name, rounds):
     results = {n: [] for n, _, _ in items}
     for r in range(rounds + 1):  # round 0 is a warm-up, not counted
         for n, c, o in items:
+            # Every contender starts from the same page-cache state: within a
+            # round the file sits unread for seconds at a time, and this VM pages
+            # out idle memory (DAMON); what a mapped reader faults back in then
+            # comes in small folios, which costs it more than it costs `cat`.
+            settle(db)
             res = run_once(c, env)
             if o and os.path.exists(o):
                 os.remove(o)
@@ -222,6 +228,7 @@ def bench(name, rounds):
         t = {1: [], 2: []}
         for _ in range(rounds):
             for k in (1, 2):
+                settle(db)
                 t[k].append(run_once(c, dict(env, RAYON_NUM_THREADS=str(k)))[0])
         m1, m2 = statistics.median(t[1]), statistics.median(t[2])
         lines.append(f"| {n} | {m1 * 1000:.0f} ms | {m2 * 1000:.0f} ms | {m1 / m2:.2f}× |")

@@ -7,13 +7,13 @@
 //! Built in parallel (namespaces in parallel, a large `images` list split across
 //! threads); the output order is deterministic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::containerd::model::{serialize_labels, Labels, Namespace};
-use crate::containerd::reference::{is_sha256_digest, parse_normalized_named};
+use crate::containerd::reference::{is_sha256_digest, normalize, Normalized};
 use crate::containerd::MetaDb;
 use crate::report::Bytes;
 
@@ -86,22 +86,14 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
             digest_matches_target: None,
         };
     };
-    let parsed = parse_normalized_named(s);
+    let parsed = normalize(s);
     let matches = |d: &str| Some(target.is_some_and(|t| t == d.as_bytes()));
-    // (digest check, has tag) of the parsed name, then `ParseDockerRef` of it:
-    // the same reference with the tag dropped for a digest, or `latest` added.
+    // (digest check, has tag) of the parsed name, then `ParseDockerRef` of it.
     let shape = parsed
         .as_ref()
         .ok()
-        .map(|r| (r.digest.as_deref().map(matches), r.tag.is_some()));
-    let normalized = parsed.ok().map(|mut r| {
-        if r.digest.is_some() {
-            r.tag = None;
-        } else if r.tag.is_none() {
-            r.tag = Some("latest".into());
-        }
-        r.to_string()
-    });
+        .map(|r| (r.digest().map(matches), r.tag().is_some()));
+    let normalized = parsed.ok().map(Normalized::into_docker_ref);
     if name.starts_with(MOBY_DANGLING_PREFIX) {
         let digest = s.get(MOBY_DANGLING_PREFIX.len()..).unwrap_or_default();
         return Classified {
@@ -259,8 +251,18 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
             }
         }
     }
-    type Named<'a> = (Bytes<'a>, Bytes<'a>, i64, NameRef<'a>);
-    let one = |img: &crate::containerd::Image<'a>| -> Option<Named<'a>> {
+    // Images with a target, by (digest, key order): each name is classified
+    // straight into its place, so the sort moves indices, not records.
+    let mut order: Vec<(&'a [u8], u32)> = ns
+        .images
+        .iter()
+        .zip(0u32..)
+        .filter(|(img, _)| img.target.is_some())
+        .filter_map(|(img, i)| img.target_digest().map(|d| (d.0, i)))
+        .collect();
+    order.sort_unstable();
+    let one = |&(_, i): &(&'a [u8], u32)| -> Option<(Bytes<'a>, i64, NameRef<'a>)> {
+        let img = ns.images.get(i as usize)?;
         let t = img.target.as_ref()?;
         let digest = img.target_digest()?;
         let c = classify(img.name.0, Some(digest.0));
@@ -268,7 +270,6 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
         let mut named_by_labels = by_label.get(img.name.0).cloned().unwrap_or_default();
         named_by_labels.sort();
         Some((
-            digest,
             t.media_type,
             t.size,
             NameRef {
@@ -290,28 +291,24 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
             },
         ))
     };
-    let named: Vec<Named<'a>> = if ns.images.len() >= PAR_MIN {
-        ns.images
-            .par_iter()
-            .with_min_len(128)
-            .filter_map(one)
-            .collect()
+    let named: Vec<Option<(Bytes<'a>, i64, NameRef<'a>)>> = if order.len() >= PAR_MIN {
+        order.par_iter().with_min_len(128).map(one).collect()
     } else {
-        ns.images.iter().filter_map(one).collect()
+        order.iter().map(one).collect()
     };
-    let mut named = named;
-    // Stable: the names of one digest stay in key order.
-    named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut groups: Vec<DigestGroup<'a>> = Vec::new();
-    for (digest, media_type, size, n) in named {
+    for (&(digest, _), n) in order.iter().zip(named) {
+        let Some((media_type, size, n)) = n else {
+            continue;
+        };
         match groups.last_mut() {
-            Some(g) if g.digest == digest => g.names.push(n),
+            Some(g) if g.digest.0 == digest => g.names.push(n),
             _ => groups.push(DigestGroup {
                 namespace: ns.name,
-                digest,
+                digest: Bytes(digest),
                 media_type,
                 size,
-                dangling: n.dangling,
+                dangling: false,
                 names: vec![n],
             }),
         }
@@ -347,17 +344,25 @@ pub fn multi_name_digests(ns: &Namespace<'_>) -> usize {
 pub fn shared_digests<'g, 'a: 'g>(
     groups: impl Iterator<Item = &'g DigestGroup<'a>>,
 ) -> Vec<SharedDigest<'a>> {
-    let mut shared: BTreeMap<Bytes<'a>, Vec<NamespaceCount<'a>>> = BTreeMap::new();
-    for g in groups {
-        shared.entry(g.digest).or_default().push(NamespaceCount {
-            namespace: g.namespace,
-            names: g.names.len(),
-        });
-    }
-    shared
-        .into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .map(|(digest, namespaces)| SharedDigest { digest, namespaces })
+    // (digest, position, namespace count): the position keeps namespace order
+    // within a digest through the unstable sort.
+    let mut all: Vec<(Bytes<'a>, usize, NamespaceCount<'a>)> = groups
+        .enumerate()
+        .map(|(i, g)| {
+            let count = NamespaceCount {
+                namespace: g.namespace,
+                names: g.names.len(),
+            };
+            (g.digest, i, count)
+        })
+        .collect();
+    all.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.chunk_by(|a, b| a.0 == b.0)
+        .filter(|c| c.len() > 1)
+        .map(|c| SharedDigest {
+            digest: c.first().map(|x| x.0).unwrap_or_default(),
+            namespaces: c.iter().map(|x| x.2.clone()).collect(),
+        })
         .collect()
 }
 
@@ -366,9 +371,13 @@ pub fn build<'a>(db: &MetaDb<'a>) -> RefsMap<'a> {
     let per_ns: Vec<Vec<DigestGroup<'a>>> =
         db.namespaces.par_iter().map(namespace_groups).collect();
     let shared = shared_digests(per_ns.iter().flatten());
-    let mut groups: Vec<DigestGroup<'a>> = per_ns.into_iter().flatten().collect();
-    // Stable: namespaces were in name order and digests in order within each.
-    groups.sort_by_key(|g| g.names.len() <= 1);
+    // Groups with more than one name first; namespaces were in name order and
+    // digests in order within each, and both parts keep that order.
+    let (mut groups, single): (Vec<DigestGroup<'a>>, Vec<DigestGroup<'a>>) = per_ns
+        .into_iter()
+        .flatten()
+        .partition(|g| g.names.len() > 1);
+    groups.extend(single);
     RefsMap { groups, shared }
 }
 

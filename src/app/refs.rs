@@ -121,10 +121,9 @@ fn write_json_doc(
     out.write_all(b"\n}")
 }
 
-/// Writes `items` as a pretty JSON array value at nesting `depth`. Each element is
-/// pretty-printed on its own and re-indented: in pretty JSON a raw newline only
-/// ever separates tokens (newlines inside strings are escaped), so indenting
-/// after each one shifts the element by whole levels.
+/// Writes `items` as a pretty JSON array value at nesting `depth`, each element
+/// serialized straight into its chunk's buffer by [`NestedPretty`] starting one
+/// level deeper.
 fn write_pretty_array<T: Serialize + Sync>(
     out: &mut dyn Write,
     items: &[T],
@@ -134,25 +133,16 @@ fn write_pretty_array<T: Serialize + Sync>(
     if items.is_empty() {
         return out.write_all(b"[]");
     }
-    let indent = |buf: &mut Vec<u8>, levels: usize| buf.resize(buf.len() + 2 * levels, b' ');
     let chunks: Vec<std::io::Result<Vec<u8>>> = items
         .par_chunks(chunk.max(1))
         .map(|c| {
             let mut buf = Vec::new();
             for (i, item) in c.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                buf.push(b'\n');
+                buf.extend_from_slice(if i > 0 { b",\n" } else { b"\n" });
                 indent(&mut buf, depth + 1);
-                let json = serde_json::to_vec_pretty(item)?;
-                let mut lines = json.split(|&b| b == b'\n');
-                buf.extend_from_slice(lines.next().unwrap_or_default());
-                for line in lines {
-                    buf.push(b'\n');
-                    indent(&mut buf, depth + 1);
-                    buf.extend_from_slice(line);
-                }
+                let mut ser =
+                    serde_json::Serializer::with_formatter(&mut buf, NestedPretty::at(depth + 1));
+                item.serialize(&mut ser)?;
             }
             Ok(buf)
         })
@@ -168,6 +158,104 @@ fn write_pretty_array<T: Serialize + Sync>(
     indent(&mut tail, depth);
     tail.push(b']');
     out.write_all(&tail)
+}
+
+/// Appends `levels` levels of two-space indentation.
+fn indent(buf: &mut Vec<u8>, levels: usize) {
+    buf.resize(buf.len() + 2 * levels, b' ');
+}
+
+/// serde_json's pretty layout (two-space indent, `": "` after keys, every
+/// element on its own line, empty arrays and objects as `[]` and `{}`) for a
+/// value that sits `level` levels deep in the document, so an element can be
+/// serialized in place instead of pretty-printed alone and re-indented.
+struct NestedPretty {
+    level: usize,
+    has_value: bool,
+}
+
+impl NestedPretty {
+    fn at(level: usize) -> NestedPretty {
+        NestedPretty {
+            level,
+            has_value: false,
+        }
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.level = self.level.saturating_sub(1);
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(bracket)
+    }
+
+    /// A line break (after a comma unless `first`) and the current indentation.
+    fn newline<W: ?Sized + Write>(&mut self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        const SPACES: [u8; 64] = [b' '; 64];
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut n = 2 * self.level;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(SPACES.get(..k).unwrap_or_default())?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for NestedPretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 fn flags(n: &NameRef<'_>) -> String {

@@ -180,14 +180,12 @@ fn domain_ok(s: &[u8]) -> bool {
 }
 
 fn name_ok(name: &[u8]) -> bool {
-    let comps: Vec<&[u8]> = name.split(|&c| c == b'/').collect();
-    if comps.iter().all(|c| path_component_ok(c)) {
+    let mut comps = name.split(|&c| c == b'/');
+    if comps.clone().all(path_component_ok) {
         return true;
     }
-    match comps.split_first() {
-        Some((first, rest)) if !rest.is_empty() => {
-            domain_ok(first) && rest.iter().all(|c| path_component_ok(c))
-        }
+    match (comps.next(), comps.clone().next()) {
+        (Some(first), Some(_)) => domain_ok(first) && comps.all(path_component_ok),
         _ => false,
     }
 }
@@ -257,35 +255,50 @@ pub fn is_sha256_digest(s: &[u8]) -> bool {
     })
 }
 
-/// Go's `reference.Parse`: the grammar, the name length and the digest checks.
-/// No normalization.
-pub fn parse(s: &str) -> Result<Reference, RefError> {
+/// Where the parts of a reference are in the string it was parsed from.
+#[derive(Debug, Clone, Copy)]
+struct Spans {
+    /// End of the name (domain and path).
+    name_end: usize,
+    /// Length of the domain that `parse`'s grammar recognizes (0 if none).
+    domain_len: usize,
+    /// The tag, without its `:`.
+    tag: Option<(usize, usize)>,
+    /// The digest, without its `@`.
+    digest: Option<(usize, usize)>,
+}
+
+fn span(s: &str, r: Option<(usize, usize)>) -> Option<&str> {
+    r.and_then(|(a, b)| s.get(a..b))
+}
+
+/// Go's `reference.Parse` without building the result: the grammar, the name
+/// length and the digest checks, and where each part is.
+fn parse_spans(s: &str) -> Result<Spans, RefError> {
     let b = s.as_bytes();
-    let (rest, digest) = match b.iter().position(|&c| c == b'@') {
-        Some(i) => (
-            b.get(..i).unwrap_or_default(),
-            Some(b.get(i + 1..).unwrap_or_default()),
-        ),
-        None => (b, None),
+    let (rest_end, digest) = match b.iter().position(|&c| c == b'@') {
+        Some(i) => (i, Some((i + 1, b.len()))),
+        None => (b.len(), None),
     };
+    let rest = b.get(..rest_end).unwrap_or_default();
     let last_slash = rest.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest
+    let (name_end, tag) = match rest
         .get(last_slash..)
         .and_then(|t| t.iter().position(|&c| c == b':'))
     {
-        Some(i) => (
-            rest.get(..last_slash + i).unwrap_or_default(),
-            Some(rest.get(last_slash + i + 1..).unwrap_or_default()),
-        ),
-        None => (rest, None),
+        Some(i) => (last_slash + i, Some((last_slash + i + 1, rest_end))),
+        None => (rest_end, None),
     };
-    let grammar = name_ok(name) && tag.is_none_or(tag_ok) && digest.is_none_or(digest_grammar_ok);
+    let part = |r: Option<(usize, usize)>| r.and_then(|(x, y)| b.get(x..y));
+    let name = b.get(..name_end).unwrap_or_default();
+    let grammar =
+        name_ok(name) && part(tag).is_none_or(tag_ok) && part(digest).is_none_or(digest_grammar_ok);
     if !grammar {
         if s.is_empty() {
             return Err(RefError::NameEmpty);
         }
         let lower = s.to_ascii_lowercase();
-        if lower != s && parse(&lower).is_ok() {
+        if lower != s && parse_spans(&lower).is_ok() {
             return Err(RefError::NameContainsUppercase);
         }
         return Err(RefError::InvalidFormat);
@@ -293,74 +306,156 @@ pub fn parse(s: &str) -> Result<Reference, RefError> {
     if name.len() > NAME_TOTAL_LENGTH_MAX {
         return Err(RefError::NameTooLong);
     }
-    let name = std::str::from_utf8(name).map_err(|_| RefError::NotUtf8)?;
-    let to_s = |x: &[u8]| String::from_utf8_lossy(x).into_owned(); // ASCII by the grammar
-    let digest = digest.map(to_s);
-    if let Some(d) = &digest {
+    // ASCII by the grammar, so these are character boundaries.
+    let name = s.get(..name_end).ok_or(RefError::NotUtf8)?;
+    if let Some(d) = span(s, digest) {
         digest_validate(d)?;
     }
     // As Go's anchored name regexp: the optional domain group is greedy, so a
     // first component that is a valid domain-and-port is the domain.
-    let (domain, path) = match name.split_once('/') {
+    let domain_len = match name.split_once('/') {
         Some((d, p))
             if domain_ok(d.as_bytes()) && p.split('/').all(|c| path_component_ok(c.as_bytes())) =>
         {
-            (d.to_string(), p.to_string())
+            d.len()
         }
-        _ => (String::new(), name.to_string()),
+        _ => 0,
     };
-    Ok(Reference {
-        domain,
-        path,
-        tag: tag.map(to_s),
+    Ok(Spans {
+        name_end,
+        domain_len,
+        tag,
         digest,
     })
 }
 
-/// Go's `reference.ParseNormalizedNamed`.
-pub fn parse_normalized_named(s: &str) -> Result<Reference, RefError> {
+/// Go's `reference.Parse`: the grammar, the name length and the digest checks.
+/// No normalization.
+pub fn parse(s: &str) -> Result<Reference, RefError> {
+    let sp = parse_spans(s)?;
+    let name = s.get(..sp.name_end).unwrap_or_default();
+    let (domain, path) = match sp.domain_len {
+        0 => ("", name),
+        n => (
+            name.get(..n).unwrap_or_default(),
+            name.get(n + 1..).unwrap_or_default(),
+        ),
+    };
+    Ok(Reference {
+        domain: domain.to_string(),
+        path: path.to_string(),
+        tag: span(s, sp.tag).map(str::to_string),
+        digest: span(s, sp.digest).map(str::to_string),
+    })
+}
+
+/// A name normalized as `ParseNormalizedNamed` does, kept as the one string
+/// `domain/path[:tag][@digest]` it displays as, with the parts' positions.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    full: String,
+    domain_len: usize,
+    spans: Spans,
+}
+
+impl Normalized {
+    /// The tag, if any.
+    pub fn tag(&self) -> Option<&str> {
+        span(&self.full, self.spans.tag)
+    }
+
+    /// The digest, if any.
+    pub fn digest(&self) -> Option<&str> {
+        span(&self.full, self.spans.digest)
+    }
+
+    /// `ParseDockerRef`'s string: the tag dropped when a digest is present,
+    /// `:latest` added when neither is.
+    pub fn into_docker_ref(mut self) -> String {
+        match (self.spans.tag, self.spans.digest) {
+            (Some((tag_start, tag_end)), Some(_)) => {
+                // `name:tag@digest` → `name@digest` (ASCII by the grammar).
+                let (name, at_digest) = (
+                    self.full
+                        .get(..tag_start.saturating_sub(1))
+                        .unwrap_or_default(),
+                    self.full.get(tag_end..).unwrap_or_default(),
+                );
+                [name, at_digest].concat()
+            }
+            (None, None) => {
+                self.full.push_str(":latest");
+                self.full
+            }
+            _ => self.full,
+        }
+    }
+
+    /// The owned parts.
+    pub fn reference(&self) -> Reference {
+        let name = self.full.get(..self.spans.name_end).unwrap_or_default();
+        Reference {
+            domain: name.get(..self.domain_len).unwrap_or_default().to_string(),
+            path: name
+                .get(self.domain_len + 1..)
+                .unwrap_or_default()
+                .to_string(),
+            tag: self.tag().map(str::to_string),
+            digest: self.digest().map(str::to_string),
+        }
+    }
+}
+
+/// Go's `reference.ParseNormalizedNamed`, as one string and its spans.
+pub fn normalize(s: &str) -> Result<Normalized, RefError> {
     if s.len() == 64
         && s.bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
     {
         return Err(RefError::Identifier);
     }
-    let (domain, remainder) = split_docker_domain(s);
-    let remote = remainder
-        .split_once(':')
-        .map_or(remainder.as_str(), |(r, _)| r);
-    if remote.to_ascii_lowercase() != remote {
+    let (domain, library, remainder) = split_docker_domain(s);
+    let remote = remainder.split_once(':').map_or(remainder, |(r, _)| r);
+    if remote.bytes().any(|c| c.is_ascii_uppercase()) {
         return Err(RefError::NameContainsUppercase);
     }
-    let full = format!("{domain}/{remainder}");
-    let mut r = parse(&full)?;
+    let prefix = if library { OFFICIAL_REPO_PREFIX } else { "" };
+    let mut full = String::with_capacity(domain.len() + 1 + prefix.len() + remainder.len() + 8);
+    full.push_str(domain);
+    full.push('/');
+    full.push_str(prefix);
+    full.push_str(remainder);
+    let spans = parse_spans(&full)?;
     // The normalized domain wins over `parse`'s own split.
-    let name = if r.domain.is_empty() {
-        r.path.clone()
-    } else {
-        format!("{}/{}", r.domain, r.path)
-    };
-    r.path = name.get(domain.len() + 1..).unwrap_or_default().to_string();
-    r.domain = domain;
-    Ok(r)
+    Ok(Normalized {
+        domain_len: domain.len(),
+        full,
+        spans,
+    })
 }
 
-fn split_docker_domain(name: &str) -> (String, String) {
-    let (mut domain, mut remainder) = match name.split_once('/') {
+/// Go's `reference.ParseNormalizedNamed`.
+pub fn parse_normalized_named(s: &str) -> Result<Reference, RefError> {
+    normalize(s).map(|n| n.reference())
+}
+
+/// `(domain, whether "library/" goes before the remainder, remainder)`.
+fn split_docker_domain(name: &str) -> (&str, bool, &str) {
+    let (mut domain, remainder) = match name.split_once('/') {
         Some((d, r))
-            if d.contains(['.', ':']) || d == "localhost" || d.to_ascii_lowercase() != d =>
+            if d.contains(['.', ':'])
+                || d == "localhost"
+                || d.bytes().any(|c| c.is_ascii_uppercase()) =>
         {
-            (d.to_string(), r.to_string())
+            (d, r)
         }
-        _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
+        _ => (DEFAULT_DOMAIN, name),
     };
     if domain == LEGACY_DEFAULT_DOMAIN {
-        domain = DEFAULT_DOMAIN.to_string();
+        domain = DEFAULT_DOMAIN;
     }
-    if domain == DEFAULT_DOMAIN && !remainder.contains('/') {
-        remainder = format!("{OFFICIAL_REPO_PREFIX}{remainder}");
-    }
-    (domain, remainder)
+    let library = domain == DEFAULT_DOMAIN && !remainder.contains('/');
+    (domain, library, remainder)
 }
 
 /// Go's `reference.ParseDockerRef`: normalized, tag dropped when a digest is
@@ -550,6 +645,70 @@ mod tests {
     }
 
     /// Cases from `normalize_test.go` (`TestParseNormalizedNamed`, `TestParseDockerRef`).
+    /// `Normalized`'s string surgery (what `refs` prints) agrees with the
+    /// owned `Reference` and its `Display` on a generated corpus of names, valid
+    /// and not.
+    #[test]
+    fn normalized_string_is_the_displayed_reference() {
+        let parts = [
+            "a",
+            "z9",
+            ".",
+            "-",
+            "_",
+            "__",
+            ":",
+            "/",
+            "@",
+            "Q",
+            "docker.io",
+            "index.docker.io",
+            "localhost",
+            "library",
+            "5000",
+            "[::1]",
+            "é",
+            "sha512:",
+            "latest",
+            "x.y",
+            "nginx",
+            "registry.k8s.io/pause",
+            "--",
+        ];
+        let digest = format!("sha256:{H64}");
+        let (at, tagged) = (format!("@{digest}"), format!(":v1.0@{digest}"));
+        let mut parts: Vec<&str> = parts.to_vec();
+        parts.extend([digest.as_str(), at.as_str(), tagged.as_str()]);
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut valid, mut with_both) = (0, 0);
+        for _ in 0..200_000 {
+            let mut s = String::new();
+            for _ in 0..state % 7 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                s.push_str(parts[(state % parts.len() as u64) as usize]);
+            }
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let want = parse_docker_ref(&s).map(|r| r.to_string());
+            let n = normalize(&s);
+            if let (Ok(n), Ok(r)) = (&n, parse_normalized_named(&s)) {
+                assert_eq!(
+                    (n.tag(), n.digest()),
+                    (r.tag.as_deref(), r.digest.as_deref()),
+                    "{s:?}"
+                );
+                valid += 1;
+                with_both += usize::from(r.tag.is_some() && r.digest.is_some());
+            }
+            assert_eq!(n.map(Normalized::into_docker_ref), want, "{s:?}");
+        }
+        assert!(
+            valid > 10_000 && with_both > 100,
+            "corpus too thin: {valid} valid, {with_both} tag+digest"
+        );
+    }
+
     #[test]
     fn normalization_matches_parse_docker_ref() {
         let n = |s: &str| parse_docker_ref(s).map(|r| r.to_string());
