@@ -8,11 +8,12 @@
 //! collectable by containerd's GC; writing with `--policy one-per-digest` without
 //! `--yes`; an existing backup path.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -223,50 +224,41 @@ pub(super) fn run(
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
     let db = file.db()?;
-    // The plan and the GC model read records only; the cross-record findings
-    // are `check`'s business.
-    let meta = MetaDb::decode_records(&db);
     let opts = PlanOptions {
         policy: policy_of(a.policy),
         keep: a.keep.iter().map(|g| Glob::new(g)).collect(),
         namespaces: a.namespaces.iter().map(|n| n.as_bytes().to_vec()).collect(),
     };
-    let plan = dedup::plan(&meta, &opts);
-    let removed = plan.removed();
     let has_freelist = db.meta().has_freelist();
     let writing = a.output.is_some() || a.in_place;
     let needs_yes = writing && opts.policy.needs_confirmation() && !a.yes;
-    // With --output, the GC proof runs alongside the verification of the copy
-    // (while the disk syncs it) and the copy is renamed only if the proof holds.
-    // A dry run, and --in-place (which first writes a backup), prove it first.
-    let prove_alongside = a.output.is_some() && !needs_yes;
-    let mut impact = (!prove_alongside).then(|| gc_impact(&meta, &removed, has_freelist));
-    let mut refused = impact.as_ref().and_then(gc_refusal);
-    if refused.is_none() && needs_yes {
-        refused = Some(format!(
-            "--policy {} removes tags ({} name(s) in all); review the dry run and add --yes to write",
-            opts.policy.name(),
-            plan.removed_count()
-        ));
-    }
     let json = a.format == ReportFormat::Json;
     let mut written = None;
     let mut backup = None;
-    if refused.is_none() && writing {
+    let (meta, plan, impact, mut refused);
+    if let (Some(target), false) = (&a.output, needs_yes) {
+        // --output: the copy is written while the records are decoded and
+        // planned, one namespace at a time (the writer waits only for the
+        // namespace whose images it has reached); the GC proof runs alongside
+        // the verification of the copy (while the disk syncs it), and the copy is
+        // renamed only if the proof holds.
+        let published = Published::default();
         let progress = progress_bar(json, db.data().len(), err);
-        if let Some(target) = &a.output {
-            let mut proved = None;
-            let result = write_clean(
+        let mut proved = None;
+        let result = std::thread::scope(|s| {
+            s.spawn(|| published.plan(&db, &opts));
+            write_clean(
                 &db,
                 &input.path,
                 target,
                 a.force,
                 false,
-                &removed,
+                &Removals::Streamed(&published),
                 json && a.input.hash,
                 &progress,
                 || {
-                    let i = gc_impact(&meta, &removed, has_freelist);
+                    let (meta, plan) = published.wait()?;
+                    let i = gc_impact(meta, &plan.removed(), has_freelist);
                     let declined = gc_refusal(&i);
                     proved = Some(i);
                     match declined {
@@ -274,14 +266,40 @@ pub(super) fn run(
                         None => Ok(()),
                     }
                 },
-            );
-            match result {
-                Ok(w) => written = Some(w),
-                Err(AppError::Write(OutputError::Declined(why))) => refused = Some(why),
-                Err(e) => return Err(e),
-            }
-            impact = proved;
-        } else if !removed.is_empty() {
+            )
+        });
+        if let Some(p) = progress {
+            p.finish_and_clear();
+        }
+        refused = None;
+        match result {
+            Ok(w) => written = Some(w),
+            Err(AppError::Write(OutputError::Declined(why))) => refused = Some(why),
+            Err(e) => return Err(e),
+        }
+        impact = proved;
+        (meta, plan) = published
+            .result
+            .into_inner()
+            .ok_or_else(|| AppError::Write(planner_failed()))?;
+    } else {
+        // A dry run, and --in-place (which first writes a backup), prove first.
+        // The plan and the GC model read records only; the cross-record findings
+        // are `check`'s business.
+        meta = MetaDb::decode_records(&db);
+        plan = dedup::plan(&meta, &opts);
+        let removed = plan.removed();
+        impact = Some(gc_impact(&meta, &removed, has_freelist));
+        refused = impact.as_ref().and_then(gc_refusal);
+        if refused.is_none() && needs_yes {
+            refused = Some(format!(
+                "--policy {} removes tags ({} name(s) in all); review the dry run and add --yes to write",
+                opts.policy.name(),
+                plan.removed_count()
+            ));
+        }
+        if refused.is_none() && a.in_place && !removed.is_empty() {
+            let progress = progress_bar(json, db.data().len(), err);
             let b = make_backup(&file, a.backup.as_deref())?;
             crate::fault::point("after-backup").map_err(|source| {
                 AppError::Write(OutputError::Io {
@@ -297,30 +315,30 @@ pub(super) fn run(
                 &input.path,
                 false,
                 true,
-                &removed,
+                &Removals::Planned(&removed),
                 json && a.input.hash,
                 &progress,
                 || Ok(()),
             )?);
+            if let Some(p) = progress {
+                p.finish_and_clear();
+            }
         }
-        if let Some(p) = progress {
-            p.finish_and_clear();
-        }
-        for p in backup
-            .iter()
-            .flat_map(|b| &b.stale_removed)
-            .chain(written.iter().flat_map(|w| &w.stale_removed))
-        {
-            writeln!(
-                err,
-                "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed",
-                p.display()
-            )?;
-        }
+    }
+    for p in backup
+        .iter()
+        .flat_map(|b: &Backup| &b.stale_removed)
+        .chain(written.iter().flat_map(|w: &Clean| &w.stale_removed))
+    {
+        writeln!(
+            err,
+            "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed",
+            p.display()
+        )?;
     }
     // Always computed above (a write that fails before its proof returns early);
     // the fallback only keeps this total.
-    let impact = impact.unwrap_or_else(|| gc_impact(&meta, &removed, has_freelist));
+    let impact = impact.unwrap_or_else(|| gc_impact(&meta, &plan.removed(), has_freelist));
     drop(meta);
     let rollback = backup
         .as_ref()
@@ -659,6 +677,19 @@ struct Clean {
 
 type RemovedSet<'a> = HashSet<(&'a [u8], &'a [u8])>;
 
+/// The pairs of a plan's removed set.
+fn removed_set<'a>(removed: &BTreeSet<(Bytes<'a>, Bytes<'a>)>) -> RemovedSet<'a> {
+    removed.iter().map(|(n, x)| (n.0, x.0)).collect()
+}
+
+/// Whether `path` is `v1/<ns>/images`; its namespace.
+fn images_of<'p>(path: &[&'p [u8]]) -> Option<&'p [u8]> {
+    match path {
+        [v1, ns, images] if *v1 == b"v1" && *images == b"images" => Some(ns),
+        _ => None,
+    }
+}
+
 /// The filter: drop exactly `v1/<ns>/images/<name>` buckets of removed names.
 fn keep_fn<'s>(
     removed: &'s RemovedSet<'s>,
@@ -666,11 +697,129 @@ fn keep_fn<'s>(
 ) -> impl FnMut(&[&[u8]], &[u8], ItemKind) -> bool + 's {
     move |path, key, kind| {
         let drop = kind == ItemKind::Bucket
-            && matches!(path, [v1, ns, images] if *v1 == b"v1" && *images == b"images" && removed.contains(&(*ns, key)));
+            && images_of(path).is_some_and(|ns| removed.contains(&(ns, key)));
         if drop {
             dropped.set(dropped.get() + 1);
         }
         !drop
+    }
+}
+
+/// The names removed in one namespace.
+type NamesRemoved<'a> = Arc<HashSet<&'a [u8]>>;
+
+/// Which image records a copy leaves out.
+enum Removals<'r, 'a> {
+    /// Planned before the write.
+    Planned(&'r BTreeSet<(Bytes<'a>, Bytes<'a>)>),
+    /// Planned while the copy is written.
+    Streamed(&'r Published<'a>),
+}
+
+/// The plan, published one namespace at a time by a planner that runs while
+/// the copy is written: the writer starts at once and waits only for the
+/// namespace whose `images` bucket it has reached. Namespaces are planned
+/// independently, so the parts are exactly [`dedup::plan`]'s; the final plan
+/// is assembled from them when the decode ends, and the copy is checked
+/// against that final plan (the count of dropped buckets, then the lockstep
+/// comparison) before it is renamed.
+#[derive(Default)]
+struct Published<'a> {
+    state: Mutex<PublishedState<'a>>,
+    changed: Condvar,
+    /// The decoded records and the whole plan, set once before `finished`.
+    result: OnceLock<(MetaDb<'a>, Plan<'a>)>,
+}
+
+#[derive(Default)]
+struct PublishedState<'a> {
+    removed: HashMap<&'a [u8], NamesRemoved<'a>>,
+    parts: Vec<dedup::NamespacePlan<'a>>,
+    finished: bool,
+}
+
+/// Marks the planning finished when dropped, also if the planner failed, so
+/// no waiter waits forever.
+struct FinishOnDrop<'r, 'a>(&'r Published<'a>);
+
+impl Drop for FinishOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.lock().finished = true;
+        self.0.changed.notify_all();
+    }
+}
+
+fn planner_failed() -> OutputError {
+    OutputError::VerifyOther("the plan was not completed".into())
+}
+
+impl<'a> Published<'a> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PublishedState<'a>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decodes `db`, publishing each v1 namespace's part of the plan as soon as
+    /// it is decoded, then the records and the whole plan.
+    fn plan(&self, db: &Db<'a>, opts: &PlanOptions) {
+        let _finish = FinishOnDrop(self);
+        let meta = MetaDb::decode_records_each(db, |ns| {
+            if ns.in_v1 {
+                let part = dedup::plan_namespace(ns, opts);
+                let removed = Arc::new(part.removed_names().collect());
+                let mut st = self.lock();
+                st.removed.insert(ns.name.0, removed);
+                st.parts.push(part);
+                drop(st);
+                self.changed.notify_all();
+            }
+        });
+        let mut parts = std::mem::take(&mut self.lock().parts);
+        parts.sort_by(|x, y| x.summary.namespace.cmp(&y.summary.namespace));
+        let in_order = parts.iter().map(|p| p.summary.namespace).eq(meta
+            .namespaces
+            .iter()
+            .filter(|n| n.in_v1)
+            .map(|n| n.name));
+        // Parts line up with the namespaces unless a damaged file repeats a
+        // namespace key; then the plan is made again the ordinary way (and the
+        // copy, checked against it, is refused if it differs).
+        let plan = if in_order {
+            dedup::assemble(parts, opts)
+        } else {
+            dedup::plan(&meta, opts)
+        };
+        let _ = self.result.set((meta, plan));
+    }
+
+    /// The names removed in namespace `ns`: waits until it is planned (none if
+    /// the planning ends without it).
+    fn removed_in(&self, ns: &[u8]) -> NamesRemoved<'a> {
+        let mut st = self.lock();
+        loop {
+            if let Some(r) = st.removed.get(ns) {
+                return Arc::clone(r);
+            }
+            if st.finished {
+                return Arc::default();
+            }
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The records and the whole plan, once the planning has finished.
+    fn wait(&self) -> Result<&(MetaDb<'a>, Plan<'a>), OutputError> {
+        let mut st = self.lock();
+        while !st.finished {
+            st = self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(st);
+        self.result.get().ok_or_else(planner_failed)
     }
 }
 
@@ -681,13 +830,12 @@ fn write_clean(
     target: &Path,
     force: bool,
     in_place: bool,
-    removed: &BTreeSet<(Bytes<'_>, Bytes<'_>)>,
+    removals: &Removals<'_, '_>,
     hash: bool,
     progress: &Option<indicatif::ProgressBar>,
     alongside: impl FnOnce() -> Result<(), OutputError> + Send,
 ) -> Result<Clean, AppError> {
     let wopts = WriterOptions::copy_of(db).map_err(crate::bolt::Error::from)?;
-    let set: RemovedSet<'_> = removed.iter().map(|(n, x)| (n.0, x.0)).collect();
     let (summary, (compared, sha, verified_drops), written) = output::write_verified(
         source,
         target,
@@ -696,35 +844,63 @@ fn write_clean(
             replace_source: in_place,
         },
         |f, path| {
-            let dropped = std::cell::Cell::new(0);
+            let mut dropped = 0usize;
+            // The namespace whose removed names the writer is in, and those names.
+            let mut current: Option<(Vec<u8>, NamesRemoved<'_>)> = None;
             let mut report = |n: u64| {
                 if let Some(p) = progress {
                     p.set_message(format!("writing: {n} buckets and keys"));
                 }
             };
-            let s =
-                super::compact::write_filtered(db, wopts, f, keep_fn(&set, &dropped), &mut report)
-                    .map_err(|source| OutputError::Write {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-            if dropped.get() != set.len() {
+            let planned = match removals {
+                Removals::Planned(r) => Some(removed_set(r)),
+                Removals::Streamed(_) => None,
+            };
+            let keep = |path: &[&[u8]], key: &[u8], kind: ItemKind| {
+                let Some(ns) = images_of(path).filter(|_| kind == ItemKind::Bucket) else {
+                    return true;
+                };
+                let drop = match (&planned, removals) {
+                    (Some(set), _) => set.contains(&(ns, key)),
+                    (None, Removals::Streamed(p)) => {
+                        if current.as_ref().is_none_or(|(c, _)| c.as_slice() != ns) {
+                            current = Some((ns.to_vec(), p.removed_in(ns)));
+                        }
+                        current.as_ref().is_some_and(|(_, r)| r.contains(key))
+                    }
+                    (None, Removals::Planned(_)) => false,
+                };
+                dropped += usize::from(drop);
+                !drop
+            };
+            let s = super::compact::write_filtered(db, wopts, f, keep, &mut report).map_err(
+                |source| OutputError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )?;
+            // The whole plan: what the copy is checked against.
+            let full = match removals {
+                Removals::Planned(r) => planned.unwrap_or_else(|| removed_set(r)),
+                Removals::Streamed(p) => removed_set(&p.wait()?.1.removed()),
+            };
+            if dropped != full.len() {
                 return Err(OutputError::VerifyOther(format!(
                     "{} image bucket(s) were planned for removal but {} were found",
-                    set.len(),
-                    dropped.get()
+                    full.len(),
+                    dropped
                 )));
             }
-            Ok(s)
+            Ok((s, full))
         },
-        |_, bytes| {
+        |(_, set), bytes| {
             if let Some(p) = progress {
                 p.set_message("verifying the new file");
             }
             let (verified, beside) = rayon::join(
                 || {
                     let dropped = std::cell::Cell::new(0);
-                    super::compact::verify_and_hash(db, bytes, keep_fn(&set, &dropped), hash)
+                    super::compact::verify_and_hash(db, bytes, keep_fn(set, &dropped), hash)
                         .map(|(compared, sha)| (compared, sha, dropped.get()))
                 },
                 alongside,
@@ -737,7 +913,7 @@ fn write_clean(
     Ok(Clean {
         path: written.path,
         size: written.size,
-        txid: summary.txid,
+        txid: summary.0.txid,
         sha256: sha,
         removed_buckets: verified_drops,
         compared,

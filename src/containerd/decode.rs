@@ -855,6 +855,14 @@ impl<'a> MetaDb<'a> {
     /// not report findings (`refs`, `images`); the checks cost about a fifth of
     /// the decode.
     pub fn decode_records(db: &Db<'a>) -> MetaDb<'a> {
+        MetaDb::decode_records_each(db, |_| {})
+    }
+
+    /// [`MetaDb::decode_records`], calling `each` once for every namespace of
+    /// the result as soon as that namespace is complete — while the others are
+    /// still being decoded, from any thread, in no particular order — with the
+    /// same content it has in the result. For work that can start per namespace.
+    pub fn decode_records_each(db: &Db<'a>, each: impl Fn(&Namespace<'a>) + Sync) -> MetaDb<'a> {
         let mut f: Sink = Vec::new();
         let mut out = MetaDb::default();
         // Findings are collected in `f` and moved to `out.findings` at the end.
@@ -964,6 +972,11 @@ impl<'a> MetaDb<'a> {
             .map(|(name, b)| {
                 let mut s = Vec::new();
                 let ns = decode_namespace(name, b, &mut s);
+                // A namespace with 1.7's top-level sandboxes is complete only
+                // once those are merged in, below.
+                if !top_sandboxes.iter().any(|(n, _)| n == name) {
+                    each(&ns);
+                }
                 (ns, s)
             })
             .collect();
@@ -972,6 +985,7 @@ impl<'a> MetaDb<'a> {
             namespaces.push(ns);
             f.extend(s);
         }
+        let late: Vec<&'a [u8]> = top_sandboxes.iter().map(|(n, _)| *n).collect();
         for (name, sb) in top_sandboxes {
             let p = P::Root;
             let p = p.child(name);
@@ -1000,6 +1014,9 @@ impl<'a> MetaDb<'a> {
                     },
                 ),
             }
+        }
+        for ns in namespaces.iter().filter(|n| late.contains(&n.name.0)) {
+            each(ns);
         }
         sort_findings(&mut f);
         out.namespaces = namespaces;

@@ -251,22 +251,45 @@ impl<'a> Plan<'a> {
 /// Plans the removal of redundant names of `db` under `opts`.
 pub fn plan<'a>(db: &MetaDb<'a>, opts: &PlanOptions) -> Plan<'a> {
     // Namespaces are independent: planned in parallel, concatenated in order.
-    let per_ns: Vec<(
-        Vec<DigestGroup<'a>>,
-        Vec<Decision<'a>>,
-        NamespaceSummary<'a>,
-    )> = db
+    let per_ns: Vec<NamespacePlan<'a>> = db
         .namespaces
         .par_iter()
         .filter(|n| n.in_v1)
         .map(|ns| plan_namespace(ns, opts))
         .collect();
-    let shared = refs::shared_digests(per_ns.iter().flat_map(|(g, _, _)| g));
+    assemble(per_ns, opts)
+}
+
+/// One namespace's part of a plan (see [`plan_namespace`]).
+#[derive(Debug, Clone)]
+pub struct NamespacePlan<'a> {
+    /// The namespace's digest groups.
+    pub groups: Vec<DigestGroup<'a>>,
+    /// One decision per image record of the namespace.
+    pub decisions: Vec<Decision<'a>>,
+    /// Its counts.
+    pub summary: NamespaceSummary<'a>,
+}
+
+impl<'a> NamespacePlan<'a> {
+    /// The names this part removes.
+    pub fn removed_names(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.decisions
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .map(|d| d.name.0)
+    }
+}
+
+/// The whole plan from every v1 namespace's part, given in namespace order:
+/// exactly what [`plan`] returns for the same parts.
+pub fn assemble<'a>(per_ns: Vec<NamespacePlan<'a>>, opts: &PlanOptions) -> Plan<'a> {
+    let shared = refs::shared_digests(per_ns.iter().flat_map(|p| &p.groups));
     let mut decisions = Vec::new();
     let mut namespaces = Vec::new();
-    for (_, d, summary) in per_ns {
-        decisions.extend(d);
-        namespaces.push(summary);
+    for p in per_ns {
+        decisions.extend(p.decisions);
+        namespaces.push(p.summary);
     }
     let mut warnings = Vec::new();
     let repo_digests_removed = decisions
@@ -301,15 +324,9 @@ pub fn plan<'a>(db: &MetaDb<'a>, opts: &PlanOptions) -> Plan<'a> {
     }
 }
 
-/// One namespace's digest groups, decisions and summary.
-fn plan_namespace<'a>(
-    ns: &Namespace<'a>,
-    opts: &PlanOptions,
-) -> (
-    Vec<DigestGroup<'a>>,
-    Vec<Decision<'a>>,
-    NamespaceSummary<'a>,
-) {
+/// One namespace's digest groups, decisions and summary. Depends on nothing
+/// outside `ns` (names, references and protections never cross namespaces).
+pub fn plan_namespace<'a>(ns: &Namespace<'a>, opts: &PlanOptions) -> NamespacePlan<'a> {
     let in_scope =
         opts.namespaces.is_empty() || opts.namespaces.iter().any(|n| n.as_slice() == ns.name.0);
     let mut decisions = Vec::new();
@@ -343,7 +360,11 @@ fn plan_namespace<'a>(
             .count(),
         protected: decisions.iter().filter(|d| d.is_protected()).count(),
     };
-    (groups, decisions, summary)
+    NamespacePlan {
+        groups,
+        decisions,
+        summary,
+    }
 }
 
 /// One name of a group with everything the rules look at.
