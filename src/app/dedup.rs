@@ -1083,3 +1083,81 @@ fn utc_stamp(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s, _) = civil(t);
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt::{DbFile, LockMode};
+
+    /// The streamed plan equals the ordinary one on every fixture, and the
+    /// writer's per-namespace view agrees with it.
+    #[test]
+    fn published_plan_is_the_ordinary_plan() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut seen = 0;
+        for e in std::fs::read_dir(&dir).expect("fixtures") {
+            let path = e.expect("entry").path().join("meta.db");
+            if !path.exists() {
+                continue;
+            }
+            seen += 1;
+            let file = DbFile::open(&path, LockMode::None).expect("open");
+            let db = file.db().expect("parse");
+            for policy in [Policy::Safe, Policy::Tagged, Policy::OnePerDigest] {
+                let opts = PlanOptions {
+                    policy,
+                    keep: Vec::new(),
+                    namespaces: Vec::new(),
+                };
+                let published = Published::default();
+                published.plan(&db, &opts);
+                let (_, plan) = published.wait().expect("planned");
+                let want = dedup::plan(&MetaDb::decode_records(&db), &opts);
+                assert!(*plan == want, "{}: {policy:?}", path.display());
+                let removed = plan.removed();
+                for ns in &plan.namespaces {
+                    let got: BTreeSet<&[u8]> = published
+                        .removed_in(ns.namespace.0)
+                        .iter()
+                        .copied()
+                        .collect();
+                    let want: BTreeSet<&[u8]> = removed
+                        .iter()
+                        .filter(|(n, _)| *n == ns.namespace)
+                        .map(|(_, i)| i.0)
+                        .collect();
+                    assert_eq!(got, want, "{}: {policy:?}", path.display());
+                }
+            }
+        }
+        assert!(
+            seen >= 3,
+            "expected the real fixtures under {}",
+            dir.display()
+        );
+    }
+
+    /// A waiter is released by the namespace's publication, and — when the
+    /// planning ends without it (or the planner fails) — by the end, with nothing
+    /// removed: never left waiting.
+    #[test]
+    fn waiters_are_released_by_publication_or_by_the_end() {
+        let published = Published::default();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| published.removed_in(b"ns-a").len());
+            std::thread::sleep(Duration::from_millis(20));
+            let names: HashSet<&[u8]> = [&b"x:1"[..], b"y:2"].into_iter().collect();
+            published.lock().removed.insert(b"ns-a", Arc::new(names));
+            published.changed.notify_all();
+            assert_eq!(waiter.join().expect("waiter"), 2);
+
+            let waiter = s.spawn(|| published.removed_in(b"never").len());
+            let planned = s.spawn(|| published.wait().is_ok());
+            std::thread::sleep(Duration::from_millis(20));
+            drop(FinishOnDrop(&published));
+            assert_eq!(waiter.join().expect("waiter"), 0);
+            // Finished without a result: the write is refused, not waited on.
+            assert!(!planned.join().expect("wait"));
+        });
+    }
+}
