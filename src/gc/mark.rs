@@ -473,32 +473,30 @@ impl<'a> Marks<'a> {
         }
     }
 
+    /// The mark bits of the record at `slot`.
+    fn bits(&self, slot: Slot) -> Option<u8> {
+        match slot {
+            Slot::Lease(i) => self.leases.get(i),
+            Slot::Content(i) => self.content.get(i),
+            Slot::Snapshot(j, i) => self.snapshots.get(j).and_then(|v| v.get(i)),
+            Slot::Ingest(i) => self.ingests.get(i),
+            Slot::Image(i) => self.images.get(i),
+            Slot::Container(i) => self.containers.get(i),
+        }
+        .copied()
+    }
+
     /// Whether `n` itself (this variant, at `slot`) is marked.
     fn contains(&self, slot: Option<Slot>, n: &Node<'a>) -> bool {
         let bit = if n.flat { 2 } else { 1 };
-        let c = match slot {
-            Some(Slot::Lease(i)) => self.leases.get(i),
-            Some(Slot::Content(i)) => self.content.get(i),
-            Some(Slot::Snapshot(j, i)) => self.snapshots.get(j).and_then(|v| v.get(i)),
-            Some(Slot::Ingest(i)) => self.ingests.get(i),
-            Some(Slot::Image(i)) => self.images.get(i),
-            Some(Slot::Container(i)) => self.containers.get(i),
-            None => return self.other.contains(n),
-        };
-        c.is_some_and(|c| *c & bit != 0)
+        match slot {
+            Some(s) => self.bits(s).is_some_and(|c| c & bit != 0),
+            None => self.other.contains(n),
+        }
     }
 
     /// Whether the record at `slot` was reached in either variant.
     fn get(&self, slot: Option<Slot>) -> bool {
-        let c = match slot {
-            Some(Slot::Lease(i)) => self.leases.get(i),
-            Some(Slot::Content(i)) => self.content.get(i),
-            Some(Slot::Snapshot(j, i)) => self.snapshots.get(j).and_then(|v| v.get(i)),
-            Some(Slot::Ingest(i)) => self.ingests.get(i),
-            Some(Slot::Image(i)) => self.images.get(i),
-            Some(Slot::Container(i)) => self.containers.get(i),
-            None => None,
-        };
-        c.is_some_and(|c| *c != 0)
+        slot.and_then(|s| self.bits(s)).is_some_and(|c| c != 0)
     }
 }
