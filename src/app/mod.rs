@@ -116,3 +116,22 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Dedup(a) => dedup::run(&a, out, err),
     }
 }
+
+/// The real containerd fixtures' `meta.db` files (at least three), for the unit
+/// tests of this module's commands.
+#[cfg(test)]
+fn fixture_dbs() -> Vec<PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path().join("meta.db"))
+        .filter(|p| p.exists())
+        .collect();
+    v.sort();
+    assert!(
+        v.len() >= 3,
+        "expected the real fixtures under {}",
+        dir.display()
+    );
+    v
+}
