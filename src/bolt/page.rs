@@ -125,7 +125,10 @@ impl<'a> Pages<'a> {
             return;
         };
         for line in 0..lines {
-            if let Some(rest) = self.data.get(start.saturating_add(line * 64)..) {
+            if let Some(rest) = self
+                .data
+                .get(start.saturating_add(line.saturating_mul(64))..)
+            {
                 prefetch_line(rest);
             }
         }
