@@ -644,7 +644,6 @@ mod tests {
         assert!(p(&format!("repo:{}", "t".repeat(128))).is_ok());
     }
 
-    /// Cases from `normalize_test.go` (`TestParseNormalizedNamed`, `TestParseDockerRef`).
     /// `Normalized`'s string surgery (what `refs` prints) agrees with the
     /// owned `Reference` and its `Display` on a generated corpus of names, valid
     /// and not.
@@ -709,6 +708,7 @@ mod tests {
         );
     }
 
+    /// Cases from `normalize_test.go` (`TestParseNormalizedNamed`, `TestParseDockerRef`).
     #[test]
     fn normalization_matches_parse_docker_ref() {
         let n = |s: &str| parse_docker_ref(s).map(|r| r.to_string());
