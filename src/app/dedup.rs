@@ -1105,15 +1105,12 @@ fn utc_stamp(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bolt::{DbFile, LockMode};
 
     /// The streamed plan equals the ordinary one on every fixture, and the
     /// writer's per-namespace view agrees with it.
     #[test]
     fn published_plan_is_the_ordinary_plan() {
-        for path in super::super::fixture_dbs() {
-            let file = DbFile::open(&path, LockMode::None).expect("open");
-            let db = file.db().expect("parse");
+        super::super::for_each_fixture_db(|path, db| {
             for policy in [Policy::Safe, Policy::Tagged, Policy::OnePerDigest] {
                 let opts = PlanOptions {
                     policy,
@@ -1121,9 +1118,9 @@ mod tests {
                     namespaces: Vec::new(),
                 };
                 let published = Published::default();
-                published.plan(&db, &opts);
+                published.plan(db, &opts);
                 let (_, plan) = published.wait().expect("planned");
-                let want = dedup::plan(&MetaDb::decode_records(&db), &opts);
+                let want = dedup::plan(&MetaDb::decode_records(db), &opts);
                 assert!(*plan == want, "{}: {policy:?}", path.display());
                 let removed = plan.removed();
                 for ns in &plan.namespaces {
@@ -1140,7 +1137,7 @@ mod tests {
                     assert_eq!(got, want, "{}: {policy:?}", path.display());
                 }
             }
-        }
+        });
     }
 
     /// A waiter is released by the namespace's publication, and — when the

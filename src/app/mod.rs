@@ -117,21 +117,25 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
     }
 }
 
-/// The real containerd fixtures' `meta.db` files (at least three), for the unit
-/// tests of this module's commands.
+/// Runs `f` on each real containerd fixture's `meta.db` (at least three), for
+/// the unit tests of this module's commands.
 #[cfg(test)]
-fn fixture_dbs() -> Vec<PathBuf> {
+fn for_each_fixture_db(mut f: impl FnMut(&std::path::Path, &crate::bolt::Db<'_>)) {
+    use crate::bolt::{DbFile, LockMode};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("fixtures")
         .map(|e| e.expect("entry").path().join("meta.db"))
         .filter(|p| p.exists())
         .collect();
-    v.sort();
+    paths.sort();
     assert!(
-        v.len() >= 3,
+        paths.len() >= 3,
         "expected the real fixtures under {}",
         dir.display()
     );
-    v
+    for path in paths {
+        let file = DbFile::open(&path, LockMode::None).expect("open");
+        f(&path, &file.db().expect("parse"));
+    }
 }

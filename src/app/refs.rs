@@ -138,11 +138,11 @@ fn write_pretty_array<T: Serialize + Sync>(
         .map(|c| {
             let mut buf = Vec::new();
             for (i, item) in c.iter().enumerate() {
-                buf.extend_from_slice(if i > 0 { b",\n" } else { b"\n" });
-                indent(&mut buf, depth + 1);
-                let mut ser =
-                    serde_json::Serializer::with_formatter(&mut buf, NestedPretty::at(depth + 1));
-                item.serialize(&mut ser)?;
+                let mut element = NestedPretty::at(depth + 1);
+                element.newline(&mut buf, i > 0)?;
+                item.serialize(&mut serde_json::Serializer::with_formatter(
+                    &mut buf, element,
+                ))?;
             }
             Ok(buf)
         })
@@ -154,15 +154,8 @@ fn write_pretty_array<T: Serialize + Sync>(
         }
         out.write_all(&c?)?;
     }
-    let mut tail = vec![b'\n'];
-    indent(&mut tail, depth);
-    tail.push(b']');
-    out.write_all(&tail)
-}
-
-/// Appends `levels` levels of two-space indentation.
-fn indent(buf: &mut Vec<u8>, levels: usize) {
-    buf.resize(buf.len() + 2 * levels, b' ');
+    NestedPretty::at(depth).newline(out, false)?;
+    out.write_all(b"]")
 }
 
 /// serde_json's pretty layout (two-space indent, `": "` after keys, every
@@ -353,23 +346,20 @@ fn print_table(out: &mut dyn Write, map: &RefsMap<'_>) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bolt::{DbFile, LockMode};
 
     /// The parallel writer's bytes equal serde_json's pretty printer's for the
     /// whole document, on every real fixture, with every chunk size that splits
     /// the arrays differently.
     #[test]
     fn parallel_json_is_serde_pretty_json() {
-        for path in super::super::fixture_dbs() {
-            let file = DbFile::open(&path, LockMode::None).expect("open");
-            let db = file.db().expect("parse");
-            let meta = MetaDb::decode_records(&db);
+        super::super::for_each_fixture_db(|path, db| {
+            let meta = MetaDb::decode_records(db);
             let map = refs::build(&meta);
             let head = || RefsHead {
                 schema_version: REPORT_SCHEMA_VERSION,
                 tool: Tool::current(),
                 command: "refs",
-                input: InputInfo::with_sha256(&path, 1, Some("ab".into()), Some(7)),
+                input: InputInfo::with_sha256(path, 1, Some("ab".into()), Some(7)),
             };
             let h = head();
             let want = serde_json::to_vec_pretty(&RefsDoc {
@@ -397,6 +387,6 @@ mod tests {
                 write_json_doc(&mut got, &head(), &empty, chunk).expect("write");
                 assert!(got == want_empty, "empty map, chunk {chunk}");
             }
-        }
+        });
     }
 }
