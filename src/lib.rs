@@ -12,9 +12,8 @@ pub mod app;
 pub mod bolt;
 pub mod cli;
 pub mod containerd;
-pub mod dedup;
 pub mod fault;
-pub mod gc;
+pub mod fsio;
 #[cfg(feature = "heap-stats")]
 pub mod heapstats;
 pub mod report;

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use ctrdb::bolt::Db;
 use ctrdb::containerd::MetaDb;
-use ctrdb::dedup::{self, PlanOptions, Policy};
-use ctrdb::gc::{self, GcOptions, GcRules};
+use ctrdb::analysis::dedup::{self, PlanOptions, Policy};
+use ctrdb::analysis::gc::{self, GcOptions, GcRules};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,7 @@
-//! Analyses over decoded records ([`crate::containerd`]); no decoding and no
-//! output formatting here.
+//! Analyses and planners over decoded records ([`crate::containerd`]): the
+//! digest → references map, containerd's garbage collector, and the dedup plan.
+//! Pure: no decoding, no file writes, no output formatting here.
 
+pub mod dedup;
+pub mod gc;
 pub mod refs;

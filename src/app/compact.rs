@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{AppError, ExitStatus, Input};
-use crate::bolt::output::{self, OutputError, OutputOptions};
+use crate::fsio::atomic::{self, OutputError, OutputOptions};
 use crate::bolt::writer::{
     self, BoltWriter, CompareSummary, Filtered, FreelistMode, WriteSummary, WriterOptions,
 };
@@ -57,7 +57,7 @@ pub(super) fn run(
     let wopts = WriterOptions::copy_of(&db).map_err(crate::bolt::Error::from)?;
     let json = a.format == ReportFormat::Json;
     let hash = json && a.input.hash;
-    let (summary, (compared, sha), written) = output::write_verified(
+    let (summary, (compared, sha), written) = atomic::write_verified(
         &input.path,
         &a.output,
         OutputOptions {
@@ -162,7 +162,7 @@ pub(crate) fn write_copy(
 /// Writes the tree of `db` into `f`, leaving out what `keep` rejects; `progress`
 /// is told the number of buckets and keys written every 65 536 of them. The walk and
 /// the page packing run on this thread, the `write` calls on a second one
-/// ([`output::write_pipelined`]).
+/// ([`atomic::write_pipelined`]).
 pub(crate) fn write_filtered<F>(
     db: &Db<'_>,
     opts: WriterOptions,
@@ -173,7 +173,7 @@ pub(crate) fn write_filtered<F>(
 where
     F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
 {
-    output::write_pipelined(f, |sink| {
+    atomic::write_pipelined(f, |sink| {
         let mut w = BoltWriter::new(sink, opts)?;
         let mut src = Filtered::new(Walk::new(db)?, keep);
         let mut n: u64 = 0;

@@ -1,6 +1,6 @@
-//! `ctrdb dedup`: the plan of [`crate::dedup`], its GC impact under
-//! [`crate::gc`], and — on request — a cleaned copy (`--output`) or an in-place
-//! swap (`--in-place`) through [`output::write_verified`]. The copy is the source
+//! `ctrdb dedup`: the plan of [`crate::analysis::dedup`], its GC impact under
+//! [`crate::analysis::gc`], and — on request — a cleaned copy (`--output`) or an in-place
+//! swap (`--in-place`) through [`atomic::write_verified`]. The copy is the source
 //! with exactly the removed `v1/<ns>/images/<name>` buckets left out, which is what
 //! containerd's own `imageStore.Delete` does (`containerd-metadb.md` §7 rule 4).
 //!
@@ -21,13 +21,13 @@ use serde::Serialize;
 use super::table::cell;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::SharedDigest;
-use crate::bolt::output::{self, OutputError, OutputOptions};
+use crate::fsio::atomic::{self, OutputError, OutputOptions};
 use crate::bolt::writer::{CompareSummary, ItemKind, WriterOptions};
 use crate::bolt::{Db, DbFile, LockMode};
 use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
-use crate::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
-use crate::gc::{self, Collectable, GcOptions, GcRules};
+use crate::analysis::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
+use crate::analysis::gc::{self, Collectable, GcOptions, GcRules};
 use crate::report::{sha256_hex, Bytes, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
@@ -867,7 +867,7 @@ fn write_clean(
     alongside: impl FnOnce() -> Result<(), OutputError> + Send,
 ) -> Result<Clean, AppError> {
     let wopts = WriterOptions::copy_of(db).map_err(crate::bolt::Error::from)?;
-    let (summary, (compared, sha, verified_drops), written) = output::write_verified(
+    let (summary, (compared, sha, verified_drops), written) = atomic::write_verified(
         source,
         target,
         OutputOptions {
@@ -1001,7 +1001,7 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
         .unwrap_or_default();
     // Like every output: written under a temporary name, synced, read back, and
     // only then given its name, so a killed run never leaves a partial backup.
-    let stale_removed = crate::bolt::output::remove_stale_temps(&dir, &name);
+    let stale_removed = crate::fsio::atomic::remove_stale_temps(&dir, &name);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}.ctrdb-tmp.{}.", std::process::id()))
         .rand_bytes(8)

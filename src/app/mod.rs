@@ -49,7 +49,7 @@ pub enum AppError {
     Json(#[from] serde_json::Error),
     /// Writing a new database file failed or was refused.
     #[error(transparent)]
-    Write(#[from] bolt::output::OutputError),
+    Write(#[from] crate::fsio::atomic::OutputError),
     /// An operation refused for safety (the message says why and what to do).
     #[error("refused: {0}")]
     Refused(String),

@@ -13,7 +13,6 @@ pub mod error;
 pub mod freelist;
 pub mod layout;
 pub mod meta;
-pub mod output;
 pub mod page;
 pub mod walk;
 pub mod writer;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ctrdb::analysis::refs::RefClass;
 use ctrdb::containerd::model::{Blob, Container, Image, Labels, Lease, Namespace, Target};
 use ctrdb::containerd::MetaDb;
-use ctrdb::dedup::{plan, Action, Decision, Glob, Plan, PlanOptions, Policy, Protection, Reason};
+use ctrdb::analysis::dedup::{plan, Action, Decision, Glob, Plan, PlanOptions, Policy, Protection, Reason};
 use ctrdb::report::Bytes;
 
 const T: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b889b520cc7";

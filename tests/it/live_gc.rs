@@ -16,7 +16,7 @@ use super::common::*;
 use super::live::*;
 use ctrdb::bolt::{DbFile, LockMode};
 use ctrdb::containerd::MetaDb;
-use ctrdb::gc::{collectable, GcOptions, GcRules};
+use ctrdb::analysis::gc::{collectable, GcOptions, GcRules};
 
 fn s(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -16,8 +16,8 @@ use ctrdb::bolt::layout::*;
 use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, BucketPath, Db, Walk};
 use ctrdb::containerd::MetaDb;
-use ctrdb::dedup::{self, PlanOptions, Policy};
-use ctrdb::gc::{self, GcOptions, GcRules};
+use ctrdb::analysis::dedup::{self, PlanOptions, Policy};
+use ctrdb::analysis::gc::{self, GcOptions, GcRules};
 
 use super::common::*;
 

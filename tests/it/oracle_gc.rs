@@ -1,4 +1,4 @@
-//! Our GC model (`ctrdb::gc::collectable`) predicts exactly what containerd's own
+//! Our GC model (`ctrdb::analysis::gc::collectable`) predicts exactly what containerd's own
 //! garbage collector removes: on every fixture and on edited copies of it
 //! (images, containers, leases deleted; lease expiry, flat leases, ingest
 //! expiry, gc.root and reference labels changed with `editdb`), the content,
@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::common::*;
 use ctrdb::bolt::{DbFile, LockMode};
 use ctrdb::containerd::MetaDb;
-use ctrdb::gc::{collectable, Collectable, GcOptions, GcRules};
+use ctrdb::analysis::gc::{collectable, Collectable, GcOptions, GcRules};
 
 const PAST: &str = "2020-01-01T00:00:00Z";
 
@@ -533,7 +533,7 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
 /// against containerd above.
 #[test]
 fn shared_mark_equals_separate_marks_on_fixtures() {
-    use ctrdb::gc::{collectable_before_and_after, collectable_without};
+    use ctrdb::analysis::gc::{collectable_before_and_after, collectable_without};
     use ctrdb::report::Bytes;
     let now = SystemTime::now();
     for (name, path) in fixtures() {

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::ScopedJoinHandle;
 
-use super::db::{DbFile, LockMode};
-use super::error::Error as ReadError;
-use super::writer::{Mismatch, WriteError};
+use crate::bolt::db::{DbFile, LockMode};
+use crate::bolt::error::Error as ReadError;
+use crate::bolt::writer::{Mismatch, WriteError};
 use crate::fault;
 
 /// Errors of [`write_verified`].

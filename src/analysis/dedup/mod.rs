@@ -2,7 +2,7 @@
 //! of them must stay anyway. A pure function of the decoded records and the
 //! options ([`plan`]); no I/O. The rules and their upstream reasons are in
 //! `docs/dedup.md`; the GC impact of a plan is checked by the caller with
-//! [`crate::gc`].
+//! [`crate::analysis::gc`].
 //!
 //! Scope is one namespace and one target digest (a *group*): a name is only ever
 //! redundant next to another name of the same group that stays. In each group the
