@@ -17,3 +17,4 @@ pub mod fsio;
 #[cfg(feature = "heap-stats")]
 pub mod heapstats;
 pub mod report;
+pub mod time;

@@ -14,7 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -28,6 +28,7 @@ use crate::cli::{DedupArgs, DedupPolicy, ReportFormat};
 use crate::containerd::MetaDb;
 use crate::analysis::dedup::{self, Action, Decision, Glob, NamespaceSummary, Plan, PlanOptions, Policy};
 use crate::analysis::gc::{self, Collectable, GcOptions, GcRules};
+use crate::time::Civil;
 use crate::report::{sha256_hex, Bytes, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
@@ -365,7 +366,7 @@ pub(super) fn run(
             shared: &plan.shared,
             gc: GcJson {
                 rules: rules_name(impact.rules),
-                now: rfc3339(impact.now),
+                now: Civil::from_system(impact.now).rfc3339_nanos(),
                 before: GcSetJson::of(&impact.before),
                 after: GcSetJson::of(&impact.after),
                 newly_collectable: GcSetJson::of(&impact.newly),
@@ -639,7 +640,7 @@ fn print_table(
         out,
         "GC impact (containerd {} rules, at {}):",
         rules_name(impact.rules),
-        rfc3339(impact.now)
+        Civil::from_system(impact.now).rfc3339_nanos()
     )?;
     writeln!(
         out,
@@ -966,7 +967,7 @@ fn make_backup(file: &DbFile, backup: Option<&Path>) -> Result<Backup, AppError>
     let path = match backup {
         Some(p) => p.to_path_buf(),
         None => {
-            let stamp = utc_stamp(SystemTime::now());
+            let stamp = Civil::from_system(SystemTime::now()).file_stamp();
             let mut s = src.as_os_str().to_os_string();
             s.push(format!(".ctrdb-backup-{stamp}"));
             PathBuf::from(s)
@@ -1060,46 +1061,6 @@ fn shell_quote(p: &Path) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
-}
-
-// ------------------------------------------------------------------ time
-
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-        Err(_) => (0, 0),
-    };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-        nanos,
-    )
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s, ns) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ns:09}Z")
-}
-
-fn utc_stamp(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(t);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
 #[cfg(test)]

@@ -111,16 +111,7 @@ pub struct Timestamp {
 impl Timestamp {
     /// RFC 3339 in UTC with nine fractional digits, e.g. `2026-11-27T21:07:31.176176427Z`.
     pub fn rfc3339(&self) -> String {
-        let days = self.unix_secs.div_euclid(86_400);
-        let sod = self.unix_secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60,
-            self.nanos
-        )
+        crate::time::Civil::from_unix(self.unix_secs, self.nanos).rfc3339_nanos()
     }
 
     /// Go's `time.Time.Format(time.RFC3339Nano)` of the UTC instant (trailing zeros
@@ -149,20 +140,6 @@ impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.rfc3339())
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Decodes Go's `time.Time.MarshalBinary` (version 1: 15 bytes, version 2: 16).

@@ -14,17 +14,6 @@
 /// Nanoseconds per second.
 const NS: i128 = 1_000_000_000;
 
-/// Days from 1970-01-01 to the civil date (proleptic Gregorian), Howard Hinnant's algorithm.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in(m: u32, y: i64) -> u32 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -99,7 +88,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i128> {
     if day < 1 || day > days_in(month, year) {
         return None;
     }
-    let days = i128::from(days_from_civil(year, month, day));
+    let days = i128::from(crate::time::days_from_civil(year, month, day));
     let secs = days * 86_400 + i128::from(hour) * 3600 + i128::from(min) * 60 + i128::from(sec)
         - offset_secs;
     Some(secs * NS + nanos)
