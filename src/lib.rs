@@ -9,6 +9,7 @@
 
 pub mod analysis;
 pub mod app;
+pub mod bytes;
 pub mod bolt;
 pub mod cli;
 pub mod containerd;

@@ -12,6 +12,7 @@ use crate::bolt::writer::{
 };
 use crate::bolt::{Db, Walk, WalkEvent};
 use crate::cli::{CompactArgs, ReportFormat};
+use crate::report::table::bytes_and_human_size;
 use crate::report::{sha256_hex, InputInfo, Tool, REPORT_SCHEMA_VERSION};
 
 #[derive(Debug, Serialize)]
@@ -122,19 +123,19 @@ pub(super) fn run(
         writeln!(
             out,
             "  size before: {} ({} pages)",
-            human(size_before),
+            bytes_and_human_size(size_before as i64),
             meta.pgid
         )?;
         writeln!(
             out,
             "  size after:  {} ({} pages)",
-            human(written.size),
+            bytes_and_human_size(written.size as i64),
             summary.pages
         )?;
         writeln!(
             out,
             "  reclaimed:   {} ({pct:.1} %)",
-            human_signed(reclaimed)
+            bytes_and_human_size(reclaimed)
         )?;
         let fl = match wopts.freelist {
             FreelistMode::Page => "empty freelist page (as the source: containerd 1.6 style)",
@@ -266,27 +267,4 @@ where
     let mut a = Filtered::new(walk, keep);
     let mut b = Walk::new(cdb).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     Ok(writer::compare(&mut a, &mut b)?)
-}
-
-fn human(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < U.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{n} bytes ({v:.1} {})", U[u])
-    }
-}
-
-fn human_signed(n: i64) -> String {
-    if n < 0 {
-        format!("-{}", human(n.unsigned_abs()))
-    } else {
-        human(n as u64)
-    }
 }

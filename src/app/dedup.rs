@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::table::cell;
+use crate::report::table::cell;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::SharedDigest;
 use crate::fsio::atomic::{self, OutputError, OutputOptions};

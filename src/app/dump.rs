@@ -7,7 +7,8 @@ use serde::Serialize;
 use super::{AppError, ExitStatus, Input};
 use crate::bolt::{BucketPath, Walk, WalkEvent};
 use crate::cli::{DumpArgs, DumpFormat};
-use crate::report::{hex, ByteStr};
+use crate::bytes::{hex, quoted_or_hex};
+use crate::report::ByteStr;
 
 /// Longest value the table format prints in full.
 const MAX_TABLE_VALUE: usize = 256;
@@ -78,7 +79,7 @@ fn emit_bucket(
                 out,
                 "{:indent$}[{}] seq={seq}",
                 "",
-                text_or_hex(name),
+                quoted_or_hex(name, usize::MAX),
                 indent = depth * 2
             )?;
         }
@@ -110,17 +111,17 @@ fn emit_key(
             let shown = if value.len() > MAX_TABLE_VALUE {
                 format!(
                     "{}… ({} bytes; --format hex shows all)",
-                    text_or_hex(&value[..MAX_TABLE_VALUE]),
+                    quoted_or_hex(value.get(..MAX_TABLE_VALUE).unwrap_or(value), usize::MAX),
                     value.len()
                 )
             } else {
-                text_or_hex(value)
+                quoted_or_hex(value, usize::MAX)
             };
             writeln!(
                 out,
                 "{:indent$}{} = {shown}",
                 "",
-                text_or_hex(key),
+                quoted_or_hex(key, usize::MAX),
                 indent = path.len() * 2
             )?;
         }
@@ -153,15 +154,4 @@ fn hex_path(path: &[Vec<u8>]) -> String {
         return "/".into();
     }
     path.iter().map(|c| hex(c)).collect::<Vec<_>>().join("/")
-}
-
-/// Printable ASCII as a quoted string, anything else as `0x…` hex.
-fn text_or_hex(b: &[u8]) -> String {
-    if !b.is_empty() && b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
-        format!("{:?}", String::from_utf8_lossy(b))
-    } else if b.is_empty() {
-        "\"\"".into()
-    } else {
-        format!("0x{}", hex(b))
-    }
 }

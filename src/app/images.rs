@@ -4,7 +4,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::table::{cell, human_size, labels_cell, ns_selected, write_columns};
+use super::ns_selected;
+use crate::report::table::{cell, human_size, labels_cell, write_columns};
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup, RefClass};
 use crate::cli::{Format, ImagesArgs};

@@ -5,7 +5,7 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::table::{cell, write_columns};
+use crate::report::table::{cell, write_columns};
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::bolt::check;

@@ -14,7 +14,6 @@ mod dump;
 mod images;
 mod inspect;
 mod refs;
-mod table;
 
 /// containerd's default metadata database.
 pub const DEFAULT_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
@@ -102,6 +101,11 @@ impl Input {
     pub fn open(&self) -> Result<bolt::DbFile, AppError> {
         Ok(bolt::DbFile::open(&self.path, self.lock)?)
     }
+}
+
+/// Whether `ns` passes a `-n` filter (empty = all).
+fn ns_selected(filter: &[String], ns: &[u8]) -> bool {
+    filter.is_empty() || filter.iter().any(|f| f.as_bytes() == ns)
 }
 
 /// Runs a parsed command line.

@@ -5,7 +5,8 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::table::{cell, human_size, ns_selected};
+use super::ns_selected;
+use crate::report::table::{cell, human_size};
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs::{self, NameRef, RefsMap};
 use crate::cli::{Format, RefsArgs};

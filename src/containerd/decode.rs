@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
+use crate::bytes::display;
 use crate::bolt::bucket::{Cursor, PageSet};
 use crate::bolt::page::PageKind;
 use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
@@ -131,7 +132,7 @@ fn bucket_of<'a>(e: &Entry<'a>, path: &P<'_>, what: &str, f: &mut Sink) -> Optio
                 f,
                 SchemaCode::RecordNotBucket,
                 &path.child(e.key),
-                format!("{what} {} is a plain key, not a bucket", show(e.key)),
+                format!("{what} {} is a plain key, not a bucket", display(e.key)),
             );
             None
         }
@@ -161,7 +162,7 @@ fn read_map<'a>(b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Labels<'a> {
                 f,
                 SchemaCode::UnknownKey,
                 &path.child(e.key),
-                format!("unexpected bucket {} in a label map", show(e.key)),
+                format!("unexpected bucket {} in a label map", display(e.key)),
             ),
         }
     }
@@ -186,7 +187,7 @@ fn field_value<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<&'a [u8]
                 f,
                 SchemaCode::FieldInvalid,
                 &path.child(e.key),
-                format!("field {} is a bucket, want a value", show(e.key)),
+                format!("field {} is a bucket, want a value", display(e.key)),
             );
             None
         }
@@ -201,7 +202,7 @@ fn field_bucket<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<Bucket<
                 f,
                 SchemaCode::FieldInvalid,
                 &path.child(e.key),
-                format!("field {} is a value, want a bucket", show(e.key)),
+                format!("field {} is a value, want a bucket", display(e.key)),
             );
             None
         }
@@ -229,7 +230,7 @@ fn time_field(e: &Entry<'_>, path: &P<'_>, code: SchemaCode, f: &mut Sink) -> Op
                 f,
                 code,
                 &path.child(e.key),
-                format!("cannot decode {}: {err}", show(e.key)),
+                format!("cannot decode {}: {err}", display(e.key)),
             );
             None
         }
@@ -245,7 +246,7 @@ fn varint_field(e: &Entry<'_>, path: &P<'_>, code: SchemaCode, f: &mut Sink) -> 
                 f,
                 code,
                 &path.child(e.key),
-                format!("cannot decode {}: {err}", show(e.key)),
+                format!("cannot decode {}: {err}", display(e.key)),
             );
             None
         }
@@ -261,7 +262,7 @@ fn any_field<'a>(e: &Entry<'a>, path: &P<'_>, f: &mut Sink) -> Option<AnyValue<'
                 f,
                 SchemaCode::FieldInvalid,
                 &path.child(e.key),
-                format!("cannot decode {}: {err}", show(e.key)),
+                format!("cannot decode {}: {err}", display(e.key)),
             );
             None
         }
@@ -314,8 +315,8 @@ fn decode_target<'a>(
             tpath,
             format!(
                 "image {} has target digest {:?}, not a valid digest",
-                show(name),
-                show(t.digest.0)
+                display(name),
+                display(t.digest.0)
             ),
         );
     }
@@ -332,7 +333,7 @@ fn decode_target<'a>(
             tpath,
             format!(
                 "image {} target has no valid {}",
-                show(name),
+                display(name),
                 missing.join(", ")
             ),
         );
@@ -374,7 +375,7 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
             path,
             format!(
                 "image {} has no target bucket: containerd's image List fails for the whole namespace (\"unable to read target bucket\")",
-                show(name)
+                display(name)
             ),
         );
     }
@@ -614,7 +615,7 @@ fn records<'a, T: Send>(
                 f,
                 non_bucket,
                 &path.child(e.key),
-                format!("{what} {} is a plain key, not a bucket", show(e.key)),
+                format!("{what} {} is a plain key, not a bucket", display(e.key)),
             ),
         }
     }
@@ -692,7 +693,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                 f,
                 SchemaCode::UnknownKey,
                 &path.child(e.key),
-                format!("namespace {} holds a plain key {}", show(name), show(e.key)),
+                format!("namespace {} holds a plain key {}", display(name), display(e.key)),
             );
             continue;
         };
@@ -789,7 +790,7 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                             f,
                             SchemaCode::UnknownKey,
                             &cp,
-                            format!("unexpected {} under content", show(ce.key)),
+                            format!("unexpected {} under content", display(ce.key)),
                         ),
                     }
                 }
@@ -802,8 +803,8 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                     &p,
                     format!(
                         "namespace {} holds an unknown bucket {}",
-                        show(name),
-                        show(e.key)
+                        display(name),
+                        display(e.key)
                     ),
                 );
             }
@@ -904,7 +905,7 @@ impl<'a> MetaDb<'a> {
                     &mut f,
                     SchemaCode::UnknownTopLevelBucket,
                     &p,
-                    format!("top-level bucket {} is not containerd's (only v1, and 1.7's <namespace>/sandboxes)", show(e.key)),
+                    format!("top-level bucket {} is not containerd's (only v1, and 1.7's <namespace>/sandboxes)", display(e.key)),
                 ),
             }
         }
@@ -952,7 +953,7 @@ impl<'a> MetaDb<'a> {
                             &v1path.child(e.key),
                             format!(
                                 "v1 holds a plain key {} (only version is expected)",
-                                show(e.key)
+                                display(e.key)
                             ),
                         ),
                     }

@@ -4,7 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::model::{show, Namespace, Snapshot, Snapshotter};
+use super::model::{Namespace, Snapshot, Snapshotter};
+use crate::bytes::display;
 use crate::bolt::check::Severity;
 use crate::bolt::{BucketPath, Corruption};
 
@@ -191,9 +192,9 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                     &ns_path(ns, &[b"images", img.name.0]),
                     format!(
                         "image {} targets {}, which has no content record in namespace {}",
-                        show(img.name.0),
-                        show(d.0),
-                        show(ns.name.0)
+                        display(img.name.0),
+                        display(d.0),
+                        display(ns.name.0)
                     ),
                 ));
             }
@@ -212,9 +213,9 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                 &ns_path(ns, &[b"containers", c.id.0]),
                 format!(
                     "container {} uses snapshot {}/{}, which does not exist",
-                    show(c.id.0),
-                    show(sn.0),
-                    show(key.0)
+                    display(c.id.0),
+                    display(sn.0),
+                    display(key.0)
                 ),
             ));
         }
@@ -230,9 +231,9 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                         &path(),
                         format!(
                             "snapshot {}/{} has parent {}, which does not exist",
-                            show(s.name.0),
-                            show(snap.key.0),
-                            show(p.0)
+                            display(s.name.0),
+                            display(snap.key.0),
+                            display(p.0)
                         ),
                     )),
                     Some(parent) => {
@@ -242,9 +243,9 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                                 &path(),
                                 format!(
                                     "snapshot {}/{} names parent {}, whose children do not list it",
-                                    show(s.name.0),
-                                    show(snap.key.0),
-                                    show(p.0)
+                                    display(s.name.0),
+                                    display(snap.key.0),
+                                    display(p.0)
                                 ),
                             ));
                         }
@@ -259,7 +260,7 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
                     out.push(SchemaFinding::new(
                         SchemaCode::SnapshotChildrenMismatch,
                         &path(),
-                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", show(s.name.0), show(snap.key.0), show(child.0)),
+                        format!("snapshot {}/{} lists child {}, which does not exist or has another parent", display(s.name.0), display(snap.key.0), display(child.0)),
                     ));
                 }
             }
@@ -272,31 +273,31 @@ pub fn cross_check(ns: &Namespace<'_>, out: &mut Vec<SchemaFinding>) {
             l.content
                 .iter()
                 .filter(|d| ns.blob(d.0).is_none())
-                .map(|d| format!("content {}", show(d.0))),
+                .map(|d| format!("content {}", display(d.0))),
         );
         missing.extend(
             l.ingests
                 .iter()
                 .filter(|r| !ingests.contains(r.0))
-                .map(|r| format!("ingest {}", show(r.0))),
+                .map(|r| format!("ingest {}", display(r.0))),
         );
         missing.extend(
             l.snapshots
                 .iter()
                 .filter(|(sn, k)| ns.snapshot(sn.0, k.0).is_none())
-                .map(|(sn, k)| format!("snapshot {}/{}", show(sn.0), show(k.0))),
+                .map(|(sn, k)| format!("snapshot {}/{}", display(sn.0), display(k.0))),
         );
         missing.extend(
             l.images
                 .iter()
                 .filter(|n| ns.image(n.0).is_none())
-                .map(|n| format!("image {}", show(n.0))),
+                .map(|n| format!("image {}", display(n.0))),
         );
         for m in missing {
             out.push(SchemaFinding::new(
                 SchemaCode::LeaseResourceMissing,
                 &ns_path(ns, &[b"leases", l.id.0]),
-                format!("lease {} holds {m}, which does not exist", show(l.id.0)),
+                format!("lease {} holds {m}, which does not exist", display(l.id.0)),
             ));
         }
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use super::encoding::{AnyValue, Timestamp};
+use crate::bytes::display;
 pub use crate::report::Bytes;
 
 /// Prefix of every GC label key.
@@ -506,23 +507,17 @@ impl std::fmt::Display for LabelOwner<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LabelOwner::Namespace => f.write_str("namespace"),
-            LabelOwner::Image(n) => write!(f, "image {}", show(n)),
-            LabelOwner::Content(d) => write!(f, "content {}", show(d)),
-            LabelOwner::Container(c) => write!(f, "container {}", show(c)),
-            LabelOwner::Snapshot(s, k) => write!(f, "snapshot {}/{}", show(s), show(k)),
-            LabelOwner::Lease(l) => write!(f, "lease {}", show(l)),
-            LabelOwner::Sandbox(s) => write!(f, "sandbox {}", show(s)),
+            LabelOwner::Image(n) => write!(f, "image {}", display(n)),
+            LabelOwner::Content(d) => write!(f, "content {}", display(d)),
+            LabelOwner::Container(c) => write!(f, "container {}", display(c)),
+            LabelOwner::Snapshot(s, k) => write!(f, "snapshot {}/{}", display(s), display(k)),
+            LabelOwner::Lease(l) => write!(f, "lease {}", display(l)),
+            LabelOwner::Sandbox(s) => write!(f, "sandbox {}", display(s)),
         }
     }
 }
 
-/// Bytes for a message: UTF-8 as is, otherwise escaped.
-pub fn show(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
-        Err(_) => b.escape_ascii().to_string(),
-    }
-}
+
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,8 @@
 //! input file, and lossless byte-string encoding. The wire format is documented in
 //! `docs/report.md`.
 
+pub mod table;
+
 use base64::Engine as _;
 use serde::{Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -152,16 +154,5 @@ pub fn hash_alongside<T: Send>(
 
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-/// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(D[usize::from(x >> 4)] as char);
-        s.push(D[usize::from(x & 15)] as char);
-    }
-    s
+    crate::bytes::hex(&Sha256::digest(data))
 }

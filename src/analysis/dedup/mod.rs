@@ -24,6 +24,7 @@ use crate::analysis::refs::{
 };
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
+use crate::bytes::display;
 use crate::containerd::MetaDb;
 use crate::report::Bytes;
 
@@ -501,10 +502,6 @@ fn only_cri_labels(l: &Labels<'_>) -> bool {
         })
 }
 
-fn show(b: &[u8]) -> String {
-    crate::containerd::model::show(b)
-}
-
 /// The policy rule that makes member `i` redundant given the kept set (`kept[i]`
 /// is false while this is asked), with the sibling it relies on.
 fn redundant(
@@ -532,7 +529,7 @@ fn redundant(
             };
             return Some((
                 Reason::NonCanonicalAlias,
-                format!("alias of {what} {}", show(s.n.name.0)),
+                format!("alias of {what} {}", display(s.n.name.0)),
             ));
         }
     }
@@ -546,7 +543,7 @@ fn redundant(
                 Reason::CriImageIdAlias,
                 format!(
                     "CRI image-ID alias; the tag-independent anchor {} stays",
-                    show(s.n.name.0)
+                    display(s.n.name.0)
                 ),
             ));
         }
@@ -558,7 +555,7 @@ fn redundant(
         {
             return Some((
                 Reason::UntaggedWithTag,
-                format!("untagged; the tag {} stays", show(s.n.name.0)),
+                format!("untagged; the tag {} stays", display(s.n.name.0)),
             ));
         }
     }
@@ -569,7 +566,7 @@ fn redundant(
         {
             return Some((
                 Reason::NotPreferred,
-                format!("{} is preferred and stays", show(s.n.name.0)),
+                format!("{} is preferred and stays", display(s.n.name.0)),
             ));
         }
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
+use crate::bytes::display;
 use crate::containerd::*;
 
 /// "Now" in these tests: 2026-01-01T00:00:00Z.
@@ -188,18 +189,18 @@ fn assert_shared_mark_matches(d: &MetaDb<'static>, o: &GcOptions) {
 }
 
 fn content(c: &Collectable) -> Vec<String> {
-    c.content.iter().map(|(_, d)| show(d.0)).collect()
+    c.content.iter().map(|(_, d)| display(d.0)).collect()
 }
 
 fn snaps(c: &Collectable) -> Vec<String> {
     c.snapshots
         .iter()
-        .map(|(_, s, k)| format!("{}/{}", show(s.0), show(k.0)))
+        .map(|(_, s, k)| format!("{}/{}", display(s.0), display(k.0)))
         .collect()
 }
 
 fn ids(s: &BTreeSet<(Bytes<'_>, Bytes<'_>)>) -> Vec<String> {
-    s.iter().map(|(_, x)| show(x.0)).collect()
+    s.iter().map(|(_, x)| display(x.0)).collect()
 }
 
 const ALL: [GcRules; 4] = [GcRules::V1_6, GcRules::V1_7, GcRules::V2_0, GcRules::V2_2];
@@ -488,7 +489,7 @@ fn namespaces_are_separate() {
         .content
         .iter()
         .filter(|(n, _)| n.0 == b"other")
-        .map(|(_, d)| show(d.0))
+        .map(|(_, d)| display(d.0))
         .collect();
     assert_eq!(other_content, ["c", "m"]);
 }

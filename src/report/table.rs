@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::containerd::model::Labels;
 
 /// Writes rows as columns separated by three spaces; the last column is not padded.
-pub(super) fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+pub fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for r in rows {
@@ -35,16 +35,10 @@ pub(super) fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::i
     Ok(())
 }
 
-/// Bytes for a table cell: UTF-8 with control characters escaped, else escaped ASCII.
-pub(super) fn cell(b: &[u8]) -> String {
-    match std::str::from_utf8(b) {
-        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
-        _ => b.escape_ascii().to_string(),
-    }
-}
+pub use crate::bytes::table_cell as cell;
 
 /// `k=v,k=v` as `ctr` prints labels; `-` when empty.
-pub(super) fn labels_cell(l: &Labels) -> String {
+pub fn labels_cell(l: &Labels) -> String {
     if l.is_empty() {
         return "-".into();
     }
@@ -54,8 +48,8 @@ pub(super) fn labels_cell(l: &Labels) -> String {
         .join(",")
 }
 
-/// A size as `ctr` shows it (`1.2 KiB`).
-pub(super) fn human_size(n: i64) -> String {
+/// A size as `ctr` shows it (`1.2 KiB`; `404 B` below a KiB).
+pub fn human_size(n: i64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -63,14 +57,19 @@ pub(super) fn human_size(n: i64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS.get(u).copied().unwrap_or("B"))
+    match UNITS.get(u) {
+        Some(unit) if u > 0 => format!("{v:.1} {unit}"),
+        _ => format!("{n} B"),
     }
 }
 
-/// Whether `ns` passes a `-n` filter (empty = all).
-pub(super) fn ns_selected(filter: &[String], ns: &[u8]) -> bool {
-    filter.is_empty() || filter.iter().any(|f| f.as_bytes() == ns)
+/// A byte count with its human size beside it: `1536 bytes (1.5 KiB)`,
+/// `-1536 bytes (1.5 KiB)`, `12 bytes`.
+pub fn bytes_and_human_size(n: i64) -> String {
+    let magnitude = i64::try_from(n.unsigned_abs()).unwrap_or(i64::MAX);
+    if magnitude < 1024 {
+        format!("{n} bytes")
+    } else {
+        format!("{n} bytes ({})", human_size(magnitude))
+    }
 }

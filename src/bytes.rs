@@ -1,0 +1,66 @@
+//! Byte strings as text. Keys, names and values in meta.db are arbitrary bytes;
+//! each place that shows one as text uses one of these forms, chosen for its
+//! reader. (The JSON form, which is lossless, lives in `report::wire`.)
+
+/// Lower-case hex.
+pub fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len().saturating_mul(2));
+    for &x in b {
+        for nibble in [x >> 4, x & 15] {
+            s.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    s
+}
+
+/// For messages: UTF-8 as it is, anything else with its bytes escaped (`\xff`).
+pub fn display(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => b.escape_ascii().to_string(),
+    }
+}
+
+/// For a table cell, which must stay on one line: UTF-8 without control
+/// characters as it is, anything else escaped.
+pub fn table_cell(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => b.escape_ascii().to_string(),
+    }
+}
+
+/// For raw keys and values: printable ASCII as a quoted string, the empty string
+/// as `""`, anything else as `0x…` hex of at most `max_bytes` bytes (then `…`).
+pub fn quoted_or_hex(b: &[u8], max_bytes: usize) -> String {
+    if b.is_empty() {
+        "\"\"".into()
+    } else if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
+        format!("{:?}", String::from_utf8_lossy(b))
+    } else {
+        let shown = b.get(..max_bytes).unwrap_or(b);
+        let more = if shown.len() < b.len() { "…" } else { "" };
+        format!("0x{}{more}", hex(shown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms() {
+        assert_eq!(hex(b"\x00\xab\xff"), "00abff");
+        assert_eq!(display(b"a\xffb"), "a\\xffb");
+        assert_eq!(display("é\t".as_bytes()), "é\t");
+        assert_eq!(table_cell("é\t".as_bytes()), "\\xc3\\xa9\\t");
+        assert_eq!(table_cell("é".as_bytes()), "é");
+        assert_eq!(quoted_or_hex(b"", 4), "\"\"");
+        assert_eq!(quoted_or_hex(b"k\"1", 4), "\"k\\\"1\"");
+        assert_eq!(quoted_or_hex(b"\x01\x02\x03", 2), "0x0102…");
+        assert_eq!(quoted_or_hex(b"\x01\x02", 2), "0x0102");
+    }
+}
