@@ -1,6 +1,35 @@
-//! Byte strings as text. Keys, names and values in meta.db are arbitrary bytes;
+//! Byte strings, and byte strings as text. Keys, names and values in meta.db are arbitrary bytes;
 //! each place that shows one as text uses one of these forms, chosen for its
 //! reader. (The JSON form, which is lossless, lives in `report::wire`.)
+
+/// A borrowed byte string: a key, name or value as stored (a slice of the
+/// mapped file). Ordered and compared bytewise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Bytes<'_> {
+    /// Whether it is empty.
+    pub fn is_empty(self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> From<&'a [u8]> for Bytes<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Bytes(b)
+    }
+}
+
+/// An owned byte string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteStr(pub Vec<u8>);
+
+impl ByteStr {
+    /// Copies `b`.
+    pub fn new(b: &[u8]) -> Self {
+        Self(b.to_vec())
+    }
+}
 
 /// Lower-case hex.
 pub fn hex(b: &[u8]) -> String {
@@ -14,6 +43,12 @@ pub fn hex(b: &[u8]) -> String {
         }
     }
     s
+}
+
+/// Lower-case hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(data))
 }
 
 /// For messages: UTF-8 as it is, anything else with its bytes escaped (`\xff`).

@@ -1,9 +1,18 @@
-//! Command-line definition (clap derive). Nothing here reaches the library's
-//! domain code: [`crate::app`] turns these into plain configuration.
+//! Command-line definition (clap derive). Values are parsed into the library's
+//! types here, at the boundary (`--policy` into [`Policy`], `--keep` into
+//! [`Glob`]); [`crate::app`] turns the rest into plain configuration.
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::analysis::dedup::{Glob, Policy};
+use crate::report::{DumpFormat, Format, ReportFormat};
+
+fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
+    Ok(Glob::new(pattern))
+}
 
 /// Offline inspection, checking and repair of containerd's metadata database.
 ///
@@ -70,17 +79,6 @@ pub struct InputArgs {
     pub hash: bool,
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Human-readable text.
-    Table,
-    /// One JSON document.
-    Json,
-    /// One JSON object per line.
-    Jsonl,
-}
-
 /// `ctrdb check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -90,19 +88,6 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-/// Output formats of `dump`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DumpFormat {
-    /// Indented tree; printable values quoted, others in hex.
-    Table,
-    /// One JSON object per bucket or key.
-    Jsonl,
-    /// Escaping-free lines for diffing: `B <path> seq=<n>` and `K <path> <key> <value>`,
-    /// every name, key and value in lower-case hex (an empty value is `-`), path
-    /// components joined by `/`.
-    Hex,
 }
 
 /// `ctrdb dump`.
@@ -165,15 +150,6 @@ pub struct RefsArgs {
     pub format: Format,
 }
 
-/// Output formats of `compact`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// Human-readable text.
-    Table,
-    /// One JSON document.
-    Json,
-}
-
 /// `ctrdb compact`.
 #[derive(Debug, Args)]
 pub struct CompactArgs {
@@ -193,19 +169,30 @@ pub struct CompactArgs {
     pub format: ReportFormat,
 }
 
-/// `--policy` of `dedup` (docs/dedup.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DedupPolicy {
-    /// Non-canonical aliases (`nginx:latest` beside `docker.io/library/nginx:latest`)
-    /// and CRI image-ID aliases (`sha256:<id>`) beside a kept `repo@digest`.
-    Safe,
-    /// `safe`, plus the untagged names (`repo@digest`, `sha256:<id>`) of every
-    /// target that keeps a tag (nerdctl's --kube-hide-dupe, at rest). Pods pinned
-    /// by digest then need a re-pull.
-    Tagged,
-    /// One name per target (containers', pinned, tag, repo@digest, ID, other).
-    /// Drops tags: writing needs --yes.
-    OnePerDigest,
+/// `--policy` of `dedup` (docs/dedup.md): parsed straight into the planner's type.
+impl ValueEnum for Policy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Policy::Safe, Policy::Tagged, Policy::OnePerDigest]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            Policy::Safe => {
+                "Non-canonical aliases (`nginx:latest` beside `docker.io/library/nginx:latest`) \
+                 and CRI image-ID aliases (`sha256:<id>`) beside a kept `repo@digest`"
+            }
+            Policy::Tagged => {
+                "`safe`, plus the untagged names (`repo@digest`, `sha256:<id>`) of every \
+                 target that keeps a tag (nerdctl's --kube-hide-dupe, at rest). Pods pinned \
+                 by digest then need a re-pull"
+            }
+            Policy::OnePerDigest => {
+                "One name per target (containers', pinned, tag, repo@digest, ID, other). \
+                 Drops tags: writing needs --yes"
+            }
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// `ctrdb dedup`.
@@ -215,13 +202,13 @@ pub struct DedupArgs {
     pub input: InputArgs,
 
     /// Which names are redundant.
-    #[arg(long, value_enum, default_value_t = DedupPolicy::Safe)]
-    pub policy: DedupPolicy,
+    #[arg(long, value_enum, default_value = "safe")]
+    pub policy: Policy,
 
     /// Keep every name matching GLOB (`*`, `?`; matched against the name as
     /// stored and its normalized form). Repeatable.
-    #[arg(long, value_name = "GLOB")]
-    pub keep: Vec<String>,
+    #[arg(long, value_name = "GLOB", value_parser = parse_glob)]
+    pub keep: Vec<Glob>,
 
     /// Only deduplicate in these namespaces (repeatable); names elsewhere stay.
     #[arg(short = 'n', long = "namespace", value_name = "NS")]

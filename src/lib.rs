@@ -17,5 +17,34 @@ pub mod fault;
 pub mod fsio;
 #[cfg(feature = "heap-stats")]
 pub mod heapstats;
+pub mod ops;
 pub mod report;
 pub mod time;
+
+/// Unit-test support: the real containerd fixtures.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::{Path, PathBuf};
+
+    use crate::bolt::{Db, DbFile, LockMode};
+
+    /// Runs `f` on each real containerd fixture's `meta.db` (at least three).
+    pub fn for_each_fixture_db(mut f: impl FnMut(&Path, &Db<'_>)) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("fixtures")
+            .map(|e| e.expect("entry").path().join("meta.db"))
+            .filter(|p| p.exists())
+            .collect();
+        paths.sort();
+        assert!(
+            paths.len() >= 3,
+            "expected the real fixtures under {}",
+            dir.display()
+        );
+        for path in paths {
+            let file = DbFile::open(&path, LockMode::None).expect("open");
+            f(&path, &file.db().expect("parse"));
+        }
+    }
+}

@@ -10,24 +10,18 @@
 use std::collections::HashMap;
 
 use rayon::prelude::*;
-use serde::Serialize;
 
-use crate::containerd::model::{serialize_labels, Labels, Namespace};
+use crate::containerd::labels as keys;
+use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{is_sha256_digest, normalize, Normalized};
 use crate::containerd::MetaDb;
-use crate::report::Bytes;
+use crate::bytes::Bytes;
 
-/// CRI's managed-image label.
-pub const LABEL_CRI_MANAGED: &[u8] = b"io.cri-containerd.image";
-/// CRI's pinned-image label.
-pub const LABEL_CRI_PINNED: &[u8] = b"io.cri-containerd.pinned";
-pub use crate::containerd::model::{GC_LABEL_PREFIX, IMAGE_REF_LABEL_PREFIXES};
 /// Docker's keep-alive record name prefix.
 pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
 
 /// What kind of name an image record has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RefClass {
     /// `repo:tag`.
     Tag,
@@ -127,7 +121,7 @@ pub fn classify(name: &[u8], target: Option<&[u8]>) -> Classified {
 }
 
 /// A label elsewhere in the namespace that names an image.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LabelRef<'a> {
     /// The object carrying the label, e.g. `content sha256:…`, `image foo:1`.
     pub owner: String,
@@ -136,8 +130,7 @@ pub struct LabelRef<'a> {
 }
 
 /// One image name in a digest group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRef<'a> {
     /// The record's name.
     pub name: Bytes<'a>,
@@ -146,7 +139,6 @@ pub struct NameRef<'a> {
     /// Normalized docker reference.
     pub normalized: Option<String>,
     /// For digest-carrying names: whether the digest equals the target.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub digest_matches_target: Option<bool>,
     /// `io.cri-containerd.image=managed`.
     pub managed: bool,
@@ -159,15 +151,13 @@ pub struct NameRef<'a> {
     /// `containerd.io/gc.ref.image*` / `gc.bref.image*` labels whose value is the name.
     pub named_by_labels: Vec<LabelRef<'a>>,
     /// The record's own `containerd.io/gc.*` labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub gc_labels: Labels<'a>,
     /// The target has no content record in this namespace.
     pub dangling: bool,
 }
 
 /// All names in one namespace that point at one digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestGroup<'a> {
     /// The namespace.
     pub namespace: Bytes<'a>,
@@ -184,8 +174,7 @@ pub struct DigestGroup<'a> {
 }
 
 /// A digest that is a target in more than one namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedDigest<'a> {
     /// The digest.
     pub digest: Bytes<'a>,
@@ -194,7 +183,7 @@ pub struct SharedDigest<'a> {
 }
 
 /// A namespace and how many names it has for a digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceCount<'a> {
     /// The namespace.
     pub namespace: Bytes<'a>,
@@ -203,8 +192,7 @@ pub struct NamespaceCount<'a> {
 }
 
 /// The digest → references map.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RefsMap<'a> {
     /// Groups with more than one name first, then by namespace and digest.
     pub groups: Vec<DigestGroup<'a>>,
@@ -242,7 +230,7 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
             continue;
         }
         // Labels are sorted: only the key ranges with an image-ref prefix are read.
-        for p in IMAGE_REF_LABEL_PREFIXES {
+        for p in keys::IMAGE_REF_LABEL_PREFIXES {
             for (k, v) in labels.with_prefix(p) {
                 by_label.entry(v.0).or_default().push(LabelRef {
                     owner: owner.to_string(),
@@ -277,13 +265,13 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 class: c.class,
                 normalized: c.normalized,
                 digest_matches_target: c.digest_matches_target,
-                managed: label_is(LABEL_CRI_MANAGED, b"managed"),
-                pinned: label_is(LABEL_CRI_PINNED, b"pinned"),
+                managed: label_is(keys::CRI_MANAGED, b"managed"),
+                pinned: label_is(keys::CRI_PINNED, b"pinned"),
                 used_by_containers: by_container.get(img.name.0).cloned().unwrap_or_default(),
                 leased_by: by_lease.get(img.name.0).cloned().unwrap_or_default(),
                 named_by_labels,
                 gc_labels: if img.labels.has_gc_labels() {
-                    img.labels.with_prefix(GC_LABEL_PREFIX).copied().collect()
+                    img.labels.with_prefix(keys::GC_LABEL_PREFIX).copied().collect()
                 } else {
                     Labels::new()
                 },

@@ -5,6 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::bolt;
+use crate::fsio::atomic::OutputError;
+use crate::ops;
+use crate::report::InputInfo;
 use crate::cli::{Cli, Command, InputArgs};
 
 mod check;
@@ -46,9 +49,12 @@ pub enum AppError {
     /// JSON encoding failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
-    /// Writing a new database file failed or was refused.
+    /// Writing a new database file failed or was declined.
     #[error(transparent)]
-    Write(#[from] crate::fsio::atomic::OutputError),
+    Write(OutputError),
+    /// The output file exists and `--force` was not given.
+    #[error("'{0}' already exists (use --force to replace it)")]
+    OutputExists(PathBuf),
     /// An operation refused for safety (the message says why and what to do).
     #[error("refused: {0}")]
     Refused(String),
@@ -70,6 +76,39 @@ impl AppError {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
+}
+
+impl From<OutputError> for AppError {
+    fn from(e: OutputError) -> AppError {
+        match e {
+            OutputError::Exists(path) => AppError::OutputExists(path),
+            e => AppError::Write(e),
+        }
+    }
+}
+
+impl From<ops::Error> for AppError {
+    fn from(e: ops::Error) -> AppError {
+        match e {
+            ops::Error::Read(e) => AppError::Bolt(e),
+            ops::Error::Write(e) => e.into(),
+        }
+    }
+}
+
+/// Tells the user about temporary files of killed earlier runs that were removed.
+fn note_stale_removed<'p>(
+    err: &mut dyn Write,
+    removed: impl IntoIterator<Item = &'p std::path::Path>,
+) -> std::io::Result<()> {
+    for p in removed {
+        writeln!(
+            err,
+            "ctrdb: note: removed '{}', left behind by an earlier ctrdb run that was killed",
+            p.display()
+        )?;
+    }
+    Ok(())
 }
 
 /// Where to read the database from, resolved from the arguments.
@@ -101,6 +140,19 @@ impl Input {
     pub fn open(&self) -> Result<bolt::DbFile, AppError> {
         Ok(bolt::DbFile::open(&self.path, self.lock)?)
     }
+
+    /// Resolves the arguments and opens the file under a shared lock (or none
+    /// with `--no-lock`).
+    pub fn open_args(a: &InputArgs) -> Result<(Input, bolt::DbFile), AppError> {
+        let input = Input::from_args(a);
+        let file = input.open()?;
+        Ok((input, file))
+    }
+
+    /// The report's record of this input, with its SHA-256 if it was computed.
+    pub fn info(&self, db: &bolt::Db<'_>, sha256: Option<String>) -> InputInfo {
+        InputInfo::with_sha256(&self.path, db.data().len() as u64, sha256, Some(db.meta().txid))
+    }
 }
 
 /// Whether `ns` passes a `-n` filter (empty = all).
@@ -118,28 +170,5 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
-    }
-}
-
-/// Runs `f` on each real containerd fixture's `meta.db` (at least three), for
-/// the unit tests of this module's commands.
-#[cfg(test)]
-fn for_each_fixture_db(mut f: impl FnMut(&std::path::Path, &crate::bolt::Db<'_>)) {
-    use crate::bolt::{DbFile, LockMode};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("fixtures")
-        .map(|e| e.expect("entry").path().join("meta.db"))
-        .filter(|p| p.exists())
-        .collect();
-    paths.sort();
-    assert!(
-        paths.len() >= 3,
-        "expected the real fixtures under {}",
-        dir.display()
-    );
-    for path in paths {
-        let file = DbFile::open(&path, LockMode::None).expect("open");
-        f(&path, &file.db().expect("parse"));
     }
 }

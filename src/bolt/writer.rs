@@ -101,8 +101,7 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> WriteError {
 }
 
 /// Whether the output has a persisted freelist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FreelistMode {
     /// An empty freelist page at page 2 (what Go writes by default; containerd 1.6).
     Page,
@@ -149,8 +148,7 @@ impl WriterOptions {
 }
 
 /// What was written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteSummary {
     /// High-water mark: pages in the file.
     pub pages: u64,
@@ -819,8 +817,7 @@ where
 }
 
 /// Counts from a successful comparison.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompareSummary {
     /// Buckets compared (root excluded).
     pub buckets: u64,

@@ -136,12 +136,6 @@ impl fmt::Display for Timestamp {
     }
 }
 
-impl serde::Serialize for Timestamp {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.rfc3339())
-    }
-}
-
 /// Decodes Go's `time.Time.MarshalBinary` (version 1: 15 bytes, version 2: 16).
 // Go's time encoding is big-endian by definition (unlike bbolt's native order).
 #[allow(clippy::big_endian_bytes)]

@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod encoding;
 pub mod findings;
+pub mod labels;
 pub mod model;
 pub mod reference;
 

@@ -5,19 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Serialize, Serializer};
 
 use super::encoding::{AnyValue, Timestamp};
+use super::labels::{GC_LABEL_PREFIX, IMAGE_REF_LABEL_PREFIXES};
 use crate::bytes::display;
-pub use crate::report::Bytes;
+pub use crate::bytes::Bytes;
 
-/// Prefix of every GC label key.
-pub const GC_LABEL_PREFIX: &[u8] = b"containerd.io/gc.";
-/// Label key prefixes that name an image by name (2.0+ `gc.ref.image`, 2.2+ `gc.bref.image`).
-pub const IMAGE_REF_LABEL_PREFIXES: [&[u8]; 2] = [
-    b"containerd.io/gc.ref.image",
-    b"containerd.io/gc.bref.image",
-];
 
 /// [`Labels`] summary bit: some key starts with [`GC_LABEL_PREFIX`].
 const HAS_GC: u8 = 1;
@@ -143,40 +136,8 @@ impl<'a> FromIterator<(Bytes<'a>, Bytes<'a>)> for Labels<'a> {
     }
 }
 
-/// Serializes a [`Labels`] map as a JSON object. A key that is not UTF-8 is
-/// written as `"\u0000b64:<base64>"` (documented in `docs/report.md`).
-pub fn serialize_labels<S: Serializer>(m: &Labels<'_>, s: S) -> Result<S::Ok, S::Error> {
-    use base64::Engine as _;
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(m.len()))?;
-    for (k, v) in m {
-        match std::str::from_utf8(k.0) {
-            Ok(t) => map.serialize_entry(t, v)?,
-            Err(_) => map.serialize_entry(
-                &format!(
-                    "\u{0}b64:{}",
-                    base64::engine::general_purpose::STANDARD.encode(k.0)
-                ),
-                v,
-            )?,
-        }
-    }
-    map.end()
-}
-
-impl Serialize for AnyValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Any", 2)?;
-        st.serialize_field("typeUrl", &Bytes(self.type_url))?;
-        st.serialize_field("valueSize", &self.value.len())?;
-        st.end()
-    }
-}
-
 /// An image target descriptor (`images/<name>/target`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Target<'a> {
     /// `digest`, e.g. `sha256:…` (empty if missing).
     pub digest: Bytes<'a>,
@@ -187,21 +148,17 @@ pub struct Target<'a> {
 }
 
 /// An image record `v1/<ns>/images/<name>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image<'a> {
     /// The record's name (the bucket key).
     pub name: Bytes<'a>,
     /// The target, `None` when the `target` bucket is missing.
     pub target: Option<Target<'a>>,
     /// Whether the target has a digest, media type and decodable size.
-    #[serde(skip)]
     pub target_valid: bool,
     /// Image labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// Target annotations (stored beside `target`).
-    #[serde(serialize_with = "serialize_labels")]
     pub annotations: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
@@ -220,15 +177,13 @@ impl<'a> Image<'a> {
 }
 
 /// A content blob record `v1/<ns>/content/blob/<digest>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob<'a> {
     /// The digest (bucket key).
     pub digest: Bytes<'a>,
     /// `size`.
     pub size: Option<i64>,
     /// Labels (`containerd.io/gc.ref.*` children live here).
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
@@ -237,8 +192,7 @@ pub struct Blob<'a> {
 }
 
 /// An ingest record `v1/<ns>/content/ingests/<ref>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingest<'a> {
     /// The ingest ref (bucket key).
     pub ref_: Bytes<'a>,
@@ -253,8 +207,7 @@ pub struct Ingest<'a> {
 }
 
 /// A container's runtime (`containers/<id>/runtime`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Runtime<'a> {
     /// `name`.
     pub name: Option<Bytes<'a>>,
@@ -263,8 +216,7 @@ pub struct Runtime<'a> {
 }
 
 /// A container record `v1/<ns>/containers/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container<'a> {
     /// The id (bucket key).
     pub id: Bytes<'a>,
@@ -283,7 +235,6 @@ pub struct Container<'a> {
     /// `extensions/<name>`.
     pub extensions: BTreeMap<Bytes<'a>, AnyValue<'a>>,
     /// Labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
@@ -292,8 +243,7 @@ pub struct Container<'a> {
 }
 
 /// A snapshot record `v1/<ns>/snapshots/<snapshotter>/<key>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot<'a> {
     /// The metadata key (bucket key).
     pub key: Bytes<'a>,
@@ -304,7 +254,6 @@ pub struct Snapshot<'a> {
     /// Keys of `children`.
     pub children: Vec<Bytes<'a>>,
     /// Labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
@@ -313,8 +262,7 @@ pub struct Snapshot<'a> {
 }
 
 /// One snapshotter bucket `v1/<ns>/snapshots/<snapshotter>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshotter<'a> {
     /// The snapshotter's name.
     pub name: Bytes<'a>,
@@ -338,15 +286,13 @@ impl<'a> Snapshotter<'a> {
 }
 
 /// A lease record `v1/<ns>/leases/<id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease<'a> {
     /// The id (bucket key).
     pub id: Bytes<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
     /// Labels (`containerd.io/gc.expire`, `containerd.io/gc.flat`).
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// `content/<digest>`.
     pub content: Vec<Bytes<'a>>,
@@ -359,8 +305,7 @@ pub struct Lease<'a> {
 }
 
 /// Where a sandbox record lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxLocation {
     /// 2.x: `v1/<ns>/sandboxes`.
     V1,
@@ -369,8 +314,7 @@ pub enum SandboxLocation {
 }
 
 /// A sandbox record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox<'a> {
     /// The id (bucket key).
     pub id: Bytes<'a>,
@@ -385,7 +329,6 @@ pub struct Sandbox<'a> {
     /// `extensions/<name>`.
     pub extensions: BTreeMap<Bytes<'a>, AnyValue<'a>>,
     /// Labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// `createdat`.
     pub created_at: Option<Timestamp>,
@@ -394,15 +337,13 @@ pub struct Sandbox<'a> {
 }
 
 /// Everything in one namespace, each list in key order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Namespace<'a> {
     /// The namespace name.
     pub name: Bytes<'a>,
     /// Whether `v1/<ns>` exists (false for a 1.7 top-level-only sandbox namespace).
     pub in_v1: bool,
     /// Namespace labels.
-    #[serde(serialize_with = "serialize_labels")]
     pub labels: Labels<'a>,
     /// Images.
     pub images: Vec<Image<'a>>,

@@ -23,14 +23,16 @@ use std::thread::ScopedJoinHandle;
 use crate::bolt::db::{DbFile, LockMode};
 use crate::bolt::error::Error as ReadError;
 use crate::bolt::writer::{Mismatch, WriteError};
+use crate::bytes::sha256_hex;
 use crate::fault;
 
 /// Errors of [`write_verified`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OutputError {
-    /// The target exists and overwriting was not allowed.
-    #[error("'{0}' already exists (use --force to replace it)")]
+    /// The target exists and overwriting was not allowed (the command line
+    /// adds how to allow it).
+    #[error("'{0}' already exists")]
     Exists(PathBuf),
     /// The target is the source file itself.
     #[error("'{0}' is the input database itself; write the output to another file")]
@@ -197,32 +199,18 @@ pub fn write_verified<T, V>(
             })
         }
     }
-    let name = target
-        .file_name()
-        .ok_or_else(|| OutputError::NotAFile(target.to_path_buf()))?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let stale_removed = remove_stale_temps(&dir, &name);
-    let prefix = format!("{}{}.", temp_prefix(&name), std::process::id());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .rand_bytes(8)
-        .tempfile_in(&dir)
-        .map_err(ioerr("create a temporary file in", &dir))?;
-    let tmp_path = tmp.path().to_path_buf();
-    // From here on, returning early drops `tmp`, which removes the file.
-    fault::point("write-begin").map_err(ioerr("write", &tmp_path))?;
-    let produced = write(tmp.as_file_mut(), &tmp_path)?;
-    fault::point("before-fsync").map_err(ioerr("sync", &tmp_path))?;
+    let mut staged = Staged::beside(target)?;
+    let tmp_path = staged.path().to_path_buf();
+    let io_tmp = |op: &'static str| ioerr(op, &tmp_path);
+    // From here on, returning early drops `staged`, which removes the file.
+    fault::point("write-begin").map_err(io_tmp("write"))?;
+    let produced = write(staged.file_mut(), &tmp_path)?;
+    fault::point("before-fsync").map_err(io_tmp("sync"))?;
     // The sync runs on a second thread while this one re-reads and verifies the file:
     // the read-back comes from the page cache either way, and nothing is renamed
     // before both have succeeded.
     let checked = std::thread::scope(|s| {
-        let file = tmp.as_file();
+        let file = staged.file();
         let synced = s.spawn(|| {
             file.sync_all()?;
             fault::point("after-fsync")
@@ -236,54 +224,212 @@ pub fn write_verified<T, V>(
         let synced = synced
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")));
-        synced.map_err(ioerr("sync", &tmp_path))?;
+        synced.map_err(io_tmp("sync"))?;
         checked
     })?;
-    fault::point("after-verify").map_err(ioerr("verify", &tmp_path))?;
-    let size = tmp
-        .as_file()
-        .metadata()
-        .map_err(ioerr("stat", &tmp_path))?
-        .len();
-    tmp.as_file()
-        .set_permissions(src_meta.permissions())
-        .map_err(ioerr("set the mode of", &tmp_path))?;
-    // Best effort: only root may give a file away, and failing is not an error.
-    let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(src_meta.uid()), Some(src_meta.gid()));
+    fault::point("after-verify").map_err(io_tmp("verify"))?;
+    staged.take_mode_and_owner(&src_meta)?;
     fault::point("before-rename").map_err(ioerr("rename the new file to", target))?;
-    if opts.overwrite || opts.replace_source {
-        tmp.persist(target).map_err(|e| OutputError::Io {
-            op: "rename the new file onto",
-            path: target.to_path_buf(),
-            source: e.error,
-        })?;
-    } else {
-        tmp.persist_noclobber(target).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                OutputError::Exists(target.to_path_buf())
-            } else {
-                OutputError::Io {
-                    op: "rename the new file to",
-                    path: target.to_path_buf(),
-                    source: e.error,
-                }
-            }
-        })?;
+    let written = staged.commit(opts.overwrite || opts.replace_source, || {
+        fault::point("after-rename")?;
+        fault::point("before-dir-fsync")
+    })?;
+    Ok((produced, checked, written))
+}
+
+/// A file being written under a temporary name beside its target:
+/// `.<target name>.ctrdb-tmp.<pid>.<8 random alphanumerics>`. Dropped before
+/// [`Staged::commit`], it is removed; a process killed meanwhile leaves it for
+/// [`remove_stale_temps`]. Every file ctrdb writes goes through it.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    dir: PathBuf,
+    target: PathBuf,
+    stale_removed: Vec<PathBuf>,
+}
+
+impl Staged {
+    /// Creates the temporary file in `target`'s directory, first removing those
+    /// that killed earlier runs left for the same target.
+    pub fn beside(target: &Path) -> Result<Staged, OutputError> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| OutputError::NotAFile(target.to_path_buf()))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let stale_removed = remove_stale_temps(&dir, &name);
+        let prefix = format!("{}{}.", temp_prefix(&name), std::process::id());
+        let tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(8)
+            .tempfile_in(&dir)
+            .map_err(|source| OutputError::Io {
+                op: "create a temporary file in",
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(Staged {
+            tmp,
+            dir,
+            target: target.to_path_buf(),
+            stale_removed,
+        })
     }
-    fault::point("after-rename").map_err(ioerr("sync directory", &dir))?;
-    fault::point("before-dir-fsync").map_err(ioerr("sync directory", &dir))?;
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(ioerr("sync directory", &dir))?;
-    Ok((
-        produced,
-        checked,
-        Written {
-            path: target.to_path_buf(),
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The open temporary file.
+    pub fn file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    /// The open temporary file, for writing.
+    pub fn file_mut(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Gives the file `like`'s mode, and its owner where permitted (only root
+    /// may give a file away; failing to is not an error).
+    pub fn take_mode_and_owner(&self, like: &fs::Metadata) -> Result<(), OutputError> {
+        self.file()
+            .set_permissions(like.permissions())
+            .map_err(|source| OutputError::Io {
+                op: "set the mode of",
+                path: self.path().to_path_buf(),
+                source,
+            })?;
+        let _ = std::os::unix::fs::fchown(self.file(), Some(like.uid()), Some(like.gid()));
+        Ok(())
+    }
+
+    /// Renames the file onto its target — replacing an existing one only when
+    /// `replace`, atomically either way — runs `after_rename` (a fault hook),
+    /// and syncs the directory so the new name is durable.
+    pub fn commit(
+        self,
+        replace: bool,
+        after_rename: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<Written, OutputError> {
+        let Staged {
+            tmp,
+            dir,
+            target,
+            stale_removed,
+        } = self;
+        let io = |op: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutputError::Io { op, path, source }
+        };
+        let size = tmp
+            .as_file()
+            .metadata()
+            .map_err(io("stat", tmp.path()))?
+            .len();
+        if replace {
+            tmp.persist(&target)
+                .map_err(|e| io("rename the new file onto", &target)(e.error))?;
+        } else {
+            tmp.persist_noclobber(&target).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    OutputError::Exists(target.clone())
+                } else {
+                    io("rename the new file to", &target)(e.error)
+                }
+            })?;
+        }
+        after_rename().map_err(io("sync directory", &dir))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync directory", &dir))?;
+        Ok(Written {
+            path: target,
             size,
             stale_removed,
-        },
-    ))
+        })
+    }
+}
+
+/// A verified copy of a database's bytes, made before it is replaced in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// Where it is.
+    pub path: PathBuf,
+    /// SHA-256 of its bytes (those of the database when it was copied).
+    pub sha256: String,
+    /// Stale temporary backups of killed earlier runs that were removed first.
+    pub stale_removed: Vec<PathBuf>,
+}
+
+impl Backup {
+    /// The shell command that puts the backup back in place of `db`:
+    /// `mv -f -- <backup> <db>`, each path quoted for a POSIX shell when needed.
+    pub fn restore_command(&self, db: &Path) -> String {
+        format!(
+            "mv -f -- {} {}",
+            shell_quote(&self.path),
+            shell_quote(db)
+        )
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Copies `bytes` (a locked database's) to a new file at `path`, never replacing
+/// one: with `source`'s mode and owner, synced, read back and compared by hash,
+/// then named and its directory synced — so a killed run never leaves a partial
+/// backup under the name.
+pub fn write_backup(source: &Path, bytes: &[u8], path: &Path) -> Result<Backup, OutputError> {
+    let io = |op: &'static str, p: &Path| {
+        let p = p.to_path_buf();
+        move |source| OutputError::Io { op, path: p, source }
+    };
+    if fs::symlink_metadata(path).is_ok() {
+        return Err(OutputError::Exists(path.to_path_buf()));
+    }
+    let sha = sha256_hex(bytes);
+    let src_meta = fs::metadata(source).map_err(io("stat", source))?;
+    let mut staged = Staged::beside(path)?;
+    let tmp_path = staged.path().to_path_buf();
+    staged
+        .file_mut()
+        .write_all(bytes)
+        .map_err(io("write the backup", &tmp_path))?;
+    staged.take_mode_and_owner(&src_meta)?;
+    staged
+        .file()
+        .sync_all()
+        .map_err(io("sync the backup", &tmp_path))?;
+    let back = fs::read(&tmp_path).map_err(io("read back the backup", &tmp_path))?;
+    if sha256_hex(&back) != sha {
+        return Err(OutputError::VerifyOther(format!(
+            "the backup '{}' does not read back identical",
+            tmp_path.display()
+        )));
+    }
+    let written = staged.commit(false, || Ok(()))?;
+    Ok(Backup {
+        path: written.path,
+        sha256: sha,
+        stale_removed: written.stale_removed,
+    })
 }
 
 /// Size of one buffer handed to the writing thread of [`write_pipelined`].

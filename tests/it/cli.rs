@@ -94,7 +94,7 @@ fn check_json_has_the_documented_envelope() {
         assert_eq!(v["command"], "check");
         assert_eq!(v["tool"]["name"], "ctrdb");
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(v["input"]["sha256"], ctrdb::report::sha256_hex(&bytes));
+        assert_eq!(v["input"]["sha256"], super::common::sha256_hex(&bytes));
         assert_eq!(v["input"]["size"], bytes.len());
         assert!(v["input"]["txid"].as_u64().unwrap() > 0);
         assert_eq!(v["summary"]["pageSize"], 4096);
@@ -132,7 +132,7 @@ fn json_reports_hash_only_with_the_flag() {
         let hashed = v(&["--hash"]);
         assert_eq!(
             hashed["input"]["sha256"],
-            ctrdb::report::sha256_hex(&bytes),
+            super::common::sha256_hex(&bytes),
             "{cmd}"
         );
     }

@@ -225,3 +225,13 @@ pub fn put_u32(d: &mut [u8], off: usize, v: u32) {
 pub fn put_u64(d: &mut [u8], off: usize, v: u64) {
     d[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
+
+/// SHA-256 of `data` in lower-case hex, computed here (with the `sha2` crate
+/// directly), not by the code under test.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

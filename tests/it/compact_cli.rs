@@ -106,11 +106,11 @@ fn json_report() {
     assert_eq!(v["input"]["path"], src.display().to_string());
     assert_eq!(
         v["input"]["sha256"],
-        ctrdb::report::sha256_hex(&std::fs::read(&src).expect("read"))
+        super::common::sha256_hex(&std::fs::read(&src).expect("read"))
     );
     assert_eq!(v["output"]["path"], out.display().to_string());
     assert_eq!(v["output"]["size"], data.len() as u64);
-    assert_eq!(v["output"]["sha256"], ctrdb::report::sha256_hex(&data));
+    assert_eq!(v["output"]["sha256"], super::common::sha256_hex(&data));
     assert_eq!(v["sizeBefore"], src_len);
     assert_eq!(v["sizeAfter"], data.len() as u64);
     assert_eq!(v["reclaimed"], src_len as i64 - data.len() as i64);

@@ -386,7 +386,7 @@ fn dry_run_on_fixtures_per_policy() {
                 doc.gc.after.len(),
                 "{name} {policy}: the plan changes nothing GC collects"
             );
-            assert_eq!(doc.input.sha256, Some(ctrdb::report::sha256_hex(&before)));
+            assert_eq!(doc.input.sha256, Some(super::common::sha256_hex(&before)));
             assert_eq!(doc.input.size, before.len() as u64);
             for d in &doc.decisions {
                 assert!(["keep", "remove"].contains(&d.action.as_str()));
@@ -459,7 +459,7 @@ fn output_equals_input_minus_removed_buckets_and_passes_go_checks() {
             assert_eq!(o.removed_buckets, doc.removed().len());
             assert_eq!(
                 o.sha256,
-                Some(ctrdb::report::sha256_hex(&std::fs::read(&out).unwrap()))
+                Some(super::common::sha256_hex(&std::fs::read(&out).unwrap()))
             );
             assert_dump_minus(&db, &out, &doc.removed());
             // our own check, and a second dry run finds nothing more under the same policy
@@ -682,7 +682,7 @@ fn in_place_json_and_explicit_backup_path() {
     assert_eq!(code, Some(0));
     assert_eq!(doc.mode, "inPlace");
     let b = doc.backup.as_ref().unwrap();
-    assert_eq!(b.sha256, ctrdb::report::sha256_hex(&original));
+    assert_eq!(b.sha256, super::common::sha256_hex(&original));
     assert_eq!(std::fs::read(&backup).unwrap(), original);
     let rollback = doc.rollback.as_deref().unwrap();
     assert!(

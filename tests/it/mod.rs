@@ -12,6 +12,7 @@ mod dedup_live;
 mod dedup_plan;
 mod golden;
 mod huge;
+mod layering;
 pub mod live;
 mod live_gc;
 mod live_lock;

@@ -534,7 +534,7 @@ fn gc_2x_rules_differ_from_1_6_exactly_as_documented() {
 #[test]
 fn shared_mark_equals_separate_marks_on_fixtures() {
     use ctrdb::analysis::gc::{collectable_before_and_after, collectable_without};
-    use ctrdb::report::Bytes;
+    use ctrdb::bytes::Bytes;
     let now = SystemTime::now();
     for (name, path) in fixtures() {
         let (meta, rules) = decode(&path);

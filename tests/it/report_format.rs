@@ -264,7 +264,7 @@ fn envelope(
     assert_eq!(command, want);
     let bytes = std::fs::read(file).unwrap();
     assert_eq!(input.size, bytes.len() as u64);
-    assert_eq!(input.sha256, Some(ctrdb::report::sha256_hex(&bytes)));
+    assert_eq!(input.sha256, Some(super::common::sha256_hex(&bytes)));
     assert!(input.txid.is_some());
 }
 

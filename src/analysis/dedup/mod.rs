@@ -17,27 +17,24 @@
 use std::collections::BTreeSet;
 
 use rayon::prelude::*;
-use serde::Serialize;
 
+use crate::containerd::labels as keys;
 use crate::analysis::refs::{
-    self, DigestGroup, NameRef, RefClass, SharedDigest, LABEL_CRI_MANAGED, LABEL_CRI_PINNED,
+    self, DigestGroup, NameRef, RefClass, SharedDigest,
 };
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
 use crate::bytes::display;
 use crate::containerd::MetaDb;
-use crate::report::Bytes;
+use crate::bytes::Bytes;
 
 pub mod glob;
 
 pub use glob::Glob;
 
-/// `containerd.io/gc.expire` (2.x image expiry).
-pub const LABEL_GC_EXPIRE: &[u8] = b"containerd.io/gc.expire";
 
 /// Which names count as redundant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
     /// Non-canonical aliases and CRI image-ID aliases beside a `repo@digest`.
     Safe,
@@ -75,8 +72,7 @@ pub struct PlanOptions {
 }
 
 /// What happens to a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// The record stays.
     Keep,
@@ -84,9 +80,18 @@ pub enum Action {
     Remove,
 }
 
+impl Action {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Keep => "keep",
+            Action::Remove => "remove",
+        }
+    }
+}
+
 /// Why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reason {
     /// Removed: same normalized reference as a more qualified kept name (safe (a)).
     NonCanonicalAlias,
@@ -120,8 +125,7 @@ impl Reason {
 }
 
 /// A rule that keeps a name no policy may remove.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Protection {
     /// It would be the last name of its target in its namespace.
     LastName,
@@ -158,8 +162,7 @@ impl Protection {
 }
 
 /// The decision for one image record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision<'a> {
     /// The namespace.
     pub namespace: Bytes<'a>,
@@ -187,15 +190,14 @@ impl Decision<'_> {
 }
 
 /// The target of a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRef<'a> {
     /// The target digest.
     pub digest: Bytes<'a>,
 }
 
 /// Counts for one namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamespaceSummary<'a> {
     /// The namespace.
     pub namespace: Bytes<'a>,
@@ -479,7 +481,7 @@ fn member<'r, 'a>(
         statics.push(Protection::OutsideNamespace);
     }
     let labels = ns.image(n.name.0).map(|i| &i.labels);
-    let expires = labels.is_some_and(|l| l.contains_key(LABEL_GC_EXPIRE));
+    let expires = labels.is_some_and(|l| l.contains_key(keys::GC_EXPIRE));
     Member {
         n,
         labels,
@@ -494,11 +496,11 @@ fn member<'r, 'a>(
 
 /// Labels are exactly CRI's: `io.cri-containerd.image=managed`, optionally `io.cri-containerd.pinned=pinned`.
 fn only_cri_labels(l: &Labels<'_>) -> bool {
-    let managed = l.get(LABEL_CRI_MANAGED).is_some_and(|v| v.0 == b"managed");
+    let managed = l.get(keys::CRI_MANAGED).is_some_and(|v| v.0 == b"managed");
     managed
         && l.iter().all(|(k, v)| {
-            (k.0 == LABEL_CRI_MANAGED && v.0 == b"managed")
-                || (k.0 == LABEL_CRI_PINNED && v.0 == b"pinned")
+            (k.0 == keys::CRI_MANAGED && v.0 == b"managed")
+                || (k.0 == keys::CRI_PINNED && v.0 == b"pinned")
         })
 }
 

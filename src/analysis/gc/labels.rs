@@ -13,32 +13,8 @@
 
 use std::borrow::Cow;
 
+use crate::containerd::labels::*;
 use crate::containerd::Labels;
-
-/// `containerd.io/gc.root`: a content blob or snapshot is a root.
-pub const GC_ROOT: &[u8] = b"containerd.io/gc.root";
-/// `containerd.io/gc.expire` (RFC 3339): lease expiry; 2.x also image expiry.
-pub const GC_EXPIRE: &[u8] = b"containerd.io/gc.expire";
-/// `containerd.io/gc.flat`: a lease whose resources' references are not followed.
-pub const GC_FLAT: &[u8] = b"containerd.io/gc.flat";
-/// `containerd.io/gc.ref.content[.|/…]` → content by digest.
-pub const REF_CONTENT: &[u8] = b"containerd.io/gc.ref.content";
-/// `containerd.io/gc.ref.snapshot.<snapshotter>[/…]` → snapshot by key.
-pub const REF_SNAPSHOT: &[u8] = b"containerd.io/gc.ref.snapshot.";
-/// 2.0+: `containerd.io/gc.ref.image[.|/…]` → image by name.
-pub const REF_IMAGE: &[u8] = b"containerd.io/gc.ref.image";
-/// 2.2+: back reference to the container named in the value.
-pub const BREF_CONTAINER: &[u8] = b"containerd.io/gc.bref.container";
-/// 2.2+: back reference to the content digest in the value.
-pub const BREF_CONTENT: &[u8] = b"containerd.io/gc.bref.content";
-/// 2.2+: back reference to the image named in the value.
-pub const BREF_IMAGE: &[u8] = b"containerd.io/gc.bref.image";
-/// 2.2+: back reference to a snapshot `<snapshotter>/<value>`.
-pub const BREF_SNAPSHOT: &[u8] = b"containerd.io/gc.bref.snapshot.";
-/// 2.3+: conditional reference from content/image to a snapshot.
-pub const COND_SNAPSHOT: &[u8] = b"containerd.io/gc.cond.snapshot";
-/// 2.3+: the "used at" time (RFC 3339) on a snapshot that conditions test.
-pub const COND_VALUE_USEDAT: &[u8] = b"containerd.io/gc.cond.value-usedat";
 
 /// The kind of a GC node (containerd's `gc.ResourceType` values that concern meta.db).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -112,14 +88,6 @@ impl<'a> Node<'a> {
     pub fn with_flat(mut self, flat: bool) -> Node<'a> {
         self.flat = flat;
         self
-    }
-
-    /// containerd's string key (`"<snapshotter>/<key>"` for a snapshot).
-    pub fn containerd_key(&self) -> Vec<u8> {
-        match self.kind {
-            Kind::Snapshot => snapshot_key(&self.key, &self.rest),
-            _ => self.key.to_vec(),
-        }
     }
 }
 
@@ -203,7 +171,7 @@ pub fn is_root(labels: &Labels<'_>, syn: RefSyntax) -> bool {
 /// A label value, if present.
 pub fn get<'a>(labels: &Labels<'a>, key: &[u8]) -> Option<&'a [u8]> {
     // Every key asked for here is a GC label.
-    if key.starts_with(crate::containerd::model::GC_LABEL_PREFIX) && !labels.has_gc_labels() {
+    if key.starts_with(GC_LABEL_PREFIX) && !labels.has_gc_labels() {
         return None;
     }
     labels.get(key).map(|v| v.0)

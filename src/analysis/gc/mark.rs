@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::gotime::parse_rfc3339;
 use super::labels::{self, Kind, Node, RefSyntax, UsedAt};
 use super::{Collectable, GcRules};
+use crate::containerd::labels as keys;
 use crate::containerd::{position_by_key, Image, Labels, Namespace, SandboxLocation, Timestamp};
 
 /// One namespace's GC inputs.
@@ -42,7 +43,7 @@ impl<'r, 'a> NsGc<'r, 'a> {
     /// `containerd.io/gc.expire` is a parsable time strictly before now
     /// (`expThreshold.After(exp)`); absent or unparsable means not expired.
     fn expired(&self, l: &Labels<'a>) -> bool {
-        labels::get(l, labels::GC_EXPIRE)
+        labels::get(l, keys::GC_EXPIRE)
             .and_then(parse_rfc3339)
             .is_some_and(|exp| self.now > exp)
     }
@@ -100,7 +101,7 @@ impl<'r, 'a> NsGc<'r, 'a> {
             if self.expired(&l.labels) {
                 continue;
             }
-            let flat = labels::get(&l.labels, labels::GC_FLAT).is_some();
+            let flat = labels::get(&l.labels, keys::GC_FLAT).is_some();
             roots.push(Node::new(Kind::Lease, l.id.0));
             roots.extend(
                 l.content

@@ -56,13 +56,14 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 
+use crate::containerd::labels as keys;
+use crate::bytes::table_cell;
 use crate::containerd::{MetaDb, Namespace};
-use crate::report::Bytes;
+use crate::bytes::Bytes;
 
 /// Which containerd release family's GC to model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GcRules {
     /// containerd 1.6.
     V1_6,
@@ -110,6 +111,16 @@ impl GcRules {
     pub fn back_refs(self) -> bool {
         self >= GcRules::V2_2
     }
+
+    /// The release family's name: `1.6`, `1.7`, `2.0`, `2.2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GcRules::V1_6 => "1.6",
+            GcRules::V1_7 => "1.7",
+            GcRules::V2_0 => "2.0",
+            GcRules::V2_2 => "2.2",
+        }
+    }
 }
 
 /// Whether any label in `db` is only meaningful to containerd 2.2+ GC.
@@ -118,10 +129,10 @@ fn uses_2_2_labels(db: &MetaDb<'_>) -> bool {
         ns.all_labels().any(|(_, l)| {
             // Labels are sorted: look only at the key ranges of these prefixes.
             l.has_gc_labels()
-                && (l.with_prefix(b"containerd.io/gc.bref.").next().is_some()
-                    || l.with_prefix(b"containerd.io/gc.cond.").next().is_some()
-                    || l.with_prefix(labels::GC_ROOT)
-                        .any(|(k, _)| k.0 != labels::GC_ROOT))
+                && (l.with_prefix(keys::BREF_PREFIX).next().is_some()
+                    || l.with_prefix(keys::COND_PREFIX).next().is_some()
+                    || l.with_prefix(keys::GC_ROOT)
+                        .any(|(k, _)| k.0 != keys::GC_ROOT))
         })
     })
 }
@@ -145,8 +156,46 @@ impl GcOptions {
     }
 }
 
+/// What containerd's GC would collect before and after removing image records,
+/// and the difference: the GC proof of an edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Impact<'a> {
+    /// The rules applied.
+    pub rules: GcRules,
+    /// The time the GC is modelled at.
+    pub now: SystemTime,
+    /// Collectable in the input as it is.
+    pub before: Collectable<'a>,
+    /// Collectable once `removed` is gone.
+    pub after: Collectable<'a>,
+    /// `after` minus `before`: what the edit would newly let the GC delete.
+    pub newly: Collectable<'a>,
+}
+
+impl<'a> Impact<'a> {
+    /// The impact of removing the image records `removed` (`(namespace, name)`)
+    /// from `db` at `now`; `has_freelist` tells 1.6 from 1.7 ([`GcRules::for_file`]).
+    pub fn of_removal(
+        db: &MetaDb<'a>,
+        removed: &BTreeSet<(Bytes<'a>, Bytes<'a>)>,
+        has_freelist: bool,
+        now: SystemTime,
+    ) -> Impact<'a> {
+        let rules = GcRules::for_file(db, has_freelist);
+        let (before, after) = collectable_before_and_after(db, removed, &GcOptions { now, rules });
+        let newly = after.minus(&before);
+        Impact {
+            rules,
+            now,
+            before,
+            after,
+            newly,
+        }
+    }
+}
+
 /// What containerd's next GC would delete, per kind, as `(namespace, …)` tuples.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Collectable<'a> {
     /// Content blob records `(ns, digest)`.
     pub content: BTreeSet<(Bytes<'a>, Bytes<'a>)>,
@@ -182,6 +231,51 @@ impl<'a> Collectable<'a> {
         self.images.extend(other.images);
         self.leases.extend(other.leases);
         self.ingests.extend(other.ingests);
+    }
+
+    /// The records per kind for messages: `2 content blob(s), 1 lease(s)`, or `nothing`.
+    pub fn counts(&self) -> String {
+        if self.is_empty() {
+            return "nothing".into();
+        }
+        [
+            (self.content.len(), "content blob(s)"),
+            (self.snapshots.len(), "snapshot(s)"),
+            (self.images.len(), "image(s)"),
+            (self.leases.len(), "lease(s)"),
+            (self.ingests.len(), "ingest(s)"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
+    /// The first `max` records for messages: `content default/sha256:…, snapshot
+    /// default/overlayfs/…, and 3 more`.
+    pub fn describe(&self, max: usize) -> String {
+        let s = |b: &Bytes<'_>| table_cell(b.0);
+        let mut v: Vec<String> = Vec::new();
+        v.extend(
+            self.content
+                .iter()
+                .map(|(n, d)| format!("content {}/{}", s(n), s(d))),
+        );
+        v.extend(
+            self.snapshots
+                .iter()
+                .map(|(n, sn, k)| format!("snapshot {}/{}/{}", s(n), s(sn), s(k))),
+        );
+        v.extend(self.images.iter().map(|(n, x)| format!("image {}/{}", s(n), s(x))));
+        v.extend(self.leases.iter().map(|(n, x)| format!("lease {}/{}", s(n), s(x))));
+        v.extend(self.ingests.iter().map(|(n, x)| format!("ingest {}/{}", s(n), s(x))));
+        let more = v.len().saturating_sub(max);
+        v.truncate(max);
+        if more > 0 {
+            v.push(format!("and {more} more"));
+        }
+        v.join(", ")
     }
 
     /// Per-kind set difference `self \ other`: e.g. what an edit newly makes collectable.

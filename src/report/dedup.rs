@@ -1,0 +1,298 @@
+//! The report of `dedup`: every decision with its reason, the GC impact before
+//! and after, and what was written.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::table::cell;
+use super::wire::Json;
+use super::{Envelope, InputInfo};
+use crate::analysis::dedup::{Action, Decision, NamespaceSummary, Plan};
+use crate::analysis::gc::{Collectable, Impact};
+use crate::analysis::refs::SharedDigest;
+use crate::bytes::Bytes;
+use crate::ops::dedup::{Mode, Outcome};
+use crate::time::Civil;
+
+/// How many collectable records a message lists before "and N more".
+pub const DESCRIBED: usize = 5;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Dedup<'r, 'a> {
+    policy: &'static str,
+    mode: &'static str,
+    namespaces: &'r [String],
+    keep: &'r [String],
+    decisions: Json<'r, [Decision<'a>]>,
+    shared: Json<'r, [SharedDigest<'a>]>,
+    gc: Gc<'r, 'a>,
+    summary: Summary<'r, 'a>,
+    warnings: &'r [String],
+    refused: Option<&'r str>,
+    output: Option<Output>,
+    backup: Option<Backup<'r>>,
+    rollback: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary<'r, 'a> {
+    names: usize,
+    kept: usize,
+    removed: usize,
+    protected: usize,
+    newly_collectable: usize,
+    namespaces: Json<'r, [NamespaceSummary<'a>]>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Gc<'r, 'a> {
+    rules: &'static str,
+    now: String,
+    before: Json<'r, Collectable<'a>>,
+    after: Json<'r, Collectable<'a>>,
+    newly_collectable: Json<'r, Collectable<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Output {
+    path: String,
+    size: u64,
+    sha256: Option<String>,
+    txid: u64,
+    removed_buckets: usize,
+    buckets: u64,
+    keys: u64,
+    verified: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Backup<'r> {
+    path: String,
+    sha256: &'r str,
+}
+
+/// What the command line asked for, as the report repeats it.
+#[derive(Debug)]
+pub struct Request<'r> {
+    /// The database.
+    pub db: &'r Path,
+    /// What was written.
+    pub mode: &'r Mode,
+    /// `-n` as given.
+    pub namespaces: &'r [String],
+    /// `--keep` as given.
+    pub keep: &'r [String],
+    /// Why the plan was refused, as told to the user.
+    pub refused: Option<&'r str>,
+}
+
+fn mode_name(m: &Mode) -> &'static str {
+    match m {
+        Mode::DryRun => "dryRun",
+        Mode::Output { .. } => "output",
+        Mode::InPlace { .. } => "inPlace",
+    }
+}
+
+/// The `--format json` report.
+pub fn write_json(out: &mut dyn Write, input: InputInfo, req: &Request<'_>, o: &Outcome<'_>) -> io::Result<()> {
+    let plan = &o.plan;
+    let impact = &o.impact;
+    let body = Dedup {
+        policy: plan.policy.name(),
+        mode: mode_name(req.mode),
+        namespaces: req.namespaces,
+        keep: req.keep,
+        decisions: Json(&plan.decisions),
+        shared: Json(&plan.shared),
+        gc: Gc {
+            rules: impact.rules.name(),
+            now: Civil::from_system(impact.now).rfc3339_nanos(),
+            before: Json(&impact.before),
+            after: Json(&impact.after),
+            newly_collectable: Json(&impact.newly),
+        },
+        summary: Summary {
+            names: plan.decisions.len(),
+            kept: plan.decisions.len() - plan.removed_count(),
+            removed: plan.removed_count(),
+            protected: plan.protected_count(),
+            newly_collectable: impact.newly.len(),
+            namespaces: Json(&plan.namespaces),
+        },
+        warnings: &plan.warnings,
+        refused: req.refused,
+        output: o.written.as_ref().map(|w| Output {
+            path: w.copy.written.path.display().to_string(),
+            size: w.copy.written.size,
+            sha256: w.copy.sha256.clone(),
+            txid: w.copy.summary.txid,
+            removed_buckets: w.removed_buckets,
+            buckets: w.copy.compared.buckets,
+            keys: w.copy.compared.keys,
+            verified: true,
+        }),
+        backup: o.backup.as_ref().map(|b| Backup {
+            path: b.path.display().to_string(),
+            sha256: &b.sha256,
+        }),
+        rollback: o.backup.as_ref().map(|b| b.restore_command(req.db)),
+    };
+    super::write_pretty(out, &Envelope::new("dedup", input, body))
+}
+
+/// The report for people.
+pub fn write_table(out: &mut dyn Write, req: &Request<'_>, o: &Outcome<'_>) -> io::Result<()> {
+    write_plan(out, req.db, &o.plan, &o.impact, req.mode)?;
+    if let Some(w) = &o.written {
+        writeln!(
+            out,
+            "wrote {} ({} bytes): {} image record(s) removed; every other bucket, key, value and sequence verified \
+             identical to the input",
+            w.copy.written.path.display(),
+            w.copy.written.size,
+            w.removed_buckets
+        )?;
+    } else if matches!(req.mode, Mode::InPlace { .. }) && req.refused.is_none() {
+        writeln!(out, "nothing to remove: {} left unchanged", req.db.display())?;
+    }
+    if let Some(b) = &o.backup {
+        writeln!(out, "backup: {} (sha256 {})", b.path.display(), b.sha256)?;
+        writeln!(
+            out,
+            "to roll back, with containerd stopped:\n    {}",
+            b.restore_command(req.db)
+        )?;
+    }
+    if !req.mode.writes() && req.refused.is_none() {
+        if o.plan.removed_count() > 0 {
+            writeln!(out, "dry run: nothing written; write with --output OUT or --in-place")?;
+        } else {
+            writeln!(out, "dry run: nothing to remove")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_plan(
+    out: &mut dyn Write,
+    path: &Path,
+    plan: &Plan<'_>,
+    impact: &Impact<'_>,
+    mode: &Mode,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{}: policy {} ({})",
+        path.display(),
+        plan.policy.name(),
+        match mode {
+            Mode::InPlace { .. } => "in place",
+            Mode::Output { .. } => "writing a cleaned copy",
+            Mode::DryRun => "dry run",
+        }
+    )?;
+    let mut last: Option<(&Bytes<'_>, Option<&Bytes<'_>>)> = None;
+    // Decisions come grouped by (namespace, target digest): a group's size is
+    // the length of its run.
+    for (i, d) in plan.decisions.iter().enumerate() {
+        let key = (&d.namespace, d.target.as_ref().map(|t| &t.digest));
+        if last != Some(key) {
+            let n = plan.decisions[i..]
+                .iter()
+                .take_while(|x| (&x.namespace, x.target.as_ref().map(|t| &t.digest)) == key)
+                .count();
+            let digest = d
+                .target
+                .as_ref()
+                .map_or_else(|| "(no target)".into(), |t| cell(t.digest.0));
+            writeln!(
+                out,
+                "{} {}  ({} name{})",
+                cell(d.namespace.0),
+                digest,
+                n,
+                if n == 1 { "" } else { "s" }
+            )?;
+            last = Some(key);
+        }
+        let action = match (d.action, d.is_protected()) {
+            (Action::Remove, _) => "remove",
+            (Action::Keep, true) => "PROTECT",
+            (Action::Keep, false) => "keep",
+        };
+        writeln!(
+            out,
+            "  {action:<8} {:<12} {}  [{}] {}",
+            d.class.name(),
+            cell(d.name.0),
+            d.reason.name(),
+            d.detail
+        )?;
+    }
+    if !plan.shared.is_empty() {
+        writeln!(
+            out,
+            "digests targeted in more than one namespace (never deduplicated across namespaces):"
+        )?;
+        for s in &plan.shared {
+            let nss: Vec<String> = s
+                .namespaces
+                .iter()
+                .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
+                .collect();
+            writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
+        }
+    }
+    writeln!(out, "per namespace:")?;
+    for n in &plan.namespaces {
+        writeln!(
+            out,
+            "  {:<16} {} names: {} kept, {} removed, {} protected",
+            cell(n.namespace.0),
+            n.names,
+            n.kept,
+            n.removed,
+            n.protected
+        )?;
+    }
+    writeln!(
+        out,
+        "total: {} names: {} kept, {} removed, {} protected",
+        plan.decisions.len(),
+        plan.decisions.len() - plan.removed_count(),
+        plan.removed_count(),
+        plan.protected_count()
+    )?;
+    writeln!(
+        out,
+        "GC impact (containerd {} rules, at {}):",
+        impact.rules.name(),
+        Civil::from_system(impact.now).rfc3339_nanos()
+    )?;
+    writeln!(
+        out,
+        "  the input as it is: containerd would collect {}",
+        impact.before.counts()
+    )?;
+    if !impact.before.is_empty() {
+        writeln!(out, "    ({})", impact.before.describe(DESCRIBED))?;
+    }
+    writeln!(
+        out,
+        "  after the plan:     containerd would collect {}",
+        impact.after.counts()
+    )?;
+    writeln!(out, "  newly collectable:  {}", impact.newly.counts())?;
+    for w in &plan.warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}

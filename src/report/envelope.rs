@@ -1,0 +1,111 @@
+//! The envelope of every JSON report: which tool wrote it, which command, and
+//! the exact input file (path, size, meta txid, SHA-256 on request), followed
+//! by the command's own fields.
+
+use serde::Serialize;
+
+use super::REPORT_SCHEMA_VERSION;
+use crate::bytes::sha256_hex;
+
+/// A report: the envelope's fields, then those of `body` at the same level.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope<T> {
+    schema_version: u32,
+    tool: Tool,
+    command: &'static str,
+    input: InputInfo,
+    #[serde(flatten)]
+    body: T,
+}
+
+impl<T: Serialize> Envelope<T> {
+    /// The report of `command` on `input`.
+    pub fn new(command: &'static str, input: InputInfo, body: T) -> Envelope<T> {
+        Envelope {
+            schema_version: REPORT_SCHEMA_VERSION,
+            tool: Tool::current(),
+            command,
+            input,
+            body,
+        }
+    }
+}
+
+/// The tool that wrote a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    /// Always "ctrdb".
+    pub name: &'static str,
+    /// The crate version.
+    pub version: &'static str,
+}
+
+impl Tool {
+    /// This build.
+    pub fn current() -> Tool {
+        Tool {
+            name: "ctrdb",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// Identifies the input file exactly.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputInfo {
+    /// The path as given.
+    pub path: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file's bytes, lower-case hex; `None` unless requested (`--hash`).
+    pub sha256: Option<String>,
+    /// Transaction id of the meta used, if the file could be parsed.
+    pub txid: Option<u64>,
+}
+
+impl InputInfo {
+    /// Describes `data`, hashing it when `hash` is set.
+    pub fn new(path: &std::path::Path, data: &[u8], hash: bool, txid: Option<u64>) -> InputInfo {
+        InputInfo {
+            path: path.display().to_string(),
+            size: data.len() as u64,
+            sha256: hash.then(|| sha256_hex(data)),
+            txid,
+        }
+    }
+}
+
+impl InputInfo {
+    /// Builds the record from a hash computed elsewhere (e.g. on another thread,
+    /// alongside the analysis).
+    pub fn with_sha256(
+        path: &std::path::Path,
+        size: u64,
+        sha256: Option<String>,
+        txid: Option<u64>,
+    ) -> InputInfo {
+        InputInfo {
+            path: path.display().to_string(),
+            size,
+            sha256,
+            txid,
+        }
+    }
+}
+
+/// Runs `work` and, when `want_hash`, hashes `data` in parallel with it (the hash
+/// of a large file costs about as much as the analysis itself).
+pub fn hash_alongside<T: Send>(
+    want_hash: bool,
+    data: &[u8],
+    work: impl FnOnce() -> T + Send,
+) -> (Option<String>, T) {
+    if want_hash {
+        let (h, v) = rayon::join(|| sha256_hex(data), work);
+        (Some(h), v)
+    } else {
+        (None, work())
+    }
+}
