@@ -2,6 +2,8 @@
 //! each place that shows one as text uses one of these forms, chosen for its
 //! reader. (The JSON form, which is lossless, lives in `report::wire`.)
 
+#![deny(clippy::indexing_slicing)]
+
 /// A borrowed byte string: a key, name or value as stored (a slice of the
 /// mapped file). Ordered and compared bytewise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,6 +8,8 @@
 //! is Howard Hinnant's `days_from_civil` / `civil_from_days`; it is exact for
 //! every day count a `i64` of seconds can hold.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds in a day.

@@ -4,6 +4,8 @@
 //! unreadable bucket becomes a finding and the walk continues with every other
 //! record. Bucket paths are built only when a finding needs one.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 

@@ -3,6 +3,8 @@
 //! `google.protobuf.Any`. Every read is bounds-checked; nothing here can panic
 //! or allocate more than the input's length.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 /// Why a value could not be decoded.
@@ -257,7 +259,8 @@ pub fn any(b: &[u8]) -> Result<AnyValue<'_>, DecodeError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::big_endian_bytes)]
+// A test that indexes out of bounds fails, which is what it should do.
+#[allow(clippy::big_endian_bytes, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 //! problems (dangling images, missing snapshots, broken parent/children links,
 //! lease resources naming nothing). Each has a stable kebab-case code.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::{HashMap, HashSet};
 
 use super::model::{Namespace, Snapshot, Snapshotter};

@@ -3,6 +3,8 @@
 //! ([`Bytes`]); a field that is absent or could not be decoded is `None` and has a
 //! finding next to it.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 
 

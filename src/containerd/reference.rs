@@ -22,6 +22,8 @@
 //! `ParseDockerRef` drops the tag when a digest is present and adds `:latest`
 //! when neither is.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 /// The default registry.
@@ -471,6 +473,8 @@ pub fn parse_docker_ref(s: &str) -> Result<Reference, RefError> {
 }
 
 #[cfg(test)]
+// A test that indexes out of bounds fails, which is what it should do.
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

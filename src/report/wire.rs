@@ -6,6 +6,8 @@
 //! RFC 3339 in UTC with nine fractional digits. `docs/report.md` is the
 //! specification.
 
+#![deny(clippy::indexing_slicing)]
+
 use base64::Engine as _;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
