@@ -67,30 +67,30 @@ impl Civil {
 
     /// RFC 3339 in UTC with nine fractional digits: `2026-11-27T21:07:31.176176427Z`.
     pub fn rfc3339_nanos(&self) -> String {
-        let Civil {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            nanos,
-        } = *self;
-        format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{nanos:09}Z")
+        format!(
+            "{}T{:02}:{:02}:{:02}.{:09}Z",
+            self.date("-"),
+            self.hour,
+            self.minute,
+            self.second,
+            self.nanos
+        )
     }
 
     /// A compact stamp for file names: `20261127T210731Z`.
     pub fn file_stamp(&self) -> String {
-        let Civil {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            ..
-        } = *self;
-        format!("{year:04}{month:02}{day:02}T{hour:02}{minute:02}{second:02}Z")
+        format!(
+            "{}T{:02}{:02}{:02}Z",
+            self.date(""),
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+
+    /// `yyyy<sep>mm<sep>dd`.
+    fn date(&self, sep: &str) -> String {
+        format!("{:04}{sep}{:02}{sep}{:02}", self.year, self.month, self.day)
     }
 }
 

@@ -237,20 +237,11 @@ fn write_plan(
             d.detail
         )?;
     }
-    if !plan.shared.is_empty() {
-        writeln!(
-            out,
-            "digests targeted in more than one namespace (never deduplicated across namespaces):"
-        )?;
-        for s in &plan.shared {
-            let nss: Vec<String> = s
-                .namespaces
-                .iter()
-                .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
-                .collect();
-            writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
-        }
-    }
+    super::refs::write_shared(
+        out,
+        "digests targeted in more than one namespace (never deduplicated across namespaces):",
+        &plan.shared,
+    )?;
     writeln!(out, "per namespace:")?;
     for n in &plan.namespaces {
         writeln!(

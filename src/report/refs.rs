@@ -198,19 +198,27 @@ pub fn write_table(out: &mut dyn Write, map: &RefsMap<'_>) -> io::Result<()> {
             )?;
         }
     }
-    if !map.shared.is_empty() {
-        writeln!(
-            out,
-            "digests targeted in more than one namespace (never duplicates):"
-        )?;
-        for s in &map.shared {
-            let nss: Vec<String> = s
-                .namespaces
-                .iter()
-                .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
-                .collect();
-            writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
-        }
+    write_shared(
+        out,
+        "digests targeted in more than one namespace (never duplicates):",
+        &map.shared,
+    )
+}
+
+/// The digests targeted in more than one namespace, under `heading` (nothing
+/// when there are none): `  <digest>  <ns> (<names>), …`.
+pub fn write_shared(out: &mut dyn Write, heading: &str, shared: &[SharedDigest<'_>]) -> io::Result<()> {
+    if shared.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{heading}")?;
+    for s in shared {
+        let nss: Vec<String> = s
+            .namespaces
+            .iter()
+            .map(|n| format!("{} ({})", cell(n.namespace.0), n.names))
+            .collect();
+        writeln!(out, "  {}  {}", cell(s.digest.0), nss.join(", "))?;
     }
     Ok(())
 }
