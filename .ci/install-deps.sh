@@ -5,7 +5,7 @@
 #
 #  1. apt packages: containerd (1.6.20, bookworm), runc, Go + Debian's Go
 #     sources for bbolt and containerd (GOPATH-mode oracle build), skopeo,
-#     docker-registry, hyperfine, python3, curl, ...
+#     docker-registry, hyperfine, python3, curl, time (peak RSS in tests), ...
 #  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), unpacked (not installed) into
 #     $CTRDB_DEPS/containerd-<ver>/usr/bin  (fixtures/gen/get-containerd.sh)
 #  3. Go oracle tools into $CTRDB_DEPS/bin (tests/oracle/build.sh):
@@ -25,7 +25,7 @@ t0=$(date +%s)
 
 # ---------------------------------------------------------------- 1. apt
 PKGS=(containerd runc golang-go golang-github-coreos-bbolt-dev golang-github-containerd-containerd-dev
-      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git)
+      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git time)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
