@@ -3,18 +3,21 @@
 # Debian 12 (bookworm) machine. Run as root. Idempotent and fast when done:
 # every step checks first and says whether it did something or skipped.
 #
+#  0. rustup components clippy and rustfmt (.ci/run checks format and lints)
 #  1. apt packages: containerd (1.6.20, bookworm), runc, Go + Debian's Go
 #     sources for bbolt and containerd (GOPATH-mode oracle build), skopeo,
-#     docker-registry, hyperfine, python3, curl, ...
+#     docker-registry, hyperfine, python3, curl, time (peak RSS in tests), ...
 #  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), unpacked (not installed) into
 #     $CTRDB_DEPS/containerd-<ver>/usr/bin  (fixtures/gen/get-containerd.sh)
 #  3. Go oracle tools into $CTRDB_DEPS/bin (tests/oracle/build.sh):
 #     dumpdb bbcheck editdb ctrmeta ctrtool pause
+#  4. perfgen (benches/perfgen) into $CTRDB_DEPS/perfgen: gen walk check compact
 #
 # Env: CTRDB_DEPS (default /var/cache/ctrdb-deps)
 #      CTRDB_CONTAINERD_VERSIONS (default "1.7.24 2.1.9")
 # Prints, at the end, the variables the tests use:
-#   CTRDB_DEPS, CTRDB_ORACLE_BIN, CTRDB_CONTAINERD_1_6_20 / _1_7_24 / _2_1_9 (bin dirs)
+#   CTRDB_DEPS, CTRDB_ORACLE_BIN, CTRDB_PERFGEN_BIN,
+#   CTRDB_CONTAINERD_1_6_20 / _1_7_24 / _2_1_9 (bin dirs)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CTRDB_DEPS=${CTRDB_DEPS:-/var/cache/ctrdb-deps}
@@ -23,9 +26,24 @@ log() { printf '[install-deps] %s\n' "$*" >&2; }
 t0=$(date +%s)
 [ "$(id -u)" = 0 ] || { log "ERROR: run as root (apt-get install)"; exit 1; }
 
+# ---------------------------------------------------------------- 0. rustfmt, clippy (.ci/run)
+if command -v rustup >/dev/null; then
+  installed=$(cd "$REPO" && rustup component list --installed)
+  need=()
+  for c in clippy rustfmt; do grep -q "^$c" <<<"$installed" || need+=("$c"); done
+  if [ ${#need[@]} -gt 0 ]; then
+    log "rustup: adding ${need[*]}"
+    (cd "$REPO" && rustup component add "${need[@]}") >&2
+  else
+    log "rustup: clippy and rustfmt already installed (skipped)"
+  fi
+else
+  log "rustup not found: cargo fmt and cargo clippy must come with this Rust install"
+fi
+
 # ---------------------------------------------------------------- 1. apt
 PKGS=(containerd runc golang-go golang-github-coreos-bbolt-dev golang-github-containerd-containerd-dev
-      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git)
+      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git time)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

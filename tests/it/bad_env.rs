@@ -1,4 +1,4 @@
-//! Bad environments (issue 6): a full disk, a read-only output directory, an output
+//! Bad environments: a full disk, a read-only output directory, an output
 //! on another file system, and inputs that are a directory, a symlink, a FIFO,
 //! missing or unreadable. Invariant: each gives a clear error naming the path and
 //! the cause, exits 2 (a symlink to a good file simply works), never hangs, and
@@ -6,13 +6,15 @@
 //!
 //! Mounts (tmpfs, as root) are undone by a Drop guard; where mounting is not
 //! permitted the test falls back to an injected error (`CTRDB_FAULT=<point>:error`)
-//! and prints why.
+//! and prints why, and the other-file-system test skips (`common::skip_env`: an
+//! environment limit, not an oracle, so also under `CTRDB_REQUIRE_ORACLES=1`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::common::skip_env;
 use super::rel_common::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -257,7 +259,10 @@ fn output_on_another_filesystem_works() {
     let m = match TmpfsMount::new("32m") {
         Ok(m) => m,
         Err(why) => {
-            eprintln!("SKIP output_on_another_filesystem_works: {why}");
+            skip_env(
+                "output_on_another_filesystem_works",
+                &format!("no second file system: {why}"),
+            );
             return;
         }
     };

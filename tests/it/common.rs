@@ -1,4 +1,14 @@
-//! Shared test support: fixture discovery, the binary, a seeded PRNG, oracle tools.
+//! Shared test support: fixture discovery, the binary, a seeded PRNG, oracle tools,
+//! and the one rule for tests that cannot run their comparison here.
+//!
+//! Skips: a test whose oracle is missing — the Go oracle tools
+//! (`CTRDB_ORACLE_BIN`), perfgen (`CTRDB_PERFGEN_BIN`), a containerd release
+//! (`CTRDB_CONTAINERD_<x_y_z>`), root for a live containerd, a committed fixture —
+//! calls [`skip_or_fail`]: it prints `SKIP <test>: <why>` and the test passes without
+//! comparing anything, unless `CTRDB_REQUIRE_ORACLES=1` (set by `.ci/run`), under
+//! which it fails. A skip for an environmental reason that is not an oracle and that
+//! no install changes (root can write into a 0555 directory) calls [`skip_env`],
+//! which never fails and says so.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -114,20 +124,86 @@ impl Rng {
     }
 }
 
-/// Directory with the Go oracle tools, or `None` with the reason printed.
-pub fn oracle_bin(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("CTRDB_ORACLE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/ctrdb-deps/bin"));
-    if dir.join("dumpdb").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP {test}: Go oracle tools not found in {} (set CTRDB_ORACLE_BIN or run .ci/install-deps.sh)",
-            dir.display()
-        );
-        None
+/// Whether `CTRDB_REQUIRE_ORACLES=1`: every oracle must be present, no oracle
+/// test may skip. Unset, empty or `0` is off; any other value is a usage error.
+pub fn oracles_required() -> bool {
+    match std::env::var("CTRDB_REQUIRE_ORACLES") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(v) if v.is_empty() || v == "0" => false,
+        Ok(v) if v == "1" => true,
+        v => panic!("CTRDB_REQUIRE_ORACLES must be 0 or 1, not {v:?}"),
     }
+}
+
+/// The current test's name (libtest names the thread after the test).
+pub fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(n) if n != "main" => n.to_string(),
+        _ => "a test".into(),
+    }
+}
+
+/// `test` cannot compare against its oracle because of `why` (a missing Go tool,
+/// perfgen, containerd release, root, fixture): prints `SKIP <test>: <why>` so the
+/// caller can return; under `CTRDB_REQUIRE_ORACLES=1` fails the test instead.
+pub fn skip_or_fail(test: &str, why: &str) {
+    assert!(
+        !oracles_required(),
+        "{test}: {why}; CTRDB_REQUIRE_ORACLES=1 forbids skipping a comparison \
+         (install with .ci/install-deps.sh or point the CTRDB_* variables at the tools)"
+    );
+    eprintln!("SKIP {test}: {why}");
+}
+
+/// `test` skips a part for an environmental reason that is not an oracle and
+/// that no install changes; allowed under `CTRDB_REQUIRE_ORACLES=1`.
+pub fn skip_env(test: &str, why: &str) {
+    eprintln!("SKIP {test} (environment, not an oracle): {why}");
+}
+
+/// The Go oracle tools (of those `tests/oracle/build.sh` builds) these tests run.
+pub const ORACLE_TOOLS: [&str; 3] = ["dumpdb", "editdb", "ctrmeta"];
+
+/// Directory with the Go oracle tools (`CTRDB_ORACLE_BIN`, default
+/// `/var/cache/ctrdb-deps/bin`), or `None` after [`skip_or_fail`].
+pub fn oracle_bin(test: &str) -> Option<PathBuf> {
+    tool_dir(
+        test,
+        "CTRDB_ORACLE_BIN",
+        "/var/cache/ctrdb-deps/bin",
+        &ORACLE_TOOLS,
+        "Go oracle tools",
+    )
+}
+
+/// The directory `$var` (else `default`) if it holds every one of `tools`, or
+/// `None` after [`skip_or_fail`] naming the missing ones.
+pub fn tool_dir(
+    test: &str,
+    var: &str,
+    default: &str,
+    tools: &[&str],
+    what: &str,
+) -> Option<PathBuf> {
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !dir.join(t).is_file())
+        .collect();
+    if missing.is_empty() {
+        return Some(dir);
+    }
+    skip_or_fail(
+        test,
+        &format!(
+            "{what} {missing:?} not found in {} (set {var} or run .ci/install-deps.sh)",
+            dir.display()
+        ),
+    );
+    None
 }
 
 /// Runs the Go oracle `editdb DB ARGS…` (one edit through Go's bbolt) and

@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::common::{skip_env, skip_or_fail, test_name};
 use super::writer_common::*;
 use ctrdb::bolt::writer::FreelistMode;
 
@@ -194,8 +195,9 @@ fn unwritable_output_directory_exits_2_and_leaves_nothing() {
     std::fs::create_dir(&ro).expect("mkdir");
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).expect("chmod");
     if std::fs::write(ro.join("probe"), b"").is_ok() {
-        eprintln!(
-            "SKIP read-only directory part: this user (root?) can write into a 0555 directory"
+        skip_env(
+            "unwritable_output_directory_exits_2_and_leaves_nothing (read-only directory part)",
+            "this user (root) can write into a 0555 directory",
         );
     } else {
         let out = ro.join("out.db");
@@ -281,7 +283,7 @@ fn locked_source_exits_3() {
 fn go_written_fixtures_compact_to_the_same_content() {
     let dbs = fixture_dbs();
     if dbs.is_empty() {
-        eprintln!("SKIP: no fixtures/*/meta*.db in this checkout");
+        skip_or_fail(&test_name(), "no fixtures/*/meta*.db in this checkout");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

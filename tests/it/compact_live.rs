@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::common::tool_dir;
 use super::live::{assert_same_listing, compare_startup, fixture_dir, VERSIONS};
 
 fn compact(src: &Path, out: &Path) {
@@ -47,19 +48,15 @@ fn live_containerd_serves_the_same_objects_from_a_compacted_copy() {
     }
 }
 
+/// perfgen's tools (`benches/perfgen`, built by `.ci/install-deps.sh`).
 fn perfgen_bin(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("CTRDB_PERFGEN_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/ctrdb-deps/perfgen"));
-    if dir.join("gen").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP {test}: perfgen not found in {} (run .ci/install-deps.sh)",
-            dir.display()
-        );
-        None
-    }
+    tool_dir(
+        test,
+        "CTRDB_PERFGEN_BIN",
+        "/var/cache/ctrdb-deps/perfgen",
+        &["gen", "walk", "check"],
+        "perfgen tools",
+    )
 }
 
 /// The content line of perfgen's `walk -crc`: bucket/key counts and the CRC32C of

@@ -1,7 +1,7 @@
-//! Crash safety of the commands that write a database (issue 6): a ctrdb killed at
+//! Crash safety of the commands that write a database: a ctrdb killed at
 //! any moment never damages the input and never leaves a partial file at the output.
 //!
-//! For each writing command in [`COMMANDS`] that `ctrdb help` lists, on a generated
+//! For each writing command in [`COMMANDS`] (each must be listed by `ctrdb help`), on a generated
 //! containerd-shaped file (`compact`: ~48 MiB; `dedup`, which shares its write path:
 //! ~16 MiB; 96 MiB for all with `CTRDB_HEAVY_TESTS=1`):
 //! - every fault point (`CTRDB_FAULT=<point>:abort`; `write-pages`, reached every 64
@@ -15,9 +15,6 @@
 //!   `.<OUT>.ctrdb-tmp.<pid>.<rand>`;
 //! - every 20 kills (and at the end) a re-run removes all the stale temporary files
 //!   and succeeds.
-//!
-//! To cover `dedup` when it lands, nothing is needed: its rows in [`COMMANDS`] are
-//! enabled as soon as `ctrdb help` lists `dedup` (and `--in-place` for the in-place row).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,14 +34,14 @@ enum Mode {
 /// A writing command under test.
 #[derive(Debug)]
 struct Cmd {
-    /// The subcommand; the row runs only if `ctrdb help` lists it.
+    /// The subcommand; `ctrdb help` must list it.
     sub: &'static str,
-    /// A flag `ctrdb <sub> --help` must show for the row to run.
+    /// A flag `ctrdb <sub> --help` must show.
     needs_flag: &'static str,
     mode: Mode,
 }
 
-/// The writing commands. Add a row for a new writer; dedup's rows switch on by themselves.
+/// The writing commands. Add a row for a new writer.
 const COMMANDS: &[Cmd] = &[
     Cmd {
         sub: "compact",
@@ -102,7 +99,7 @@ impl Cmd {
         }
     }
 
-    fn enabled(&self, cmds: &[String]) -> bool {
+    fn offered(&self, cmds: &[String]) -> bool {
         cmds.iter().any(|c| c == self.sub) && has_flag(self.sub, self.needs_flag)
     }
 
@@ -245,8 +242,8 @@ fn rerun(cmd: &Cmd, s: &Setup, what: &str) {
     reset(s);
 }
 
-/// Builds the input and a reference result; `None` if the command does not produce one.
-fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Option<Setup> {
+/// Builds the input and a reference result (a complete run must succeed).
+fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Setup {
     let src = dir.join("meta.db");
     containerd_like(&src, mib);
     let orig = std::fs::read(&src).unwrap();
@@ -261,15 +258,13 @@ fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Option<Setup> {
     };
     let r = run_bounded(&cmd.args(&s), &[], dir, Duration::from_secs(300));
     r.assert_no_panic("reference run");
-    if r.code != Some(0) {
-        eprintln!(
-            "SKIP crash {}: the reference run exits {:?}: {}",
-            cmd.name(),
-            r.code,
-            r.stderr
-        );
-        return None;
-    }
+    assert_eq!(
+        r.code,
+        Some(0),
+        "crash {}: the reference run fails: {}",
+        cmd.name(),
+        r.stderr
+    );
     // a complete run's duration: the fastest of three (the first reads a cold file)
     s.full = r.elapsed;
     for _ in 0..2 {
@@ -320,7 +315,7 @@ fn setup(cmd: &Cmd, dir: &Path, mib: u64) -> Option<Setup> {
     std::fs::remove_file(&ref_path).unwrap();
     assert!(temp_files(dir).is_empty());
     reset(&s);
-    Some(s)
+    s
 }
 
 #[derive(Debug, Default)]
@@ -332,7 +327,7 @@ struct Tally {
     reruns: usize,
 }
 
-fn crash_one(cmd: &Cmd) -> Option<Tally> {
+fn crash_one(cmd: &Cmd) -> Tally {
     let (_keep, dir) = scratch();
     // compact alone reaches 200+ kills; dedup shares the same write path, so its rows
     // run on a smaller file with fewer timed kills by default (full size when heavy).
@@ -344,7 +339,7 @@ fn crash_one(cmd: &Cmd) -> Option<Tally> {
     } else {
         48
     };
-    let s = setup(cmd, &dir, mib)?;
+    let s = setup(cmd, &dir, mib);
     let name = cmd.name();
     // the writer reaches write-pages each time it crosses a multiple of 64 pages
     let pages = (s.reference.len() / 4096) as u64;
@@ -457,7 +452,7 @@ fn crash_one(cmd: &Cmd) -> Option<Tally> {
         t.replaced_before_kill,
         t.reruns
     );
-    Some(t)
+    t
 }
 
 #[test]
@@ -465,16 +460,13 @@ fn killed_writers_never_damage_the_input_nor_leave_a_partial_output() {
     let cmds = ctrdb_commands();
     let mut total = 0;
     for cmd in COMMANDS {
-        if !cmd.enabled(&cmds) {
-            eprintln!(
-                "SKIP crash {}: `ctrdb help` does not offer it yet",
-                cmd.name()
-            );
-            continue;
-        }
-        if let Some(t) = crash_one(cmd) {
-            total += t.fault_kills + t.timed_kills;
-        }
+        assert!(
+            cmd.offered(&cmds),
+            "crash {}: `ctrdb help` does not offer it",
+            cmd.name()
+        );
+        let t = crash_one(cmd);
+        total += t.fault_kills + t.timed_kills;
     }
     eprintln!("crash: {total} kills in all");
     assert!(total >= 200, "only {total} kills");

@@ -1,4 +1,4 @@
-//! Huge and adversarial but valid files (issue 6), built at test time with ctrdb's
+//! Huge and adversarial but valid files, built at test time with ctrdb's
 //! own writer: a bucket of a million keys, 32 KiB keys, 16 MiB values (100 MiB with
 //! `CTRDB_HEAVY_TESTS=1`, which also makes the key count 10 M), bucket nesting at the
 //! reader's limit (`MAX_BUCKET_DEPTH`) and one deeper, and 10 000 containerd
@@ -13,6 +13,7 @@ use std::path::Path;
 use ctrdb::bolt::bucket::MAX_BUCKET_DEPTH;
 use ctrdb::bolt::writer::FreelistMode;
 
+use super::common::{skip_or_fail, test_name};
 use super::rel_common::*;
 
 /// Fixed memory allowance on top of the mapped file(s).
@@ -99,7 +100,10 @@ fn exercise(label: &str, db: &Path, expect: Expect) -> Vec<String> {
 fn rss_of(args: &[OsString], want: &[i32]) -> Option<(u64, std::time::Duration, i32)> {
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
-        eprintln!("SKIP huge RSS: /usr/bin/time not installed");
+        skip_or_fail(
+            &test_name(),
+            "/usr/bin/time not installed (Debian package time; .ci/install-deps.sh installs it)",
+        );
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

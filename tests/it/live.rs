@@ -14,8 +14,10 @@
 //!   return both listings.
 //!
 //! Live tests need root and the containerd releases (`.ci/install-deps.sh`); without
-//! them they print `SKIP <test>: <reason>` and pass. `CTRDB_SKIP_LIVE=1` skips them
-//! on purpose; `CTRDB_KEEP_LIVE=1` keeps the work dirs (containerd is still stopped).
+//! them they print `SKIP <test>: <reason>` and pass, or fail under
+//! `CTRDB_REQUIRE_ORACLES=1` ([`skip_or_fail`]). `CTRDB_SKIP_LIVE=1` skips them on
+//! purpose, and is refused together with `CTRDB_REQUIRE_ORACLES=1`;
+//! `CTRDB_KEEP_LIVE=1` keeps the work dirs (containerd is still stopped).
 //! Live containerds are serialized (one at a time per test process) so that the
 //! timing assertions of the lock tests are not disturbed by another start.
 
@@ -62,6 +64,11 @@ pub fn containerd_bin_dir(version: &str) -> PathBuf {
 /// Why a live containerd of `version` cannot run here, or `None` if it can.
 pub fn live_unavailable(version: &str, fixture_dir: &Path) -> Option<String> {
     if std::env::var_os("CTRDB_SKIP_LIVE").is_some_and(|v| !v.is_empty() && v != "0") {
+        assert!(
+            !oracles_required(),
+            "CTRDB_SKIP_LIVE and CTRDB_REQUIRE_ORACLES=1 are both set: \
+             live containerd tests cannot be both skipped and required"
+        );
         return Some("CTRDB_SKIP_LIVE is set".into());
     }
     use std::os::unix::fs::MetadataExt;
@@ -98,14 +105,6 @@ pub fn live_unavailable(version: &str, fixture_dir: &Path) -> Option<String> {
         }
     }
     None
-}
-
-/// The current test's name (libtest names the thread after the test).
-pub fn test_name() -> String {
-    match std::thread::current().name() {
-        Some(n) if n != "main" => n.to_string(),
-        _ => "live test".into(),
-    }
 }
 
 // ---------------------------------------------------------------- serialization
@@ -155,8 +154,8 @@ pub struct LiveContainerd {
 impl LiveContainerd {
     /// Starts containerd `version` on a copy of `db_path` with the root of
     /// `fixture_dir` (`root.tar.gz`); returns once it serves and its startup GC
-    /// ran. `None` (with `SKIP <test>: <reason>` printed) when root or the
-    /// binaries are missing; panics if containerd fails to start.
+    /// ran. `None` (after [`skip_or_fail`]) when root or the binaries are
+    /// missing; panics if containerd fails to start.
     pub fn start(version: &str, fixture_dir: &Path, db_path: &Path) -> Option<LiveContainerd> {
         let mut lc = Self::prepare(version, fixture_dir, db_path)?;
         lc.run();
@@ -168,7 +167,7 @@ impl LiveContainerd {
     /// [`run`](Self::run) or [`spawn_run`](Self::spawn_run).
     pub fn prepare(version: &str, fixture_dir: &Path, db_path: &Path) -> Option<LiveContainerd> {
         if let Some(why) = live_unavailable(version, fixture_dir) {
-            eprintln!("SKIP {}: {why}", test_name());
+            skip_or_fail(&test_name(), &why);
             return None;
         }
         let serial = serial();
@@ -342,7 +341,7 @@ impl Drop for LiveContainerd {
 /// Starts containerd `version` once on `original_db` and once on `candidate_db`
 /// (each with a fresh copy of `fixture_dir`'s root, one after the other) and
 /// returns `(original listing, candidate listing)` after each one's startup GC.
-/// `None` (SKIP printed) when a live containerd cannot run here.
+/// `None` (after [`skip_or_fail`]) when a live containerd cannot run here.
 pub fn compare_startup(
     version: &str,
     fixture_dir: &Path,

@@ -7,7 +7,8 @@
 //!
 //! Ingests are not compared through the live listing: `ctr content active`
 //! hides ingests without a backend writer (fixtures/README.md); the oracle test
-//! covers them. Needs root and the releases (see `live.rs`); skips otherwise.
+//! covers them. Needs root, the releases and the Go tools (see `live.rs`); skips
+//! otherwise, or fails under `CTRDB_REQUIRE_ORACLES=1`.
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;

@@ -1,4 +1,4 @@
-//! Issue 6 against a REAL running containerd: ctrdb never waits for containerd's
+//! Locking against a REAL running containerd: ctrdb never waits for containerd's
 //! lock and never makes containerd wait for longer than its own run.
 //!
 //! - Every ctrdb command (taken from `ctrdb help`, so the test grows with the CLI)

@@ -1,6 +1,7 @@
 //! Go bbolt is the ground truth: on every fixture our `dump` lists exactly the
 //! buckets, keys, values and sequences Go's dump lists, and our `check` finds no
-//! error where Go's `tx.Check` finds none. Skips (with the reason) without Go tools.
+//! error where Go's `tx.Check` finds none. Without the Go tools it skips with the
+//! reason, or fails under `CTRDB_REQUIRE_ORACLES=1` (`common::skip_or_fail`).
 
 use std::process::Command;
 

@@ -4,17 +4,18 @@
 //! delete buckets, which frees our pages) with `tx.Check` still passing.
 //!
 //! Needs the tools of `tests/oracle/build.sh DIR` (dumpdb, editdb) in
-//! `CTRDB_ORACLE_BIN=DIR`; every test prints a SKIP line and passes without them.
+//! `CTRDB_ORACLE_BIN=DIR`; without them every test prints a SKIP line and passes,
+//! or fails under `CTRDB_REQUIRE_ORACLES=1` (`common::skip_or_fail`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::common::{editdb, go_check_ok, oracle_bin};
+use super::common::{editdb, go_check_ok, oracle_bin, skip_or_fail, test_name};
 use super::writer_common::*;
 use ctrdb::bolt::writer::FreelistMode;
 
 fn oracle() -> Option<PathBuf> {
-    oracle_bin("oracle_compact")
+    oracle_bin(&test_name())
 }
 
 fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
@@ -151,7 +152,7 @@ fn compacted_fixtures_pass_go_check_and_dump_identically() {
     let Some(bin) = oracle() else { return };
     let dbs = fixture_dbs();
     if dbs.is_empty() {
-        eprintln!("SKIP: no fixtures/*/meta*.db in this checkout");
+        skip_or_fail(&test_name(), "no fixtures/*/meta*.db in this checkout");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

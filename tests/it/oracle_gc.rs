@@ -12,7 +12,8 @@
 //! fixture's rules as well as with `V1_6`; the scenarios that use them check that
 //! the 2.x prediction differs from the 1.6 one exactly as documented (an expired
 //! image acts like a deleted one; a sandbox label keeps its blob).
-//! Skips (printing why) when the Go tools are absent (`CTRDB_ORACLE_BIN`).
+//! Skips (printing why) when the Go tools are absent (`CTRDB_ORACLE_BIN`), or fails
+//! under `CTRDB_REQUIRE_ORACLES=1` (`common::skip_or_fail`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,8 @@
 //! What the 1.6 package cannot see — sandboxes (1.7 top level, 2.x `v1/<ns>`),
 //! containers' `sandboxid` and 2.x lease `images` — is compared against the
 //! oracle's `raw_extras`, which the same tool reads with raw bbolt.
-//! Skips (printing why) when the Go tools are absent (`CTRDB_ORACLE_BIN`).
+//! Skips (printing why) when the Go tools are absent (`CTRDB_ORACLE_BIN`), or fails
+//! under `CTRDB_REQUIRE_ORACLES=1` (`common::skip_or_fail`).
 
 use std::collections::BTreeMap;
 use std::process::Command;

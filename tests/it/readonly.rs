@@ -1,4 +1,4 @@
-//! The read-only promise (issue 6): every command except an in-place repair leaves
+//! The read-only promise: every command except an in-place repair leaves
 //! the input's bytes, size, mtime and inode unchanged and never takes an exclusive
 //! lock on it.
 //!

@@ -38,6 +38,26 @@ impl Tree {
         (b, k)
     }
 
+    /// The bucket at `path` below this one; missing buckets on the way are created
+    /// if `create`, else the call panics (as Go's `Bucket` lookup fails).
+    pub fn bucket_mut(&mut self, path: &[&[u8]], create: bool) -> &mut Tree {
+        let mut t = self;
+        for name in path {
+            if create && !t.entries.contains_key(*name) {
+                t.entries
+                    .insert(name.to_vec(), Node::Bucket(Tree::default()));
+            }
+            t = match t.entries.get_mut(*name) {
+                Some(Node::Bucket(b)) => b,
+                other => panic!(
+                    "{:?}: not a bucket: {other:?}",
+                    String::from_utf8_lossy(name)
+                ),
+            };
+        }
+        t
+    }
+
     /// Go's `Bucket.inlineable` for this bucket at `page_size`.
     pub fn inlineable(&self, page_size: usize) -> bool {
         let mut size = 16;
