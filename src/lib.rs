@@ -9,8 +9,8 @@
 
 pub mod analysis;
 pub mod app;
-pub mod bytes;
 pub mod bolt;
+pub mod bytes;
 pub mod cli;
 pub mod containerd;
 pub mod fault;

@@ -59,7 +59,10 @@ impl Civil {
     /// The calendar fields of a system time; times before the epoch read as the epoch.
     pub fn from_system(t: SystemTime) -> Civil {
         let (secs, nanos) = match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos()),
+            Ok(d) => (
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            ),
             Err(_) => (0, 0),
         };
         Civil::from_unix(secs, nanos)
@@ -112,7 +115,11 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// (year, month 1..=12, day 1..=31) → days since 1970-01-01 (saturating far
 /// outside any real date, so no input can overflow).
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year.saturating_sub(1) } else { year };
+    let y = if month <= 2 {
+        year.saturating_sub(1)
+    } else {
+        year
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let m = i64::from(month);
@@ -150,7 +157,8 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
             let next_day = (y, m, d) == (prev.0, prev.1, prev.2 + 1);
-            let next_month = d == 1 && ((y, m) == (prev.0, prev.1 + 1) || (m == 1 && y == prev.0 + 1));
+            let next_month =
+                d == 1 && ((y, m) == (prev.0, prev.1 + 1) || (m == 1 && y == prev.0 + 1));
             assert!(next_day || next_month, "{prev:?} -> {:?}", (y, m, d));
             prev = (y, m, d);
         }

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::bytes::Bytes;
 use crate::containerd::labels as keys;
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{is_sha256_digest, normalize, Normalized};
 use crate::containerd::MetaDb;
-use crate::bytes::Bytes;
 
 /// Docker's keep-alive record name prefix.
 pub const MOBY_DANGLING_PREFIX: &[u8] = b"moby-dangling@";
@@ -271,7 +271,10 @@ pub fn namespace_groups<'a>(ns: &Namespace<'a>) -> Vec<DigestGroup<'a>> {
                 leased_by: by_lease.get(img.name.0).cloned().unwrap_or_default(),
                 named_by_labels,
                 gc_labels: if img.labels.has_gc_labels() {
-                    img.labels.with_prefix(keys::GC_LABEL_PREFIX).copied().collect()
+                    img.labels
+                        .with_prefix(keys::GC_LABEL_PREFIX)
+                        .copied()
+                        .collect()
                 } else {
                     Labels::new()
                 },

@@ -6,10 +6,10 @@ use std::io::Write;
 use super::{AppError, ExitStatus, Input};
 use crate::bolt::check;
 use crate::cli::CheckArgs;
-use crate::report::Format;
 use crate::containerd::MetaDb;
 use crate::report::check as report;
 use crate::report::hash_alongside;
+use crate::report::Format;
 
 pub(super) fn run(
     a: &CheckArgs,
@@ -30,10 +30,18 @@ pub(super) fn run(
         Format::Table => report::write_table(out, &input.path, &summary, &structure, &schema)?,
         Format::Json | Format::Jsonl => {
             let info = input.info(&db, sha256);
-            report::write_json(out, info, &summary, &structure, &schema, a.format == Format::Json)?;
+            report::write_json(
+                out,
+                info,
+                &summary,
+                &structure,
+                &schema,
+                a.format == Format::Json,
+            )?;
         }
     }
-    let clean = structure.findings.is_empty() && structure.omitted == 0 && schema.findings.is_empty();
+    let clean =
+        structure.findings.is_empty() && structure.omitted == 0 && schema.findings.is_empty();
     Ok(if clean {
         ExitStatus::Clean
     } else {

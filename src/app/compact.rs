@@ -5,8 +5,8 @@ use std::io::Write;
 
 use super::{note_stale_removed, AppError, ExitStatus, Input};
 use crate::cli::CompactArgs;
-use crate::report::ReportFormat;
 use crate::ops;
+use crate::report::ReportFormat;
 use crate::report::{self, InputInfo};
 
 pub(super) fn run(
@@ -19,7 +19,10 @@ pub(super) fn run(
     file.advise_sequential();
     let json = a.format == ReportFormat::Json;
     let copied = ops::copy::compact(&db, &input.path, &a.output, a.force, json && a.input.hash)?;
-    note_stale_removed(err, copied.written.stale_removed.iter().map(|p| p.as_path()))?;
+    note_stale_removed(
+        err,
+        copied.written.stale_removed.iter().map(|p| p.as_path()),
+    )?;
     if json {
         let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
         report::compact::write_json(out, info, &db, &copied)?;

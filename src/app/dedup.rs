@@ -9,10 +9,10 @@ use super::{note_stale_removed, AppError, ExitStatus, Input};
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
 use crate::cli::DedupArgs;
-use crate::report::ReportFormat;
 use crate::ops::dedup::{self as op, Job, Mode, Outcome, Refusal};
 use crate::report::dedup::{self as report, Request, DESCRIBED};
 use crate::report::InputInfo;
+use crate::report::ReportFormat;
 
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
 const PROGRESS_MIN_BYTES: usize = 64 << 20;
@@ -66,7 +66,10 @@ pub(super) fn run(
     }
     let outcome = outcome?;
     note_stale_removed(err, outcome.stale_removed())?;
-    let refused = outcome.refused.as_ref().map(|r| refusal_message(r, &job, &outcome));
+    let refused = outcome
+        .refused
+        .as_ref()
+        .map(|r| refusal_message(r, &job, &outcome));
     let keep: Vec<String> = a.keep.iter().map(|g| g.pattern()).collect();
     let req = Request {
         db: &input.path,

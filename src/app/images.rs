@@ -5,9 +5,9 @@ use std::io::Write;
 use super::{ns_selected, AppError, ExitStatus, Input};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
-use crate::report::Format;
 use crate::containerd::MetaDb;
 use crate::report::images::{self as report, ImageRow};
+use crate::report::Format;
 use crate::report::{self as wire, hash_alongside};
 
 pub(super) fn run(

@@ -2,15 +2,15 @@
 
 use std::io::Write;
 
-use rayon::prelude::*;
 use super::{AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::InspectArgs;
-use crate::report::Format;
 use crate::containerd::MetaDb;
-use crate::report::inspect::{self as report, Inspection, NamespaceCounts};
 use crate::report::hash_alongside;
+use crate::report::inspect::{self as report, Inspection, NamespaceCounts};
+use crate::report::Format;
+use rayon::prelude::*;
 
 pub(super) fn run(
     a: &InspectArgs,
@@ -83,4 +83,3 @@ pub(super) fn run(
     }
     Ok(ExitStatus::Clean)
 }
-

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::bolt;
+use crate::cli::{Cli, Command, InputArgs};
 use crate::fsio::atomic::OutputError;
 use crate::ops;
 use crate::report::InputInfo;
-use crate::cli::{Cli, Command, InputArgs};
 
 mod check;
 mod compact;
@@ -151,7 +151,12 @@ impl Input {
 
     /// The report's record of this input, with its SHA-256 if it was computed.
     pub fn info(&self, db: &bolt::Db<'_>, sha256: Option<String>) -> InputInfo {
-        InputInfo::with_sha256(&self.path, db.data().len() as u64, sha256, Some(db.meta().txid))
+        InputInfo::with_sha256(
+            &self.path,
+            db.data().len() as u64,
+            sha256,
+            Some(db.meta().txid),
+        )
     }
 }
 

@@ -41,4 +41,3 @@ pub(super) fn run(
         Ok(ExitStatus::Clean)
     })
 }
-

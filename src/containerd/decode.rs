@@ -14,10 +14,10 @@ use rayon::prelude::*;
 use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
-use crate::bytes::display;
 use crate::bolt::bucket::{Cursor, PageSet};
 use crate::bolt::page::PageKind;
 use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
+use crate::bytes::display;
 
 /// Records at or above this count are decoded in parallel chunks.
 const PAR_MIN: usize = 256;
@@ -695,7 +695,11 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                 f,
                 SchemaCode::UnknownKey,
                 &path.child(e.key),
-                format!("namespace {} holds a plain key {}", display(name), display(e.key)),
+                format!(
+                    "namespace {} holds a plain key {}",
+                    display(name),
+                    display(e.key)
+                ),
             );
             continue;
         };

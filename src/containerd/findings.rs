@@ -7,9 +7,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::model::{Namespace, Snapshot, Snapshotter};
-use crate::bytes::display;
 use crate::bolt::check::Severity;
 use crate::bolt::{BucketPath, Corruption};
+use crate::bytes::display;
 
 /// What kind of schema problem was found. Codes are stable (`docs/report.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,12 +7,10 @@
 
 use std::collections::BTreeMap;
 
-
 use super::encoding::{AnyValue, Timestamp};
 use super::labels::{GC_LABEL_PREFIX, IMAGE_REF_LABEL_PREFIXES};
 use crate::bytes::display;
 pub use crate::bytes::Bytes;
-
 
 /// [`Labels`] summary bit: some key starts with [`GC_LABEL_PREFIX`].
 const HAS_GC: u8 = 1;
@@ -459,8 +457,6 @@ impl std::fmt::Display for LabelOwner<'_> {
         }
     }
 }
-
-
 
 #[cfg(test)]
 mod tests {

@@ -372,11 +372,7 @@ impl Backup {
     /// The shell command that puts the backup back in place of `db`:
     /// `mv -f -- <backup> <db>`, each path quoted for a POSIX shell when needed.
     pub fn restore_command(&self, db: &Path) -> String {
-        format!(
-            "mv -f -- {} {}",
-            shell_quote(&self.path),
-            shell_quote(db)
-        )
+        format!("mv -f -- {} {}", shell_quote(&self.path), shell_quote(db))
     }
 }
 
@@ -399,7 +395,11 @@ fn shell_quote(p: &Path) -> String {
 pub fn write_backup(source: &Path, bytes: &[u8], path: &Path) -> Result<Backup, OutputError> {
     let io = |op: &'static str, p: &Path| {
         let p = p.to_path_buf();
-        move |source| OutputError::Io { op, path: p, source }
+        move |source| OutputError::Io {
+            op,
+            path: p,
+            source,
+        }
     };
     if fs::symlink_metadata(path).is_ok() {
         return Err(OutputError::Exists(path.to_path_buf()));

@@ -135,11 +135,7 @@ where
 /// source with the same items left out, exactly. The structural check of
 /// the copy (itself parallel) and the lockstep comparison with the source run at the
 /// same time; both must pass.
-pub fn verify_filtered<F>(
-    src: &Db<'_>,
-    copy: &[u8],
-    keep: F,
-) -> Result<CompareSummary, OutputError>
+pub fn verify_filtered<F>(src: &Db<'_>, copy: &[u8], keep: F) -> Result<CompareSummary, OutputError>
 where
     F: FnMut(&[&[u8]], &[u8], writer::ItemKind) -> bool,
 {

@@ -26,9 +26,9 @@ use crate::analysis::dedup::{self, Plan, PlanOptions};
 use crate::analysis::gc::Impact;
 use crate::bolt::writer::{ItemKind, WriterOptions};
 use crate::bolt::{Db, DbFile};
+use crate::bytes::Bytes;
 use crate::containerd::MetaDb;
 use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions};
-use crate::bytes::Bytes;
 use crate::time::Civil;
 
 /// What the run writes.
@@ -117,7 +117,11 @@ impl Outcome<'_> {
         self.backup
             .iter()
             .flat_map(|b| &b.stale_removed)
-            .chain(self.written.iter().flat_map(|w| &w.copy.written.stale_removed))
+            .chain(
+                self.written
+                    .iter()
+                    .flat_map(|w| &w.copy.written.stale_removed),
+            )
             .map(PathBuf::as_path)
     }
 }
@@ -155,7 +159,12 @@ pub fn run<'a>(
                     &Removals::Streamed(&published),
                     || {
                         let (meta, plan) = published.wait()?;
-                        let impact = Impact::of_removal(meta, &plan.removed(), has_freelist, SystemTime::now());
+                        let impact = Impact::of_removal(
+                            meta,
+                            &plan.removed(),
+                            has_freelist,
+                            SystemTime::now(),
+                        );
                         let holds = gc_proof_holds(&impact);
                         proved = Some(impact);
                         if holds {
@@ -171,10 +180,7 @@ pub fn run<'a>(
                 Err(Error::Write(OutputError::Declined(_))) => (None, Some(Refusal::GcProof)),
                 Err(e) => return Err(e),
             };
-            let (meta, plan) = published
-                .result
-                .into_inner()
-                .ok_or_else(planner_failed)?;
+            let (meta, plan) = published.result.into_inner().ok_or_else(planner_failed)?;
             // A write that fails before its proof has returned above.
             let impact = proved.unwrap_or_else(|| {
                 Impact::of_removal(&meta, &plan.removed(), has_freelist, SystemTime::now())
@@ -209,7 +215,9 @@ pub fn run<'a>(
                     removed: outcome.plan.removed_count(),
                 });
             } else if let (Mode::InPlace { backup }, false) = (mode, removed.is_empty()) {
-                let backup_path = backup.clone().unwrap_or_else(|| default_backup_path(source));
+                let backup_path = backup
+                    .clone()
+                    .unwrap_or_else(|| default_backup_path(source));
                 let backup = match atomic::write_backup(source, file.bytes(), &backup_path) {
                     Ok(b) => b,
                     Err(OutputError::Exists(p)) => {
@@ -265,85 +273,86 @@ struct Copier<'r, 'a> {
 }
 
 impl Copier<'_, '_> {
-/// Writes the source to `target` without the image buckets `removals` names,
-/// verified against the whole plan and, beside that verification, checked by
-/// `alongside` (the GC proof) before it is renamed.
-fn write_clean(
-    &self,
-    target: &Path,
-    options: OutputOptions,
-    removals: &Removals<'_, '_>,
-    alongside: impl FnOnce() -> Result<(), OutputError> + Send,
-) -> Result<Clean, Error> {
-    let Copier {
-        db,
-        source,
-        hash,
-        progress,
-    } = *self;
-    let wopts = WriterOptions::copy_of(db)?;
-    let (summary, (compared, sha, verified_drops), written) = atomic::write_verified(
-        source,
-        target,
-        options,
-        |f, path| {
-            let mut dropped = 0usize;
-            // The namespace whose removed names the writer is in, and those names.
-            let mut current: Option<(Vec<u8>, NamesRemoved<'_>)> = None;
-            let mut report = |n: u64| progress(format!("writing: {n} buckets and keys"));
-            let keep = |path: &[&[u8]], key: &[u8], kind: ItemKind| {
-                let Some(ns) = images_of(path).filter(|_| kind == ItemKind::Bucket) else {
-                    return true;
+    /// Writes the source to `target` without the image buckets `removals` names,
+    /// verified against the whole plan and, beside that verification, checked by
+    /// `alongside` (the GC proof) before it is renamed.
+    fn write_clean(
+        &self,
+        target: &Path,
+        options: OutputOptions,
+        removals: &Removals<'_, '_>,
+        alongside: impl FnOnce() -> Result<(), OutputError> + Send,
+    ) -> Result<Clean, Error> {
+        let Copier {
+            db,
+            source,
+            hash,
+            progress,
+        } = *self;
+        let wopts = WriterOptions::copy_of(db)?;
+        let (summary, (compared, sha, verified_drops), written) = atomic::write_verified(
+            source,
+            target,
+            options,
+            |f, path| {
+                let mut dropped = 0usize;
+                // The namespace whose removed names the writer is in, and those names.
+                let mut current: Option<(Vec<u8>, NamesRemoved<'_>)> = None;
+                let mut report = |n: u64| progress(format!("writing: {n} buckets and keys"));
+                let keep = |path: &[&[u8]], key: &[u8], kind: ItemKind| {
+                    let Some(ns) = images_of(path).filter(|_| kind == ItemKind::Bucket) else {
+                        return true;
+                    };
+                    if current.as_ref().is_none_or(|(c, _)| c.as_slice() != ns) {
+                        current = Some((ns.to_vec(), removals.names_in(ns)));
+                    }
+                    let drop = current.as_ref().is_some_and(|(_, r)| r.contains(key));
+                    dropped += usize::from(drop);
+                    !drop
                 };
-                if current.as_ref().is_none_or(|(c, _)| c.as_slice() != ns) {
-                    current = Some((ns.to_vec(), removals.names_in(ns)));
+                let s =
+                    copy::write_filtered(db, wopts, f, keep, &mut report).map_err(|source| {
+                        OutputError::Write {
+                            path: path.to_path_buf(),
+                            source,
+                        }
+                    })?;
+                // The whole plan: what the copy is checked against.
+                let full = removals.all()?;
+                if dropped != full.len() {
+                    return Err(OutputError::VerifyOther(format!(
+                        "{} image bucket(s) were planned for removal but {} were found",
+                        full.len(),
+                        dropped
+                    )));
                 }
-                let drop = current.as_ref().is_some_and(|(_, r)| r.contains(key));
-                dropped += usize::from(drop);
-                !drop
-            };
-            let s = copy::write_filtered(db, wopts, f, keep, &mut report).map_err(
-                |source| OutputError::Write {
-                    path: path.to_path_buf(),
-                    source,
-                },
-            )?;
-            // The whole plan: what the copy is checked against.
-            let full = removals.all()?;
-            if dropped != full.len() {
-                return Err(OutputError::VerifyOther(format!(
-                    "{} image bucket(s) were planned for removal but {} were found",
-                    full.len(),
-                    dropped
-                )));
-            }
-            Ok((s, full))
-        },
-        |(_, set), bytes| {
-            progress("verifying the new file".into());
-            let (verified, beside) = rayon::join(
-                || {
-                    let dropped = std::cell::Cell::new(0);
-                    copy::verify_and_hash(db, bytes, keep_fn(set, &dropped), hash)
-                        .map(|(compared, sha)| (compared, sha, dropped.get()))
-                },
-                alongside,
-            );
-            let verified = verified?;
-            beside?;
-            Ok(verified)
-        },
-    )?;
-    Ok(Clean {
-        copy: Copied {
-            written,
-            summary: summary.0,
-            compared,
-            sha256: sha,
-        },
-        removed_buckets: verified_drops,
-    })
-}
+                Ok((s, full))
+            },
+            |(_, set), bytes| {
+                progress("verifying the new file".into());
+                let (verified, beside) = rayon::join(
+                    || {
+                        let dropped = std::cell::Cell::new(0);
+                        copy::verify_and_hash(db, bytes, keep_fn(set, &dropped), hash)
+                            .map(|(compared, sha)| (compared, sha, dropped.get()))
+                    },
+                    alongside,
+                );
+                let verified = verified?;
+                beside?;
+                Ok(verified)
+            },
+        )?;
+        Ok(Clean {
+            copy: Copied {
+                written,
+                summary: summary.0,
+                compared,
+                sha256: sha,
+            },
+            removed_buckets: verified_drops,
+        })
+    }
 }
 
 type RemovedSet<'a> = HashSet<(&'a [u8], &'a [u8])>;

@@ -153,7 +153,10 @@ pub fn write_json(
 ) -> io::Result<()> {
     let body = Check {
         summary: s,
-        findings: findings(r).into_iter().chain(schema_findings(schema)).collect(),
+        findings: findings(r)
+            .into_iter()
+            .chain(schema_findings(schema))
+            .collect(),
     };
     let doc = Envelope::new("check", input, body);
     if pretty {

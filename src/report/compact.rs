@@ -46,7 +46,12 @@ fn freelist_name(m: FreelistMode) -> &'static str {
 }
 
 /// The `--format json` report.
-pub fn write_json(out: &mut dyn Write, input: InputInfo, db: &Db<'_>, c: &Copied) -> io::Result<()> {
+pub fn write_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    db: &Db<'_>,
+    c: &Copied,
+) -> io::Result<()> {
     let size_before = db.data().len() as u64;
     let body = Compacted {
         output: Output {

@@ -102,7 +102,12 @@ fn mode_name(m: &Mode) -> &'static str {
 }
 
 /// The `--format json` report.
-pub fn write_json(out: &mut dyn Write, input: InputInfo, req: &Request<'_>, o: &Outcome<'_>) -> io::Result<()> {
+pub fn write_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    req: &Request<'_>,
+    o: &Outcome<'_>,
+) -> io::Result<()> {
     let plan = &o.plan;
     let impact = &o.impact;
     let body = Dedup {
@@ -161,7 +166,11 @@ pub fn write_table(out: &mut dyn Write, req: &Request<'_>, o: &Outcome<'_>) -> i
             w.removed_buckets
         )?;
     } else if matches!(req.mode, Mode::InPlace { .. }) && req.refused.is_none() {
-        writeln!(out, "nothing to remove: {} left unchanged", req.db.display())?;
+        writeln!(
+            out,
+            "nothing to remove: {} left unchanged",
+            req.db.display()
+        )?;
     }
     if let Some(b) = &o.backup {
         writeln!(out, "backup: {} (sha256 {})", b.path.display(), b.sha256)?;
@@ -173,7 +182,10 @@ pub fn write_table(out: &mut dyn Write, req: &Request<'_>, o: &Outcome<'_>) -> i
     }
     if !req.mode.writes() && req.refused.is_none() {
         if o.plan.removed_count() > 0 {
-            writeln!(out, "dry run: nothing written; write with --output OUT or --in-place")?;
+            writeln!(
+                out,
+                "dry run: nothing written; write with --output OUT or --in-place"
+            )?;
         } else {
             writeln!(out, "dry run: nothing to remove")?;
         }

@@ -54,7 +54,13 @@ pub fn bucket(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], seq: u64) ->
 }
 
 /// A key of the bucket at `path` with its value.
-pub fn key(out: &mut dyn Write, f: DumpFormat, path: &[Vec<u8>], key: &[u8], value: &[u8]) -> io::Result<()> {
+pub fn key(
+    out: &mut dyn Write,
+    f: DumpFormat,
+    path: &[Vec<u8>],
+    key: &[u8],
+    value: &[u8],
+) -> io::Result<()> {
     match f {
         DumpFormat::Table => {
             let shown = if value.len() > MAX_TABLE_VALUE {

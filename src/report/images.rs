@@ -63,7 +63,11 @@ struct Images<'r, 'a> {
 }
 
 /// `--format json` of the records.
-pub fn write_json(out: &mut dyn Write, input: InputInfo, rows: &[ImageRow<'_, '_>]) -> io::Result<()> {
+pub fn write_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    rows: &[ImageRow<'_, '_>],
+) -> io::Result<()> {
     let body = Images {
         images: Some(rows),
         groups: None,
@@ -72,7 +76,11 @@ pub fn write_json(out: &mut dyn Write, input: InputInfo, rows: &[ImageRow<'_, '_
 }
 
 /// `--format json` of the collapsed groups.
-pub fn write_groups_json(out: &mut dyn Write, input: InputInfo, groups: &[DigestGroup<'_>]) -> io::Result<()> {
+pub fn write_groups_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    groups: &[DigestGroup<'_>],
+) -> io::Result<()> {
     let body = Images {
         images: None,
         groups: Some(Json(groups)),

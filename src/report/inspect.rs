@@ -59,7 +59,12 @@ pub struct Inspection<'r, 'a> {
 }
 
 /// `--format json` (`pretty`) or `jsonl` (one line).
-pub fn write_json(out: &mut dyn Write, input: InputInfo, d: &Inspection<'_, '_>, pretty: bool) -> io::Result<()> {
+pub fn write_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    d: &Inspection<'_, '_>,
+    pretty: bool,
+) -> io::Result<()> {
     let doc = Envelope::new("inspect", input, d);
     if pretty {
         super::write_pretty(out, &doc)

@@ -7,8 +7,8 @@
 
 pub mod check;
 pub mod compact;
-pub mod dump;
 pub mod dedup;
+pub mod dump;
 pub mod envelope;
 pub mod images;
 pub mod inspect;
@@ -55,7 +55,10 @@ pub enum ReportFormat {
 pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 /// Writes `doc` as pretty JSON and a newline.
-pub fn write_pretty<T: serde::Serialize>(out: &mut dyn std::io::Write, doc: &T) -> std::io::Result<()> {
+pub fn write_pretty<T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    doc: &T,
+) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, doc)?;
     writeln!(out)
 }

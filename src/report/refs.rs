@@ -43,7 +43,12 @@ pub fn write_lines(out: &mut dyn Write, map: &RefsMap<'_>) -> io::Result<()> {
 
 /// `--format json`: exactly `serde_json::to_writer_pretty` of the envelope with
 /// the map's fields, and a newline; `chunk` elements per parallel task.
-pub fn write_json(out: &mut dyn Write, input: InputInfo, map: &RefsMap<'_>, chunk: usize) -> io::Result<()> {
+pub fn write_json(
+    out: &mut dyn Write,
+    input: InputInfo,
+    map: &RefsMap<'_>,
+    chunk: usize,
+) -> io::Result<()> {
     let head = serde_json::to_vec_pretty(&Envelope::new("refs", input, Empty {}))?;
     let open = head
         .strip_suffix(b"\n}")
@@ -87,9 +92,7 @@ fn write_field_array<T: Sync>(
     let suffix = "\n  ]\n}";
     let chunks: Vec<io::Result<Vec<u8>>> = items
         .par_chunks(chunk.max(1))
-        .map(|c| {
-field(c).map_err(io::Error::from)
-        })
+        .map(|c| field(c).map_err(io::Error::from))
         .collect();
     out.write_all(b"[")?;
     for (k, c) in chunks.into_iter().enumerate() {
@@ -207,7 +210,11 @@ pub fn write_table(out: &mut dyn Write, map: &RefsMap<'_>) -> io::Result<()> {
 
 /// The digests targeted in more than one namespace, under `heading` (nothing
 /// when there are none): `  <digest>  <ns> (<names>), …`.
-pub fn write_shared(out: &mut dyn Write, heading: &str, shared: &[SharedDigest<'_>]) -> io::Result<()> {
+pub fn write_shared(
+    out: &mut dyn Write,
+    heading: &str,
+    shared: &[SharedDigest<'_>],
+) -> io::Result<()> {
     if shared.is_empty() {
         return Ok(());
     }

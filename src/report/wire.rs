@@ -16,7 +16,9 @@ use std::collections::BTreeSet;
 
 use crate::analysis::dedup::{Action, Decision, NamespaceSummary, Protection, Reason, TargetRef};
 use crate::analysis::gc::Collectable;
-use crate::analysis::refs::{DigestGroup, LabelRef, NameRef, NamespaceCount, RefClass, SharedDigest};
+use crate::analysis::refs::{
+    DigestGroup, LabelRef, NameRef, NamespaceCount, RefClass, SharedDigest,
+};
 use crate::bytes::{ByteStr, Bytes};
 use crate::containerd::encoding::{AnyValue, Timestamp};
 use crate::containerd::model::{Labels, Target};

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use ctrdb::analysis::dedup::{
+    plan, Action, Decision, Glob, Plan, PlanOptions, Policy, Protection, Reason,
+};
 use ctrdb::analysis::refs::RefClass;
+use ctrdb::bytes::Bytes;
 use ctrdb::containerd::model::{Blob, Container, Image, Labels, Lease, Namespace, Target};
 use ctrdb::containerd::MetaDb;
-use ctrdb::analysis::dedup::{plan, Action, Decision, Glob, Plan, PlanOptions, Policy, Protection, Reason};
-use ctrdb::bytes::Bytes;
 
 const T: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b889b520cc7";
 const U: &str = "sha256:15d9a3c3641074bf61fb2dd759785e3a002cbed4bb193932708e81fe08a6e198";

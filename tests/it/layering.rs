@@ -22,20 +22,61 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The planners: digest map, GC model, dedup plan.
     ("analysis", &["bytes", "time", "bolt", "containerd"]),
     // Operations that write.
-    ("ops", &["bytes", "time", "fault", "bolt", "fsio", "containerd", "analysis"]),
+    (
+        "ops",
+        &[
+            "bytes",
+            "time",
+            "fault",
+            "bolt",
+            "fsio",
+            "containerd",
+            "analysis",
+        ],
+    ),
     // The output formats.
-    ("report", &["bytes", "time", "bolt", "fsio", "containerd", "analysis", "ops"]),
+    (
+        "report",
+        &[
+            "bytes",
+            "time",
+            "bolt",
+            "fsio",
+            "containerd",
+            "analysis",
+            "ops",
+        ],
+    ),
     // The command line: values are parsed into domain types at the boundary.
     ("cli", &["analysis", "report"]),
     // The commands.
     (
         "app",
-        &["bytes", "time", "fault", "bolt", "fsio", "containerd", "analysis", "ops", "report", "cli"],
+        &[
+            "bytes",
+            "time",
+            "fault",
+            "bolt",
+            "fsio",
+            "containerd",
+            "analysis",
+            "ops",
+            "report",
+            "cli",
+        ],
     ),
 ];
 
 /// Layers that must not serialize: the wire format lives in `report`.
-const NO_SERDE: &[&str] = &["bytes", "time", "bolt", "fsio", "containerd", "analysis", "ops"];
+const NO_SERDE: &[&str] = &[
+    "bytes",
+    "time",
+    "bolt",
+    "fsio",
+    "containerd",
+    "analysis",
+    "ops",
+];
 
 /// Words of the upper layers that the format layer's code must not contain.
 const NOT_IN_BOLT: &[&str] = &["containerd", "dockerd", "k3s", "rke2", "--force", "--"];
@@ -54,7 +95,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The top-level module a file of `src/` belongs to (`None`: lib.rs, main.rs).
 fn layer_of(src: &Path, file: &Path) -> Option<String> {
     let rel = file.strip_prefix(src).expect("under src");
-    let first = rel.components().next()?.as_os_str().to_string_lossy().into_owned();
+    let first = rel
+        .components()
+        .next()?
+        .as_os_str()
+        .to_string_lossy()
+        .into_owned();
     let name = first.strip_suffix(".rs").unwrap_or(&first).to_string();
     (name != "lib" && name != "main").then_some(name)
 }
@@ -158,7 +204,9 @@ fn layering_each_module_names_only_the_layers_below_it() {
                     ));
                 }
             }
-            if NO_SERDE.contains(&layer.as_str()) && (line.contains("serde") || line.contains("Serialize")) {
+            if NO_SERDE.contains(&layer.as_str())
+                && (line.contains("serde") || line.contains("Serialize"))
+            {
                 problems.push(format!(
                     "{}:{n}: serialization outside `report`: {}",
                     file.display(),
@@ -171,8 +219,9 @@ fn layering_each_module_names_only_the_layers_below_it() {
                     for word in NOT_IN_BOLT {
                         let hit = if *word == "--" {
                             lit.split_whitespace().any(|w| {
-                                w.strip_prefix("--")
-                                    .is_some_and(|f| f.starts_with(|c: char| c.is_ascii_lowercase()))
+                                w.strip_prefix("--").is_some_and(|f| {
+                                    f.starts_with(|c: char| c.is_ascii_lowercase())
+                                })
                             })
                         } else {
                             lower.contains(word)
@@ -194,7 +243,11 @@ fn layering_each_module_names_only_the_layers_below_it() {
             "the layer `{layer}` has no files under src/ (the table is stale)"
         );
     }
-    assert!(problems.is_empty(), "layering broken:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layering broken:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// The checker of this test finds what it must: a made-up upward import, a
@@ -206,7 +259,10 @@ fn layering_check_sees_what_it_must() {
         crate_refs("use crate::{bolt, containerd::MetaDb};"),
         ["bolt", "containerd"]
     );
-    assert_eq!(crate_refs("    let x = crate::ops::copy::compact(db);"), ["ops"]);
+    assert_eq!(
+        crate_refs("    let x = crate::ops::copy::compact(db);"),
+        ["ops"]
+    );
     assert!(crate_refs("use ctrdb::report::Bytes;").is_empty());
     assert_eq!(
         string_literals(r#"format!("'{0}' exists (use --force)", "a\"b")"#),

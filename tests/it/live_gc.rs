@@ -15,9 +15,9 @@ use std::time::SystemTime;
 
 use super::common::*;
 use super::live::*;
+use ctrdb::analysis::gc::{collectable, GcOptions, GcRules};
 use ctrdb::bolt::{DbFile, LockMode};
 use ctrdb::containerd::MetaDb;
-use ctrdb::analysis::gc::{collectable, GcOptions, GcRules};
 
 fn s(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use std::collections::BTreeSet;
 use std::io::Cursor;
 
+use ctrdb::analysis::dedup::{self, PlanOptions, Policy};
+use ctrdb::analysis::gc::{self, GcOptions, GcRules};
 use ctrdb::bolt::layout::*;
 use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, BucketPath, Db, Walk};
 use ctrdb::containerd::MetaDb;
-use ctrdb::analysis::dedup::{self, PlanOptions, Policy};
-use ctrdb::analysis::gc::{self, GcOptions, GcRules};
 
 use super::common::*;
 

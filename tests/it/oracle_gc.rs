@@ -23,9 +23,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::common::*;
+use ctrdb::analysis::gc::{collectable, Collectable, GcOptions, GcRules};
 use ctrdb::bolt::{DbFile, LockMode};
 use ctrdb::containerd::MetaDb;
-use ctrdb::analysis::gc::{collectable, Collectable, GcOptions, GcRules};
 
 const PAST: &str = "2020-01-01T00:00:00Z";
 

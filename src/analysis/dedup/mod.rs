@@ -18,20 +18,17 @@ use std::collections::BTreeSet;
 
 use rayon::prelude::*;
 
+use crate::analysis::refs::{self, DigestGroup, NameRef, RefClass, SharedDigest};
+use crate::bytes::display;
+use crate::bytes::Bytes;
 use crate::containerd::labels as keys;
-use crate::analysis::refs::{
-    self, DigestGroup, NameRef, RefClass, SharedDigest,
-};
 use crate::containerd::model::{Labels, Namespace};
 use crate::containerd::reference::{parse_docker_ref, Reference};
-use crate::bytes::display;
 use crate::containerd::MetaDb;
-use crate::bytes::Bytes;
 
 pub mod glob;
 
 pub use glob::Glob;
-
 
 /// Which names count as redundant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,11 +56,10 @@ mod tests;
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-
-use crate::containerd::labels as keys;
 use crate::bytes::table_cell;
-use crate::containerd::{MetaDb, Namespace};
 use crate::bytes::Bytes;
+use crate::containerd::labels as keys;
+use crate::containerd::{MetaDb, Namespace};
 
 /// Which containerd release family's GC to model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -267,9 +266,21 @@ impl<'a> Collectable<'a> {
                 .iter()
                 .map(|(n, sn, k)| format!("snapshot {}/{}/{}", s(n), s(sn), s(k))),
         );
-        v.extend(self.images.iter().map(|(n, x)| format!("image {}/{}", s(n), s(x))));
-        v.extend(self.leases.iter().map(|(n, x)| format!("lease {}/{}", s(n), s(x))));
-        v.extend(self.ingests.iter().map(|(n, x)| format!("ingest {}/{}", s(n), s(x))));
+        v.extend(
+            self.images
+                .iter()
+                .map(|(n, x)| format!("image {}/{}", s(n), s(x))),
+        );
+        v.extend(
+            self.leases
+                .iter()
+                .map(|(n, x)| format!("lease {}/{}", s(n), s(x))),
+        );
+        v.extend(
+            self.ingests
+                .iter()
+                .map(|(n, x)| format!("ingest {}/{}", s(n), s(x))),
+        );
         let more = v.len().saturating_sub(max);
         v.truncate(max);
         if more > 0 {
