@@ -12,6 +12,10 @@ static ALLOC: ctrdb::heapstats::Counting = ctrdb::heapstats::Counting;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if app::stdout_was_closed() {
+        eprintln!("ctrdb: error: standard output is closed: the report would be lost");
+        return ExitCode::from(ExitStatus::Error as u8);
+    }
     let stdout = std::io::stdout();
     // stderr is not held locked for the run: a message from another thread
     // (a progress bar, a worker) would block on the lock forever.

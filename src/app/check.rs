@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{AppError, ExitStatus, Input};
+use super::{emit, AppError, ExitStatus, Input};
 use crate::bolt::check;
 use crate::cli::CheckArgs;
 use crate::containerd::MetaDb;
@@ -26,25 +26,22 @@ pub(super) fn run(
             (structure, MetaDb::decode(&db))
         });
     let summary = report::summary(&db, &structure, &schema);
-    match a.format {
-        Format::Table => report::write_table(out, &input.path, &summary, &structure, &schema)?,
-        Format::Json | Format::Jsonl => {
-            let info = input.info(&db, sha256);
-            report::write_json(
-                out,
-                info,
-                &summary,
-                &structure,
-                &schema,
-                a.format == Format::Json,
-            )?;
-        }
-    }
     let clean =
         structure.findings.is_empty() && structure.omitted == 0 && schema.findings.is_empty();
-    Ok(if clean {
+    let status = if clean {
         ExitStatus::Clean
     } else {
         ExitStatus::Findings
+    };
+    emit(status, || match a.format {
+        Format::Table => report::write_table(out, &input.path, &summary, &structure, &schema),
+        Format::Json | Format::Jsonl => report::write_json(
+            out,
+            input.info(&db, sha256),
+            &summary,
+            &structure,
+            &schema,
+            a.format == Format::Json,
+        ),
     })
 }

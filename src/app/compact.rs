@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{note_stale_removed, AppError, ExitStatus, Input};
+use super::{emit, note_stale_removed, AppError, ExitStatus, Input};
 use crate::cli::CompactArgs;
 use crate::ops;
 use crate::report::ReportFormat;
@@ -23,11 +23,12 @@ pub(super) fn run(
         err,
         copied.written.stale_removed.iter().map(|p| p.as_path()),
     )?;
-    if json {
-        let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
-        report::compact::write_json(out, info, &db, &copied)?;
-    } else {
-        report::compact::write_table(out, &input.path, &db, &copied)?;
-    }
-    Ok(ExitStatus::Clean)
+    emit(ExitStatus::Clean, || {
+        if json {
+            let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
+            report::compact::write_json(out, info, &db, &copied)
+        } else {
+            report::compact::write_table(out, &input.path, &db, &copied)
+        }
+    })
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{note_stale_removed, AppError, ExitStatus, Input};
+use super::{emit, note_stale_removed, AppError, ExitStatus, Input};
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
 use crate::cli::DedupArgs;
@@ -78,21 +78,24 @@ pub(super) fn run(
         keep: &keep,
         refused: refused.as_deref(),
     };
+    let status = if job.mode.writes() || outcome.plan.removed_count() == 0 {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    };
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
-    if json {
-        let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
-        report::write_json(&mut w, info, &req, &outcome)?;
-    } else {
-        report::write_table(&mut w, &req, &outcome)?;
-    }
-    w.flush()?;
-    drop(w);
-    if let Some(why) = refused {
-        Err(AppError::Refused(why))
-    } else if job.mode.writes() || outcome.plan.removed_count() == 0 {
-        Ok(ExitStatus::Clean)
-    } else {
-        Ok(ExitStatus::Findings)
+    let status = emit(status, || {
+        if json {
+            let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
+            report::write_json(&mut w, info, &req, &outcome)?;
+        } else {
+            report::write_table(&mut w, &req, &outcome)?;
+        }
+        w.flush()
+    })?;
+    match refused {
+        Some(why) => Err(AppError::Refused(why)),
+        None => Ok(status),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{ns_selected, AppError, ExitStatus, Input};
+use super::{emit, ns_selected, AppError, ExitStatus, Input};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
 use crate::containerd::MetaDb;
@@ -30,11 +30,14 @@ pub(super) fn run(
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
         let groups: Vec<DigestGroup<'_>> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
-        match a.format {
-            Format::Table => report::write_groups_table(&mut out, &groups)?,
-            Format::Jsonl => report::write_groups_lines(&mut out, &groups)?,
-            Format::Json => report::write_groups_json(&mut out, info(), &groups)?,
-        }
+        emit(ExitStatus::Clean, || {
+            match a.format {
+                Format::Table => report::write_groups_table(&mut out, &groups)?,
+                Format::Jsonl => report::write_groups_lines(&mut out, &groups)?,
+                Format::Json => report::write_groups_json(&mut out, info(), &groups)?,
+            }
+            out.flush()
+        })
     } else {
         let rows: Vec<ImageRow<'_, '_>> = nss
             .iter()
@@ -55,12 +58,13 @@ pub(super) fn run(
                 })
             })
             .collect();
-        match a.format {
-            Format::Table => report::write_table(&mut out, &rows)?,
-            Format::Jsonl => wire::write_lines(&mut out, &rows)?,
-            Format::Json => report::write_json(&mut out, info(), &rows)?,
-        }
+        emit(ExitStatus::Clean, || {
+            match a.format {
+                Format::Table => report::write_table(&mut out, &rows)?,
+                Format::Jsonl => wire::write_lines(&mut out, &rows)?,
+                Format::Json => report::write_json(&mut out, info(), &rows)?,
+            }
+            out.flush()
+        })
     }
-    out.flush()?;
-    Ok(ExitStatus::Clean)
 }

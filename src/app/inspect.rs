@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{AppError, ExitStatus, Input};
+use super::{emit, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::InspectArgs;
@@ -76,10 +76,9 @@ pub(super) fn run(
         digests_with_multiple_names: multi.iter().sum(),
         schema_findings: meta.findings.len(),
     };
-    match a.format {
-        Format::Json => report::write_json(out, info, &doc, true)?,
-        Format::Jsonl => report::write_json(out, info, &doc, false)?,
-        Format::Table => report::write_table(out, &input.path, &doc)?,
-    }
-    Ok(ExitStatus::Clean)
+    emit(ExitStatus::Clean, || match a.format {
+        Format::Json => report::write_json(out, info, &doc, true),
+        Format::Jsonl => report::write_json(out, info, &doc, false),
+        Format::Table => report::write_table(out, &input.path, &doc),
+    })
 }

@@ -2,7 +2,7 @@
 //! status. Output goes to the writers passed in so tests can capture it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
@@ -43,12 +43,9 @@ pub enum AppError {
     /// From the bbolt layer.
     #[error(transparent)]
     Bolt(#[from] bolt::Error),
-    /// Writing output failed.
-    #[error("cannot write output: {0}")]
+    /// Writing the output failed (the cause follows in the error chain).
+    #[error("cannot write the output")]
     Output(#[from] std::io::Error),
-    /// JSON encoding failed.
-    #[error("cannot encode JSON: {0}")]
-    Json(#[from] serde_json::Error),
     /// Writing a new database file failed or was declined.
     #[error(transparent)]
     Write(OutputError),
@@ -93,6 +90,39 @@ impl From<ops::Error> for AppError {
             ops::Error::Read(e) => AppError::Bolt(e),
             ops::Error::Write(e) => e.into(),
         }
+    }
+}
+
+/// Whether the process was started with its standard output closed
+/// (`ctrdb check >&-`). Rust's runtime then opens `/dev/null` read-write on
+/// descriptor 1, so every write "succeeds" and the report is lost; a user's
+/// own `> /dev/null` opens it write-only. Linux's `/proc/self/fdinfo` tells the
+/// two apart; where it cannot be read, the output is taken as open.
+pub fn stdout_was_closed() -> bool {
+    const O_ACCMODE: u32 = 0o3;
+    const O_RDWR: u32 = 0o2;
+    let is_null = std::fs::read_link("/proc/self/fd/1").is_ok_and(|p| p == Path::new("/dev/null"));
+    let flags = std::fs::read_to_string("/proc/self/fdinfo/1")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        });
+    is_null && flags.is_some_and(|f| f & O_ACCMODE == O_RDWR)
+}
+
+/// Runs `write` (a command's output) and returns the command's `status`. A
+/// reader that closes the pipe early (`ctrdb check | head`) is not an error:
+/// the rest of the output is dropped and the status stays the command's.
+fn emit(
+    status: ExitStatus,
+    write: impl FnOnce() -> std::io::Result<()>,
+) -> Result<ExitStatus, AppError> {
+    match write() {
+        Ok(()) => Ok(status),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(status),
+        Err(e) => Err(AppError::Output(e)),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{ns_selected, AppError, ExitStatus, Input};
+use super::{emit, ns_selected, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::cli::RefsArgs;
 use crate::containerd::MetaDb;
@@ -29,15 +29,16 @@ pub(super) fn run(
     std::thread::scope(|s| {
         s.spawn(move || drop(meta));
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        match a.format {
-            Format::Table => report::write_table(&mut out, &map)?,
-            Format::Jsonl => report::write_lines(&mut out, &map)?,
-            Format::Json => {
-                let info = input.info(&db, sha256);
-                report::write_json(&mut out, info, &map, report::JSON_CHUNK)?;
+        emit(ExitStatus::Clean, || {
+            match a.format {
+                Format::Table => report::write_table(&mut out, &map)?,
+                Format::Jsonl => report::write_lines(&mut out, &map)?,
+                Format::Json => {
+                    let info = input.info(&db, sha256);
+                    report::write_json(&mut out, info, &map, report::JSON_CHUNK)?;
+                }
             }
-        }
-        out.flush()?;
-        Ok(ExitStatus::Clean)
+            out.flush()
+        })
     })
 }

@@ -21,6 +21,7 @@ mod oracle_bolt;
 mod oracle_compact;
 mod oracle_gc;
 mod oracle_schema;
+mod output_contract;
 mod readonly;
 pub mod rel_common;
 mod report_format;

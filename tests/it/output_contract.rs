@@ -1,0 +1,132 @@
+//! How ctrdb's output behaves where a shell puts it: a reader that closes the
+//! pipe early does not change the exit status, a closed standard output is an
+//! error (the report would be lost), a full disk is reported once, and bytes
+//! from the file never reach the terminal as control characters.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ctrdb::bolt::writer::WriterOptions;
+use ctrdb::bolt::Db;
+
+use super::common::*;
+use super::writer_common::{read_tree, write_tree_file, Node};
+
+/// A key with a terminal colour sequence, a backspace and a newline in it.
+pub const HOSTILE_KEY: &[u8] = b"evil\x1b[31m\x08\nkey";
+
+/// The newest fixture with a plain key `HOSTILE_KEY` in the `default`
+/// namespace bucket (a schema warning: a namespace holds buckets only), written
+/// with ctrdb's own writer into `dir`.
+pub fn fixture_with_a_warning(dir: &Path) -> PathBuf {
+    let (_, fx) = fixtures().into_iter().last().unwrap();
+    let data = std::fs::read(fx).unwrap();
+    let opts = WriterOptions::copy_of(&Db::parse(&data).unwrap()).unwrap();
+    let (mut root, _) = read_tree(&data);
+    root.bucket_mut(&[b"v1", b"default"], false)
+        .entries
+        .insert(HOSTILE_KEY.to_vec(), Node::Value(b"x".to_vec()));
+    let p = dir.join("warning.db");
+    write_tree_file(&p, &root, opts);
+    p
+}
+
+/// Runs `ctrdb ARGS DB` with its output into a pipe whose reader has already
+/// closed it (as `| head` does once it has read enough): every write fails with
+/// `EPIPE`. Returns ctrdb's exit status.
+fn status_into_closed_pipe(args: &str, db: &Path) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .args(args.split_whitespace())
+        .arg(db)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        o.stderr.is_empty(),
+        "{args}: a closed pipe is not an error, but ctrdb said: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o.status.code()
+}
+
+#[test]
+fn a_closed_pipe_keeps_the_exit_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let warned = fixture_with_a_warning(tmp.path());
+    let (_, clean) = fixtures().into_iter().last().unwrap();
+    for args in ["check", "check --format json", "check --format jsonl"] {
+        assert_eq!(status_into_closed_pipe(args, &warned), Some(1), "{args}");
+        assert_eq!(status_into_closed_pipe(args, &clean), Some(0), "{args}");
+    }
+    for args in [
+        "dump",
+        "dump --format jsonl",
+        "dump --format hex",
+        "refs --format json",
+        "images --format jsonl",
+        "inspect --format json",
+    ] {
+        assert_eq!(status_into_closed_pipe(args, &clean), Some(0), "{args}");
+    }
+    assert_eq!(
+        status_into_closed_pipe("dedup", &clean),
+        Some(1),
+        "dedup dry run that would remove names"
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_an_error() {
+    let (_, clean) = fixtures().into_iter().last().unwrap();
+    let script = format!(
+        "exec '{}' check '{}' >&-",
+        env!("CARGO_BIN_EXE_ctrdb"),
+        clean.display()
+    );
+    let o = Command::new("sh").arg("-c").arg(script).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("standard output is closed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // Output sent to /dev/null on purpose is not "closed".
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .arg("check")
+        .arg(&clean)
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_full_disk_is_reported_once() {
+    if !Path::new("/dev/full").exists() {
+        skip_env(&test_name(), "no /dev/full");
+        return;
+    }
+    let (_, clean) = fixtures().into_iter().last().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .arg("images")
+        .arg(&clean)
+        .stdout(
+            std::fs::File::options()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
+}
