@@ -53,12 +53,37 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-/// For messages: UTF-8 as it is, anything else with its bytes escaped (`\xff`).
+/// For messages: UTF-8 with its control characters escaped
+/// ([`escape_controls`]), anything else with its bytes escaped (`\xff`), so a
+/// name from the file cannot move the cursor, colour the terminal or break a line.
 pub fn display(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
-        Ok(s) => s.to_string(),
+        Ok(s) => escape_controls(s).into_owned(),
         Err(_) => b.escape_ascii().to_string(),
     }
+}
+
+/// `s` with every control character escaped: `\t`, `\n`, `\r`, `\xNN` for
+/// the other C0 controls and DEL, `\u{NN}` for C1 controls; borrowed when
+/// there are none. Everything printed to a terminal passes through it.
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().saturating_add(8));
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() && u32::from(c) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", u32::from(c)));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// For a table cell, which must stay on one line: UTF-8 without control
@@ -92,7 +117,15 @@ mod tests {
     fn forms() {
         assert_eq!(hex(b"\x00\xab\xff"), "00abff");
         assert_eq!(display(b"a\xffb"), "a\\xffb");
-        assert_eq!(display("é\t".as_bytes()), "é\t");
+        assert_eq!(display("é\t".as_bytes()), "é\\t");
+        assert_eq!(
+            escape_controls("a\x1b[31m\x08\n\u{85}é"),
+            "a\\x1b[31m\\x08\\n\\u{85}é"
+        );
+        assert!(matches!(
+            escape_controls("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(table_cell("é\t".as_bytes()), "\\xc3\\xa9\\t");
         assert_eq!(table_cell("é".as_bytes()), "é");
         assert_eq!(quoted_or_hex(b"", 4), "\"\"");

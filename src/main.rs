@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ctrdb::app::{self, ExitStatus};
+use ctrdb::bytes::escape_controls;
 use ctrdb::cli::Cli;
 
 #[cfg(feature = "heap-stats")]
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => ExitStatus::Clean,
         Err(e) => {
             let err = anyhow::Error::new(e);
-            eprintln!("ctrdb: error: {err:#}");
+            eprintln!("ctrdb: error: {}", escape_controls(&format!("{err:#}")));
             err.downcast_ref::<app::AppError>()
                 .map_or(ExitStatus::Error, app::AppError::exit_status)
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{Envelope, InputInfo};
 use crate::bolt::check::{CheckReport, Severity};
 use crate::bolt::Db;
+use crate::bytes::escape_controls;
 use crate::containerd::MetaDb;
 
 /// One finding on the wire.
@@ -199,7 +200,12 @@ pub fn write_table(
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(out, "{sev}[{}]: {}", c.kind.code(), c.message)?;
+        write!(
+            out,
+            "{sev}[{}]: {}",
+            c.kind.code(),
+            escape_controls(&c.message)
+        )?;
         let mut loc = Vec::new();
         if let Some(p) = c.page {
             loc.push(format!("page {p}"));
@@ -230,7 +236,7 @@ pub fn write_table(
             "{}[{}]: {} (bucket {}",
             f.severity().name(),
             f.code.code(),
-            f.message,
+            escape_controls(&f.message),
             f.path
         )?;
         if let Some(p) = f.page {

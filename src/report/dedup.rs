@@ -12,7 +12,7 @@ use super::{Envelope, InputInfo};
 use crate::analysis::dedup::{Action, Decision, NamespaceSummary, Plan};
 use crate::analysis::gc::{Collectable, Impact};
 use crate::analysis::refs::SharedDigest;
-use crate::bytes::Bytes;
+use crate::bytes::{escape_controls, Bytes};
 use crate::ops::dedup::{Mode, Outcome};
 use crate::time::Civil;
 
@@ -246,7 +246,7 @@ fn write_plan(
             d.class.name(),
             cell(d.name.0),
             d.reason.name(),
-            d.detail
+            escape_controls(&d.detail)
         )?;
     }
     super::refs::write_shared(
@@ -295,7 +295,7 @@ fn write_plan(
     )?;
     writeln!(out, "  newly collectable:  {}", impact.newly.counts())?;
     for w in &plan.warnings {
-        writeln!(out, "warning: {w}")?;
+        writeln!(out, "warning: {}", escape_controls(w))?;
     }
     Ok(())
 }

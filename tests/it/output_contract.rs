@@ -130,3 +130,42 @@ fn a_full_disk_is_reported_once() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(err.matches("No space left on device").count(), 1, "{err}");
 }
+
+/// No byte of a name reaches the terminal as a control character, in any
+/// table or message; the JSON keeps the bytes (escaped by JSON itself).
+#[test]
+fn names_from_the_file_never_reach_the_terminal_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = fixture_with_a_warning(tmp.path());
+    for args in [
+        &["check"][..],
+        &["inspect"],
+        &["dump"],
+        &["images"],
+        &["refs"],
+        &["dedup"],
+    ] {
+        let o = ctrdb_path(args, &db);
+        assert_no_panic(&o, &format!("{args:?}"));
+        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            let raw = bytes
+                .iter()
+                .position(|&b| (b < 0x20 && b != b'\n') || b == 0x7f);
+            assert!(
+                raw.is_none(),
+                "{args:?}: a raw control byte on {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+    let o = ctrdb_path(&["check"], &db);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(r"evil\x1b[31m\x08\nkey"), "{out}");
+    let o = ctrdb_path(&["check", "--format", "json"], &db);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["message"].as_str().unwrap().contains(r"evil\x1b")));
+}
