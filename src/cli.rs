@@ -8,7 +8,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::dedup::{Glob, Policy};
-use crate::report::{DumpFormat, Format, ReportFormat};
+use crate::report::{DumpFormat, Format};
 
 fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
     Ok(Glob::new(pattern))
@@ -165,8 +165,8 @@ pub struct CompactArgs {
     pub force: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `--policy` of `dedup` (docs/dedup.md): parsed straight into the planner's type.
@@ -238,6 +238,6 @@ pub struct DedupArgs {
     pub yes: bool,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::{emit, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, AppError, ExitStatus, Input};
 use crate::bolt::check;
 use crate::cli::CheckArgs;
 use crate::containerd::MetaDb;
@@ -18,13 +18,16 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
-    let (sha256, (structure, schema)) =
-        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
+    let (sha256, (structure, schema)) = hash_alongside(
+        hash_wanted(&a.input, a.format != Format::Table)?,
+        db.data(),
+        || {
             // One after the other, each parallel inside: on top of each other their
             // heaps would add up, and running them together gains no wall time.
             let structure = check::check(&db);
             (structure, MetaDb::decode(&db))
-        });
+        },
+    );
     let summary = report::summary(&db, &structure, &schema);
     let clean =
         structure.findings.is_empty() && structure.omitted == 0 && schema.findings.is_empty();
@@ -33,15 +36,11 @@ pub(super) fn run(
     } else {
         ExitStatus::Findings
     };
-    emit(status, || match a.format {
-        Format::Table => report::write_table(out, &input.path, &summary, &structure, &schema),
-        Format::Json | Format::Jsonl => report::write_json(
-            out,
-            input.info(&db, sha256),
-            &summary,
-            &structure,
-            &schema,
-            a.format == Format::Json,
-        ),
+    emit(status, || match a.format.document_layout() {
+        None => report::write_table(out, &input.path, &summary, &structure, &schema),
+        Some(layout) => {
+            let info = input.info(&db, sha256);
+            report::write_json(out, info, &summary, &structure, &schema, layout)
+        }
     })
 }

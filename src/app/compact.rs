@@ -3,10 +3,9 @@
 
 use std::io::Write;
 
-use super::{emit, note_stale_removed, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
 use crate::cli::CompactArgs;
 use crate::ops;
-use crate::report::ReportFormat;
 use crate::report::{self, InputInfo};
 
 pub(super) fn run(
@@ -17,18 +16,18 @@ pub(super) fn run(
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
     file.advise_sequential();
-    let json = a.format == ReportFormat::Json;
-    let copied = ops::copy::compact(&db, &input.path, &a.output, a.force, json && a.input.hash)?;
+    let layout = a.format.document_layout();
+    let hash = hash_wanted(&a.input, layout.is_some())?;
+    let copied = ops::copy::compact(&db, &input.path, &a.output, a.force, hash)?;
     note_stale_removed(
         err,
         copied.written.stale_removed.iter().map(|p| p.as_path()),
     )?;
-    emit(ExitStatus::Clean, || {
-        if json {
-            let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
-            report::compact::write_json(out, info, &db, &copied)
-        } else {
-            report::compact::write_table(out, &input.path, &db, &copied)
+    emit(ExitStatus::Clean, || match layout {
+        Some(layout) => {
+            let info = InputInfo::new(&input.path, db.data(), hash, Some(db.meta().txid));
+            report::compact::write_json(out, layout, info, &db, &copied)
         }
+        None => report::compact::write_table(out, &input.path, &db, &copied),
     })
 }

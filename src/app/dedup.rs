@@ -5,14 +5,13 @@ use std::fs;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{emit, note_stale_removed, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
 use crate::cli::DedupArgs;
 use crate::ops::dedup::{self as op, Job, Mode, Outcome, Refusal};
 use crate::report::dedup::{self as report, Request, DESCRIBED};
 use crate::report::InputInfo;
-use crate::report::ReportFormat;
 
 /// Files at least this large get a progress spinner (on a terminal, not in JSON mode).
 const PROGRESS_MIN_BYTES: usize = 64 << 20;
@@ -41,7 +40,9 @@ pub(super) fn run(
     } else {
         Mode::DryRun
     };
-    let json = a.format == ReportFormat::Json;
+    let layout = a.format.document_layout();
+    let json = layout.is_some();
+    let hash = hash_wanted(&a.input, json)?;
     let job = Job {
         plan: PlanOptions {
             policy: a.policy,
@@ -50,7 +51,7 @@ pub(super) fn run(
         },
         mode,
         confirmed: a.yes,
-        hash: json && a.input.hash,
+        hash,
     };
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
@@ -85,11 +86,12 @@ pub(super) fn run(
     };
     let mut w = std::io::BufWriter::with_capacity(1 << 16, out);
     let status = emit(status, || {
-        if json {
-            let info = InputInfo::new(&input.path, db.data(), a.input.hash, Some(db.meta().txid));
-            report::write_json(&mut w, info, &req, &outcome)?;
-        } else {
-            report::write_table(&mut w, &req, &outcome)?;
+        match layout {
+            Some(layout) => {
+                let info = InputInfo::new(&input.path, db.data(), hash, Some(db.meta().txid));
+                report::write_json(&mut w, layout, info, &req, &outcome)?;
+            }
+            None => report::write_table(&mut w, &req, &outcome)?,
         }
         w.flush()
     })?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{AppError, ExitStatus, Input};
+use super::{hash_wanted, AppError, ExitStatus, Input};
 use crate::bolt::{BucketPath, Walk, WalkEvent};
 use crate::cli::DumpArgs;
 use crate::report::dump as report;
@@ -12,6 +12,7 @@ pub(super) fn run(
     out: &mut dyn Write,
     _err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
+    hash_wanted(&a.input, false)?;
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
     let base = a.path.as_deref().map(BucketPath::parse).unwrap_or_default();

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{emit, ns_selected, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, ns_selected, AppError, ExitStatus, Input};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
 use crate::containerd::MetaDb;
@@ -17,10 +17,11 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
-    let (sha256, meta) =
-        hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
-            MetaDb::decode_records(&db)
-        });
+    let (sha256, meta) = hash_alongside(
+        hash_wanted(&a.input, a.format == Format::Json)?,
+        db.data(),
+        || MetaDb::decode_records(&db),
+    );
     let nss: Vec<_> = meta
         .namespaces
         .iter()

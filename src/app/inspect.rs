@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{emit, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::InspectArgs;
@@ -20,8 +20,10 @@ pub(super) fn run(
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
     let m = db.meta();
-    let (sha256, (pages, (meta, multi))) =
-        hash_alongside(a.input.hash && a.format != Format::Table, db.data(), || {
+    let (sha256, (pages, (meta, multi))) = hash_alongside(
+        hash_wanted(&a.input, a.format != Format::Table)?,
+        db.data(),
+        || {
             // One after the other, each parallel inside (see `check`).
             let pages = check::check(&db).pages;
             let meta = MetaDb::decode(&db);
@@ -31,7 +33,8 @@ pub(super) fn run(
                 .map(refs::multi_name_digests)
                 .collect();
             (pages, (meta, multi))
-        });
+        },
+    );
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
     let namespaces = meta
@@ -76,9 +79,8 @@ pub(super) fn run(
         digests_with_multiple_names: multi.iter().sum(),
         schema_findings: meta.findings.len(),
     };
-    emit(ExitStatus::Clean, || match a.format {
-        Format::Json => report::write_json(out, info, &doc, true),
-        Format::Jsonl => report::write_json(out, info, &doc, false),
-        Format::Table => report::write_table(out, &input.path, &doc),
+    emit(ExitStatus::Clean, || match a.format.document_layout() {
+        Some(layout) => report::write_json(out, info, &doc, layout),
+        None => report::write_table(out, &input.path, &doc),
     })
 }

@@ -93,6 +93,19 @@ impl From<ops::Error> for AppError {
     }
 }
 
+/// Whether to hash the input (`--hash`): it is recorded in a JSON report's
+/// envelope, so with an output that has none (a table, JSON lines of records,
+/// a dump) it is refused rather than ignored.
+fn hash_wanted(a: &InputArgs, has_envelope: bool) -> Result<bool, AppError> {
+    if a.hash && !has_envelope {
+        return Err(AppError::Usage(
+            "--hash records the input's SHA-256 in the JSON report: use it with --format json"
+                .into(),
+        ));
+    }
+    Ok(a.hash)
+}
+
 /// Whether the process was started with its standard output closed
 /// (`ctrdb check >&-`). Rust's runtime then opens `/dev/null` read-write on
 /// descriptor 1, so every write "succeeds" and the report is lost; a user's

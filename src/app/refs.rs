@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{emit, ns_selected, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, ns_selected, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::cli::RefsArgs;
 use crate::containerd::MetaDb;
@@ -16,14 +16,17 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
-    let (sha256, (meta, map)) =
-        hash_alongside(a.input.hash && a.format == Format::Json, db.data(), || {
+    let (sha256, (meta, map)) = hash_alongside(
+        hash_wanted(&a.input, a.format == Format::Json)?,
+        db.data(),
+        || {
             let mut meta = MetaDb::decode_records(&db);
             meta.namespaces
                 .retain(|n| ns_selected(&a.namespaces, n.name.0));
             let map = refs::build(&meta);
             (meta, map)
-        });
+        },
+    );
     // The map borrows from the file, not from the records: those are freed on a
     // second thread while this one writes the output.
     std::thread::scope(|s| {

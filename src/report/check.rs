@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Envelope, InputInfo};
+use super::{Envelope, InputInfo, Layout};
 use crate::bolt::check::{CheckReport, Severity};
 use crate::bolt::Db;
 use crate::bytes::escape_controls;
@@ -142,7 +142,7 @@ fn findings(r: &CheckReport) -> Vec<Finding> {
         .collect()
 }
 
-/// `--format json` (`pretty`) or `jsonl` (one line): the summary, then every
+/// `--format json` or `jsonl`, as `layout` says: the summary, then every
 /// structural finding, then every schema finding.
 pub fn write_json(
     out: &mut dyn Write,
@@ -150,7 +150,7 @@ pub fn write_json(
     s: &Summary,
     r: &CheckReport,
     schema: &MetaDb,
-    pretty: bool,
+    layout: Layout,
 ) -> io::Result<()> {
     let body = Check {
         summary: s,
@@ -160,11 +160,7 @@ pub fn write_json(
             .collect(),
     };
     let doc = Envelope::new("check", input, body);
-    if pretty {
-        super::write_pretty(out, &doc)
-    } else {
-        super::write_lines(out, [doc])
-    }
+    super::write_document(out, &doc, layout)
 }
 
 /// The report for people.

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::table::bytes_and_human_size;
-use super::{Envelope, InputInfo};
+use super::{Envelope, InputInfo, Layout};
 use crate::bolt::writer::FreelistMode;
 use crate::bolt::Db;
 use crate::ops::copy::Copied;
@@ -45,9 +45,10 @@ fn freelist_name(m: FreelistMode) -> &'static str {
     }
 }
 
-/// The `--format json` report.
+/// The JSON report (`--format json` or `jsonl`, as `layout` says).
 pub fn write_json(
     out: &mut dyn Write,
+    layout: Layout,
     input: InputInfo,
     db: &Db<'_>,
     c: &Copied,
@@ -72,7 +73,7 @@ pub fn write_json(
         keys: c.compared.keys,
         verified: true,
     };
-    super::write_pretty(out, &Envelope::new("compact", input, body))
+    super::write_document(out, &Envelope::new("compact", input, body), layout)
 }
 
 /// The report for people.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::table::cell;
 use super::wire::Json;
-use super::{Envelope, InputInfo};
+use super::{Envelope, InputInfo, Layout};
 use crate::analysis::dedup::{Action, Decision, NamespaceSummary, Plan};
 use crate::analysis::gc::{Collectable, Impact};
 use crate::analysis::refs::SharedDigest;
@@ -101,9 +101,10 @@ fn mode_name(m: &Mode) -> &'static str {
     }
 }
 
-/// The `--format json` report.
+/// The JSON report (`--format json` or `jsonl`, as `layout` says).
 pub fn write_json(
     out: &mut dyn Write,
+    layout: Layout,
     input: InputInfo,
     req: &Request<'_>,
     o: &Outcome<'_>,
@@ -150,7 +151,7 @@ pub fn write_json(
         }),
         rollback: o.backup.as_ref().map(|b| b.restore_command(req.db)),
     };
-    super::write_pretty(out, &Envelope::new("dedup", input, body))
+    super::write_document(out, &Envelope::new("dedup", input, body), layout)
 }
 
 /// The report for people.

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::table::{cell, write_columns};
-use super::{Envelope, InputInfo};
+use super::{Envelope, InputInfo, Layout};
 use crate::bytes::Bytes;
 
 /// Record counts of one namespace.
@@ -58,19 +58,15 @@ pub struct Inspection<'r, 'a> {
     pub schema_findings: usize,
 }
 
-/// `--format json` (`pretty`) or `jsonl` (one line).
+/// `--format json` or `jsonl`, as `layout` says.
 pub fn write_json(
     out: &mut dyn Write,
     input: InputInfo,
     d: &Inspection<'_, '_>,
-    pretty: bool,
+    layout: Layout,
 ) -> io::Result<()> {
     let doc = Envelope::new("inspect", input, d);
-    if pretty {
-        super::write_pretty(out, &doc)
-    } else {
-        super::write_lines(out, [doc])
-    }
+    super::write_document(out, &doc, layout)
 }
 
 /// The report for people.

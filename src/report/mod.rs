@@ -42,17 +42,40 @@ pub enum DumpFormat {
     Hex,
 }
 
-/// Output formats of `compact` and `dedup`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ReportFormat {
-    /// Human-readable text.
-    Table,
-    /// One JSON document.
-    Json,
+impl Format {
+    /// The layout of a command's one JSON document in this format (`None`: a table).
+    pub fn document_layout(self) -> Option<Layout> {
+        match self {
+            Format::Table => None,
+            Format::Json => Some(Layout::Pretty),
+            Format::Jsonl => Some(Layout::OneLine),
+        }
+    }
+}
+
+/// How a JSON document is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Indented, as `serde_json::to_writer_pretty` writes it.
+    Pretty,
+    /// On one line.
+    OneLine,
 }
 
 /// Version of the JSON report format. Bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 2;
+
+/// Writes `doc` in `layout`, and a newline.
+pub fn write_document<T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    doc: &T,
+    layout: Layout,
+) -> std::io::Result<()> {
+    match layout {
+        Layout::Pretty => write_pretty(out, doc),
+        Layout::OneLine => write_lines(out, [doc]),
+    }
+}
 
 /// Writes `doc` as pretty JSON and a newline.
 pub fn write_pretty<T: serde::Serialize>(

@@ -169,3 +169,82 @@ fn names_from_the_file_never_reach_the_terminal_raw() {
         .iter()
         .any(|f| f["message"].as_str().unwrap().contains(r"evil\x1b")));
 }
+
+/// `--hash` goes into a JSON report's envelope: where the output has none it
+/// is refused, not ignored.
+#[test]
+fn hash_without_a_report_envelope_is_refused() {
+    let (_, db) = fixtures().into_iter().last().unwrap();
+    for args in [
+        &["check", "--hash"][..],
+        &["inspect", "--hash"],
+        &["images", "--hash"],
+        &["images", "--hash", "--format", "jsonl"],
+        &["refs", "--hash", "--format", "jsonl"],
+        &["dump", "--hash"],
+        &["dedup", "--hash"],
+    ] {
+        let o = ctrdb_path(args, &db);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--hash"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let want = sha256_hex(&std::fs::read(&db).unwrap());
+    for args in [
+        &["check", "--hash", "--format", "jsonl"][..],
+        &["inspect", "--hash", "--format", "json"],
+        &["dedup", "--hash", "--format", "jsonl"],
+    ] {
+        let o = ctrdb_path(args, &db);
+        assert!(o.status.code().is_some_and(|c| c < 2), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["input"]["sha256"], want.as_str(), "{args:?}");
+    }
+}
+
+/// Every command that writes one report takes `table`, `json` and `jsonl`
+/// (the same document on one line).
+#[test]
+fn every_report_takes_table_json_and_jsonl() {
+    let (_, db) = fixtures().into_iter().last().unwrap();
+    for cmd in ["check", "inspect", "dedup"] {
+        let pretty = ctrdb_path(&[cmd, "--format", "json"], &db);
+        let line = ctrdb_path(&[cmd, "--format", "jsonl"], &db);
+        assert_eq!(pretty.status.code(), line.status.code(), "{cmd}");
+        assert_eq!(
+            line.stdout.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "{cmd}"
+        );
+        let mut a: serde_json::Value = serde_json::from_slice(&pretty.stdout).unwrap();
+        let mut b: serde_json::Value = serde_json::from_slice(&line.stdout).unwrap();
+        // dedup's report carries the time its GC model ran at.
+        for v in [&mut a, &mut b] {
+            if let Some(gc) = v.get_mut("gc") {
+                gc["now"] = serde_json::Value::Null;
+            }
+        }
+        assert_eq!(a, b, "{cmd}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c.db");
+    let o = ctrdb(&[
+        "compact",
+        db.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["command"], "compact");
+}
