@@ -8,6 +8,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::dedup::{Glob, Policy};
+use crate::bolt::check::Severity;
 use crate::report::{DumpFormat, Format};
 
 fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
@@ -88,6 +89,11 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// The least severe finding that makes the exit status 1: `warning` (any
+    /// finding) or `error` (warnings alone exit 0, for monitoring).
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value = "warning")]
+    pub fail_on: Severity,
 }
 
 /// `ctrdb dump`.
@@ -167,6 +173,17 @@ pub struct CompactArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// `--fail-on` of `check`: the checker's severities.
+impl ValueEnum for Severity {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Severity::Error, Severity::Warning]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
 }
 
 /// `--policy` of `dedup` (docs/dedup.md): parsed straight into the planner's type.

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::{emit, hash_wanted, AppError, ExitStatus, Input};
-use crate::bolt::check;
+use crate::bolt::check::{self, Severity};
 use crate::cli::CheckArgs;
 use crate::containerd::MetaDb;
 use crate::report::check as report;
@@ -29,12 +29,17 @@ pub(super) fn run(
         },
     );
     let summary = report::summary(&db, &structure, &schema);
-    let clean =
-        structure.findings.is_empty() && structure.omitted == 0 && schema.findings.is_empty();
-    let status = if clean {
-        ExitStatus::Clean
-    } else {
+    // Severities order from `Error` to `Warning`: a finding counts when it is
+    // at least as severe as `--fail-on`. Omitted findings count (their
+    // severity is unknown).
+    let counts = |s: Severity| s <= a.fail_on;
+    let failing = structure.omitted > 0
+        || structure.findings.iter().any(|f| counts(f.severity))
+        || schema.findings.iter().any(|f| counts(f.severity()));
+    let status = if failing {
         ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
     };
     emit(status, || match a.format.document_layout() {
         None => report::write_table(out, &input.path, &summary, &structure, &schema),

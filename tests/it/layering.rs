@@ -48,7 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // The command line: values are parsed into domain types at the boundary.
-    ("cli", &["analysis", "report"]),
+    ("cli", &["bolt", "analysis", "report"]),
     // The commands.
     (
         "app",

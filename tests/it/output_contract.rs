@@ -248,3 +248,45 @@ fn every_report_takes_table_json_and_jsonl() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["command"], "compact");
 }
+
+/// `check --fail-on error` exits 0 on warnings alone; the default counts them.
+#[test]
+fn check_fail_on_chooses_what_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let warned = fixture_with_a_warning(tmp.path());
+    assert_eq!(ctrdb_path(&["check"], &warned).status.code(), Some(1));
+    assert_eq!(
+        ctrdb_path(&["check", "--fail-on", "warning"], &warned)
+            .status
+            .code(),
+        Some(1)
+    );
+    let o = ctrdb_path(&["check", "--fail-on", "error"], &warned);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The warning is still reported.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("warning[unknown-key]"));
+    // An error still fails: a leaf page of the tree zeroed.
+    let mut data = std::fs::read(&warned).unwrap();
+    let db = Db::parse(&data).unwrap();
+    let ps = db.page_size();
+    let leaf = tree_pages(&db)
+        .into_iter()
+        .find(|p| p.id > 3)
+        .expect("a tree page");
+    drop(db);
+    let off = leaf.id as usize * ps;
+    data[off..off + ps].fill(0);
+    let broken = tmp.path().join("broken.db");
+    std::fs::write(&broken, &data).unwrap();
+    assert_eq!(
+        ctrdb_path(&["check", "--fail-on", "error"], &broken)
+            .status
+            .code(),
+        Some(1)
+    );
+}
