@@ -80,14 +80,16 @@ impl Civil {
         )
     }
 
-    /// A compact stamp for file names: `20261127T210731Z`.
+    /// A compact stamp for file names, to the nanosecond so two runs within one
+    /// second name different files: `20261127T210731.176176427Z`.
     pub fn file_stamp(&self) -> String {
         format!(
-            "{}T{:02}{:02}{:02}Z",
+            "{}T{:02}{:02}{:02}.{:09}Z",
             self.date(""),
             self.hour,
             self.minute,
-            self.second
+            self.second,
+            self.nanos
         )
     }
 
@@ -137,7 +139,7 @@ mod tests {
     fn known_instants() {
         let t = Civil::from_unix(1_764_277_651, 176_176_427);
         assert_eq!(t.rfc3339_nanos(), "2025-11-27T21:07:31.176176427Z");
-        assert_eq!(t.file_stamp(), "20251127T210731Z");
+        assert_eq!(t.file_stamp(), "20251127T210731.176176427Z");
         assert_eq!(
             Civil::from_unix(-62_135_596_800, 0).rfc3339_nanos(),
             "0001-01-01T00:00:00.000000000Z"

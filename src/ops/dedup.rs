@@ -575,6 +575,17 @@ mod tests {
         });
     }
 
+    /// Two in-place runs in the same second get different default backups.
+    #[test]
+    fn default_backup_names_differ_within_a_second() {
+        let db = Path::new("/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db");
+        let a = default_backup_path(db);
+        let b = default_backup_path(db);
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("meta.db.ctrdb-backup-"), "{name}");
+    }
+
     /// A waiter is released by the namespace's publication, and — when the
     /// planning ends without it (or the planner fails) — by the end, with nothing
     /// removed: never left waiting.
