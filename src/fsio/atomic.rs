@@ -51,17 +51,17 @@ pub enum OutputError {
         source: std::io::Error,
     },
     /// Writing the new file failed.
-    #[error("writing '{path}' failed")]
+    #[error("writing the new file for '{path}' failed")]
     Write {
-        /// The temporary file.
+        /// The target (the temporary file beside it is removed).
         path: PathBuf,
         /// The cause.
         source: WriteError,
     },
     /// The new file could not be read back.
-    #[error("the new file '{path}' cannot be read back")]
+    #[error("the new file for '{path}' cannot be read back")]
     ReadBack {
-        /// The temporary file.
+        /// The target (the temporary file beside it is removed).
         path: PathBuf,
         /// The cause.
         source: ReadError,
@@ -201,11 +201,12 @@ pub fn write_verified<T, V>(
     }
     let mut staged = Staged::beside(target)?;
     let tmp_path = staged.path().to_path_buf();
-    let io_tmp = |op: &'static str| ioerr(op, &tmp_path);
-    // From here on, returning early drops `staged`, which removes the file.
-    fault::point("write-begin").map_err(io_tmp("write"))?;
-    let produced = write(staged.file_mut(), &tmp_path)?;
-    fault::point("before-fsync").map_err(io_tmp("sync"))?;
+    // Errors name the target, not the temporary file the user never asked for
+    // (it is removed when `staged` is dropped on the way out).
+    let io_tmp = |op: &'static str| ioerr(op, target);
+    fault::point("write-begin").map_err(io_tmp("write the new file for"))?;
+    let produced = write(staged.file_mut(), target)?;
+    fault::point("before-fsync").map_err(io_tmp("sync the new file for"))?;
     // The sync runs on a second thread while this one re-reads and verifies the file:
     // the read-back comes from the page cache either way, and nothing is renamed
     // before both have succeeded.
@@ -217,17 +218,17 @@ pub fn write_verified<T, V>(
         });
         let checked = DbFile::open(&tmp_path, LockMode::Shared)
             .map_err(|source| OutputError::ReadBack {
-                path: tmp_path.clone(),
+                path: target.to_path_buf(),
                 source,
             })
             .and_then(|f| verify(&produced, f.bytes()));
         let synced = synced
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")));
-        synced.map_err(io_tmp("sync"))?;
+        synced.map_err(io_tmp("sync the new file for"))?;
         checked
     })?;
-    fault::point("after-verify").map_err(io_tmp("verify"))?;
+    fault::point("after-verify").map_err(io_tmp("verify the new file for"))?;
     staged.take_mode_and_owner(&src_meta)?;
     fault::point("before-rename").map_err(ioerr("rename the new file to", target))?;
     let written = staged.commit(opts.overwrite || opts.replace_source, || {
@@ -302,8 +303,8 @@ impl Staged {
         self.file()
             .set_permissions(like.permissions())
             .map_err(|source| OutputError::Io {
-                op: "set the mode of",
-                path: self.path().to_path_buf(),
+                op: "set the mode of the new file for",
+                path: self.target.clone(),
                 source,
             })?;
         let _ = std::os::unix::fs::fchown(self.file(), Some(like.uid()), Some(like.gid()));
@@ -331,7 +332,7 @@ impl Staged {
         let size = tmp
             .as_file()
             .metadata()
-            .map_err(io("stat", tmp.path()))?
+            .map_err(io("stat the new file for", &target))?
             .len();
         if replace {
             tmp.persist(&target)
@@ -411,17 +412,17 @@ pub fn write_backup(source: &Path, bytes: &[u8], path: &Path) -> Result<Backup, 
     staged
         .file_mut()
         .write_all(bytes)
-        .map_err(io("write the backup", &tmp_path))?;
+        .map_err(io("write the backup", path))?;
     staged.take_mode_and_owner(&src_meta)?;
     staged
         .file()
         .sync_all()
-        .map_err(io("sync the backup", &tmp_path))?;
-    let back = fs::read(&tmp_path).map_err(io("read back the backup", &tmp_path))?;
+        .map_err(io("sync the backup", path))?;
+    let back = fs::read(&tmp_path).map_err(io("read back the backup", path))?;
     if sha256_hex(&back) != sha {
         return Err(OutputError::VerifyOther(format!(
             "the backup '{}' does not read back identical",
-            tmp_path.display()
+            path.display()
         )));
     }
     let written = staged.commit(false, || Ok(()))?;

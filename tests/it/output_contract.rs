@@ -290,3 +290,24 @@ fn check_fail_on_chooses_what_fails() {
         Some(1)
     );
 }
+
+/// A failed write names the file the user asked for, never the temporary file
+/// beside it (which is removed).
+#[test]
+fn write_errors_name_the_output_not_the_temporary_file() {
+    let (_, db) = fixtures().into_iter().last().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.db");
+    for fault in ["write-begin:error", "before-fsync:error", "after-verify:error"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+            .args(["compact", db.to_str().unwrap(), "--output", out.to_str().unwrap()])
+            .env("CTRDB_FAULT", fault)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{fault}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&*out.to_string_lossy()), "{fault}: {err}");
+        assert!(!err.contains("ctrdb-tmp"), "{fault}: {err}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{fault}: left a file");
+    }
+}
