@@ -49,6 +49,9 @@ pub enum AppError {
     /// Writing a new database file failed or was declined.
     #[error(transparent)]
     Write(OutputError),
+    /// An operation failed; the message says in what state it left the files.
+    #[error(transparent)]
+    Operation(ops::Error),
     /// The output file exists and `--force` was not given.
     #[error("'{0}' already exists (use --force to replace it)")]
     OutputExists(PathBuf),
@@ -89,6 +92,7 @@ impl From<ops::Error> for AppError {
         match e {
             ops::Error::Read(e) => AppError::Bolt(e),
             ops::Error::Write(e) => e.into(),
+            e @ ops::Error::InPlace { .. } => AppError::Operation(e),
         }
     }
 }

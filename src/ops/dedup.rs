@@ -16,6 +16,8 @@
 //! `--in-place` (which first writes a backup) prove before writing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
@@ -226,24 +228,52 @@ pub fn run<'a>(
                     }
                     Err(e) => return Err(e.into()),
                 };
-                crate::fault::point("after-backup").map_err(|source| OutputError::Io {
-                    op: "continue after the backup",
-                    path: backup.path.clone(),
-                    source,
-                })?;
-                outcome.backup = Some(backup);
-                outcome.written = Some(copier.write_clean(
-                    source,
-                    OutputOptions {
-                        overwrite: false,
-                        replace_source: true,
-                    },
-                    &Removals::planned(&removed),
-                    || Ok(()),
-                )?);
+                let swap = || {
+                    crate::fault::point("after-backup").map_err(|source| OutputError::Io {
+                        op: "continue after the backup",
+                        path: backup.path.clone(),
+                        source,
+                    })?;
+                    copier.write_clean(
+                        source,
+                        OutputOptions {
+                            overwrite: false,
+                            replace_source: true,
+                        },
+                        &Removals::planned(&removed),
+                        || Ok(()),
+                    )
+                };
+                match swap() {
+                    Ok(written) => {
+                        outcome.backup = Some(backup);
+                        outcome.written = Some(written);
+                    }
+                    Err(e) => return Err(failed_swap(e, file, backup)),
+                }
             }
             Ok(outcome)
         }
+    }
+}
+
+/// The error of an in-place swap that failed after its backup was made. While
+/// the database is still the file the run opened (nothing was renamed onto
+/// it), the backup is a copy of an unchanged file: it is removed, so a failed
+/// run on a full disk gives its space back. Once the database was replaced,
+/// the backup is what restores the previous state: it stays, and the error
+/// names it.
+fn failed_swap(cause: Error, file: &DbFile, backup: Backup) -> Error {
+    let still_original = match (fs::metadata(file.path()), file.file().metadata()) {
+        (Ok(now), Ok(opened)) => now.dev() == opened.dev() && now.ino() == opened.ino(),
+        _ => false,
+    };
+    let removed = still_original && fs::remove_file(&backup.path).is_ok();
+    Error::InPlace {
+        cause: Box::new(cause),
+        replaced: !still_original,
+        backup: backup.path,
+        backup_removed: removed,
     }
 }
 

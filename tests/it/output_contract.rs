@@ -298,9 +298,18 @@ fn write_errors_name_the_output_not_the_temporary_file() {
     let (_, db) = fixtures().into_iter().last().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.db");
-    for fault in ["write-begin:error", "before-fsync:error", "after-verify:error"] {
+    for fault in [
+        "write-begin:error",
+        "before-fsync:error",
+        "after-verify:error",
+    ] {
         let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
-            .args(["compact", db.to_str().unwrap(), "--output", out.to_str().unwrap()])
+            .args([
+                "compact",
+                db.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ])
             .env("CTRDB_FAULT", fault)
             .output()
             .unwrap();
@@ -308,6 +317,57 @@ fn write_errors_name_the_output_not_the_temporary_file() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(&*out.to_string_lossy()), "{fault}: {err}");
         assert!(!err.contains("ctrdb-tmp"), "{fault}: {err}");
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{fault}: left a file");
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "{fault}: left a file"
+        );
+    }
+}
+
+/// A failed `--in-place` says in what state it left the database: unchanged,
+/// with its backup removed (a full disk gets its space back), or — once the
+/// new file was renamed into place — replaced, with the backup named.
+#[test]
+fn a_failed_in_place_swap_cleans_up_or_names_its_backup() {
+    let (_, fx) = fixtures().into_iter().last().unwrap();
+    for (fault, replaced) in [
+        ("after-backup:error", false),
+        ("before-fsync:error", false),
+        ("before-rename:error", false),
+        ("after-rename:error", true),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("meta.db");
+        std::fs::copy(&fx, &db).unwrap();
+        let before = std::fs::read(&db).unwrap();
+        let backup = tmp.path().join("backup.db");
+        let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+            .args(["dedup", db.to_str().unwrap(), "--in-place", "--backup"])
+            .arg(&backup)
+            .env("CTRDB_FAULT", fault)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{fault}: {err}");
+        let now = std::fs::read(&db).unwrap();
+        if replaced {
+            assert_ne!(now, before, "{fault}: the swap should have happened");
+            assert!(
+                err.contains("was replaced") && err.contains("backup.db"),
+                "{fault}: {err}"
+            );
+            assert_eq!(std::fs::read(&backup).unwrap(), before, "{fault}");
+        } else {
+            assert_eq!(now, before, "{fault}: the database changed");
+            assert!(err.contains("unchanged"), "{fault}: {err}");
+            assert!(!backup.exists(), "{fault}: the backup was left behind");
+        }
+        let stray: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("ctrdb-tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{fault}: {stray:?}");
     }
 }
