@@ -128,7 +128,8 @@ pub struct ImagesArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Only these namespaces (repeatable).
+    /// Only these namespaces (repeatable) [default: $CONTAINERD_NAMESPACE if set,
+    /// else all]. A namespace the file does not have is an error.
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
 
@@ -139,6 +140,10 @@ pub struct ImagesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Print the image names only, one per line.
+    #[arg(short, long, conflicts_with_all = ["format", "collapse"])]
+    pub quiet: bool,
 }
 
 /// `ctrdb refs`.
@@ -147,13 +152,18 @@ pub struct RefsArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Only these namespaces (repeatable).
+    /// Only these namespaces (repeatable) [default: $CONTAINERD_NAMESPACE if set,
+    /// else all]. A namespace the file does not have is an error.
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Print the image names only, one per line, grouped by target digest.
+    #[arg(short, long, conflicts_with = "format")]
+    pub quiet: bool,
 }
 
 /// `ctrdb compact`.

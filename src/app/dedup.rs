@@ -5,7 +5,9 @@ use std::fs;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
+use super::{
+    emit, hash_wanted, note_stale_removed, resolve_namespaces, AppError, ExitStatus, Input,
+};
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
 use crate::cli::DedupArgs;
@@ -56,6 +58,8 @@ pub(super) fn run(
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
     let db = file.db()?;
+    // A write planner does not take its scope from the environment: only `-n`.
+    resolve_namespaces(&db, &input.path, &a.namespaces, false)?;
     let spinner = spinner(job.mode.writes() && !json && db.data().len() >= PROGRESS_MIN_BYTES);
     let outcome = op::run(&file, &db, &job, &|m| {
         if let Some(p) = &spinner {

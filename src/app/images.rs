@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{emit, hash_wanted, ns_selected, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, ns_selected, resolve_namespaces, AppError, ExitStatus, Input};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
 use crate::containerd::MetaDb;
@@ -17,6 +17,7 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
+    let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, meta) = hash_alongside(
         hash_wanted(&a.input, a.format == Format::Json)?,
         db.data(),
@@ -25,7 +26,7 @@ pub(super) fn run(
     let nss: Vec<_> = meta
         .namespaces
         .iter()
-        .filter(|n| ns_selected(&a.namespaces, n.name.0))
+        .filter(|n| ns_selected(&namespaces, n.name.0))
         .collect();
     let info = || input.info(&db, sha256.clone());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -61,6 +62,7 @@ pub(super) fn run(
             .collect();
         emit(ExitStatus::Clean, || {
             match a.format {
+                _ if a.quiet => report::write_names(&mut out, &rows)?,
                 Format::Table => report::write_table(&mut out, &rows)?,
                 Format::Jsonl => wire::write_lines(&mut out, &rows)?,
                 Format::Json => report::write_json(&mut out, info(), &rows)?,

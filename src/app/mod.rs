@@ -207,6 +207,57 @@ impl Input {
     }
 }
 
+/// The namespaces a listing is limited to: `-n` as given, else the
+/// `CONTAINERD_NAMESPACE` variable when `honour_env` (as `ctr` does), else all
+/// (empty). A namespace the file does not have is an error that names those it
+/// has: a typo must not look like an empty result.
+fn resolve_namespaces(
+    db: &bolt::Db<'_>,
+    path: &Path,
+    given: &[String],
+    honour_env: bool,
+) -> Result<Vec<String>, AppError> {
+    let chosen: Vec<String> = if !given.is_empty() {
+        given.to_vec()
+    } else if honour_env {
+        std::env::var(NAMESPACE_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let names = crate::containerd::namespaces::namespace_names(db);
+    let unknown: Vec<&String> = chosen
+        .iter()
+        .filter(|n| !names.contains(&n.as_bytes()))
+        .collect();
+    if let Some(first) = unknown.first() {
+        let from_env = given.is_empty();
+        let has: Vec<String> = names.iter().map(|n| crate::bytes::display(n)).collect();
+        return Err(AppError::Usage(format!(
+            "no namespace '{}'{} in {}; it has: {}",
+            crate::bytes::escape_controls(first),
+            if from_env {
+                format!(" (from {NAMESPACE_ENV})")
+            } else {
+                String::new()
+            },
+            path.display(),
+            if has.is_empty() {
+                "none".to_string()
+            } else {
+                has.join(", ")
+            }
+        )));
+    }
+    Ok(chosen)
+}
+
+/// The environment variable `ctr` takes its namespace from.
+pub const NAMESPACE_ENV: &str = "CONTAINERD_NAMESPACE";
+
 /// Whether `ns` passes a `-n` filter (empty = all).
 fn ns_selected(filter: &[String], ns: &[u8]) -> bool {
     filter.is_empty() || filter.iter().any(|f| f.as_bytes() == ns)

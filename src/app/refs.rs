@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{emit, hash_wanted, ns_selected, AppError, ExitStatus, Input};
+use super::{emit, hash_wanted, ns_selected, resolve_namespaces, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::cli::RefsArgs;
 use crate::containerd::MetaDb;
@@ -16,13 +16,14 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
+    let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, (meta, map)) = hash_alongside(
         hash_wanted(&a.input, a.format == Format::Json)?,
         db.data(),
         || {
             let mut meta = MetaDb::decode_records(&db);
             meta.namespaces
-                .retain(|n| ns_selected(&a.namespaces, n.name.0));
+                .retain(|n| ns_selected(&namespaces, n.name.0));
             let map = refs::build(&meta);
             (meta, map)
         },
@@ -34,6 +35,7 @@ pub(super) fn run(
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
         emit(ExitStatus::Clean, || {
             match a.format {
+                _ if a.quiet => report::write_names(&mut out, &map)?,
                 Format::Table => report::write_table(&mut out, &map)?,
                 Format::Jsonl => report::write_lines(&mut out, &map)?,
                 Format::Json => {

@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod findings;
 pub mod labels;
 pub mod model;
+pub mod namespaces;
 pub mod reference;
 
 pub use decode::MetaDb;

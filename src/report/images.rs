@@ -93,6 +93,14 @@ pub fn write_groups_lines(out: &mut dyn Write, groups: &[DigestGroup<'_>]) -> io
     super::write_lines(out, groups.iter().map(Json))
 }
 
+/// `--quiet`: the names, one per line.
+pub fn write_names(out: &mut dyn Write, rows: &[ImageRow<'_, '_>]) -> io::Result<()> {
+    for r in rows {
+        writeln!(out, "{}", cell(r.name.0))?;
+    }
+    Ok(())
+}
+
 /// The records as a table.
 pub fn write_table(out: &mut dyn Write, rows: &[ImageRow<'_, '_>]) -> io::Result<()> {
     let mut table = vec![vec![

@@ -168,6 +168,15 @@ fn flags(n: &NameRef<'_>) -> String {
     }
 }
 
+/// `--quiet`: every name, one per line, in the map's order (by namespace,
+/// then target digest).
+pub fn write_names(out: &mut dyn Write, map: &RefsMap<'_>) -> io::Result<()> {
+    for n in map.groups.iter().flat_map(|g| &g.names) {
+        writeln!(out, "{}", cell(n.name.0))?;
+    }
+    Ok(())
+}
+
 /// The map for people: each group with its names and their flags, then the
 /// digests shared across namespaces.
 pub fn write_table(out: &mut dyn Write, map: &RefsMap<'_>) -> io::Result<()> {

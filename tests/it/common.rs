@@ -57,6 +57,8 @@ pub fn fixtures() -> Vec<(String, PathBuf)> {
 /// Runs the ctrdb binary.
 pub fn ctrdb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        // The caller's namespace variable would change what listings show.
+        .env_remove("CONTAINERD_NAMESPACE")
         .args(args)
         .output()
         .expect("run ctrdb")
@@ -65,6 +67,7 @@ pub fn ctrdb(args: &[&str]) -> Output {
 /// Runs the ctrdb binary on a path argument.
 pub fn ctrdb_path(args: &[&str], path: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .env_remove("CONTAINERD_NAMESPACE")
         .args(args)
         .arg(path)
         .output()

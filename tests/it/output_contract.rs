@@ -371,3 +371,104 @@ fn a_failed_in_place_swap_cleans_up_or_names_its_backup() {
         assert!(stray.is_empty(), "{fault}: {stray:?}");
     }
 }
+
+/// `-q` prints the names only, one per line: the same names, in the same
+/// order, as the records.
+#[test]
+fn quiet_listings_print_names_only() {
+    for (_, db) in fixtures() {
+        let o = ctrdb_path(&["images", "-q"], &db);
+        assert_eq!(o.status.code(), Some(0));
+        let names: Vec<String> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let o = ctrdb_path(&["images", "--format", "jsonl"], &db);
+        let want: Vec<String> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(names, want, "{}", db.display());
+        let o = ctrdb_path(&["refs", "-q"], &db);
+        let mut refs: Vec<String> = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let mut want = want;
+        refs.sort();
+        want.sort();
+        assert_eq!(refs, want, "{}", db.display());
+        assert_eq!(
+            ctrdb_path(&["images", "-q", "--format", "json"], &db)
+                .status
+                .code(),
+            Some(2)
+        );
+    }
+}
+
+/// A `-n` the file does not have is an error naming the ones it has;
+/// `CONTAINERD_NAMESPACE` picks the namespace of a listing as in `ctr`, never
+/// the scope of `dedup`.
+#[test]
+fn namespaces_are_checked_and_taken_from_the_environment() {
+    let (_, db) = fixtures().into_iter().last().unwrap();
+    for cmd in ["images", "refs", "dedup"] {
+        let o = ctrdb_path(&[cmd, "-n", "k8s.i0"], &db);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("no namespace 'k8s.i0'") && err.contains("k8s.io"),
+            "{cmd}: {err}"
+        );
+    }
+    let listed = |env: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ctrdb"));
+        c.args(args).arg(&db).env_remove("CONTAINERD_NAMESPACE");
+        if let Some(ns) = env {
+            c.env("CONTAINERD_NAMESPACE", ns);
+        }
+        c.output().unwrap()
+    };
+    let namespaces_of = |o: &std::process::Output| {
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["namespace"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.dedup();
+        v
+    };
+    let all = listed(None, &["images", "--format", "jsonl"]);
+    assert!(namespaces_of(&all).len() > 1);
+    let one = listed(Some("k8s.io"), &["images", "--format", "jsonl"]);
+    assert_eq!(namespaces_of(&one), ["k8s.io"]);
+    let given = listed(
+        Some("k8s.io"),
+        &["images", "--format", "jsonl", "-n", "default"],
+    );
+    assert_eq!(namespaces_of(&given), ["default"]);
+    let typo = listed(Some("k8s.i0"), &["images"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("CONTAINERD_NAMESPACE"));
+    // dedup's scope is -n alone.
+    let a = listed(Some("k8s.io"), &["dedup", "--format", "json"]);
+    let b = listed(None, &["dedup", "--format", "json"]);
+    let decisions = |o: &std::process::Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["decisions"].clone()
+    };
+    assert_eq!(decisions(&a), decisions(&b));
+}
