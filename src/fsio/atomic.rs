@@ -13,8 +13,10 @@
 //!
 //! Error messages leave out their cause; print the chain (`{:#}` in anyhow) to see it.
 
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -371,22 +373,39 @@ pub struct Backup {
 
 impl Backup {
     /// The shell command that puts the backup back in place of `db`:
-    /// `mv -f -- <backup> <db>`, each path quoted for a POSIX shell when needed.
-    pub fn restore_command(&self, db: &Path) -> String {
-        format!("mv -f -- {} {}", shell_quote(&self.path), shell_quote(db))
+    /// `mv -f -- <backup> <db>`, each path quoted for a POSIX shell when needed,
+    /// byte for byte (a path that is not UTF-8 stays exactly as it is).
+    pub fn restore_command(&self, db: &Path) -> OsString {
+        let mut cmd = OsString::from("mv -f -- ");
+        cmd.push(shell_quote(&self.path));
+        cmd.push(" ");
+        cmd.push(shell_quote(db));
+        cmd
     }
 }
 
-fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
-    if !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(&c))
+/// `p` as one word of a POSIX shell: as it is when it holds only characters no
+/// shell treats specially, else in single quotes (inside which every byte is
+/// literal), with each `'` written as `'\''`.
+fn shell_quote(p: &Path) -> OsString {
+    let b = p.as_os_str().as_bytes();
+    if !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"/._-+:@,=".contains(c))
     {
-        s
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        return p.as_os_str().to_os_string();
     }
+    let mut q = Vec::with_capacity(b.len().saturating_add(2));
+    q.push(b'\'');
+    for &c in b {
+        if c == b'\'' {
+            q.extend_from_slice(b"'\\''");
+        } else {
+            q.push(c);
+        }
+    }
+    q.push(b'\'');
+    OsString::from_vec(q)
 }
 
 /// Copies `bytes` (a locked database's) to a new file at `path`, never replacing

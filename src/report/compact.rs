@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::table::bytes_and_human_size;
+use super::wire::PathBytes;
 use super::{Envelope, InputInfo, Layout};
 use crate::bolt::writer::FreelistMode;
 use crate::bolt::Db;
@@ -14,7 +15,7 @@ use crate::ops::copy::Copied;
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Output<'r> {
-    path: String,
+    path: PathBytes,
     size: u64,
     sha256: &'r Option<String>,
     txid: u64,
@@ -56,7 +57,7 @@ pub fn write_json(
     let size_before = db.data().len() as u64;
     let body = Compacted {
         output: Output {
-            path: c.written.path.display().to_string(),
+            path: PathBytes(c.written.path.clone()),
             size: c.written.size,
             sha256: &c.sha256,
             txid: c.summary.txid,

@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::table::cell;
-use super::wire::Json;
+use std::os::unix::ffi::OsStrExt;
+
+use super::wire::{Json, OsBytes, PathBytes};
 use super::{Envelope, InputInfo, Layout};
 use crate::analysis::dedup::{Action, Decision, NamespaceSummary, Plan};
 use crate::analysis::gc::{Collectable, Impact};
@@ -34,7 +36,7 @@ struct Dedup<'r, 'a> {
     refused: Option<&'r str>,
     output: Option<Output>,
     backup: Option<Backup<'r>>,
-    rollback: Option<String>,
+    rollback: Option<OsBytes>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,7 +63,7 @@ struct Gc<'r, 'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Output {
-    path: String,
+    path: PathBytes,
     size: u64,
     sha256: Option<String>,
     txid: u64,
@@ -74,7 +76,7 @@ struct Output {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Backup<'r> {
-    path: String,
+    path: PathBytes,
     sha256: &'r str,
 }
 
@@ -136,7 +138,7 @@ pub fn write_json(
         warnings: &plan.warnings,
         refused: req.refused,
         output: o.written.as_ref().map(|w| Output {
-            path: w.copy.written.path.display().to_string(),
+            path: PathBytes(w.copy.written.path.clone()),
             size: w.copy.written.size,
             sha256: w.copy.sha256.clone(),
             txid: w.copy.summary.txid,
@@ -146,10 +148,13 @@ pub fn write_json(
             verified: true,
         }),
         backup: o.backup.as_ref().map(|b| Backup {
-            path: b.path.display().to_string(),
+            path: PathBytes(b.path.clone()),
             sha256: &b.sha256,
         }),
-        rollback: o.backup.as_ref().map(|b| b.restore_command(req.db)),
+        rollback: o
+            .backup
+            .as_ref()
+            .map(|b| OsBytes(b.restore_command(req.db))),
     };
     super::write_document(out, &Envelope::new("dedup", input, body), layout)
 }
@@ -175,11 +180,12 @@ pub fn write_table(out: &mut dyn Write, req: &Request<'_>, o: &Outcome<'_>) -> i
     }
     if let Some(b) = &o.backup {
         writeln!(out, "backup: {} (sha256 {})", b.path.display(), b.sha256)?;
-        writeln!(
-            out,
-            "to roll back, with containerd stopped:\n    {}",
-            b.restore_command(req.db)
-        )?;
+        // The command's bytes as they are: a path that is not UTF-8 must reach
+        // the shell exactly.
+        writeln!(out, "to roll back, with containerd stopped:")?;
+        out.write_all(b"    ")?;
+        out.write_all(b.restore_command(req.db).as_bytes())?;
+        writeln!(out)?;
     }
     if !req.mode.writes() && req.refused.is_none() {
         if o.plan.removed_count() > 0 {

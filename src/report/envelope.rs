@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::wire::PathBytes;
 use super::REPORT_SCHEMA_VERSION;
 use crate::bytes::sha256_hex;
 
@@ -55,8 +56,8 @@ impl Tool {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InputInfo {
-    /// The path as given.
-    pub path: String,
+    /// The path as given (its bytes, if it is not UTF-8).
+    pub path: PathBytes,
     /// File size in bytes.
     pub size: u64,
     /// SHA-256 of the file's bytes, lower-case hex; `None` unless requested (`--hash`).
@@ -69,7 +70,7 @@ impl InputInfo {
     /// Describes `data`, hashing it when `hash` is set.
     pub fn new(path: &std::path::Path, data: &[u8], hash: bool, txid: Option<u64>) -> InputInfo {
         InputInfo {
-            path: path.display().to_string(),
+            path: PathBytes(path.to_path_buf()),
             size: data.len() as u64,
             sha256: hash.then(|| sha256_hex(data)),
             txid,
@@ -87,7 +88,7 @@ impl InputInfo {
         txid: Option<u64>,
     ) -> InputInfo {
         InputInfo {
-            path: path.display().to_string(),
+            path: PathBytes(path.to_path_buf()),
             size,
             sha256,
             txid,

@@ -67,6 +67,29 @@ pub fn serialize_labels<S: Serializer>(m: &Labels<'_>, s: S) -> Result<S::Ok, S:
     map.end()
 }
 
+/// A file path as a byte string: the path's own bytes, so a path that is not
+/// UTF-8 is `{"bytes": …}` rather than a lossy string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathBytes(pub std::path::PathBuf);
+
+impl Serialize for PathBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::os::unix::ffi::OsStrExt;
+        serialize_bytes(self.0.as_os_str().as_bytes(), s)
+    }
+}
+
+/// A shell command (or any byte string held as an `OsString`), as a byte string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsBytes(pub std::ffi::OsString);
+
+impl Serialize for OsBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use std::os::unix::ffi::OsStrExt;
+        serialize_bytes(self.0.as_bytes(), s)
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.rfc3339())

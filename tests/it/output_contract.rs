@@ -472,3 +472,59 @@ fn namespaces_are_checked_and_taken_from_the_environment() {
     };
     assert_eq!(decisions(&a), decisions(&b));
 }
+
+/// A path that is not UTF-8 is reported byte for byte: JSON paths as
+/// `{"bytes": …}`, and the rollback command, run by a shell, restores the
+/// backup onto the database.
+#[test]
+fn non_utf8_paths_are_kept_byte_for_byte() {
+    use base64::Engine as _;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (_, fx) = fixtures().into_iter().last().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp
+        .path()
+        .join(std::ffi::OsString::from_vec(b"node\xff 'q'".to_vec()));
+    std::fs::create_dir(&dir).unwrap();
+    let db = dir.join("meta.db");
+    std::fs::copy(&fx, &db).unwrap();
+    let original = std::fs::read(&db).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+        .args(["dedup", "--in-place", "--format", "json"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let bytes = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                v["bytes"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("not bytes: {v}")),
+            )
+            .unwrap()
+    };
+    assert_eq!(bytes(&v["input"]["path"]), db.as_os_str().as_bytes());
+    assert_eq!(bytes(&v["output"]["path"]), db.as_os_str().as_bytes());
+    let backup = bytes(&v["backup"]["path"]);
+    assert!(std::path::Path::new(std::ffi::OsStr::from_bytes(&backup)).is_file());
+    assert_ne!(std::fs::read(&db).unwrap(), original);
+    let rollback = bytes(&v["rollback"]);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(std::ffi::OsStr::from_bytes(&rollback))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        original,
+        "the rollback restores the input"
+    );
+}
