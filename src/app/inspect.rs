@@ -67,11 +67,7 @@ pub(super) fn run(
             .saturating_mul(ps),
         txid: m.txid,
         meta_used: db.selection().used,
-        freelist: if m.has_freelist() {
-            "persisted (NoFreelistSync=false)"
-        } else {
-            "not persisted (NoFreelistSync)"
-        },
+        freelist: m.has_freelist().then_some(m.freelist),
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
         top_level_buckets: &meta.top_level,

@@ -49,7 +49,7 @@ pub struct Inspection<'r, 'a> {
     pub reclaimable_bytes: u64,
     pub txid: u64,
     pub meta_used: usize,
-    pub freelist: &'static str,
+    pub freelist: Option<u64>,
     pub containerd_schema_version: Option<i64>,
     pub containerd_family: &'static str,
     pub top_level_buckets: &'r [Bytes<'a>],
@@ -84,7 +84,11 @@ pub fn write_table(out: &mut dyn Write, path: &Path, d: &Inspection<'_, '_>) -> 
         d.pages_in_use, d.file_pages, d.high_water_mark, d.pages_free, d.pages_unused, d.reclaimable_bytes
     )?;
     writeln!(out, "txid:          {} (meta {})", d.txid, d.meta_used)?;
-    writeln!(out, "freelist:      {}", d.freelist)?;
+    let freelist = match d.freelist {
+        Some(_) => "persisted (NoFreelistSync=false)",
+        None => "not persisted (NoFreelistSync)",
+    };
+    writeln!(out, "freelist:      {freelist}")?;
     let v = d
         .containerd_schema_version
         .map_or("-".to_string(), |v| v.to_string());

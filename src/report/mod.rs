@@ -63,7 +63,7 @@ pub enum Layout {
 }
 
 /// Version of the JSON report format. Bumped on any incompatible change.
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+pub const REPORT_SCHEMA_VERSION: u32 = 3;
 
 /// Writes `doc` in `layout`, and a newline.
 pub fn write_document<T: serde::Serialize>(

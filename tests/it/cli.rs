@@ -90,7 +90,7 @@ fn check_json_has_the_documented_envelope() {
         let o = ctrdb_path(&["check", "--format", "json", "--hash"], &path);
         assert_eq!(o.status.code(), Some(0), "{name}");
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(v["schemaVersion"], 2);
+        assert_eq!(v["schemaVersion"], 3);
         assert_eq!(v["command"], "check");
         assert_eq!(v["tool"]["name"], "ctrdb");
         let bytes = std::fs::read(&path).unwrap();

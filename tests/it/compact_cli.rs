@@ -101,7 +101,7 @@ fn json_report() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     let data = std::fs::read(&out).expect("read");
     let src_len = std::fs::metadata(&src).expect("stat").len();
-    assert_eq!(v["schemaVersion"], 2);
+    assert_eq!(v["schemaVersion"], 3);
     assert_eq!(v["tool"]["name"], "ctrdb");
     assert_eq!(v["command"], "compact");
     assert_eq!(v["input"]["path"], src.display().to_string());

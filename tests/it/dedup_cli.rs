@@ -372,7 +372,7 @@ fn dry_run_on_fixtures_per_policy() {
             assert_eq!(code, Some(1), "{name} {policy}: something to remove");
             assert_eq!(
                 (doc.schema_version, doc.command.as_str(), doc.mode.as_str()),
-                (2, "dedup", "dryRun")
+                (3, "dedup", "dryRun")
             );
             assert_eq!(doc.policy, policy);
             assert!(doc.output.is_none() && doc.backup.is_none() && doc.refused.is_none());

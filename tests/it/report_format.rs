@@ -167,7 +167,7 @@ struct InspectDoc {
     reclaimable_bytes: u64,
     txid: u64,
     meta_used: usize,
-    freelist: String,
+    freelist: Option<u64>,
     containerd_schema_version: Option<i64>,
     containerd_family: String,
     top_level_buckets: Vec<Value>,
@@ -268,7 +268,7 @@ fn envelope(
     input: &InputInfo,
     file: &std::path::Path,
 ) {
-    assert_eq!(v, 2);
+    assert_eq!(v, 3);
     assert_eq!(tool.name, "ctrdb");
     assert_eq!(command, want);
     let bytes = std::fs::read(file).unwrap();
