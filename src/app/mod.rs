@@ -42,7 +42,11 @@ pub enum ExitStatus {
 pub enum AppError {
     /// From the bbolt layer.
     #[error(transparent)]
-    Bolt(#[from] bolt::Error),
+    Bolt(bolt::Error),
+    /// The database is locked by another process (a `bolt::Error::Locked`),
+    /// with what to do about it for the kind of lock.
+    #[error("{}. {}", .0, in_use_advice(.0))]
+    InUse(bolt::Error),
     /// Writing the output failed (the cause follows in the error chain).
     #[error("cannot write the output")]
     Output(#[from] std::io::Error),
@@ -67,7 +71,7 @@ impl AppError {
     /// The exit status this error maps to.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            AppError::Bolt(bolt::Error::Locked { .. }) => ExitStatus::InUse,
+            AppError::InUse(_) => ExitStatus::InUse,
             _ => ExitStatus::Error,
         }
     }
@@ -75,6 +79,28 @@ impl AppError {
     /// Whether the error is a closed output pipe (`ctrdb dump | head`), which is not a failure.
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<bolt::Error> for AppError {
+    fn from(e: bolt::Error) -> AppError {
+        match e {
+            e @ bolt::Error::Locked { .. } => AppError::InUse(e),
+            e => AppError::Bolt(e),
+        }
+    }
+}
+
+/// What to do about a locked database. containerd holds bbolt's write lock for as
+/// long as it runs; a read lock is another reader's (a `ctrdb` or `bbolt`
+/// command), which blocks only a writer.
+fn in_use_advice(e: &bolt::Error) -> &'static str {
+    match e {
+        bolt::Error::Locked {
+            holder: Some(bolt::LockHolder { kind: bolt::LockKind::Read, .. }),
+            ..
+        } => "A reader holds it (not containerd, which holds a write lock): let it finish, or work on a copy of the file",
+        _ => "It is probably a running containerd: stop containerd (and anything embedding it: dockerd, k3s, rke2), or work on a copy of the file",
     }
 }
 
@@ -90,7 +116,7 @@ impl From<OutputError> for AppError {
 impl From<ops::Error> for AppError {
     fn from(e: ops::Error) -> AppError {
         match e {
-            ops::Error::Read(e) => AppError::Bolt(e),
+            ops::Error::Read(e) => e.into(),
             ops::Error::Write(e) => e.into(),
             e @ ops::Error::InPlace { .. } => AppError::Operation(e),
         }

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::bucket::Bucket;
-use super::error::{BucketPath, Corruption, Error, Result};
+use super::error::{BucketPath, Corruption, Error, LockHolder, LockKind, Result};
 use super::freelist::{self, Freelist};
 use super::layout::*;
 use super::meta::{self, Meta, MetaSelection};
@@ -164,8 +164,10 @@ fn map(file: &File) -> std::io::Result<memmap2::Mmap> {
     unsafe { memmap2::MmapOptions::new().map(file) }
 }
 
-/// Finds who holds a lock on `file` from `/proc/locks`, as "`comm` (pid N)".
-fn lock_holder(file: &File) -> Option<String> {
+/// Finds who holds a lock on `file` from `/proc/locks`: the lock's kind, and
+/// the process while it still runs (`/proc/PID/comm`). Lines of waiters (`->`)
+/// are skipped: they hold nothing.
+fn lock_holder(file: &File) -> Option<LockHolder> {
     use std::os::unix::fs::MetadataExt;
     let md = file.metadata().ok()?;
     let dev = md.dev();
@@ -173,24 +175,28 @@ fn lock_holder(file: &File) -> Option<String> {
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     let want = format!("{major:02x}:{minor:02x}:{}", md.ino());
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    for line in locks.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
-        let Some(pos) = f.iter().position(|x| *x == want) else {
-            continue;
-        };
-        let pid = f.get(pos.checked_sub(1)?)?;
-        let mode = f.get(pos.checked_sub(2)?).copied().unwrap_or("");
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        let comm = comm.trim();
-        let who = if comm.is_empty() {
-            "process".to_string()
-        } else {
-            comm.to_string()
-        };
-        return Some(format!("{who} (pid {pid}, {} lock)", mode.to_lowercase()));
+    locks.lines().find_map(|line| parse_lock_line(line, &want))
+}
+
+/// One `/proc/locks` line, "`1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`",
+/// when it is a held lock on the file `want` (`major:minor:inode`).
+fn parse_lock_line(line: &str, want: &str) -> Option<LockHolder> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.get(1) == Some(&"->") {
+        return None;
     }
-    None
+    let pos = f.iter().position(|x| *x == want)?;
+    let pid = f.get(pos.checked_sub(1)?)?;
+    let kind = match *f.get(pos.checked_sub(2)?)? {
+        "READ" => LockKind::Read,
+        "WRITE" => LockKind::Write,
+        _ => return None,
+    };
+    let process = pid.parse::<u32>().ok().and_then(|pid| {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        Some((pid, comm.trim_end_matches('\n').to_string()))
+    });
+    Some(LockHolder { kind, process })
 }
 
 /// A parsed view of a bbolt file: the selected meta and the page geometry.
@@ -303,5 +309,31 @@ impl<'a> Db<'a> {
             return Ok(None);
         }
         freelist::read(&self.pages, m.freelist).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_lines_give_kind_and_only_a_live_process() {
+        let me = std::process::id();
+        let line = format!("1: FLOCK  ADVISORY  WRITE {me} fd:01:5678 0 EOF");
+        let h = parse_lock_line(&line, "fd:01:5678").expect("a held lock");
+        assert_eq!(h.kind, LockKind::Write);
+        let (pid, comm) = h.process.expect("this process runs");
+        assert_eq!(pid, me);
+        assert!(!comm.is_empty() && !comm.ends_with('\n'));
+
+        // pid_max is at most 2^22: this pid cannot run, so it is not named
+        let dead = "2: FLOCK  ADVISORY  READ  4294967295 fd:01:5678 0 EOF";
+        let h = parse_lock_line(dead, "fd:01:5678").expect("a held lock");
+        assert_eq!((h.kind, &h.process), (LockKind::Read, &None));
+        assert_eq!(h.to_string(), "another process (a read lock)");
+
+        let waiter = format!("1: -> FLOCK  ADVISORY  WRITE {me} fd:01:5678 0 EOF");
+        assert_eq!(parse_lock_line(&waiter, "fd:01:5678"), None);
+        assert_eq!(parse_lock_line(&line, "fd:01:9999"), None);
     }
 }

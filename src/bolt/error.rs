@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::bytes::escape_controls;
+
 /// A page number.
 pub type Pgid = u64;
 
@@ -264,6 +266,40 @@ impl fmt::Display for MetaProblem {
     }
 }
 
+/// Whether a lock is shared (a reader's) or exclusive (a writer's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// A shared lock: bbolt takes it for a read-only open.
+    Read,
+    /// An exclusive lock: bbolt takes it for a read-write open, for as long as
+    /// the database is open.
+    Write,
+}
+
+/// The process that holds a lock, as `/proc/locks` and `/proc/PID/comm` name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// The lock's kind.
+    pub kind: LockKind,
+    /// The process that took the lock and its command name, when it still runs
+    /// (a lock outlives its taker when a child inherited the descriptor; a dead
+    /// pid is not named).
+    pub process: Option<(u32, String)>,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            LockKind::Read => "a read lock",
+            LockKind::Write => "a write lock",
+        };
+        match &self.process {
+            Some((pid, comm)) => write!(f, "{} (pid {pid}, {kind})", escape_controls(comm)),
+            None => write!(f, "another process ({kind})"),
+        }
+    }
+}
+
 /// Errors of the bbolt layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -279,12 +315,12 @@ pub enum Error {
         cause: std::io::Error,
     },
     /// Another process holds a conflicting lock on the file.
-    #[error("'{path}' is in use{}: it is locked, probably by a running containerd. Stop containerd (and anything embedding it: dockerd, k3s, rke2) or work on a copy of the file", holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default())]
+    #[error("'{path}' is in use: it is locked by {}", holder.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "another process".into()))]
     Locked {
         /// The file.
         path: PathBuf,
-        /// The lock holder, when `/proc/locks` names one.
-        holder: Option<String>,
+        /// The lock holder, when `/proc/locks` names a live one.
+        holder: Option<LockHolder>,
     },
     /// The file is not a bbolt database.
     #[error("not a bbolt database: {reason}")]

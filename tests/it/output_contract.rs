@@ -278,7 +278,6 @@ fn check_fail_on_chooses_what_fails() {
         .into_iter()
         .find(|p| p.id > 3)
         .expect("a tree page");
-    drop(db);
     let off = leaf.id as usize * ps;
     data[off..off + ps].fill(0);
     let broken = tmp.path().join("broken.db");
