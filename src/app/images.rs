@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
-use super::{emit, hash_wanted, ns_selected, resolve_namespaces, AppError, ExitStatus, Input};
+use super::{
+    damage_in, emit, hash_wanted, ns_selected, resolve_namespaces, status_of, tell_damage,
+    AppError, ExitStatus, Input,
+};
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
 use crate::containerd::MetaDb;
@@ -13,7 +16,7 @@ use crate::report::{self as wire, hash_alongside};
 pub(super) fn run(
     a: &ImagesArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input)?;
     let db = file.db()?;
@@ -28,11 +31,14 @@ pub(super) fn run(
         .iter()
         .filter(|n| ns_selected(&namespaces, n.name.0))
         .collect();
-    let info = || input.info(&db, sha256.clone());
+    let damage = damage_in(&meta, &namespaces);
+    tell_damage(err, &input.path, &damage)?;
+    let status = status_of(&damage);
+    let info = || input.info(&db, sha256.clone()).with_damage(damage.clone());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
         let groups: Vec<DigestGroup<'_>> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
-        emit(ExitStatus::Clean, || {
+        emit(status, || {
             match a.format {
                 Format::Table => report::write_groups_table(&mut out, &groups)?,
                 Format::Jsonl => report::write_groups_lines(&mut out, &groups)?,
@@ -60,7 +66,7 @@ pub(super) fn run(
                 })
             })
             .collect();
-        emit(ExitStatus::Clean, || {
+        emit(status, || {
             match a.format {
                 _ if a.quiet => report::write_names(&mut out, &rows)?,
                 Format::Table => report::write_table(&mut out, &rows)?,

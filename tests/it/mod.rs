@@ -6,6 +6,7 @@ mod compact_cli;
 mod compact_live;
 mod corruption;
 mod crash;
+mod damage_truth;
 mod decode_each;
 pub mod dedup_cli;
 mod dedup_live;
