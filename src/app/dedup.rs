@@ -82,6 +82,7 @@ pub(super) fn run(
         namespaces: &a.namespaces,
         keep: &keep,
         refused: refused.as_deref(),
+        confirmed: a.yes,
     };
     let status = if job.mode.writes() || outcome.plan.removed_count() == 0 {
         ExitStatus::Clean
@@ -115,8 +116,10 @@ fn refusal_message(r: &Refusal, job: &Job, o: &Outcome<'_>) -> String {
             o.impact.newly.describe(DESCRIBED)
         ),
         Refusal::NeedsConfirmation { removed } => format!(
-            "--policy {} removes tags ({removed} name(s) in all); review the dry run and add --yes to write",
-            job.plan.policy.name()
+            "--policy {} would remove {removed} image name(s), among them {} that no kept name replaces; \
+             review the dry run and add --yes to write",
+            job.plan.policy.name(),
+            report::dropped_tags_phrase(&o.plan)
         ),
         Refusal::BackupExists(path) => format!(
             "the backup path '{}' already exists; choose another with --backup PATH",
