@@ -12,10 +12,12 @@ use crate::report::InputInfo;
 
 mod check;
 mod compact;
+mod completions;
 mod dedup;
 mod dump;
 mod images;
 mod inspect;
+mod man;
 mod refs;
 
 /// containerd's default metadata database.
@@ -299,5 +301,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
+        Command::Completions(a) => completions::run(&a, out),
+        Command::Man => man::run(out),
     }
 }

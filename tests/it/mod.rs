@@ -27,5 +27,6 @@ pub mod rel_common;
 mod report_format;
 mod schema_findings;
 mod schema_golden;
+mod shell_docs;
 mod writer_common;
 mod writer_roundtrip;
