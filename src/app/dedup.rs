@@ -23,7 +23,7 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let mut input = Input::from_args(&a.input);
+    let mut input = Input::from_args(&a.input, err)?;
     let mode = if a.in_place {
         input.lock = LockMode::Exclusive;
         // Work next to the real file: a symlinked meta.db stays a link to the

@@ -13,9 +13,9 @@ use crate::report::{self as wire, hash_alongside};
 pub(super) fn run(
     a: &ImagesArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, meta) = hash_alongside(

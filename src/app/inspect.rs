@@ -15,9 +15,9 @@ use rayon::prelude::*;
 pub(super) fn run(
     a: &InspectArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let m = db.meta();
     let (sha256, (pages, (meta, multi))) = hash_alongside(

@@ -8,8 +8,9 @@ use clap::CommandFactory;
 use clap_mangen::roff::{bold, roman, Roff};
 use clap_mangen::Man;
 
-use super::{emit, AppError, ExitStatus, DB_UNDER_ROOT, DEFAULT_DB};
+use super::{emit, AppError, ExitStatus, DB_UNDER_ROOT};
 use crate::cli::Cli;
+use crate::containerd::roots;
 
 pub(super) fn run(out: &mut dyn Write) -> Result<ExitStatus, AppError> {
     let page = page().map_err(AppError::Output)?;
@@ -114,11 +115,20 @@ fn trailer() -> Roff {
             .text([roman(meaning)]);
     }
     r.control("SH", ["FILES"]);
+    let default = roots::containerd_default();
     r.control("TP", [])
-        .text([bold(DEFAULT_DB)])
+        .text([bold(default.db().display().to_string())])
         .text([roman(format!(
             "the database read when neither DB nor --root is given; under a containerd root DIR it is DIR/{DB_UNDER_ROOT}"
         ))]);
+    for i in roots::embedded() {
+        r.control("TP", [])
+            .text([bold(i.db().display().to_string())])
+            .text([roman(format!(
+                "{}'s database, read when the default does not exist and no other of these does",
+                i.name
+            ))]);
+    }
     r.control("SH", ["ENVIRONMENT"]);
     r.control("TP", [])
         .text([bold(super::NAMESPACE_ENV)])

@@ -12,9 +12,9 @@ use crate::report::{hash_alongside, Format};
 pub(super) fn run(
     a: &RefsArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, (meta, map)) = hash_alongside(

@@ -14,6 +14,7 @@ pub mod labels;
 pub mod model;
 pub mod namespaces;
 pub mod reference;
+pub mod roots;
 
 pub use decode::MetaDb;
 pub use encoding::{AnyValue, DecodeError, Timestamp};
