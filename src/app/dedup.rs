@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use super::{
-    emit, hash_wanted, note_stale_removed, resolve_namespaces, AppError, ExitStatus, Input,
+    emit, hash_wanted, note_stale_removed, require_metadata, resolve_namespaces, AppError,
+    ExitStatus, Input,
 };
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
@@ -58,6 +59,7 @@ pub(super) fn run(
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
     let db = file.db()?;
+    require_metadata(&db, &input.path, "dedup")?;
     // A write planner does not take its scope from the environment: only `-n`.
     resolve_namespaces(&db, &input.path, &a.namespaces, false)?;
     let spinner = spinner(job.mode.writes() && !json && db.data().len() >= PROGRESS_MIN_BYTES);

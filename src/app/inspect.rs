@@ -68,6 +68,7 @@ pub(super) fn run(
         txid: m.txid,
         meta_used: db.selection().used,
         freelist: m.has_freelist().then_some(m.freelist),
+        database: meta.kind,
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
         top_level_buckets: &meta.top_level,

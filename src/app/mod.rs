@@ -274,6 +274,23 @@ impl Input {
     }
 }
 
+/// Refuses a snapshotter's database for a command that reads or writes
+/// containerd's metadata records (`what` it would do): there are none to plan
+/// or list, and a plan would be invented from its buckets.
+fn require_metadata(db: &bolt::Db<'_>, path: &Path, command: &str) -> Result<(), AppError> {
+    if crate::containerd::kind::identify(db) != crate::containerd::DbKind::Snapshotter {
+        return Ok(());
+    }
+    let beside = crate::containerd::kind::metadata_db_beside(path)
+        .map(|p| format!(" (this root's is {})", p.display()))
+        .unwrap_or_default();
+    Err(AppError::Refused(format!(
+        "{} is {}; `ctrdb {command}` works only on containerd's metadata database{beside}",
+        path.display(),
+        crate::containerd::kind::SNAPSHOTTER_DB
+    )))
+}
+
 /// The namespaces a listing is limited to: `-n` as given, else the
 /// `CONTAINERD_NAMESPACE` variable when `honour_env` (as `ctr` does), else all
 /// (empty). A namespace the file does not have is an error that names those it

@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
-use super::{emit, hash_wanted, ns_selected, resolve_namespaces, AppError, ExitStatus, Input};
+use super::{
+    emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, AppError, ExitStatus,
+    Input,
+};
 use crate::analysis::refs;
 use crate::cli::RefsArgs;
 use crate::containerd::MetaDb;
@@ -16,6 +19,7 @@ pub(super) fn run(
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
+    require_metadata(&db, &input.path, "refs")?;
     let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, (meta, map)) = hash_alongside(
         hash_wanted(&a.input, a.format == Format::Json)?,

@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod encoding;
 pub mod findings;
+pub mod kind;
 pub mod labels;
 pub mod model;
 pub mod namespaces;
@@ -19,4 +20,5 @@ pub mod roots;
 pub use decode::MetaDb;
 pub use encoding::{AnyValue, DecodeError, Timestamp};
 pub use findings::{SchemaCode, SchemaFinding};
+pub use kind::DbKind;
 pub use model::*;

@@ -5,11 +5,14 @@ use crate::bolt::Db;
 
 /// The namespaces of `db` in key order: the buckets under `v1`, then the
 /// top-level buckets of containerd 1.7's sandbox store (`<ns>/sandboxes`) that
-/// `v1` does not have. Best effort: what a damaged tree hides is not listed.
+/// `v1` does not have; none in a snapshotter's database. Best effort: what a damaged tree hides is not listed.
 pub fn namespace_names<'a>(db: &Db<'a>) -> Vec<&'a [u8]> {
     let Ok(root) = db.root() else {
         return Vec::new();
     };
+    if super::kind::identify(db) == super::DbKind::Snapshotter {
+        return Vec::new();
+    }
     let buckets = |b: crate::bolt::Bucket<'a>| {
         b.iter()
             .map_while(Result::ok)

@@ -29,5 +29,6 @@ mod report_format;
 mod schema_findings;
 mod schema_golden;
 mod shell_docs;
+mod snapshotter_db;
 mod writer_common;
 mod writer_roundtrip;
