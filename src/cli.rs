@@ -54,6 +54,30 @@ pub enum Command {
     /// and what containerd's GC would collect before and after (exit 1 when
     /// something would be removed). See docs/dedup.md.
     Dedup(DedupArgs),
+    /// Print a shell completion script on standard output (install: see README).
+    Completions(CompletionsArgs),
+    /// Print the manual page, ctrdb(1), as roff on standard output
+    /// (`ctrdb man | man -l -`).
+    Man,
+}
+
+/// `ctrdb completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash (with the bash-completion package).
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// Where the database is and how to open it.

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::{
-    damage_in, emit, hash_wanted, ns_selected, resolve_namespaces, status_of, tell_damage,
-    AppError, ExitStatus, Input,
+    damage_in, emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, status_of,
+    tell_damage, AppError, ExitStatus, Input,
 };
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::cli::ImagesArgs;
@@ -18,8 +18,9 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
+    require_metadata(&db, &input.path, "images")?;
     let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
     let (sha256, meta) = hash_alongside(
         hash_wanted(&a.input, a.format == Format::Json)?,

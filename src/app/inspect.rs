@@ -17,7 +17,7 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let m = db.meta();
     let (sha256, (structure, (meta, multi))) = hash_alongside(
@@ -80,6 +80,7 @@ pub(super) fn run(
         txid: m.txid,
         meta_used: db.selection().used,
         freelist: m.has_freelist().then_some(m.freelist),
+        database: meta.kind,
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
         top_level_buckets: &meta.top_level,

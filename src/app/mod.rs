@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
+use crate::containerd::roots::{self, Discovery, Installation};
 use crate::containerd::MetaDb;
 use crate::fsio::atomic::OutputError;
 use crate::ops;
@@ -13,16 +14,15 @@ use crate::report::{self, InputInfo};
 
 mod check;
 mod compact;
+mod completions;
 mod dedup;
 mod dump;
 mod images;
 mod inspect;
+mod man;
 mod refs;
 
-/// containerd's default metadata database.
-pub const DEFAULT_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
-/// The database's place under a containerd root.
-pub const DB_UNDER_ROOT: &str = "io.containerd.metadata.v1.bolt/meta.db";
+pub use crate::containerd::roots::DB_UNDER_ROOT;
 
 /// The documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,19 +195,57 @@ pub struct Input {
 }
 
 impl Input {
-    /// Resolves `DB`, `--root` or the default path.
-    pub fn from_args(a: &InputArgs) -> Input {
+    /// Resolves `DB`, `--root`, or else the database of the installation this
+    /// machine has ([`roots::discover`] over the known ones); a database found
+    /// elsewhere than containerd's default is named on `err`.
+    pub fn from_args(a: &InputArgs, err: &mut dyn Write) -> Result<Input, AppError> {
+        Input::resolve(a, &roots::containerd_default(), &roots::embedded(), err)
+    }
+
+    /// [`Input::from_args`] with the candidate installations given: `default`
+    /// first, then `others`.
+    pub fn resolve(
+        a: &InputArgs,
+        default: &Installation,
+        others: &[Installation],
+        err: &mut dyn Write,
+    ) -> Result<Input, AppError> {
         let path = match (&a.db, &a.root) {
             (Some(p), _) => p.clone(),
             (None, Some(root)) => root.join(DB_UNDER_ROOT),
-            (None, None) => PathBuf::from(DEFAULT_DB),
+            (None, None) => match roots::discover(default, others) {
+                Discovery::Default(i) => i.db(),
+                Discovery::Found(i) => {
+                    writeln!(
+                        err,
+                        "ctrdb: note: no {}; using {}'s database {} (give DB or --root DIR to choose)",
+                        default.db().display(),
+                        i.name,
+                        i.db().display()
+                    )?;
+                    i.db()
+                }
+                Discovery::NotFound(tried) => {
+                    return Err(AppError::Usage(format!(
+                        "no containerd database found; tried {}. Give its path (DB) or the containerd root (--root DIR)",
+                        roots::describe(&tried)
+                    )))
+                }
+                Discovery::Several(found) => {
+                    return Err(AppError::Usage(format!(
+                        "no {}, and several installations have a database: {}. Choose one with --root DIR or DB",
+                        default.db().display(),
+                        roots::describe(&found)
+                    )))
+                }
+            },
         };
         let lock = if a.no_lock {
             bolt::LockMode::None
         } else {
             bolt::LockMode::Shared
         };
-        Input { path, lock }
+        Ok(Input { path, lock })
     }
 
     /// Opens the file under the configured lock.
@@ -217,8 +255,11 @@ impl Input {
 
     /// Resolves the arguments and opens the file under a shared lock (or none
     /// with `--no-lock`).
-    pub fn open_args(a: &InputArgs) -> Result<(Input, bolt::DbFile), AppError> {
-        let input = Input::from_args(a);
+    pub fn open_args(
+        a: &InputArgs,
+        err: &mut dyn Write,
+    ) -> Result<(Input, bolt::DbFile), AppError> {
+        let input = Input::from_args(a, err)?;
         let file = input.open()?;
         Ok((input, file))
     }
@@ -232,6 +273,23 @@ impl Input {
             Some(db.meta().txid),
         )
     }
+}
+
+/// Refuses a snapshotter's database for a command that reads or writes
+/// containerd's metadata records (`what` it would do): there are none to plan
+/// or list, and a plan would be invented from its buckets.
+fn require_metadata(db: &bolt::Db<'_>, path: &Path, command: &str) -> Result<(), AppError> {
+    if crate::containerd::kind::identify(db) != crate::containerd::DbKind::Snapshotter {
+        return Ok(());
+    }
+    let beside = crate::containerd::kind::metadata_db_beside(path)
+        .map(|p| format!(" (this root's is {})", p.display()))
+        .unwrap_or_default();
+    Err(AppError::Refused(format!(
+        "{} is {}; `ctrdb {command}` works only on containerd's metadata database{beside}",
+        path.display(),
+        crate::containerd::kind::SNAPSHOTTER_DB
+    )))
 }
 
 /// The namespaces a listing is limited to: `-n` as given, else the
@@ -346,5 +404,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
+        Command::Completions(a) => completions::run(&a, out),
+        Command::Man => man::run(out),
     }
 }

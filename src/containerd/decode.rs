@@ -835,6 +835,9 @@ pub struct MetaDb<'a> {
     pub namespaces: Vec<Namespace<'a>>,
     /// Schema findings, sorted by path then code.
     pub findings: Vec<SchemaFinding>,
+    /// A snapshotter's database has no namespaces and no schema findings:
+    /// containerd's metadata schema does not apply to it.
+    pub kind: super::DbKind,
 }
 
 impl<'a> MetaDb<'a> {
@@ -925,6 +928,11 @@ impl<'a> MetaDb<'a> {
             None => {
                 f.retain(|x| x.code.is_structural());
                 out.findings = f;
+                return out;
+            }
+            Some(v1) if super::kind::is_snapshotter_v1(&v1) && out.top_level.len() == 1 => {
+                out.kind = super::DbKind::Snapshotter;
+                out.findings = Vec::new();
                 return out;
             }
             Some(v1) => {
@@ -1058,6 +1066,9 @@ impl<'a> MetaDb<'a> {
     /// The containerd release family the file's schema version (and freelist
     /// style) imply.
     pub fn family(&self, has_freelist: bool) -> &'static str {
+        if self.kind == super::DbKind::Snapshotter {
+            return "not meta.db: a containerd snapshotter database";
+        }
         match self.schema_version {
             Some(3) if has_freelist => "containerd 1.6 (schema 3, freelist written)",
             Some(3) => "containerd 1.7+ (schema 3, NoFreelistSync)",

@@ -14,8 +14,8 @@ pub struct NamespaceNames<'a> {
 
 /// The namespaces of `db` in key order: the buckets under `v1`, then the
 /// top-level buckets of containerd 1.7's sandbox store (`<ns>/sandboxes`) that
-/// `v1` does not have. What a damaged tree hides is not listed, and `damaged`
-/// says so.
+/// `v1` does not have; none in a snapshotter's database. What a damaged tree
+/// hides is not listed, and `damaged` says so.
 pub fn namespace_names<'a>(db: &Db<'a>) -> NamespaceNames<'a> {
     let Ok(root) = db.root() else {
         return NamespaceNames {
@@ -23,6 +23,9 @@ pub fn namespace_names<'a>(db: &Db<'a>) -> NamespaceNames<'a> {
             damaged: true,
         };
     };
+    if super::kind::identify(db) == super::DbKind::Snapshotter {
+        return NamespaceNames::default();
+    }
     let mut damaged = false;
     let mut names = match root.bucket(b"v1") {
         Ok(Some(v1)) => child_buckets(v1, &mut damaged),

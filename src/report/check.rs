@@ -10,7 +10,7 @@ use super::{Envelope, Finding, InputInfo, Layout};
 use crate::bolt::check::{CheckReport, Severity};
 use crate::bolt::Db;
 use crate::bytes::escape_controls;
-use crate::containerd::MetaDb;
+use crate::containerd::{DbKind, MetaDb};
 
 /// Summary on the wire.
 #[derive(Debug, Serialize)]
@@ -39,6 +39,8 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaSummary {
+    /// `metadata` (meta.db) or `snapshotter` (a snapshotter's metadata.db).
+    database: &'static str,
     /// `v1/version`, if decodable.
     version: Option<i64>,
     /// The containerd family it implies.
@@ -78,6 +80,7 @@ pub fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> Summary {
         warnings: r.warnings(),
         findings_omitted: r.omitted,
         schema: SchemaSummary {
+            database: schema.kind.name(),
             version: schema.schema_version,
             family: schema.family(m.has_freelist()),
             namespaces: schema.namespaces.len(),
@@ -175,12 +178,16 @@ pub fn write_table(
     if r.omitted > 0 {
         writeln!(out, "... {} more findings omitted", r.omitted)?;
     }
-    let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
-    writeln!(
-        out,
-        "  schema: v1/version {v} ({}), {} namespaces",
-        s.schema.family, s.schema.namespaces
-    )?;
+    if schema.kind == DbKind::Snapshotter {
+        writeln!(out, "  schema: {}", super::snapshotter_note(path))?;
+    } else {
+        let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
+        writeln!(
+            out,
+            "  schema: v1/version {v} ({}), {} namespaces",
+            s.schema.family, s.schema.namespaces
+        )?;
+    }
     for f in &schema.findings {
         write!(
             out,

@@ -171,6 +171,7 @@ struct InspectDoc {
     txid: u64,
     meta_used: usize,
     freelist: Option<u64>,
+    database: String,
     containerd_schema_version: Option<i64>,
     containerd_family: String,
     top_level_buckets: Vec<Value>,
@@ -183,6 +184,7 @@ struct InspectDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct SchemaSummary {
+    database: String,
     version: Option<i64>,
     family: String,
     namespaces: usize,
@@ -445,6 +447,7 @@ fn json_reports_match_the_documented_format() {
         );
         assert_eq!(doc.digests_with_multiple_names, multi.len());
         assert!(doc.pages_in_use <= doc.file_pages && doc.schema_findings == 0);
+        assert_eq!(doc.database, "metadata");
         let want_family = if name.contains("1.6") {
             "1.6"
         } else if name.contains("1.7") {
@@ -483,6 +486,7 @@ fn json_reports_match_the_documented_format() {
         );
         assert!(doc.findings.is_empty(), "{name}: {:?}", doc.findings);
         assert_eq!(doc.summary.schema.errors + doc.summary.schema.warnings, 0);
+        assert_eq!(doc.summary.schema.database, "metadata");
     }
 }
 
