@@ -6,7 +6,7 @@
 //! is O(depth) plus the bitmap. It is the source of `dump`, `compact` and output
 //! verification.
 
-use super::bucket::{Bucket, Cursor, EntryKind, PageBitmap, PageSet, MAX_BUCKET_DEPTH};
+use super::bucket::{Bucket, Cursor, EntryKind, PageBitmap, MAX_BUCKET_DEPTH};
 use super::db::Db;
 use super::error::{BucketPath, CorruptKind, Corruption, Error, Result};
 
