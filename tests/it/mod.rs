@@ -10,6 +10,7 @@ mod decode_each;
 pub mod dedup_cli;
 mod dedup_live;
 mod dedup_plan;
+mod fault_feature;
 mod golden;
 mod huge;
 mod layering;
