@@ -1,5 +1,5 @@
 mod bad_env;
-mod check_equiv;
+mod check_oracle;
 mod cli;
 pub mod common;
 mod compact_cli;
