@@ -1,5 +1,5 @@
 mod bad_env;
-mod check_equiv;
+mod check_oracle;
 mod cli;
 pub mod common;
 mod compact_cli;
@@ -12,6 +12,7 @@ pub mod dedup_cli;
 mod dedup_live;
 mod dedup_plan;
 mod distribution;
+mod fault_feature;
 mod golden;
 mod huge;
 mod layering;
