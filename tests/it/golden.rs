@@ -64,14 +64,7 @@ fn dump_of_a_subtree_is_the_matching_part_of_the_full_dump() {
         let sub = String::from_utf8(o.stdout).unwrap();
         // "v1/k8s.io/images" in hex path form.
         let prefix = "7631/6b38732e696f/696d61676573";
-        let expected: String = full
-            .lines()
-            .filter(|l| {
-                let p = l.split(' ').nth(1).unwrap_or("");
-                p == prefix || p.starts_with(&format!("{prefix}/"))
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let expected = subtree(&full, prefix);
         assert!(!sub.is_empty(), "{name}: images dump is empty");
         assert_eq!(sub, expected, "{name}");
     }
@@ -101,14 +94,7 @@ fn dump_takes_bucket_paths_as_ctrdb_prints_them() {
                 "{name}: dump --path {text}: {}",
                 String::from_utf8_lossy(&o.stderr)
             );
-            let expected: String = full
-                .lines()
-                .filter(|l| {
-                    let p = l.split(' ').nth(1).unwrap_or("");
-                    p == hex_path || p.starts_with(&format!("{hex_path}/"))
-                })
-                .map(|l| format!("{l}\n"))
-                .collect();
+            let expected = subtree(&full, hex_path);
             assert_eq!(
                 String::from_utf8(o.stdout).unwrap(),
                 expected,
@@ -126,6 +112,17 @@ fn dump_takes_bucket_paths_as_ctrdb_prints_them() {
     let o = ctrdb_path(&["dump", "--path", r"v1/default/images/a\q"], &db);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains(r"\x2f"));
+}
+
+/// The lines of a hex dump at or below the bucket `hex_path`.
+fn subtree(full: &str, hex_path: &str) -> String {
+    full.lines()
+        .filter(|l| {
+            let p = l.split(' ').nth(1).unwrap_or("");
+            p == hex_path || p.starts_with(&format!("{hex_path}/"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn unhex(s: &str) -> Vec<u8> {
