@@ -343,6 +343,22 @@ fn decode_target<'a>(
     (t, missing.is_empty())
 }
 
+/// A record without `createdat`: containerd writes it with every image, content
+/// blob, container, sandbox, snapshot and lease, so a record without one (a
+/// bucket that is empty, or holds another kind's keys) sits on a stale or
+/// misplaced page.
+fn record_without_createdat(f: &mut Sink, path: &P<'_>, kind: &str, name: &[u8]) {
+    finding(
+        f,
+        SchemaCode::PageMisplaced,
+        path,
+        format!(
+            "{kind} {} has no createdat: containerd writes it with every {kind}, so the page holding the record is probably stale or misplaced",
+            display(name)
+        ),
+    );
+}
+
 fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Image<'a> {
     let mut img = Image {
         name: Bytes(name),
@@ -354,9 +370,13 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
+            b"createdat" => {
+                created = true;
+                img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f);
+            }
             b"updatedat" => img.updated_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
             b"labels" => img.labels = labels_field(&e, path, f),
             b"annotations" => img.annotations = labels_field(&e, path, f),
@@ -381,6 +401,9 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
             ),
         );
     }
+    if !created {
+        record_without_createdat(f, path, "image", name);
+    }
     img
 }
 
@@ -393,14 +416,21 @@ fn decode_blob<'a>(digest: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => r.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"size" => r.size = varint_field(&e, path, SchemaCode::FieldInvalid, f),
             b"labels" => r.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "content blob", digest);
     }
     r
 }
@@ -482,9 +512,13 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => c.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"image" => c.image = bytes_field(&e, path, f),
             b"snapshotter" => c.snapshotter = bytes_field(&e, path, f),
@@ -496,6 +530,9 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
             b"labels" => c.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "container", id);
     }
     c
 }
@@ -519,9 +556,13 @@ fn decode_sandbox<'a>(
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"sandboxer" => s.sandboxer = bytes_field(&e, path, f),
             b"spec" => s.spec = any_field(&e, path, f),
@@ -530,6 +571,9 @@ fn decode_sandbox<'a>(
             b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "sandbox", id);
     }
     s
 }
@@ -545,9 +589,13 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"name" => s.name = bytes_field(&e, path, f),
             b"parent" => s.parent = bytes_field(&e, path, f),
@@ -555,6 +603,9 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
             b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "snapshot", key);
     }
     s
 }
@@ -570,9 +621,13 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
         images: Vec::new(),
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"labels" => l.labels = labels_field(&e, path, f),
             b"content" => l.content = keys_field(&e, path, f),
             b"ingests" => l.ingests = keys_field(&e, path, f),
@@ -594,6 +649,9 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
             }
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "lease", id);
     }
     l
 }
@@ -689,14 +747,15 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
         ..Namespace::default()
     };
     let mut it = iter(b);
+    let (mut known, mut unknown) = (0usize, 0usize);
     while let Some(e) = next(&mut it, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
             finding(
                 f,
-                SchemaCode::UnknownKey,
+                SchemaCode::PageMisplaced,
                 &path.child(e.key),
                 format!(
-                    "namespace {} holds a plain key {}",
+                    "namespace {} holds a plain key {}: containerd writes only buckets there, so the page is probably stale or misplaced",
                     display(name),
                     display(e.key)
                 ),
@@ -704,6 +763,11 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
             continue;
         };
         let p = path.child(e.key);
+        if NS_KNOWN.contains(&e.key) {
+            known += 1;
+        } else {
+            unknown += 1;
+        }
         match e.key {
             b"labels" => ns.labels = read_map(&cb, &p, f),
             b"images" => {
@@ -815,6 +879,17 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
                 );
             }
         }
+    }
+    if known == 0 && unknown > 0 {
+        finding(
+            f,
+            SchemaCode::PageMisplaced,
+            &path,
+            format!(
+                "namespace {} holds only buckets containerd does not write, so its page is probably stale or misplaced",
+                display(name)
+            ),
+        );
     }
     ns
 }
@@ -965,21 +1040,28 @@ impl<'a> MetaDb<'a> {
                         }
                         EntryKind::Value(_) => finding(
                             &mut f,
-                            SchemaCode::UnknownKey,
+                            SchemaCode::PageMisplaced,
                             &v1path.child(e.key),
                             format!(
-                                "v1 holds a plain key {} (only version is expected)",
+                                "v1 holds a plain key {}: containerd writes only version there, so the page is probably stale or misplaced",
                                 display(e.key)
                             ),
                         ),
                     }
                 }
-                if !saw_version {
+                if !saw_version && ns_buckets.is_empty() {
                     finding(
                         &mut f,
                         SchemaCode::VersionMissing,
                         &v1path,
                         "v1 has no version key",
+                    );
+                } else if !saw_version {
+                    finding(
+                        &mut f,
+                        SchemaCode::PageMisplaced,
+                        &v1path,
+                        "v1 holds namespaces but no version key: containerd writes both, so a page of v1 is probably stale, misplaced or lost",
                     );
                 }
             }
