@@ -125,7 +125,9 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
     })
 }
 
-/// The subcommands `ctrdb help` lists (without `help`).
+/// The subcommands `ctrdb help` lists that read a database (their usage
+/// takes `[DB]`): not `help`, nor those that print what the binary itself
+/// knows (`completions`, `man`).
 pub fn ctrdb_commands() -> Vec<String> {
     let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
         .arg("help")
@@ -157,6 +159,15 @@ pub fn ctrdb_commands() -> Vec<String> {
         cmds.iter().any(|c| c == "check"),
         "no commands parsed from `ctrdb help`:\n{text}"
     );
+    cmds.retain(|c| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
+            .args([c.as_str(), "--help"])
+            .output()
+            .expect("run ctrdb");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("Usage: ") && l.contains("[DB]"))
+    });
     cmds
 }
 
