@@ -40,7 +40,9 @@ pub enum Command {
     Dump(DumpArgs),
     /// File geometry, schema version and containerd family, per-namespace record counts.
     Inspect(InspectArgs),
-    /// List image records of every namespace (offline `ctr images ls`).
+    /// List image records of every namespace (offline `ctr images ls`; with
+    /// --root, SIZE and PLATFORMS as ctr computes them from the content store,
+    /// else the target's own size).
     Images(ImagesArgs),
     /// The digest → references map: every name per target digest, classified and flagged.
     Refs(RefsArgs),
@@ -87,7 +89,8 @@ pub struct InputArgs {
     pub db: Option<PathBuf>,
 
     /// A containerd root directory; the database is
-    /// DIR/io.containerd.metadata.v1.bolt/meta.db.
+    /// DIR/io.containerd.metadata.v1.bolt/meta.db (`images` also reads image
+    /// sizes and platforms from its content store, as `ctr images ls`).
     #[arg(long, value_name = "DIR", conflicts_with = "db")]
     pub root: Option<PathBuf>,
 

@@ -13,6 +13,7 @@ mod dedup_plan;
 mod distribution;
 mod golden;
 mod huge;
+mod images_root;
 mod layering;
 pub mod live;
 mod live_gc;
