@@ -14,6 +14,7 @@ mod distribution;
 mod golden;
 mod huge;
 mod images_root;
+mod install_select;
 mod layering;
 pub mod live;
 mod live_gc;
