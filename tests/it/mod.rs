@@ -11,6 +11,7 @@ pub mod dedup_cli;
 mod dedup_live;
 mod dedup_plan;
 mod distribution;
+mod docs_operations;
 mod golden;
 mod huge;
 mod images_root;
