@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::dedup::{Glob, Policy};
 use crate::bolt::check::Severity;
+use crate::bolt::BucketPath;
 use crate::report::{DumpFormat, Format};
 
 fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
@@ -129,9 +130,10 @@ pub struct DumpArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Only this bucket and below, e.g. `v1/k8s.io/images`.
+    /// Only this bucket and below, e.g. `v1/k8s.io/images`. Names are written as
+    /// ctrdb prints them: a `/` inside a name as `\x2f`, any byte as `\xNN`.
     #[arg(long, value_name = "BUCKET/PATH")]
-    pub path: Option<String>,
+    pub path: Option<BucketPath>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = DumpFormat::Table)]

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::{
-    emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, AppError, ExitStatus,
-    Input,
+    damage_in, emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, status_of,
+    tell_damage, AppError, ExitStatus, Input,
 };
 use crate::analysis::refs::{classify, namespace_groups, DigestGroup};
 use crate::bytes::escape_controls;
@@ -35,11 +35,14 @@ pub(super) fn run(
         .iter()
         .filter(|n| ns_selected(&namespaces, n.name.0))
         .collect();
-    let info = || input.info(&db, sha256.clone());
+    let damage = damage_in(&meta, &namespaces);
+    tell_damage(err, &input.path, &damage)?;
+    let status = status_of(&damage);
+    let info = || input.info(&db, sha256.clone()).with_damage(damage.clone());
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
     if a.collapse {
         let groups: Vec<DigestGroup<'_>> = nss.iter().flat_map(|n| namespace_groups(n)).collect();
-        emit(ExitStatus::Clean, || {
+        emit(status, || {
             match a.format {
                 Format::Table => report::write_groups_table(&mut out, &groups)?,
                 Format::Jsonl => report::write_groups_lines(&mut out, &groups)?,
@@ -97,7 +100,7 @@ pub(super) fn run(
                 )?;
             }
         }
-        emit(ExitStatus::Clean, || {
+        emit(status, || {
             match a.format {
                 _ if a.quiet => report::write_names(&mut out, &rows)?,
                 Format::Table => report::write_table(&mut out, &rows, input.root.is_some())?,

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
 use crate::containerd::roots::{self, Discovery, Installation};
+use crate::containerd::MetaDb;
 use crate::fsio::atomic::OutputError;
 use crate::ops;
-use crate::report::InputInfo;
+use crate::report::{self, InputInfo};
 
 mod check;
 mod compact;
@@ -118,7 +119,7 @@ impl From<ops::Error> for AppError {
         match e {
             ops::Error::Read(e) => e.into(),
             ops::Error::Write(e) => e.into(),
-            e @ ops::Error::InPlace { .. } => AppError::Operation(e),
+            e @ (ops::Error::InPlace { .. } | ops::Error::Damaged { .. }) => AppError::Operation(e),
         }
     }
 }
@@ -315,7 +316,8 @@ fn resolve_namespaces(
     } else {
         Vec::new()
     };
-    let names = crate::containerd::namespaces::namespace_names(db);
+    let listed = crate::containerd::namespaces::namespace_names(db);
+    let names = &listed.names;
     let unknown: Vec<&String> = chosen
         .iter()
         .filter(|n| !names.contains(&n.as_bytes()))
@@ -324,7 +326,7 @@ fn resolve_namespaces(
         let from_env = given.is_empty();
         let has: Vec<String> = names.iter().map(|n| crate::bytes::display(n)).collect();
         return Err(AppError::Usage(format!(
-            "no namespace '{}'{} in {}; it has: {}",
+            "no namespace '{}'{} in {}; it has: {}{}",
             crate::bytes::escape_controls(first),
             if from_env {
                 format!(" (from {NAMESPACE_ENV})")
@@ -336,6 +338,11 @@ fn resolve_namespaces(
                 "none".to_string()
             } else {
                 has.join(", ")
+            },
+            if listed.damaged {
+                " (the file is damaged and may hide others: 'ctrdb check' lists the damage)"
+            } else {
+                ""
             }
         )));
     }
@@ -348,6 +355,46 @@ pub const NAMESPACE_ENV: &str = "CONTAINERD_NAMESPACE";
 /// Whether `ns` passes a `-n` filter (empty = all).
 fn ns_selected(filter: &[String], ns: &[u8]) -> bool {
     filter.is_empty() || filter.iter().any(|f| f.as_bytes() == ns)
+}
+
+/// The damage behind a result read from the namespaces `filter` selects.
+fn damage_in(meta: &MetaDb<'_>, filter: &[String]) -> Vec<report::Finding> {
+    meta.damage(|ns| ns_selected(filter, ns))
+        .into_iter()
+        .map(report::Finding::schema)
+        .collect()
+}
+
+/// A result computed on a damaged tree says so: one warning line on `err` (the
+/// result is still written), the first problem named. The command puts
+/// `damage` in its JSON envelope and exits 1.
+fn tell_damage(
+    err: &mut dyn Write,
+    path: &Path,
+    damage: &[report::Finding],
+) -> std::io::Result<()> {
+    let Some(first) = damage.first() else {
+        return Ok(());
+    };
+    let more = match damage.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    writeln!(
+        err,
+        "ctrdb: warning: '{}' is damaged, so this result misses what the damage hides: {}{more}; 'ctrdb check' lists every problem",
+        path.display(),
+        first.describe(),
+    )
+}
+
+/// Exit 1 when the result was read from a damaged tree.
+fn status_of(damage: &[report::Finding]) -> ExitStatus {
+    if damage.is_empty() {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    }
 }
 
 /// Runs a parsed command line.

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::{
-    emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, AppError, ExitStatus,
-    Input,
+    damage_in, emit, hash_wanted, ns_selected, require_metadata, resolve_namespaces, status_of,
+    tell_damage, AppError, ExitStatus, Input,
 };
 use crate::analysis::refs;
 use crate::cli::RefsArgs;
@@ -32,18 +32,21 @@ pub(super) fn run(
             (meta, map)
         },
     );
+    let damage = damage_in(&meta, &namespaces);
+    tell_damage(err, &input.path, &damage)?;
+    let status = status_of(&damage);
     // The map borrows from the file, not from the records: those are freed on a
     // second thread while this one writes the output.
     std::thread::scope(|s| {
         s.spawn(move || drop(meta));
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        emit(ExitStatus::Clean, || {
+        emit(status, || {
             match a.format {
                 _ if a.quiet => report::write_names(&mut out, &map)?,
                 Format::Table => report::write_table(&mut out, &map)?,
                 Format::Jsonl => report::write_lines(&mut out, &map)?,
                 Format::Json => {
-                    let info = input.info(&db, sha256);
+                    let info = input.info(&db, sha256).with_damage(damage);
                     report::write_json(&mut out, info, &map, report::JSON_CHUNK)?;
                 }
             }

@@ -20,6 +20,7 @@ pub mod writer;
 pub use bucket::{Bucket, Entry, EntryKind};
 pub use db::{Db, DbFile, LockMode};
 pub use error::{
-    BucketPath, CorruptKind, Corruption, Error, LockHolder, LockKind, MetaProblem, Pgid, Result,
+    BucketPath, CorruptKind, Corruption, Error, LockHolder, LockKind, MetaProblem, PathSyntaxError,
+    Pgid, Result,
 };
 pub use walk::{Walk, WalkEvent};

@@ -30,16 +30,6 @@ impl PageKind {
         }
     }
 
-    /// The flag value.
-    pub fn flags(self) -> u16 {
-        match self {
-            PageKind::Branch => BRANCH_PAGE,
-            PageKind::Leaf => LEAF_PAGE,
-            PageKind::Meta => META_PAGE,
-            PageKind::Freelist => FREELIST_PAGE,
-        }
-    }
-
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {

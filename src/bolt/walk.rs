@@ -6,7 +6,7 @@
 //! is O(depth) plus the bitmap. It is the source of `dump`, `compact` and output
 //! verification.
 
-use super::bucket::{Bucket, Cursor, EntryKind, PageBitmap, PageSet, MAX_BUCKET_DEPTH};
+use super::bucket::{Bucket, Cursor, EntryKind, PageBitmap, MAX_BUCKET_DEPTH};
 use super::db::Db;
 use super::error::{BucketPath, CorruptKind, Corruption, Error, Result};
 
@@ -87,11 +87,6 @@ impl<'a> Walk<'a> {
         BucketPath(self.stack.iter().skip(1).map(|o| o.name.to_vec()).collect())
     }
 
-    /// The names of the open nested buckets, borrowed.
-    pub fn path_slices(&self) -> Vec<&'a [u8]> {
-        self.stack.iter().skip(1).map(|o| o.name).collect()
-    }
-
     /// Skips the rest of the current bucket (typically right after its
     /// `BucketStart`): no more of its entries and no `BucketEnd` are reported.
     pub fn skip_current(&mut self) {
@@ -147,11 +142,6 @@ impl<'a> Walk<'a> {
                 }
             },
         }
-    }
-
-    /// Marks a page as seen (used by callers that read pages outside the walk).
-    pub fn mark_seen(&mut self, id: u64) -> bool {
-        self.seen.insert(id)
     }
 }
 

@@ -923,9 +923,11 @@ impl<'a> MetaDb<'a> {
         let mut ns_buckets: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
         match v1 {
             // Not a containerd metadata database (or one containerd never
-            // initialised): there is no schema to check, so no schema findings.
+            // initialised): there is no schema to check, so no schema findings
+            // but the damage that may have hidden `v1`.
             None => {
-                out.findings = Vec::new();
+                f.retain(|x| x.code.is_structural());
+                out.findings = f;
                 return out;
             }
             Some(v1) if super::kind::is_snapshotter_v1(&v1) && out.top_level.len() == 1 => {
@@ -1037,6 +1039,23 @@ impl<'a> MetaDb<'a> {
         out.namespaces = namespaces;
         out.findings = f;
         out
+    }
+
+    /// The structural damage met while decoding that affects the namespaces for
+    /// which `selected` holds: damage under `v1/<ns>` (or a 1.7 `<ns>` sandbox
+    /// bucket) affects that namespace; damage at the root or in `v1` itself
+    /// affects them all (a namespace may be hidden by it).
+    pub fn damage(&self, selected: impl Fn(&[u8]) -> bool) -> Vec<&SchemaFinding> {
+        self.findings
+            .iter()
+            .filter(|f| f.code.is_structural())
+            .filter(|f| match f.path.0.as_slice() {
+                [] => true,
+                [v1] if v1.as_slice() == b"v1" => true,
+                [v1, ns, ..] if v1.as_slice() == b"v1" => selected(ns),
+                [ns, ..] => selected(ns),
+            })
+            .collect()
     }
 
     /// Finds a namespace by name.

@@ -72,6 +72,13 @@ impl SchemaCode {
         }
     }
 
+    /// Whether the finding is damage to the file's structure (the bbolt tree)
+    /// rather than to containerd's records: a result computed on the tree
+    /// misses what the damage hides.
+    pub fn is_structural(self) -> bool {
+        matches!(self, SchemaCode::BucketUnreadable)
+    }
+
     /// The severity: `error` when containerd cannot use the file (or a whole
     /// namespace), `warning` otherwise.
     pub fn severity(self) -> Severity {

@@ -6,28 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Envelope, InputInfo, Layout};
+use super::{Envelope, Finding, InputInfo, Layout};
 use crate::bolt::check::{CheckReport, Severity};
 use crate::bolt::Db;
 use crate::bytes::escape_controls;
 use crate::containerd::{DbKind, MetaDb};
-
-/// One finding on the wire.
-#[derive(Debug, Serialize)]
-pub struct Finding {
-    /// "error" or "warning".
-    pub severity: &'static str,
-    /// Stable kebab-case code.
-    pub code: &'static str,
-    /// Page id.
-    pub page: Option<u64>,
-    /// Absolute byte offset.
-    pub offset: Option<u64>,
-    /// Bucket path.
-    pub path: Option<String>,
-    /// Description.
-    pub message: String,
-}
 
 /// Summary on the wire.
 #[derive(Debug, Serialize)]
@@ -115,36 +98,6 @@ pub fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> Summary {
     }
 }
 
-/// The schema findings in wire form (after the structural ones).
-fn schema_findings(m: &MetaDb) -> Vec<Finding> {
-    m.findings
-        .iter()
-        .map(|f| Finding {
-            severity: f.severity().name(),
-            code: f.code.code(),
-            page: f.page,
-            offset: f.offset,
-            path: Some(f.path.to_string()),
-            message: f.message.clone(),
-        })
-        .collect()
-}
-
-/// The findings in wire form.
-fn findings(r: &CheckReport) -> Vec<Finding> {
-    r.findings
-        .iter()
-        .map(|f| Finding {
-            severity: f.severity.name(),
-            code: f.corruption.kind.code(),
-            page: f.corruption.page,
-            offset: f.corruption.offset,
-            path: f.corruption.path.as_ref().map(|p| p.to_string()),
-            message: f.corruption.message.clone(),
-        })
-        .collect()
-}
-
 /// `--format json` or `jsonl`, as `layout` says: the summary, then every
 /// structural finding, then every schema finding.
 pub fn write_json(
@@ -157,9 +110,11 @@ pub fn write_json(
 ) -> io::Result<()> {
     let body = Check {
         summary: s,
-        findings: findings(r)
-            .into_iter()
-            .chain(schema_findings(schema))
+        findings: r
+            .findings
+            .iter()
+            .map(Finding::structure)
+            .chain(schema.findings.iter().map(Finding::schema))
             .collect(),
     };
     let doc = Envelope::new("check", input, body);

@@ -10,6 +10,7 @@ pub mod compact;
 pub mod dedup;
 pub mod dump;
 pub mod envelope;
+pub mod findings;
 pub mod images;
 pub mod inspect;
 pub mod refs;
@@ -17,6 +18,7 @@ pub mod table;
 pub mod wire;
 
 pub use envelope::{hash_alongside, Envelope, InputInfo, Tool};
+pub use findings::Finding;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -119,6 +119,7 @@ struct ImagesDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     images: Option<Vec<ImageRec>>,
     groups: Option<Vec<Group>>,
 }
@@ -130,6 +131,7 @@ struct RefsDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     groups: Vec<Group>,
     shared: Vec<Shared>,
 }
@@ -157,6 +159,7 @@ struct InspectDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     file_size: u64,
     page_size: usize,
     file_pages: u64,
@@ -292,6 +295,7 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let images = doc.images.expect("images");
         assert!(doc.groups.is_none());
         assert!(images.len() >= 20, "{name}");
@@ -345,6 +349,7 @@ fn json_reports_match_the_documented_format() {
         ))
         .unwrap();
         assert!(doc.images.is_none());
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let groups = doc.groups.expect("groups");
         assert_eq!(
             groups.iter().map(|g| g.names.len()).sum::<usize>(),
@@ -362,6 +367,7 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let multi: Vec<&Group> = doc.groups.iter().filter(|g| g.names.len() > 1).collect();
         assert!(!multi.is_empty(), "{name}");
         let first_single = doc
@@ -434,6 +440,7 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         assert_eq!(
             doc.namespaces.iter().map(|n| n.images).sum::<usize>(),
             images.len()

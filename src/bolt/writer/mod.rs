@@ -31,10 +31,15 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::{Seek, SeekFrom, Write};
 
-use super::error::{BucketPath, Error as ReadError, Pgid};
-use super::layout::*;
-use super::meta::Meta;
-use super::walk::{Walk, WalkEvent};
+mod compare;
+mod source;
+
+pub use compare::{compare, CompareSummary, Mismatch};
+pub use source::{copy_walk, keep_all, Filtered, ItemKind};
+
+use crate::bolt::error::{BucketPath, Error as ReadError, Pgid};
+use crate::bolt::layout::*;
+use crate::bolt::meta::Meta;
 
 /// Largest `pos + ksize + vsize` of one element that Go can address (`MaxAllocSize` on amd64).
 pub const MAX_ELEMENT_EXTENT: u64 = 0x7FFF_FFFF;
@@ -136,7 +141,7 @@ pub struct WriterOptions {
 impl WriterOptions {
     /// The options for a copy of `db`: its page size and freelist style, txids
     /// above its own, its root bucket's sequence.
-    pub fn copy_of(db: &super::Db<'_>) -> Result<WriterOptions, super::Corruption> {
+    pub fn copy_of(db: &crate::bolt::Db<'_>) -> Result<WriterOptions, crate::bolt::Corruption> {
         let meta = db.meta();
         Ok(WriterOptions {
             page_size: meta.page_size,
@@ -726,194 +731,5 @@ fn encode_node(b: &mut [u8], pgid: Pgid, flags: u16, overflow: u32, elems: &[Ele
             d.copy_from_slice(&e.value);
         }
         data += e.value.len();
-    }
-}
-
-/// What a [`Filtered`] walk's filter is asked about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemKind {
-    /// A nested bucket (dropping it drops its whole subtree).
-    Bucket,
-    /// A plain key.
-    Value,
-}
-
-/// A [`Walk`] with chosen subtrees and keys left out: `keep(path, key, kind)` is asked
-/// about every bucket start and key, with `path` the names of the enclosing buckets.
-#[derive(Debug)]
-pub struct Filtered<'a, F> {
-    walk: Walk<'a>,
-    path: Vec<&'a [u8]>,
-    keep: F,
-}
-
-impl<'a, F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool> Filtered<'a, F> {
-    /// Wraps `walk`.
-    pub fn new(walk: Walk<'a>, keep: F) -> Self {
-        Filtered {
-            walk,
-            path: Vec::new(),
-            keep,
-        }
-    }
-
-    /// The root sequence of the underlying walk.
-    pub fn root_sequence(&self) -> u64 {
-        self.walk.root_sequence()
-    }
-
-    /// The next event that passes the filter.
-    pub fn next_event(&mut self) -> Option<Result<WalkEvent<'a>, ReadError>> {
-        loop {
-            let ev = match self.walk.next_event()? {
-                Ok(ev) => ev,
-                Err(e) => return Some(Err(e)),
-            };
-            match ev {
-                WalkEvent::BucketStart { key, .. } => {
-                    if (self.keep)(&self.path, key, ItemKind::Bucket) {
-                        self.path.push(key);
-                        return Some(Ok(ev));
-                    }
-                    self.walk.skip_current();
-                }
-                WalkEvent::Value { key, .. } => {
-                    if (self.keep)(&self.path, key, ItemKind::Value) {
-                        return Some(Ok(ev));
-                    }
-                }
-                WalkEvent::BucketEnd => {
-                    self.path.pop();
-                    return Some(Ok(ev));
-                }
-            }
-        }
-    }
-}
-
-/// Keeps everything.
-pub fn keep_all(_: &[&[u8]], _: &[u8], _: ItemKind) -> bool {
-    true
-}
-
-/// Writes every event of `src` into `w` (no copies of keys or values: they are
-/// borrowed from the source).
-pub fn copy_walk<'a, W, F>(
-    src: &mut Filtered<'a, F>,
-    w: &mut BoltWriter<'a, W>,
-) -> Result<(), WriteError>
-where
-    W: Write + Seek,
-    F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
-{
-    while let Some(ev) = src.next_event() {
-        match ev? {
-            WalkEvent::BucketStart { key, sequence, .. } => w.begin_bucket(key, sequence)?,
-            WalkEvent::Value { key, value } => w.put(key, value)?,
-            WalkEvent::BucketEnd => w.end_bucket()?,
-        }
-    }
-    Ok(())
-}
-
-/// Counts from a successful comparison.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CompareSummary {
-    /// Buckets compared (root excluded).
-    pub buckets: u64,
-    /// Plain keys compared.
-    pub keys: u64,
-}
-
-/// The first difference between a source and its copy.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the copy differs from the source in bucket {path}: {what}")]
-pub struct Mismatch {
-    /// Where.
-    pub path: BucketPath,
-    /// What differs.
-    pub what: String,
-}
-
-fn describe(ev: Option<&WalkEvent<'_>>) -> String {
-    let show = |b: &[u8]| super::check::show(b);
-    match ev {
-        None => "end of data".into(),
-        Some(WalkEvent::BucketStart { key, sequence, .. }) => {
-            format!("bucket {} (sequence {sequence})", show(key))
-        }
-        Some(WalkEvent::Value { key, value }) => {
-            format!("key {} ({} byte value)", show(key), value.len())
-        }
-        Some(WalkEvent::BucketEnd) => "end of bucket".into(),
-    }
-}
-
-/// Compares a (filtered) source with a copy event by event: every bucket, sequence,
-/// key and value, and the root sequence. Read errors on either side are mismatches.
-pub fn compare<'a, 'b, F>(
-    src: &mut Filtered<'a, F>,
-    copy: &mut Walk<'b>,
-) -> Result<CompareSummary, Mismatch>
-where
-    F: FnMut(&[&[u8]], &[u8], ItemKind) -> bool,
-{
-    let mut sum = CompareSummary::default();
-    if src.root_sequence() != copy.root_sequence() {
-        return Err(Mismatch {
-            path: BucketPath::root(),
-            what: format!(
-                "root sequence {} vs {}",
-                src.root_sequence(),
-                copy.root_sequence()
-            ),
-        });
-    }
-    loop {
-        let a = src.next_event().transpose().map_err(|e| Mismatch {
-            path: src.walk.path(),
-            what: format!("the source cannot be read: {e}"),
-        })?;
-        let b = copy.next_event().transpose().map_err(|e| Mismatch {
-            path: copy.path(),
-            what: format!("the copy cannot be read: {e}"),
-        })?;
-        let same = match (&a, &b) {
-            (None, None) => return Ok(sum),
-            (
-                Some(WalkEvent::BucketStart {
-                    key: k1,
-                    sequence: s1,
-                    ..
-                }),
-                Some(WalkEvent::BucketStart {
-                    key: k2,
-                    sequence: s2,
-                    ..
-                }),
-            ) => {
-                sum.buckets += 1;
-                k1 == k2 && s1 == s2
-            }
-            (
-                Some(WalkEvent::Value { key: k1, value: v1 }),
-                Some(WalkEvent::Value { key: k2, value: v2 }),
-            ) => {
-                sum.keys += 1;
-                k1 == k2 && v1 == v2
-            }
-            (Some(WalkEvent::BucketEnd), Some(WalkEvent::BucketEnd)) => true,
-            _ => false,
-        };
-        if !same {
-            return Err(Mismatch {
-                path: copy.path(),
-                what: format!(
-                    "source has {}, copy has {}",
-                    describe(a.as_ref()),
-                    describe(b.as_ref())
-                ),
-            });
-        }
     }
 }
