@@ -22,6 +22,11 @@ pub(super) fn run(
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     let (input, file) = Input::open_args(&a.input, err)?;
+    if a.platform.is_some() && input.root.is_none() {
+        return Err(AppError::Usage(
+            "--platform chooses the manifest whose size is read from the content store: give --root DIR".into(),
+        ));
+    }
     let db = file.db()?;
     require_metadata(&db, &input.path, "images")?;
     let namespaces = resolve_namespaces(&db, &input.path, &a.namespaces, true)?;
@@ -51,7 +56,7 @@ pub(super) fn run(
             out.flush()
         })
     } else {
-        let platform = Matcher::only(&Platform::host());
+        let platform = Matcher::only(&a.platform.clone().unwrap_or_else(Platform::host));
         // ctr of the release that wrote the file: 1.6 files keep a freelist.
         let rules = if meta.schema_version.is_some_and(|v| v <= 3) && db.meta().has_freelist() {
             Rules::V1_6

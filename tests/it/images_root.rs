@@ -417,3 +417,73 @@ fn without_a_root_the_size_is_the_targets_and_the_header_says_so() {
         "{first}"
     );
 }
+
+#[test]
+fn platform_chooses_the_manifest_an_index_counts() {
+    let (fixture, _) = fixtures().pop().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(root) = unpack(&fixture, dir.path()) else {
+        return;
+    };
+    let root = root.to_str().unwrap();
+    let size = |platform: &[&str], name: &str| {
+        let mut args = vec![
+            "images", "--root", root, "-n", "default", "--format", "json",
+        ];
+        args.extend_from_slice(platform);
+        json_images(&args)
+            .into_iter()
+            .find(|i| i["name"] == name)
+            .map(|i| (i["imageSize"].as_i64().unwrap(), i["contentError"].clone()))
+            .unwrap()
+    };
+    // multi:2.0's index (883) with the amd64 manifest (401), config (400) and
+    // layer (184), or the arm64 one (401) with its config (415) and layer (184)
+    let host_is_amd64 = std::env::consts::ARCH == "x86_64";
+    if host_is_amd64 {
+        assert_eq!(
+            size(&[], "docker.io/library/multi:2.0"),
+            (1868, Value::Null)
+        );
+    }
+    assert_eq!(
+        size(
+            &["--platform", "linux/amd64"],
+            "docker.io/library/multi:2.0"
+        ),
+        (1868, Value::Null)
+    );
+    assert_eq!(
+        size(
+            &["--platform", "linux/arm64/v8"],
+            "docker.io/library/multi:2.0"
+        ),
+        (1883, Value::Null)
+    );
+    assert_eq!(
+        size(
+            &["--platform", "linux/aarch64"],
+            "docker.io/library/multi:2.0"
+        ),
+        (1883, Value::Null)
+    );
+    // a platform the index lacks: ctr's "no match for platform in manifest"
+    let (partial, e) = size(
+        &["--platform", "linux/s390x"],
+        "docker.io/library/multi:2.0",
+    );
+    assert_eq!(partial, 883);
+    assert!(e.as_str().unwrap().contains("no match for platform"), "{e}");
+    // a plain manifest is counted whatever the platform, as ctr does
+    assert_eq!(
+        size(&["--platform", "linux/s390x"], "docker.io/library/app:1.0"),
+        size(&["--platform", "linux/amd64"], "docker.io/library/app:1.0")
+    );
+    // without a content store there is nothing to choose: refused, not ignored
+    let (_, db) = fixtures().pop().unwrap();
+    let o = ctrdb_path(&["images", "--platform", "linux/arm64"], &db);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--root"));
+    let o = ctrdb(&["images", "--root", root, "--platform", "arm64"]);
+    assert_eq!(o.status.code(), Some(2), "not OS/ARCH");
+}

@@ -52,7 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // The command line: values are parsed into domain types at the boundary.
-    ("cli", &["bolt", "analysis", "report"]),
+    ("cli", &["bolt", "analysis", "report", "oci"]),
     // The commands.
     (
         "app",
