@@ -97,10 +97,12 @@ fn relative_path(digest: &str) -> Option<PathBuf> {
 impl<F: Fn(&str) -> bool> Provider for ContentStore<F> {
     fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, BlobError> {
         let digest = desc.digest.as_str();
-        let rel = relative_path(digest).ok_or_else(|| BlobError::InvalidDigest(digest.into()))?;
+        // containerd's order: the namespace's record first (a digest it does
+        // not hold is "not found", however odd), then the digest's form.
         if !(self.known)(digest) {
             return Err(BlobError::NotFound(digest.into()));
         }
+        let rel = relative_path(digest).ok_or_else(|| BlobError::InvalidDigest(digest.into()))?;
         let path = self.blobs.join(rel);
         let io = |e: std::io::Error| BlobError::Io {
             digest: digest.into(),
