@@ -8,7 +8,8 @@
 #     sources for bbolt and containerd (GOPATH-mode oracle build), skopeo,
 #     docker-registry, hyperfine, python3, curl, time (peak RSS in tests), the
 #     shells and man tools the completion and man page tests load them into, ...
-#  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), unpacked (not installed) into
+#  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), or the newest of the same
+#     series once those are gone (get-containerd.sh says so), unpacked (not installed) into
 #     $CTRDB_DEPS/containerd-<ver>/usr/bin  (fixtures/gen/get-containerd.sh)
 #  3. Go oracle tools into $CTRDB_DEPS/bin (tests/oracle/build.sh):
 #     dumpdb bbcheck editdb ctrmeta ctrtool pause

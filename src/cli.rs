@@ -10,10 +10,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::analysis::dedup::{Glob, Policy};
 use crate::bolt::check::Severity;
 use crate::bolt::BucketPath;
+use crate::oci::Platform;
 use crate::report::{DumpFormat, Format};
 
 fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
     Ok(Glob::new(pattern))
+}
+
+fn parse_platform(s: &str) -> Result<Platform, String> {
+    Platform::parse(s)
+        .ok_or_else(|| format!("'{s}' is not OS/ARCH or OS/ARCH/VARIANT (e.g. linux/arm64/v8)"))
 }
 
 /// Offline inspection, checking and repair of containerd's metadata database.
@@ -41,7 +47,9 @@ pub enum Command {
     Dump(DumpArgs),
     /// File geometry, schema version and containerd family, per-namespace record counts.
     Inspect(InspectArgs),
-    /// List image records of every namespace (offline `ctr images ls`).
+    /// List image records of every namespace (offline `ctr images ls`; with
+    /// --root, SIZE and PLATFORMS as ctr computes them from the content store,
+    /// else the target's own size).
     Images(ImagesArgs),
     /// The digest → references map: every name per target digest, classified and flagged.
     Refs(RefsArgs),
@@ -88,7 +96,8 @@ pub struct InputArgs {
     pub db: Option<PathBuf>,
 
     /// A containerd root directory; the database is
-    /// DIR/io.containerd.metadata.v1.bolt/meta.db.
+    /// DIR/io.containerd.metadata.v1.bolt/meta.db (`images` also reads image
+    /// sizes and platforms from its content store, as `ctr images ls`).
     #[arg(long, value_name = "DIR", conflicts_with = "db")]
     pub root: Option<PathBuf>,
 
@@ -162,6 +171,12 @@ pub struct ImagesArgs {
     /// One row per target digest (per namespace) with all its names.
     #[arg(long)]
     pub collapse: bool,
+
+    /// With a containerd root: the platform whose manifest an index's SIZE
+    /// counts [default: this machine's, as for ctr]; e.g. linux/arm64/v8 for a
+    /// root copied from an arm64 node.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -190,6 +190,9 @@ fn note_stale_removed<'p>(
 pub struct Input {
     /// The database path.
     pub path: PathBuf,
+    /// The containerd root it was found under (`--root`, or a discovered
+    /// installation); `None` for a `DB` path.
+    pub root: Option<PathBuf>,
     /// The lock to take.
     pub lock: bolt::LockMode,
 }
@@ -210,11 +213,11 @@ impl Input {
         others: &[Installation],
         err: &mut dyn Write,
     ) -> Result<Input, AppError> {
-        let path = match (&a.db, &a.root) {
-            (Some(p), _) => p.clone(),
-            (None, Some(root)) => root.join(DB_UNDER_ROOT),
+        let (path, root) = match (&a.db, &a.root) {
+            (Some(p), _) => (p.clone(), None),
+            (None, Some(root)) => (root.join(DB_UNDER_ROOT), Some(root.clone())),
             (None, None) => match roots::discover(default, others) {
-                Discovery::Default(i) => i.db(),
+                Discovery::Default(i) => (i.db(), Some(i.root)),
                 Discovery::Found(i) => {
                     writeln!(
                         err,
@@ -223,7 +226,7 @@ impl Input {
                         i.name,
                         i.db().display()
                     )?;
-                    i.db()
+                    (i.db(), Some(i.root))
                 }
                 Discovery::NotFound(tried) => {
                     return Err(AppError::Usage(format!(
@@ -245,7 +248,7 @@ impl Input {
         } else {
             bolt::LockMode::Shared
         };
-        Ok(Input { path, lock })
+        Ok(Input { path, root, lock })
     }
 
     /// Opens the file under the configured lock.
