@@ -4,12 +4,11 @@
 //! refuses to enter a page twice, so a corrupt file cannot make it loop, overflow
 //! the stack or take more steps than the file has pages.
 
-use std::collections::HashSet;
-
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid, Result};
 use super::layout::*;
 use super::page::{Page, PageKind, Pages};
+use super::pageset::PageSet;
 
 /// Deepest branch/leaf nesting inside one bucket that the reader follows. A bbolt
 /// tree with fill ≥ 10 % and ≥ 2 elements per branch needs fewer than 64 levels to
@@ -173,7 +172,7 @@ impl<'a> Bucket<'a> {
     pub fn iter(&self) -> Entries<'a> {
         Entries {
             cursor: Cursor::new(*self),
-            seen: HashSet::new(),
+            seen: PageSet::new(&self.pages),
         }
     }
 
@@ -321,91 +320,6 @@ fn too_deep(p: &Page<'_>) -> Corruption {
     .page(p.id)
 }
 
-/// A set of page ids already entered, so no page is walked twice.
-pub trait PageSet {
-    /// Records `id`; returns `false` if it was already present.
-    fn insert(&mut self, id: Pgid) -> bool;
-}
-
-impl PageSet for HashSet<Pgid> {
-    fn insert(&mut self, id: Pgid) -> bool {
-        HashSet::insert(self, id)
-    }
-}
-
-/// A dense bitmap over page ids below a bound, for whole-file walks.
-#[derive(Debug, Clone, Default)]
-pub struct PageBitmap {
-    words: Vec<u64>,
-}
-
-impl PageBitmap {
-    /// A bitmap for ids `< bound`. Ids at or beyond it are treated as never seen
-    /// (page access rejects them anyway).
-    pub fn new(bound: u64) -> PageBitmap {
-        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        PageBitmap {
-            words: vec![0; words],
-        }
-    }
-
-    /// Whether `id` is set.
-    pub fn contains(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        self.words.get(w).is_some_and(|x| x & (1 << b) != 0)
-    }
-}
-
-impl PageSet for PageBitmap {
-    fn insert(&mut self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        match self.words.get_mut(w) {
-            Some(x) => {
-                let was = *x & (1 << b) != 0;
-                *x |= 1 << b;
-                !was
-            }
-            None => true,
-        }
-    }
-}
-
-/// A dense bitmap over page ids that threads can share: `insert` is one atomic
-/// `fetch_or`, and exactly one caller sees `true` for each id.
-#[derive(Debug, Default)]
-pub struct AtomicPageBitmap {
-    words: Vec<std::sync::atomic::AtomicU64>,
-}
-
-impl AtomicPageBitmap {
-    /// A bitmap for ids `< bound`; ids at or beyond it always insert as new.
-    pub fn new(bound: u64) -> AtomicPageBitmap {
-        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        AtomicPageBitmap {
-            words: (0..words)
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-        }
-    }
-
-    /// Sets `id`; returns `false` if it was already set.
-    pub fn insert(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        match self.words.get(w) {
-            Some(x) => x.fetch_or(1 << b, std::sync::atomic::Ordering::Relaxed) & (1 << b) == 0,
-            None => true,
-        }
-    }
-
-    /// Whether `id` is set.
-    pub fn contains(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        self.words
-            .get(w)
-            .is_some_and(|x| x.load(std::sync::atomic::Ordering::Relaxed) & (1 << b) != 0)
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Frame<'a> {
     page: Page<'a>,
@@ -452,7 +366,7 @@ impl<'a> Cursor<'a> {
 
     /// The next entry, using `seen` to refuse pages already entered. After an error
     /// the cursor is finished.
-    pub fn next_entry(&mut self, seen: &mut dyn PageSet) -> Option<Result<Entry<'a>, Corruption>> {
+    pub fn next_entry(&mut self, seen: &mut PageSet) -> Option<Result<Entry<'a>, Corruption>> {
         if self.done {
             return None;
         }
@@ -470,7 +384,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn step(&mut self, seen: &mut dyn PageSet) -> Result<Option<Entry<'a>>, Corruption> {
+    fn step(&mut self, seen: &mut PageSet) -> Result<Option<Entry<'a>>, Corruption> {
         if !self.started {
             self.started = true;
             let root = self.bucket.root_page()?;
@@ -532,10 +446,10 @@ fn reused(id: Pgid) -> Corruption {
 }
 
 /// Iterator over a bucket's entries, with its own visited-page set.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Entries<'a> {
     cursor: Cursor<'a>,
-    seen: HashSet<Pgid>,
+    seen: PageSet,
 }
 
 impl<'a> Iterator for Entries<'a> {

@@ -14,6 +14,7 @@ pub mod freelist;
 pub mod layout;
 pub mod meta;
 pub mod page;
+pub mod pageset;
 pub mod walk;
 pub mod writer;
 

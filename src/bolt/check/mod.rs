@@ -9,11 +9,12 @@
 mod order;
 mod walker;
 
-use super::bucket::{AtomicPageBitmap, BucketRoot, PageBitmap, PageSet};
+use super::bucket::BucketRoot;
 use super::db::Db;
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
 use super::page::{describe_flags, Pages};
+use super::pageset::PageSet;
 use walker::Mode;
 
 /// At most this many findings are kept; the rest are only counted.
@@ -99,7 +100,7 @@ impl CheckReport {
 struct Checker<'a, 'd> {
     db: &'d Db<'a>,
     pages: Pages<'a>,
-    reachable: AtomicPageBitmap,
+    reachable: PageSet,
     /// The freelist page and its overflow count, once read.
     freelist_span: Option<(Pgid, u32)>,
     findings: Vec<Finding>,
@@ -137,7 +138,7 @@ fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
     let mut c = Checker {
         db,
         pages,
-        reachable: AtomicPageBitmap::new(0),
+        reachable: PageSet::new(&pages),
         freelist_span: None,
         findings: Vec::new(),
         omitted: 0,
@@ -146,8 +147,8 @@ fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
     };
     c.check_metas();
     let free = c.check_freelist_page();
-    c.premark(file_pages);
-    c.check_tree(mode, file_pages);
+    c.premark();
+    c.check_tree(mode);
     let counts = c.account(free.as_deref(), file_pages);
     CheckReport {
         findings: c.findings,
@@ -299,8 +300,8 @@ impl<'a> Checker<'a, '_> {
 
     /// Starts the reachable-page bitmap afresh with the metas and the freelist
     /// pages, before the bucket tree is walked.
-    fn premark(&mut self, file_pages: u64) {
-        self.reachable = AtomicPageBitmap::new(self.pages.hwm().min(file_pages + 1));
+    fn premark(&mut self) {
+        self.reachable = PageSet::for_file(&self.pages);
         self.reachable.insert(0);
         self.reachable.insert(1);
         if let Some((page, overflow)) = self.freelist_span {
@@ -311,7 +312,7 @@ impl<'a> Checker<'a, '_> {
         }
     }
 
-    fn check_tree(&mut self, mode: Mode, file_pages: u64) {
+    fn check_tree(&mut self, mode: Mode) {
         let root = match self.db.root() {
             Ok(r) => r,
             Err(_) => return, // reported by check_metas
@@ -323,7 +324,7 @@ impl<'a> Checker<'a, '_> {
         if walked.conflict {
             // A page is referenced twice: which reference is followed (and reported)
             // must not depend on scheduling or on where child buckets are walked.
-            self.premark(file_pages);
+            self.premark();
             walked = walker::walk_tree(self.pages, &self.reachable, root, Mode::GoOrder);
         }
         self.buckets += walked.buckets;
@@ -352,7 +353,7 @@ impl<'a> Checker<'a, '_> {
     fn account(&mut self, free: Option<&[Pgid]>, file_pages: u64) -> PageCounts {
         let hwm = self.pages.hwm();
         let bound = hwm.min(file_pages + 1);
-        let mut listed = PageBitmap::new(bound);
+        let mut listed = PageSet::for_file(&self.pages);
         let mut free_count = 0u64;
         if let Some(ids) = free {
             let fl_page = self.db.meta().freelist;

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use super::order::Keyed;
 use super::{show, Finding, Severity, MAX_FINDINGS};
-use crate::bolt::bucket::{AtomicPageBitmap, Bucket, BucketRoot, MAX_BUCKET_DEPTH, MAX_DEPTH};
+use crate::bolt::bucket::{Bucket, BucketRoot, MAX_BUCKET_DEPTH, MAX_DEPTH};
 use crate::bolt::bytes::{u32_at, u64_at};
 use crate::bolt::error::{BucketPath, CorruptKind, Corruption, Pgid};
 use crate::bolt::layout::*;
 use crate::bolt::page::{describe_flags, Page, PageKind, Pages};
+use crate::bolt::pageset::PageSet;
 
 /// How the tree is walked.
 ///
@@ -46,7 +47,7 @@ pub(super) struct Walked<'a> {
 /// enters in `reachable`.
 pub(super) fn walk_tree<'a>(
     pages: Pages<'a>,
-    reachable: &AtomicPageBitmap,
+    reachable: &PageSet,
     root: Pgid,
     mode: Mode,
 ) -> Walked<'a> {
@@ -92,7 +93,7 @@ struct Shared<'a> {
 #[derive(Clone, Copy)]
 struct Tree<'a, 'c> {
     pages: Pages<'a>,
-    reachable: &'c AtomicPageBitmap,
+    reachable: &'c PageSet,
     shared: &'c Shared<'a>,
     mode: Mode,
 }
@@ -622,7 +623,7 @@ impl<'a, 'c> Walker<'a, 'c> {
         };
         let mut dup = false;
         for p in id..=id.saturating_add(u64::from(page.overflow)) {
-            if !self.tree.reachable.insert(p) {
+            if !self.tree.reachable.insert_shared(p) {
                 dup = true;
             }
         }
