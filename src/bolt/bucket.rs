@@ -2,21 +2,26 @@
 //!
 //! Iteration keeps an explicit stack (no recursion), bounded by [`MAX_DEPTH`], and
 //! refuses to enter a page twice, so a corrupt file cannot make it loop, overflow
-//! the stack or take more steps than the file has pages.
+//! the stack or take more steps than the file has pages. Which pages and elements
+//! are readable is decided by the rules of [`super::tree`].
 
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid, Result};
 use super::layout::*;
 use super::page::{Page, PageKind, Pages};
 use super::pageset::PageSet;
-
-/// Deepest branch/leaf nesting inside one bucket that the reader follows. A bbolt
-/// tree with fill ≥ 10 % and ≥ 2 elements per branch needs fewer than 64 levels to
-/// address every page a 64-bit id can name; deeper means a corrupt file.
-pub const MAX_DEPTH: usize = 64;
+use super::tree::{self, LeafElement, MAX_DEPTH};
 
 /// Deepest bucket nesting the walkers follow. containerd nests at most 7 levels.
 pub const MAX_BUCKET_DEPTH: usize = 256;
+
+/// Buckets nested deeper than [`MAX_BUCKET_DEPTH`] (without location).
+pub(crate) fn nested_too_deep() -> Corruption {
+    Corruption::new(
+        CorruptKind::TreeTooDeep,
+        format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
+    )
+}
 
 /// Where a bucket's tree starts.
 #[derive(Debug, Clone, Copy)]
@@ -160,11 +165,18 @@ impl<'a> Bucket<'a> {
         }
     }
 
-    /// The bucket's root page.
+    /// The bucket's root page, entered by the rules of [`tree::enter`] (an
+    /// inline page by [`tree::node`]).
     pub fn root_page(&self) -> Result<Page<'a>, Corruption> {
         match self.root {
-            BucketRoot::Inline(bytes, off) => Page::inline(bytes, off),
-            BucketRoot::Page(id) => tree_page(&self.pages, id),
+            BucketRoot::Inline(bytes, off) => {
+                let page = Page::inline(bytes, off)?;
+                tree::node(&page)?;
+                Ok(page)
+            }
+            BucketRoot::Page(id) => {
+                tree::enter(&self.pages, id, false, |_| true).map_err(tree::Refusal::corruption)
+            }
         }
     }
 
@@ -184,48 +196,41 @@ impl<'a> Bucket<'a> {
     /// Looks up `key`, following branch pages by binary search as Go's cursor does.
     pub fn get(&self, key: &[u8]) -> Result<Option<Entry<'a>>, Corruption> {
         let mut page = self.root_page()?;
-        for _ in 0..=MAX_DEPTH {
-            match page.kind() {
-                Some(PageKind::Leaf) => {
-                    page.check_elements_fit()?;
-                    let n = usize::from(page.count);
-                    let (mut lo, mut hi) = (0usize, n);
-                    while lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        let e = page.leaf_element(mid)?;
-                        match e.key.cmp(key) {
-                            std::cmp::Ordering::Less => lo = mid + 1,
-                            std::cmp::Ordering::Greater => hi = mid,
-                            std::cmp::Ordering::Equal => {
-                                return entry_from_leaf(&self.pages, &e).map(Some);
-                            }
+        for _ in 0..MAX_DEPTH {
+            if page.kind() == Some(PageKind::Leaf) {
+                let (mut lo, mut hi) = (0usize, usize::from(page.count));
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let e = page.leaf_element(mid)?;
+                    match e.key.cmp(key) {
+                        std::cmp::Ordering::Less => lo = mid + 1,
+                        std::cmp::Ordering::Greater => hi = mid,
+                        std::cmp::Ordering::Equal => {
+                            return entry_from_leaf(&self.pages, &e).map(Some);
                         }
                     }
-                    return Ok(None);
                 }
-                Some(PageKind::Branch) => {
-                    page.check_elements_fit()?;
-                    let n = usize::from(page.count);
-                    if n == 0 {
-                        return Err(empty_branch(&page));
-                    }
-                    // Last element whose key is <= `key` (element 0 if none is).
-                    let (mut lo, mut hi) = (0usize, n);
-                    while lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        if page.branch_element(mid)?.key <= key {
-                            lo = mid + 1;
-                        } else {
-                            hi = mid;
-                        }
-                    }
-                    let child = page.branch_element(lo.saturating_sub(1))?.child;
-                    page = tree_page(&self.pages, child)?;
-                }
-                _ => return Err(bad_type(&page)),
+                return Ok(None);
             }
+            // A branch (tree::node): the last element whose key is <= `key`
+            // (element 0 if none is).
+            let (mut lo, mut hi) = (0usize, usize::from(page.count));
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if page.branch_element(mid)?.key <= key {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let e = page.branch_element(lo.saturating_sub(1))?;
+            if page.id == 0 {
+                return Err(inline_branch(&page));
+            }
+            page = tree::enter(&self.pages, e.child, e.child == page.id, |_| true)
+                .map_err(tree::Refusal::corruption)?;
         }
-        Err(too_deep(&page))
+        Err(tree::too_deep().page(page.id).offset(page.file_offset))
     }
 
     /// Looks up a nested bucket by name. `Ok(None)` if absent or not a bucket.
@@ -257,7 +262,7 @@ impl<'a> Bucket<'a> {
 /// Builds an entry from a leaf element.
 pub(crate) fn entry_from_leaf<'a>(
     pages: &Pages<'a>,
-    e: &super::page::LeafElement<'a>,
+    e: &LeafElement<'a>,
 ) -> Result<Entry<'a>, Corruption> {
     let kind = if e.is_bucket() {
         EntryKind::Bucket(Bucket::from_value(*pages, e.value, e.value_offset)?)
@@ -267,24 +272,10 @@ pub(crate) fn entry_from_leaf<'a>(
     Ok(Entry { key: e.key, kind })
 }
 
-/// Reads a page that must be a branch or leaf of a bucket tree (ids 0 and 1 are metas).
-pub(crate) fn tree_page<'a>(pages: &Pages<'a>, id: Pgid) -> Result<Page<'a>, Corruption> {
-    if id < 2 {
-        return Err(Corruption::new(
-            CorruptKind::PageType,
-            format!("bucket tree refers to meta page {id}"),
-        )
-        .page(id));
-    }
-    let p = pages.page(id)?;
-    match p.kind() {
-        Some(PageKind::Branch | PageKind::Leaf) => Ok(p),
-        _ => Err(bad_type(&p)),
-    }
-}
-
-fn bad_type(p: &Page<'_>) -> Corruption {
-    let c = Corruption::new(
+/// An inline bucket's page holds branch elements: [`Bucket::from_value`] lets
+/// only leaves through, so this is a page image that changed kind.
+fn inline_branch(p: &Page<'_>) -> Corruption {
+    Corruption::new(
         CorruptKind::PageType,
         format!(
             "page {} is {}, want a branch or leaf",
@@ -292,32 +283,7 @@ fn bad_type(p: &Page<'_>) -> Corruption {
             super::page::describe_flags(p.flags)
         ),
     )
-    .offset(p.file_offset);
-    if p.id != 0 {
-        c.page(p.id)
-    } else {
-        c
-    }
-}
-
-fn empty_branch(p: &Page<'_>) -> Corruption {
-    Corruption::new(
-        CorruptKind::BranchEmpty,
-        format!("branch page {} has no elements", p.id),
-    )
-    .page(p.id)
     .offset(p.file_offset)
-}
-
-fn too_deep(p: &Page<'_>) -> Corruption {
-    Corruption::new(
-        CorruptKind::TreeTooDeep,
-        format!(
-            "bucket tree is deeper than {MAX_DEPTH} levels at page {}",
-            p.id
-        ),
-    )
-    .page(p.id)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -345,25 +311,6 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn enter(&mut self, page: Page<'a>) -> Result<(), Corruption> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(too_deep(&page));
-        }
-        if page.id != 0 && self.stack.iter().any(|f| f.page.id == page.id) {
-            return Err(Corruption::new(
-                CorruptKind::PageCycle,
-                format!("page {} is its own ancestor", page.id),
-            )
-            .page(page.id));
-        }
-        page.check_elements_fit()?;
-        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
-            return Err(empty_branch(&page));
-        }
-        self.stack.push(Frame { page, index: 0 });
-        Ok(())
-    }
-
     /// The next entry, using `seen` to refuse pages already entered. After an error
     /// the cursor is finished.
     pub fn next_entry(&mut self, seen: &mut PageSet) -> Option<Result<Entry<'a>, Corruption>> {
@@ -385,15 +332,19 @@ impl<'a> Cursor<'a> {
     }
 
     fn step(&mut self, seen: &mut PageSet) -> Result<Option<Entry<'a>>, Corruption> {
+        let pages = self.bucket.pages;
         if !self.started {
             self.started = true;
-            let root = self.bucket.root_page()?;
-            if root.id != 0 && !seen.insert(root.id) {
-                return Err(reused(root.id));
-            }
-            self.enter(root)?;
+            let root = match self.bucket.root {
+                BucketRoot::Inline(..) => self.bucket.root_page()?,
+                BucketRoot::Page(id) => tree::enter(&pages, id, false, |_| seen.insert(id))
+                    .map_err(tree::Refusal::corruption)?,
+            };
+            self.stack.push(Frame {
+                page: root,
+                index: 0,
+            });
         }
-        let pages = self.bucket.pages;
         loop {
             let Some(top) = self.stack.last_mut() else {
                 return Ok(None);
@@ -405,44 +356,27 @@ impl<'a> Cursor<'a> {
             }
             top.index += 1;
             let page = top.page;
-            match page.kind() {
-                Some(PageKind::Leaf) => {
-                    let e = page.leaf_element(i)?;
-                    return entry_from_leaf(&pages, &e).map(Some);
-                }
-                Some(PageKind::Branch) => {
-                    let child = page.branch_element(i)?.child;
-                    if page.id == 0 {
-                        return Err(bad_type(&page));
-                    }
-                    let cp = tree_page(&pages, child)?;
-                    if self.stack.iter().any(|f| f.page.id == child) {
-                        return Err(Corruption::new(
-                            CorruptKind::PageCycle,
-                            format!(
-                                "branch page {} points back to its ancestor {child}",
-                                page.id
-                            ),
-                        )
-                        .page(page.id));
-                    }
-                    if !seen.insert(child) {
-                        return Err(reused(child));
-                    }
-                    self.enter(cp)?;
-                }
-                _ => return Err(bad_type(&page)),
+            if page.kind() == Some(PageKind::Leaf) {
+                let e = page.leaf_element(i)?;
+                return entry_from_leaf(&pages, &e).map(Some);
             }
+            // A branch (tree::node).
+            let e = page.branch_element(i)?;
+            if page.id == 0 {
+                return Err(inline_branch(&page));
+            }
+            if self.stack.len() >= MAX_DEPTH {
+                return Err(tree::too_deep().page(page.id).offset(e.elem_offset));
+            }
+            let ancestor = self.stack.iter().any(|f| f.page.id == e.child);
+            let child = tree::enter(&pages, e.child, ancestor, |_| seen.insert(e.child))
+                .map_err(tree::Refusal::corruption)?;
+            self.stack.push(Frame {
+                page: child,
+                index: 0,
+            });
         }
     }
-}
-
-fn reused(id: Pgid) -> Corruption {
-    Corruption::new(
-        CorruptKind::PageMultipleReferences,
-        format!("page {id} is referenced more than once"),
-    )
-    .page(id)
 }
 
 /// Iterator over a bucket's entries, with its own visited-page set.

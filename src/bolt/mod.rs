@@ -15,6 +15,7 @@ pub mod layout;
 pub mod meta;
 pub mod page;
 pub mod pageset;
+pub mod tree;
 pub mod walk;
 pub mod writer;
 

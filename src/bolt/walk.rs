@@ -6,9 +6,9 @@
 //! is O(depth) plus the bitmap. It is the source of `dump`, `compact` and output
 //! verification.
 
-use super::bucket::{Bucket, Cursor, EntryKind, MAX_BUCKET_DEPTH};
+use super::bucket::{nested_too_deep, Bucket, Cursor, EntryKind, MAX_BUCKET_DEPTH};
 use super::db::Db;
-use super::error::{BucketPath, CorruptKind, Corruption, Error, Result};
+use super::error::{BucketPath, Error, Result};
 use super::pageset::PageSet;
 
 /// One step of the walk.
@@ -119,13 +119,7 @@ impl<'a> Walk<'a> {
                     if depth > MAX_BUCKET_DEPTH {
                         self.failed = true;
                         let path = self.path();
-                        return Some(Err(Error::from(
-                            Corruption::new(
-                                CorruptKind::TreeTooDeep,
-                                format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
-                            )
-                            .in_bucket(&path),
-                        )));
+                        return Some(Err(Error::from(nested_too_deep().in_bucket(&path))));
                     }
                     self.stack.push(Open {
                         name: e.key,

@@ -423,19 +423,3 @@ impl<'a> Checker<'a, '_> {
         }
     }
 }
-
-/// A key for messages: quoted if printable, else hex.
-pub fn show(key: &[u8]) -> String {
-    if !key.is_empty() && key.iter().all(|&b| (0x20..0x7f).contains(&b)) {
-        format!("{:?}", String::from_utf8_lossy(key))
-    } else {
-        let mut s = String::from("0x");
-        for b in key.iter().take(64) {
-            s.push_str(&format!("{b:02x}"));
-        }
-        if key.len() > 64 {
-            s.push('…');
-        }
-        s
-    }
-}
