@@ -5,6 +5,8 @@
 //! the stack or take more steps than the file has pages. Which pages and elements
 //! are readable is decided by the rules of [`super::tree`].
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid, Result};
 use super::layout::*;

@@ -1,5 +1,7 @@
 //! The persisted freelist page.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;

@@ -1,5 +1,7 @@
 //! Bounds-checked access to pages and their elements.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::{slice, u16_at, u32_at, u64_at};
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;

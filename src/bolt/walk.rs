@@ -6,6 +6,8 @@
 //! is O(depth) plus the bitmap. It is the source of `dump`, `compact` and output
 //! verification.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bucket::{nested_too_deep, Bucket, Cursor, EntryKind, MAX_BUCKET_DEPTH};
 use super::db::Db;
 use super::error::{BucketPath, Error, Result};

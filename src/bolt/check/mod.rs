@@ -6,6 +6,8 @@
 //! [`walker`] walks the bucket tree (in parallel), and [`order`] puts the
 //! walkers' findings into walk order.
 
+#![deny(clippy::indexing_slicing)]
+
 mod order;
 mod walker;
 

@@ -1,6 +1,8 @@
 //! The checker's walk of the bucket tree: every page of every bucket, its
 //! elements and their keys, split across threads.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
