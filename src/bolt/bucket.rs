@@ -27,7 +27,7 @@ pub(crate) fn nested_too_deep() -> Corruption {
 
 /// Where a bucket's tree starts.
 #[derive(Debug, Clone, Copy)]
-pub enum BucketRoot<'a> {
+pub(crate) enum BucketRoot<'a> {
     /// Root page of a page-based bucket.
     Page(Pgid),
     /// The page image of an inline bucket, and its file offset.
@@ -144,7 +144,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// Where the bucket's tree starts.
-    pub fn root_ref(&self) -> BucketRoot<'a> {
+    pub(crate) fn root_ref(&self) -> BucketRoot<'a> {
         self.root
     }
 
@@ -161,14 +161,14 @@ impl<'a> Bucket<'a> {
     /// Prefetches the first `lines` cache lines of the bucket's root page (inline
     /// buckets are in the parent's page already). See [`Pages::prefetch`].
     #[inline]
-    pub fn prefetch_root(&self, lines: usize) {
+    pub(crate) fn prefetch_root(&self, lines: usize) {
         if let BucketRoot::Page(id) = self.root {
             self.pages.prefetch(id, lines);
         }
     }
 
-    /// The bucket's root page, entered by the rules of [`tree::enter`] (an
-    /// inline page by [`tree::node`]).
+    /// The bucket's root page, entered by the rules of `tree::enter` (an
+    /// inline page by `tree::node`).
     pub fn root_page(&self) -> Result<Page<'a>, Corruption> {
         match self.root {
             BucketRoot::Inline(bytes, off) => {
@@ -191,7 +191,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// A cursor for callers that keep their own visited-page set (see [`PageSet`]).
-    pub fn cursor(&self) -> Cursor<'a> {
+    pub(crate) fn cursor(&self) -> Cursor<'a> {
         Cursor::new(*self)
     }
 
@@ -296,7 +296,7 @@ struct Frame<'a> {
 
 /// An ordered cursor over one bucket's entries, with an explicit page stack.
 #[derive(Debug, Clone)]
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     bucket: Bucket<'a>,
     stack: Vec<Frame<'a>>,
     started: bool,
@@ -315,7 +315,10 @@ impl<'a> Cursor<'a> {
 
     /// The next entry, using `seen` to refuse pages already entered. After an error
     /// the cursor is finished.
-    pub fn next_entry(&mut self, seen: &mut PageSet) -> Option<Result<Entry<'a>, Corruption>> {
+    pub(crate) fn next_entry(
+        &mut self,
+        seen: &mut PageSet,
+    ) -> Option<Result<Entry<'a>, Corruption>> {
         if self.done {
             return None;
         }

@@ -214,7 +214,7 @@ fn page_size(data: &[u8]) -> Option<u32> {
 
 /// Reads both metas and selects one exactly as Go bbolt does: the valid meta with
 /// the higher txid; on a tie meta 0; if one is invalid, the other.
-pub fn select(data: &[u8]) -> Result<MetaSelection, [MetaProblem; 2]> {
+pub(crate) fn select(data: &[u8]) -> Result<MetaSelection, [MetaProblem; 2]> {
     let slot0 = MetaSlot::read(data, 0);
     let ps = page_size(data);
     let slot1 = match ps.and_then(|p| usize::try_from(p).ok()) {

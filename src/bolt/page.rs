@@ -44,7 +44,7 @@ impl PageKind {
 }
 
 /// Describes a flags value for messages.
-pub fn describe_flags(flags: u16) -> String {
+pub(crate) fn describe_flags(flags: u16) -> String {
     match PageKind::from_flags(flags) {
         Some(k) => k.name().to_string(),
         None => format!("unknown<{flags:#06x}>"),
@@ -112,7 +112,7 @@ impl<'a> Pages<'a> {
     /// are ignored). Lets a walk that knows its next pages overlap their memory
     /// latency with the work on the current one.
     #[inline]
-    pub fn prefetch(&self, id: Pgid, lines: usize) {
+    pub(crate) fn prefetch(&self, id: Pgid, lines: usize) {
         let Some(start) = self.offset_of(id).and_then(|o| usize::try_from(o).ok()) else {
             return;
         };

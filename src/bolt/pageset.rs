@@ -23,7 +23,7 @@ const FEW: usize = 8;
 /// recorded and always insert as new: no page there can be read (the bound
 /// covers every page inside the file and below the high-water mark).
 #[derive(Debug)]
-pub struct PageSet {
+pub(crate) struct PageSet {
     bound: u64,
     repr: Repr,
 }
@@ -49,7 +49,7 @@ fn bits(bound: u64) -> Vec<AtomicU64> {
 
 impl PageSet {
     /// An empty set for one bucket iteration: a short list first.
-    pub fn new(pages: &Pages<'_>) -> PageSet {
+    pub(crate) fn new(pages: &Pages<'_>) -> PageSet {
         PageSet {
             bound: bound_of(pages),
             repr: Repr::Few {
@@ -61,7 +61,7 @@ impl PageSet {
 
     /// An empty set for a whole-file walk: one bit per page from the start, which
     /// [`insert_shared`](Self::insert_shared) needs.
-    pub fn for_file(pages: &Pages<'_>) -> PageSet {
+    pub(crate) fn for_file(pages: &Pages<'_>) -> PageSet {
         let bound = bound_of(pages);
         PageSet {
             bound,
@@ -70,7 +70,7 @@ impl PageSet {
     }
 
     /// Records `id`; returns `false` if it was already present.
-    pub fn insert(&mut self, id: Pgid) -> bool {
+    pub(crate) fn insert(&mut self, id: Pgid) -> bool {
         if id >= self.bound {
             return true;
         }
@@ -101,7 +101,7 @@ impl PageSet {
     /// already present, so exactly one caller sees `true` for each id. The set
     /// must come from [`for_file`](Self::for_file): a short list cannot be
     /// shared, and this answers for it without recording (`true` unless listed).
-    pub fn insert_shared(&self, id: Pgid) -> bool {
+    pub(crate) fn insert_shared(&self, id: Pgid) -> bool {
         if id >= self.bound {
             return true;
         }
@@ -117,7 +117,7 @@ impl PageSet {
     }
 
     /// Whether `id` is in the set.
-    pub fn contains(&self, id: Pgid) -> bool {
+    pub(crate) fn contains(&self, id: Pgid) -> bool {
         match &self.repr {
             Repr::Bits(words) => {
                 let (w, b) = word_bit(id);

@@ -27,7 +27,7 @@ use super::page::{describe_flags, Page, PageKind, Pages};
 /// bbolt tree with fill ≥ 10 % and ≥ 2 elements per branch needs fewer than 64
 /// levels to address every page a 64-bit id can name; deeper means a corrupt
 /// file.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Why a page is not entered.
 #[derive(Debug)]
@@ -189,7 +189,7 @@ pub(crate) fn flag_finding(i: usize, flags: u32) -> Option<Corruption> {
 }
 
 /// A key for messages: quoted if printable, else hex (at most 64 bytes).
-pub fn show(key: &[u8]) -> String {
+pub(crate) fn show(key: &[u8]) -> String {
     if !key.is_empty() && key.iter().all(|&b| (0x20..0x7f).contains(&b)) {
         format!("{:?}", String::from_utf8_lossy(key))
     } else {

@@ -3,7 +3,7 @@
 //! a bad page ends only its own subtree, never the check.
 //!
 //! This module checks the metas and the freelist and accounts for every page;
-//! [`walker`] walks the bucket tree (in parallel), and [`order`] puts the
+//! `walker` walks the bucket tree (in parallel), and `order` puts the
 //! walkers' findings into walk order.
 
 #![deny(clippy::indexing_slicing)]
@@ -17,7 +17,7 @@ use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
 use super::page::{describe_flags, Pages};
 use super::pageset::PageSet;
-use walker::Mode;
+pub(crate) use walker::Mode;
 
 /// At most this many findings are kept; the rest are only counted.
 pub const MAX_FINDINGS: usize = 10_000;
@@ -127,14 +127,8 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     check_with(db, mode)
 }
 
-/// [`check`] with the tree walk split at every descent, even on one thread. For
-/// tests: the report must equal [`check`]'s.
-#[doc(hidden)]
-pub fn check_split_everywhere(db: &Db<'_>) -> CheckReport {
-    check_with(db, Mode::Always)
-}
-
-fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
+/// The check, its tree walked as `mode` says.
+pub(crate) fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
     let pages = db.pages();
     let file_pages = (db.data().len() / pages.page_size()) as u64;
     let mut c = Checker {

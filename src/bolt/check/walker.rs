@@ -23,7 +23,7 @@ use crate::bolt::tree::{self, show, Refusal, MAX_DEPTH};
 /// Only if it stopped, the tree is walked again in Go's order (`GoOrder`) on one
 /// thread, which decides which reference to a shared page is followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(crate) enum Mode {
     /// On the calling thread.
     Serial,
     /// Hands the largest piece of the remaining walk to the pool whenever no piece
