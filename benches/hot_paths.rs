@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use ctrdb::analysis::refs;
-use ctrdb::bolt::page::PageKind;
+use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::writer::{self, BoltWriter, Filtered, WriterOptions};
 use ctrdb::bolt::{check, DbFile, LockMode, Walk};
 use ctrdb::containerd::MetaDb;

@@ -2,26 +2,32 @@
 //!
 //! Iteration keeps an explicit stack (no recursion), bounded by [`MAX_DEPTH`], and
 //! refuses to enter a page twice, so a corrupt file cannot make it loop, overflow
-//! the stack or take more steps than the file has pages.
+//! the stack or take more steps than the file has pages. Which pages and elements
+//! are readable is decided by the rules of [`super::tree`].
 
-use std::collections::HashSet;
+#![deny(clippy::indexing_slicing)]
 
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid, Result};
 use super::layout::*;
 use super::page::{Page, PageKind, Pages};
-
-/// Deepest branch/leaf nesting inside one bucket that the reader follows. A bbolt
-/// tree with fill ≥ 10 % and ≥ 2 elements per branch needs fewer than 64 levels to
-/// address every page a 64-bit id can name; deeper means a corrupt file.
-pub const MAX_DEPTH: usize = 64;
+use super::pageset::PageSet;
+use super::tree::{self, LeafElement, MAX_DEPTH};
 
 /// Deepest bucket nesting the walkers follow. containerd nests at most 7 levels.
 pub const MAX_BUCKET_DEPTH: usize = 256;
 
+/// Buckets nested deeper than [`MAX_BUCKET_DEPTH`] (without location).
+pub(crate) fn nested_too_deep() -> Corruption {
+    Corruption::new(
+        CorruptKind::TreeTooDeep,
+        format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
+    )
+}
+
 /// Where a bucket's tree starts.
 #[derive(Debug, Clone, Copy)]
-pub enum BucketRoot<'a> {
+pub(crate) enum BucketRoot<'a> {
     /// Root page of a page-based bucket.
     Page(Pgid),
     /// The page image of an inline bucket, and its file offset.
@@ -138,7 +144,7 @@ impl<'a> Bucket<'a> {
     }
 
     /// Where the bucket's tree starts.
-    pub fn root_ref(&self) -> BucketRoot<'a> {
+    pub(crate) fn root_ref(&self) -> BucketRoot<'a> {
         self.root
     }
 
@@ -155,17 +161,24 @@ impl<'a> Bucket<'a> {
     /// Prefetches the first `lines` cache lines of the bucket's root page (inline
     /// buckets are in the parent's page already). See [`Pages::prefetch`].
     #[inline]
-    pub fn prefetch_root(&self, lines: usize) {
+    pub(crate) fn prefetch_root(&self, lines: usize) {
         if let BucketRoot::Page(id) = self.root {
             self.pages.prefetch(id, lines);
         }
     }
 
-    /// The bucket's root page.
+    /// The bucket's root page, entered by the rules of `tree::enter` (an
+    /// inline page by `tree::node`).
     pub fn root_page(&self) -> Result<Page<'a>, Corruption> {
         match self.root {
-            BucketRoot::Inline(bytes, off) => Page::inline(bytes, off),
-            BucketRoot::Page(id) => tree_page(&self.pages, id),
+            BucketRoot::Inline(bytes, off) => {
+                let page = Page::inline(bytes, off)?;
+                tree::node(&page)?;
+                Ok(page)
+            }
+            BucketRoot::Page(id) => {
+                tree::enter(&self.pages, id, false, |_| true).map_err(tree::Refusal::corruption)
+            }
         }
     }
 
@@ -173,60 +186,53 @@ impl<'a> Bucket<'a> {
     pub fn iter(&self) -> Entries<'a> {
         Entries {
             cursor: Cursor::new(*self),
-            seen: HashSet::new(),
+            seen: PageSet::new(&self.pages),
         }
     }
 
     /// A cursor for callers that keep their own visited-page set (see [`PageSet`]).
-    pub fn cursor(&self) -> Cursor<'a> {
+    pub(crate) fn cursor(&self) -> Cursor<'a> {
         Cursor::new(*self)
     }
 
     /// Looks up `key`, following branch pages by binary search as Go's cursor does.
     pub fn get(&self, key: &[u8]) -> Result<Option<Entry<'a>>, Corruption> {
         let mut page = self.root_page()?;
-        for _ in 0..=MAX_DEPTH {
-            match page.kind() {
-                Some(PageKind::Leaf) => {
-                    page.check_elements_fit()?;
-                    let n = usize::from(page.count);
-                    let (mut lo, mut hi) = (0usize, n);
-                    while lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        let e = page.leaf_element(mid)?;
-                        match e.key.cmp(key) {
-                            std::cmp::Ordering::Less => lo = mid + 1,
-                            std::cmp::Ordering::Greater => hi = mid,
-                            std::cmp::Ordering::Equal => {
-                                return entry_from_leaf(&self.pages, &e).map(Some);
-                            }
+        for _ in 0..MAX_DEPTH {
+            if page.kind() == Some(PageKind::Leaf) {
+                let (mut lo, mut hi) = (0usize, usize::from(page.count));
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let e = page.leaf_element(mid)?;
+                    match e.key.cmp(key) {
+                        std::cmp::Ordering::Less => lo = mid + 1,
+                        std::cmp::Ordering::Greater => hi = mid,
+                        std::cmp::Ordering::Equal => {
+                            return entry_from_leaf(&self.pages, &e).map(Some);
                         }
                     }
-                    return Ok(None);
                 }
-                Some(PageKind::Branch) => {
-                    page.check_elements_fit()?;
-                    let n = usize::from(page.count);
-                    if n == 0 {
-                        return Err(empty_branch(&page));
-                    }
-                    // Last element whose key is <= `key` (element 0 if none is).
-                    let (mut lo, mut hi) = (0usize, n);
-                    while lo < hi {
-                        let mid = lo + (hi - lo) / 2;
-                        if page.branch_element(mid)?.key <= key {
-                            lo = mid + 1;
-                        } else {
-                            hi = mid;
-                        }
-                    }
-                    let child = page.branch_element(lo.saturating_sub(1))?.child;
-                    page = tree_page(&self.pages, child)?;
-                }
-                _ => return Err(bad_type(&page)),
+                return Ok(None);
             }
+            // A branch (tree::node): the last element whose key is <= `key`
+            // (element 0 if none is).
+            let (mut lo, mut hi) = (0usize, usize::from(page.count));
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if page.branch_element(mid)?.key <= key {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let e = page.branch_element(lo.saturating_sub(1))?;
+            if page.id == 0 {
+                return Err(inline_branch(&page));
+            }
+            page = tree::enter(&self.pages, e.child, e.child == page.id, |_| true)
+                .map_err(tree::Refusal::corruption)?;
         }
-        Err(too_deep(&page))
+        Err(tree::too_deep().page(page.id).offset(page.file_offset))
     }
 
     /// Looks up a nested bucket by name. `Ok(None)` if absent or not a bucket.
@@ -258,7 +264,7 @@ impl<'a> Bucket<'a> {
 /// Builds an entry from a leaf element.
 pub(crate) fn entry_from_leaf<'a>(
     pages: &Pages<'a>,
-    e: &super::page::LeafElement<'a>,
+    e: &LeafElement<'a>,
 ) -> Result<Entry<'a>, Corruption> {
     let kind = if e.is_bucket() {
         EntryKind::Bucket(Bucket::from_value(*pages, e.value, e.value_offset)?)
@@ -268,24 +274,10 @@ pub(crate) fn entry_from_leaf<'a>(
     Ok(Entry { key: e.key, kind })
 }
 
-/// Reads a page that must be a branch or leaf of a bucket tree (ids 0 and 1 are metas).
-pub(crate) fn tree_page<'a>(pages: &Pages<'a>, id: Pgid) -> Result<Page<'a>, Corruption> {
-    if id < 2 {
-        return Err(Corruption::new(
-            CorruptKind::PageType,
-            format!("bucket tree refers to meta page {id}"),
-        )
-        .page(id));
-    }
-    let p = pages.page(id)?;
-    match p.kind() {
-        Some(PageKind::Branch | PageKind::Leaf) => Ok(p),
-        _ => Err(bad_type(&p)),
-    }
-}
-
-fn bad_type(p: &Page<'_>) -> Corruption {
-    let c = Corruption::new(
+/// An inline bucket's page holds branch elements: [`Bucket::from_value`] lets
+/// only leaves through, so this is a page image that changed kind.
+fn inline_branch(p: &Page<'_>) -> Corruption {
+    Corruption::new(
         CorruptKind::PageType,
         format!(
             "page {} is {}, want a branch or leaf",
@@ -293,117 +285,7 @@ fn bad_type(p: &Page<'_>) -> Corruption {
             super::page::describe_flags(p.flags)
         ),
     )
-    .offset(p.file_offset);
-    if p.id != 0 {
-        c.page(p.id)
-    } else {
-        c
-    }
-}
-
-fn empty_branch(p: &Page<'_>) -> Corruption {
-    Corruption::new(
-        CorruptKind::BranchEmpty,
-        format!("branch page {} has no elements", p.id),
-    )
-    .page(p.id)
     .offset(p.file_offset)
-}
-
-fn too_deep(p: &Page<'_>) -> Corruption {
-    Corruption::new(
-        CorruptKind::TreeTooDeep,
-        format!(
-            "bucket tree is deeper than {MAX_DEPTH} levels at page {}",
-            p.id
-        ),
-    )
-    .page(p.id)
-}
-
-/// A set of page ids already entered, so no page is walked twice.
-pub trait PageSet {
-    /// Records `id`; returns `false` if it was already present.
-    fn insert(&mut self, id: Pgid) -> bool;
-}
-
-impl PageSet for HashSet<Pgid> {
-    fn insert(&mut self, id: Pgid) -> bool {
-        HashSet::insert(self, id)
-    }
-}
-
-/// A dense bitmap over page ids below a bound, for whole-file walks.
-#[derive(Debug, Clone, Default)]
-pub struct PageBitmap {
-    words: Vec<u64>,
-}
-
-impl PageBitmap {
-    /// A bitmap for ids `< bound`. Ids at or beyond it are treated as never seen
-    /// (page access rejects them anyway).
-    pub fn new(bound: u64) -> PageBitmap {
-        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        PageBitmap {
-            words: vec![0; words],
-        }
-    }
-
-    /// Whether `id` is set.
-    pub fn contains(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        self.words.get(w).is_some_and(|x| x & (1 << b) != 0)
-    }
-}
-
-impl PageSet for PageBitmap {
-    fn insert(&mut self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        match self.words.get_mut(w) {
-            Some(x) => {
-                let was = *x & (1 << b) != 0;
-                *x |= 1 << b;
-                !was
-            }
-            None => true,
-        }
-    }
-}
-
-/// A dense bitmap over page ids that threads can share: `insert` is one atomic
-/// `fetch_or`, and exactly one caller sees `true` for each id.
-#[derive(Debug, Default)]
-pub struct AtomicPageBitmap {
-    words: Vec<std::sync::atomic::AtomicU64>,
-}
-
-impl AtomicPageBitmap {
-    /// A bitmap for ids `< bound`; ids at or beyond it always insert as new.
-    pub fn new(bound: u64) -> AtomicPageBitmap {
-        let words = usize::try_from(bound.div_ceil(64)).unwrap_or(0);
-        AtomicPageBitmap {
-            words: (0..words)
-                .map(|_| std::sync::atomic::AtomicU64::new(0))
-                .collect(),
-        }
-    }
-
-    /// Sets `id`; returns `false` if it was already set.
-    pub fn insert(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        match self.words.get(w) {
-            Some(x) => x.fetch_or(1 << b, std::sync::atomic::Ordering::Relaxed) & (1 << b) == 0,
-            None => true,
-        }
-    }
-
-    /// Whether `id` is set.
-    pub fn contains(&self, id: Pgid) -> bool {
-        let (w, b) = ((id / 64) as usize, id % 64);
-        self.words
-            .get(w)
-            .is_some_and(|x| x.load(std::sync::atomic::Ordering::Relaxed) & (1 << b) != 0)
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -414,7 +296,7 @@ struct Frame<'a> {
 
 /// An ordered cursor over one bucket's entries, with an explicit page stack.
 #[derive(Debug, Clone)]
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     bucket: Bucket<'a>,
     stack: Vec<Frame<'a>>,
     started: bool,
@@ -431,28 +313,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn enter(&mut self, page: Page<'a>) -> Result<(), Corruption> {
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(too_deep(&page));
-        }
-        if page.id != 0 && self.stack.iter().any(|f| f.page.id == page.id) {
-            return Err(Corruption::new(
-                CorruptKind::PageCycle,
-                format!("page {} is its own ancestor", page.id),
-            )
-            .page(page.id));
-        }
-        page.check_elements_fit()?;
-        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
-            return Err(empty_branch(&page));
-        }
-        self.stack.push(Frame { page, index: 0 });
-        Ok(())
-    }
-
     /// The next entry, using `seen` to refuse pages already entered. After an error
     /// the cursor is finished.
-    pub fn next_entry(&mut self, seen: &mut dyn PageSet) -> Option<Result<Entry<'a>, Corruption>> {
+    pub(crate) fn next_entry(
+        &mut self,
+        seen: &mut PageSet,
+    ) -> Option<Result<Entry<'a>, Corruption>> {
         if self.done {
             return None;
         }
@@ -470,16 +336,20 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn step(&mut self, seen: &mut dyn PageSet) -> Result<Option<Entry<'a>>, Corruption> {
+    fn step(&mut self, seen: &mut PageSet) -> Result<Option<Entry<'a>>, Corruption> {
+        let pages = self.bucket.pages;
         if !self.started {
             self.started = true;
-            let root = self.bucket.root_page()?;
-            if root.id != 0 && !seen.insert(root.id) {
-                return Err(reused(root.id));
-            }
-            self.enter(root)?;
+            let root = match self.bucket.root {
+                BucketRoot::Inline(..) => self.bucket.root_page()?,
+                BucketRoot::Page(id) => tree::enter(&pages, id, false, |_| seen.insert(id))
+                    .map_err(tree::Refusal::corruption)?,
+            };
+            self.stack.push(Frame {
+                page: root,
+                index: 0,
+            });
         }
-        let pages = self.bucket.pages;
         loop {
             let Some(top) = self.stack.last_mut() else {
                 return Ok(None);
@@ -491,51 +361,34 @@ impl<'a> Cursor<'a> {
             }
             top.index += 1;
             let page = top.page;
-            match page.kind() {
-                Some(PageKind::Leaf) => {
-                    let e = page.leaf_element(i)?;
-                    return entry_from_leaf(&pages, &e).map(Some);
-                }
-                Some(PageKind::Branch) => {
-                    let child = page.branch_element(i)?.child;
-                    if page.id == 0 {
-                        return Err(bad_type(&page));
-                    }
-                    let cp = tree_page(&pages, child)?;
-                    if self.stack.iter().any(|f| f.page.id == child) {
-                        return Err(Corruption::new(
-                            CorruptKind::PageCycle,
-                            format!(
-                                "branch page {} points back to its ancestor {child}",
-                                page.id
-                            ),
-                        )
-                        .page(page.id));
-                    }
-                    if !seen.insert(child) {
-                        return Err(reused(child));
-                    }
-                    self.enter(cp)?;
-                }
-                _ => return Err(bad_type(&page)),
+            if page.kind() == Some(PageKind::Leaf) {
+                let e = page.leaf_element(i)?;
+                return entry_from_leaf(&pages, &e).map(Some);
             }
+            // A branch (tree::node).
+            let e = page.branch_element(i)?;
+            if page.id == 0 {
+                return Err(inline_branch(&page));
+            }
+            if self.stack.len() >= MAX_DEPTH {
+                return Err(tree::too_deep().page(page.id).offset(e.elem_offset));
+            }
+            let ancestor = self.stack.iter().any(|f| f.page.id == e.child);
+            let child = tree::enter(&pages, e.child, ancestor, |_| seen.insert(e.child))
+                .map_err(tree::Refusal::corruption)?;
+            self.stack.push(Frame {
+                page: child,
+                index: 0,
+            });
         }
     }
 }
 
-fn reused(id: Pgid) -> Corruption {
-    Corruption::new(
-        CorruptKind::PageMultipleReferences,
-        format!("page {id} is referenced more than once"),
-    )
-    .page(id)
-}
-
 /// Iterator over a bucket's entries, with its own visited-page set.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Entries<'a> {
     cursor: Cursor<'a>,
-    seen: HashSet<Pgid>,
+    seen: PageSet,
 }
 
 impl<'a> Iterator for Entries<'a> {

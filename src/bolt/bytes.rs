@@ -5,32 +5,32 @@
 
 /// Returns `data[offset..offset + len]`, or `None` if any part is outside `data`.
 #[inline]
-pub fn slice(data: &[u8], offset: usize, len: usize) -> Option<&[u8]> {
+pub(crate) fn slice(data: &[u8], offset: usize, len: usize) -> Option<&[u8]> {
     let end = offset.checked_add(len)?;
     data.get(offset..end)
 }
 
 /// Reads a fixed-size array at `offset`.
 #[inline]
-pub fn array<const N: usize>(data: &[u8], offset: usize) -> Option<[u8; N]> {
+pub(crate) fn array<const N: usize>(data: &[u8], offset: usize) -> Option<[u8; N]> {
     slice(data, offset, N)?.try_into().ok()
 }
 
 /// Reads a little-endian `u16` at `offset`.
 #[inline]
-pub fn u16_at(data: &[u8], offset: usize) -> Option<u16> {
+pub(crate) fn u16_at(data: &[u8], offset: usize) -> Option<u16> {
     array(data, offset).map(u16::from_le_bytes)
 }
 
 /// Reads a little-endian `u32` at `offset`.
 #[inline]
-pub fn u32_at(data: &[u8], offset: usize) -> Option<u32> {
+pub(crate) fn u32_at(data: &[u8], offset: usize) -> Option<u32> {
     array(data, offset).map(u32::from_le_bytes)
 }
 
 /// Reads a little-endian `u64` at `offset`.
 #[inline]
-pub fn u64_at(data: &[u8], offset: usize) -> Option<u64> {
+pub(crate) fn u64_at(data: &[u8], offset: usize) -> Option<u64> {
     array(data, offset).map(u64::from_le_bytes)
 }
 

@@ -1,5 +1,7 @@
 //! The persisted freelist page.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::u64_at;
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
@@ -18,7 +20,7 @@ pub struct Freelist {
 
 /// Reads the freelist at page `id`, applying the 0xFFFF count rule. The id count is
 /// validated against the page's bytes before anything is allocated.
-pub fn read(pages: &Pages<'_>, id: Pgid) -> Result<Freelist, Corruption> {
+pub(crate) fn read(pages: &Pages<'_>, id: Pgid) -> Result<Freelist, Corruption> {
     let page = pages.page(id)?;
     if page.kind() != Some(PageKind::Freelist) {
         return Err(Corruption::new(

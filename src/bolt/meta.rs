@@ -1,5 +1,7 @@
 //! Meta pages: decoding, validation and Go's selection rule.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::{fnv1a64, slice, u16_at, u32_at, u64_at};
 use super::error::{MetaProblem, Pgid};
 use super::layout::*;
@@ -50,19 +52,25 @@ impl Meta {
     /// Encodes the meta body (without page header), with a freshly computed checksum.
     pub fn encode(&self) -> [u8; META_END - META_OFFSET] {
         let mut b = [0u8; META_END - META_OFFSET];
-        let o = |x: usize| x - META_OFFSET;
-        b[o(META_MAGIC)..o(META_VERSION)].copy_from_slice(&self.magic.to_le_bytes());
-        b[o(META_VERSION)..o(META_PAGE_SIZE)].copy_from_slice(&self.version.to_le_bytes());
-        b[o(META_PAGE_SIZE)..o(META_FLAGS)].copy_from_slice(&self.page_size.to_le_bytes());
-        b[o(META_FLAGS)..o(META_ROOT)].copy_from_slice(&self.flags.to_le_bytes());
-        b[o(META_ROOT)..o(META_ROOT_SEQUENCE)].copy_from_slice(&self.root.to_le_bytes());
-        b[o(META_ROOT_SEQUENCE)..o(META_FREELIST)]
-            .copy_from_slice(&self.root_sequence.to_le_bytes());
-        b[o(META_FREELIST)..o(META_PGID)].copy_from_slice(&self.freelist.to_le_bytes());
-        b[o(META_PGID)..o(META_TXID)].copy_from_slice(&self.pgid.to_le_bytes());
-        b[o(META_TXID)..o(META_CHECKSUM)].copy_from_slice(&self.txid.to_le_bytes());
-        let sum = fnv1a64(&b[..o(META_CHECKSUM)]);
-        b[o(META_CHECKSUM)..].copy_from_slice(&sum.to_le_bytes());
+        let mut put = |at: usize, v: &[u8]| {
+            let at = at - META_OFFSET;
+            if let Some(d) = b.get_mut(at..at + v.len()) {
+                d.copy_from_slice(v);
+            }
+        };
+        put(META_MAGIC, &self.magic.to_le_bytes());
+        put(META_VERSION, &self.version.to_le_bytes());
+        put(META_PAGE_SIZE, &self.page_size.to_le_bytes());
+        put(META_FLAGS, &self.flags.to_le_bytes());
+        put(META_ROOT, &self.root.to_le_bytes());
+        put(META_ROOT_SEQUENCE, &self.root_sequence.to_le_bytes());
+        put(META_FREELIST, &self.freelist.to_le_bytes());
+        put(META_PGID, &self.pgid.to_le_bytes());
+        put(META_TXID, &self.txid.to_le_bytes());
+        let sum = fnv1a64(b.get(..META_CHECKSUM - META_OFFSET).unwrap_or_default());
+        if let Some(d) = b.get_mut(META_CHECKSUM - META_OFFSET..) {
+            d.copy_from_slice(&sum.to_le_bytes());
+        }
         b
     }
 
@@ -169,7 +177,8 @@ impl MetaSelection {
     /// The selected meta.
     pub fn meta(&self) -> Meta {
         // `select` only builds selections whose used slot is valid.
-        self.slots[self.used].meta.unwrap_or(Meta {
+        let slot = self.slots.get(self.used).and_then(|s| s.meta);
+        slot.unwrap_or(Meta {
             magic: 0,
             version: 0,
             page_size: 0,
@@ -205,7 +214,7 @@ fn page_size(data: &[u8]) -> Option<u32> {
 
 /// Reads both metas and selects one exactly as Go bbolt does: the valid meta with
 /// the higher txid; on a tie meta 0; if one is invalid, the other.
-pub fn select(data: &[u8]) -> Result<MetaSelection, [MetaProblem; 2]> {
+pub(crate) fn select(data: &[u8]) -> Result<MetaSelection, [MetaProblem; 2]> {
     let slot0 = MetaSlot::read(data, 0);
     let ps = page_size(data);
     let slot1 = match ps.and_then(|p| usize::try_from(p).ok()) {

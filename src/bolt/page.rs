@@ -1,5 +1,7 @@
 //! Bounds-checked access to pages and their elements.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::bytes::{slice, u16_at, u32_at, u64_at};
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
@@ -42,7 +44,7 @@ impl PageKind {
 }
 
 /// Describes a flags value for messages.
-pub fn describe_flags(flags: u16) -> String {
+pub(crate) fn describe_flags(flags: u16) -> String {
     match PageKind::from_flags(flags) {
         Some(k) => k.name().to_string(),
         None => format!("unknown<{flags:#06x}>"),
@@ -110,7 +112,7 @@ impl<'a> Pages<'a> {
     /// are ignored). Lets a walk that knows its next pages overlap their memory
     /// latency with the work on the current one.
     #[inline]
-    pub fn prefetch(&self, id: Pgid, lines: usize) {
+    pub(crate) fn prefetch(&self, id: Pgid, lines: usize) {
         let Some(start) = self.offset_of(id).and_then(|o| usize::try_from(o).ok()) else {
             return;
         };
@@ -233,137 +235,6 @@ impl<'a> Page<'a> {
     pub fn kind(&self) -> Option<PageKind> {
         PageKind::from_flags(self.flags)
     }
-
-    fn err(&self, kind: CorruptKind, rel: usize, msg: String) -> Corruption {
-        let c = Corruption::new(kind, msg).offset(self.file_offset.saturating_add(rel as u64));
-        if self.id != 0 {
-            c.page(self.id)
-        } else {
-            c
-        }
-    }
-
-    /// Checks that the element array of `count` elements fits in the page.
-    pub fn check_elements_fit(&self) -> Result<(), Corruption> {
-        let need = usize::from(self.count)
-            .checked_mul(ELEMENT_SIZE)
-            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
-        match need {
-            Some(n) if n <= self.bytes.len() => Ok(()),
-            _ => Err(self.err(
-                CorruptKind::ElementsOverflow,
-                0,
-                format!(
-                    "{} elements do not fit in a {}-byte page",
-                    self.count,
-                    self.bytes.len()
-                ),
-            )),
-        }
-    }
-
-    /// Element `i` of a leaf page.
-    pub fn leaf_element(&self, i: usize) -> Result<LeafElement<'a>, Corruption> {
-        let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
-            self.err(
-                CorruptKind::ElementsOverflow,
-                eoff,
-                format!("leaf element {i} lies outside the page"),
-            )
-        })?;
-        let flags = u32_at(elem, LEAF_FLAGS).unwrap_or(0);
-        let pos = u32_at(elem, LEAF_POS).unwrap_or(0) as usize;
-        let ksize = u32_at(elem, LEAF_KSIZE).unwrap_or(0) as usize;
-        let vsize = u32_at(elem, LEAF_VSIZE).unwrap_or(0) as usize;
-        let out = || {
-            self.err(
-                CorruptKind::ElementOutOfPage,
-                eoff,
-                format!(
-                    "leaf element {i} (pos {pos}, key {ksize} bytes, value {vsize} bytes) lies outside its {}-byte page",
-                    self.bytes.len()
-                ),
-            )
-        };
-        let kstart = eoff.checked_add(pos).ok_or_else(out)?;
-        let key = slice(self.bytes, kstart, ksize).ok_or_else(out)?;
-        let vstart = kstart + ksize;
-        let value = slice(self.bytes, vstart, vsize).ok_or_else(out)?;
-        Ok(LeafElement {
-            flags,
-            key,
-            value,
-            value_offset: self.file_offset.saturating_add(vstart as u64),
-            elem_offset: self.file_offset.saturating_add(eoff as u64),
-        })
-    }
-
-    /// Element `i` of a branch page.
-    pub fn branch_element(&self, i: usize) -> Result<BranchElement<'a>, Corruption> {
-        let eoff = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-        let elem = slice(self.bytes, eoff, ELEMENT_SIZE).ok_or_else(|| {
-            self.err(
-                CorruptKind::ElementsOverflow,
-                eoff,
-                format!("branch element {i} lies outside the page"),
-            )
-        })?;
-        let pos = u32_at(elem, BRANCH_POS).unwrap_or(0) as usize;
-        let ksize = u32_at(elem, BRANCH_KSIZE).unwrap_or(0) as usize;
-        let child = u64_at(elem, BRANCH_PGID).unwrap_or(0);
-        let key = eoff
-            .checked_add(pos)
-            .and_then(|k| slice(self.bytes, k, ksize))
-            .ok_or_else(|| {
-                self.err(
-                    CorruptKind::ElementOutOfPage,
-                    eoff,
-                    format!(
-                        "branch element {i} (pos {pos}, key {ksize} bytes) lies outside its {}-byte page",
-                        self.bytes.len()
-                    ),
-                )
-            })?;
-        Ok(BranchElement {
-            key,
-            child,
-            elem_offset: self.file_offset.saturating_add(eoff as u64),
-        })
-    }
-}
-
-/// A decoded leaf element.
-#[derive(Debug, Clone, Copy)]
-pub struct LeafElement<'a> {
-    /// Element flags ([`BUCKET_LEAF_FLAG`] for buckets).
-    pub flags: u32,
-    /// The key.
-    pub key: &'a [u8],
-    /// The value (a bucket header for buckets).
-    pub value: &'a [u8],
-    /// Absolute file offset of the value.
-    pub value_offset: u64,
-    /// Absolute file offset of the element.
-    pub elem_offset: u64,
-}
-
-impl LeafElement<'_> {
-    /// Whether this element is a bucket.
-    pub fn is_bucket(&self) -> bool {
-        self.flags & BUCKET_LEAF_FLAG != 0
-    }
-}
-
-/// A decoded branch element.
-#[derive(Debug, Clone, Copy)]
-pub struct BranchElement<'a> {
-    /// The first key of the child subtree.
-    pub key: &'a [u8],
-    /// The child page.
-    pub child: Pgid,
-    /// Absolute file offset of the element.
-    pub elem_offset: u64,
 }
 
 /// Prefetches the cache line holding `bytes[0]` (no-op on other architectures

@@ -6,9 +6,12 @@
 //! is O(depth) plus the bitmap. It is the source of `dump`, `compact` and output
 //! verification.
 
-use super::bucket::{Bucket, Cursor, EntryKind, PageBitmap, MAX_BUCKET_DEPTH};
+#![deny(clippy::indexing_slicing)]
+
+use super::bucket::{nested_too_deep, Bucket, Cursor, EntryKind, MAX_BUCKET_DEPTH};
 use super::db::Db;
-use super::error::{BucketPath, CorruptKind, Corruption, Error, Result};
+use super::error::{BucketPath, Error, Result};
+use super::pageset::PageSet;
 
 /// One step of the walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +46,7 @@ struct Open<'a> {
 #[derive(Debug)]
 pub struct Walk<'a> {
     stack: Vec<Open<'a>>,
-    seen: PageBitmap,
+    seen: PageSet,
     root_sequence: u64,
     failed: bool,
 }
@@ -57,16 +60,12 @@ impl<'a> Walk<'a> {
 
     /// Starts a walk at any bucket (its entries are reported at depth 0).
     pub fn from_bucket(db: &Db<'a>, bucket: Bucket<'a>) -> Walk<'a> {
-        let pages = db.pages();
-        let bound = pages
-            .hwm()
-            .min((db.data().len() / pages.page_size()) as u64 + 1);
         Walk {
             stack: vec![Open {
                 name: b"",
                 cursor: bucket.cursor(),
             }],
-            seen: PageBitmap::new(bound),
+            seen: PageSet::for_file(&db.pages()),
             root_sequence: bucket.sequence(),
             failed: false,
         }
@@ -122,13 +121,7 @@ impl<'a> Walk<'a> {
                     if depth > MAX_BUCKET_DEPTH {
                         self.failed = true;
                         let path = self.path();
-                        return Some(Err(Error::from(
-                            Corruption::new(
-                                CorruptKind::TreeTooDeep,
-                                format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
-                            )
-                            .in_bucket(&path),
-                        )));
+                        return Some(Err(Error::from(nested_too_deep().in_bucket(&path))));
                     }
                     self.stack.push(Open {
                         name: e.key,

@@ -6,7 +6,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -14,9 +14,10 @@ use rayon::prelude::*;
 use super::encoding::{self, AnyValue, Timestamp};
 use super::findings::{cross_check, SchemaCode, SchemaFinding};
 use super::model::*;
-use crate::bolt::bucket::{Cursor, PageSet};
+use crate::bolt::bucket::Cursor;
 use crate::bolt::page::PageKind;
-use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind, Pgid};
+use crate::bolt::pageset::PageSet;
+use crate::bolt::{Bucket, BucketPath, Corruption, Db, Entry, EntryKind};
 use crate::bytes::display;
 
 /// Records at or above this count are decoded in parallel chunks.
@@ -60,44 +61,10 @@ fn finding(f: &mut Sink, code: SchemaCode, path: &P<'_>, message: impl Into<Stri
     f.push(SchemaFinding::new(code, &path.path(), message));
 }
 
-/// The pages one bucket iteration has entered: inline up to 8 (every record
-/// bucket), a hash set beyond, so iterating a small bucket allocates no set.
-#[derive(Debug, Default)]
-struct Seen {
-    small: [Pgid; 8],
-    n: usize,
-    big: Option<HashSet<Pgid>>,
-}
-
-impl PageSet for Seen {
-    fn insert(&mut self, id: Pgid) -> bool {
-        if let Some(big) = &mut self.big {
-            return big.insert(id);
-        }
-        let small = self.small.get(..self.n).unwrap_or_default();
-        if small.contains(&id) {
-            return false;
-        }
-        match self.small.get_mut(self.n) {
-            Some(slot) => {
-                *slot = id;
-                self.n += 1;
-            }
-            None => {
-                let mut big: HashSet<Pgid> = self.small.iter().copied().collect();
-                big.insert(id);
-                self.big = Some(big);
-            }
-        }
-        true
-    }
-}
-
-/// A bucket's entries in key order, as [`Bucket::iter`] but with an inline
-/// visited-page set.
+/// A bucket's entries in key order, as [`Bucket::iter`].
 struct Entries<'a> {
     cursor: Cursor<'a>,
-    seen: Seen,
+    seen: PageSet,
 }
 
 impl<'a> Entries<'a> {
@@ -110,7 +77,7 @@ impl<'a> Entries<'a> {
 fn iter<'a>(b: &Bucket<'a>) -> Entries<'a> {
     Entries {
         cursor: b.cursor(),
-        seen: Seen::default(),
+        seen: PageSet::new(&b.pages()),
     }
 }
 

@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ctrdb::bolt::check::{self, CheckReport};
+use ctrdb::bolt::testing;
 use ctrdb::bolt::{CorruptKind, Db};
 
 use super::common::*;
@@ -400,11 +401,11 @@ fn check_agrees_with_a_reference_walker_and_go_and_is_deterministic() {
             for (other, how) in [
                 (four.install(|| check::check(&db)), "4 threads"),
                 (
-                    four.install(|| check::check_split_everywhere(&db)),
+                    four.install(|| testing::check_split_everywhere(&db)),
                     "split on 4 threads",
                 ),
                 (
-                    one.install(|| check::check_split_everywhere(&db)),
+                    one.install(|| testing::check_split_everywhere(&db)),
                     "split on 1 thread",
                 ),
             ] {

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ctrdb::bolt::page::{Page, PageKind, Pages};
+use ctrdb::bolt::testing::{Page, PageKind, Pages};
 use ctrdb::bolt::{Bucket, Db, Pgid};
 
 /// The repository root.

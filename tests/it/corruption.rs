@@ -4,7 +4,7 @@
 
 use ctrdb::bolt::check::{self, Severity};
 use ctrdb::bolt::layout::*;
-use ctrdb::bolt::page::PageKind;
+use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::{Db, Error, Walk};
 
 use super::common::*;
@@ -123,10 +123,7 @@ fn one_bad_meta_falls_back_to_the_other_and_is_reported() {
                 "{}: other meta must be used",
                 f.name
             );
-            assert_eq!(
-                db.selection().reason,
-                ctrdb::bolt::meta::MetaReason::OtherInvalid
-            );
+            assert_eq!(db.selection().reason, ctrdb::bolt::MetaReason::OtherInvalid);
             let codes = check_codes(&d).unwrap();
             assert!(
                 codes.contains(&("meta-invalid", Severity::Warning)),

@@ -10,8 +10,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use ctrdb::bolt::bucket::MAX_BUCKET_DEPTH;
 use ctrdb::bolt::writer::FreelistMode;
+use ctrdb::bolt::MAX_BUCKET_DEPTH;
 
 use super::common::{skip_or_fail, test_name};
 use super::rel_common::*;

@@ -278,3 +278,32 @@ fn layering_check_sees_what_it_must() {
         [(1, "use a;")]
     );
 }
+
+/// The bbolt reader modules, whose reads of file bytes must not panic.
+const NO_INDEXING: &[&str] = &[
+    "bolt/page.rs",
+    "bolt/meta.rs",
+    "bolt/freelist.rs",
+    "bolt/pageset.rs",
+    "bolt/tree.rs",
+    "bolt/bucket.rs",
+    "bolt/walk.rs",
+    "bolt/check/mod.rs",
+    "bolt/check/walker.rs",
+    "bolt/check/order.rs",
+];
+
+/// Every reader module denies `clippy::indexing_slicing` for its code (unit
+/// tests may index), so a panicking read of file bytes fails the lint run.
+#[test]
+fn layering_reader_modules_deny_indexing() {
+    let src = super::common::repo().join("src");
+    for m in NO_INDEXING {
+        let text = std::fs::read_to_string(src.join(m)).expect("read a reader module");
+        assert!(
+            text.lines()
+                .any(|l| l.trim() == "#![deny(clippy::indexing_slicing)]"),
+            "src/{m} does not deny clippy::indexing_slicing"
+        );
+    }
+}

@@ -105,7 +105,7 @@ pub fn mutate(d: &mut Vec<u8>, ps: usize, rng: &mut Rng) -> &'static str {
                 [0u64, 1, 2, 3, u64::MAX, rng.next_u64(), rng.below(256)][rng.below(7) as usize];
             let w = if field == META_PAGE_SIZE { 4 } else { 8 };
             d[m + field..m + field + w].copy_from_slice(&v.to_le_bytes()[..w]);
-            let sum = ctrdb::bolt::bytes::fnv1a64(&d[m + META_OFFSET..m + META_CHECKSUM]);
+            let sum = ctrdb::bolt::testing::fnv1a64(&d[m + META_OFFSET..m + META_CHECKSUM]);
             d[m + META_CHECKSUM..m + META_CHECKSUM + 8].copy_from_slice(&sum.to_le_bytes());
             "meta rewritten with a valid checksum"
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::common::*;
-use ctrdb::bolt::page::PageKind;
+use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::Db;
 use ctrdb::containerd::{MetaDb, SchemaCode};
 

@@ -3,18 +3,21 @@
 //! a bad page ends only its own subtree, never the check.
 //!
 //! This module checks the metas and the freelist and accounts for every page;
-//! [`walker`] walks the bucket tree (in parallel), and [`order`] puts the
+//! `walker` walks the bucket tree (in parallel), and `order` puts the
 //! walkers' findings into walk order.
+
+#![deny(clippy::indexing_slicing)]
 
 mod order;
 mod walker;
 
-use super::bucket::{AtomicPageBitmap, BucketRoot, PageBitmap, PageSet};
+use super::bucket::BucketRoot;
 use super::db::Db;
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
 use super::page::{describe_flags, Pages};
-use walker::Mode;
+use super::pageset::PageSet;
+pub(crate) use walker::Mode;
 
 /// At most this many findings are kept; the rest are only counted.
 pub const MAX_FINDINGS: usize = 10_000;
@@ -99,7 +102,7 @@ impl CheckReport {
 struct Checker<'a, 'd> {
     db: &'d Db<'a>,
     pages: Pages<'a>,
-    reachable: AtomicPageBitmap,
+    reachable: PageSet,
     /// The freelist page and its overflow count, once read.
     freelist_span: Option<(Pgid, u32)>,
     findings: Vec<Finding>,
@@ -124,20 +127,14 @@ pub fn check(db: &Db<'_>) -> CheckReport {
     check_with(db, mode)
 }
 
-/// [`check`] with the tree walk split at every descent, even on one thread. For
-/// tests: the report must equal [`check`]'s.
-#[doc(hidden)]
-pub fn check_split_everywhere(db: &Db<'_>) -> CheckReport {
-    check_with(db, Mode::Always)
-}
-
-fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
+/// The check, its tree walked as `mode` says.
+pub(crate) fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
     let pages = db.pages();
     let file_pages = (db.data().len() / pages.page_size()) as u64;
     let mut c = Checker {
         db,
         pages,
-        reachable: AtomicPageBitmap::new(0),
+        reachable: PageSet::new(&pages),
         freelist_span: None,
         findings: Vec::new(),
         omitted: 0,
@@ -146,8 +143,8 @@ fn check_with(db: &Db<'_>, mode: Mode) -> CheckReport {
     };
     c.check_metas();
     let free = c.check_freelist_page();
-    c.premark(file_pages);
-    c.check_tree(mode, file_pages);
+    c.premark();
+    c.check_tree(mode);
     let counts = c.account(free.as_deref(), file_pages);
     CheckReport {
         findings: c.findings,
@@ -299,8 +296,8 @@ impl<'a> Checker<'a, '_> {
 
     /// Starts the reachable-page bitmap afresh with the metas and the freelist
     /// pages, before the bucket tree is walked.
-    fn premark(&mut self, file_pages: u64) {
-        self.reachable = AtomicPageBitmap::new(self.pages.hwm().min(file_pages + 1));
+    fn premark(&mut self) {
+        self.reachable = PageSet::for_file(&self.pages);
         self.reachable.insert(0);
         self.reachable.insert(1);
         if let Some((page, overflow)) = self.freelist_span {
@@ -311,7 +308,7 @@ impl<'a> Checker<'a, '_> {
         }
     }
 
-    fn check_tree(&mut self, mode: Mode, file_pages: u64) {
+    fn check_tree(&mut self, mode: Mode) {
         let root = match self.db.root() {
             Ok(r) => r,
             Err(_) => return, // reported by check_metas
@@ -323,7 +320,7 @@ impl<'a> Checker<'a, '_> {
         if walked.conflict {
             // A page is referenced twice: which reference is followed (and reported)
             // must not depend on scheduling or on where child buckets are walked.
-            self.premark(file_pages);
+            self.premark();
             walked = walker::walk_tree(self.pages, &self.reachable, root, Mode::GoOrder);
         }
         self.buckets += walked.buckets;
@@ -352,7 +349,7 @@ impl<'a> Checker<'a, '_> {
     fn account(&mut self, free: Option<&[Pgid]>, file_pages: u64) -> PageCounts {
         let hwm = self.pages.hwm();
         let bound = hwm.min(file_pages + 1);
-        let mut listed = PageBitmap::new(bound);
+        let mut listed = PageSet::for_file(&self.pages);
         let mut free_count = 0u64;
         if let Some(ids) = free {
             let fl_page = self.db.meta().freelist;
@@ -420,21 +417,5 @@ impl<'a> Checker<'a, '_> {
             unused,
             beyond_hwm: file_pages.saturating_sub(hwm),
         }
-    }
-}
-
-/// A key for messages: quoted if printable, else hex.
-pub fn show(key: &[u8]) -> String {
-    if !key.is_empty() && key.iter().all(|&b| (0x20..0x7f).contains(&b)) {
-        format!("{:?}", String::from_utf8_lossy(key))
-    } else {
-        let mut s = String::from("0x");
-        for b in key.iter().take(64) {
-            s.push_str(&format!("{b:02x}"));
-        }
-        if key.len() > 64 {
-            s.push('…');
-        }
-        s
     }
 }

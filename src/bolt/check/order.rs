@@ -2,6 +2,8 @@
 //! so the report depends on the file alone, not on how the walk was split
 //! across threads.
 
+#![deny(clippy::indexing_slicing)]
+
 use super::{Finding, MAX_FINDINGS};
 
 /// A finding with what orders it in the report: the path of the page-based bucket

@@ -1,16 +1,20 @@
 //! The checker's walk of the bucket tree: every page of every bucket, its
 //! elements and their keys, split across threads.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::order::Keyed;
-use super::{show, Finding, Severity, MAX_FINDINGS};
-use crate::bolt::bucket::{AtomicPageBitmap, Bucket, BucketRoot, MAX_BUCKET_DEPTH, MAX_DEPTH};
+use super::{Finding, Severity, MAX_FINDINGS};
+use crate::bolt::bucket::{nested_too_deep, Bucket, BucketRoot, MAX_BUCKET_DEPTH};
 use crate::bolt::bytes::{u32_at, u64_at};
 use crate::bolt::error::{BucketPath, CorruptKind, Corruption, Pgid};
 use crate::bolt::layout::*;
-use crate::bolt::page::{describe_flags, Page, PageKind, Pages};
+use crate::bolt::page::{Page, PageKind, Pages};
+use crate::bolt::pageset::PageSet;
+use crate::bolt::tree::{self, show, Refusal, MAX_DEPTH};
 
 /// How the tree is walked.
 ///
@@ -19,7 +23,7 @@ use crate::bolt::page::{describe_flags, Page, PageKind, Pages};
 /// Only if it stopped, the tree is walked again in Go's order (`GoOrder`) on one
 /// thread, which decides which reference to a shared page is followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(crate) enum Mode {
     /// On the calling thread.
     Serial,
     /// Hands the largest piece of the remaining walk to the pool whenever no piece
@@ -46,7 +50,7 @@ pub(super) struct Walked<'a> {
 /// enters in `reachable`.
 pub(super) fn walk_tree<'a>(
     pages: Pages<'a>,
-    reachable: &AtomicPageBitmap,
+    reachable: &PageSet,
     root: Pgid,
     mode: Mode,
 ) -> Walked<'a> {
@@ -92,7 +96,7 @@ struct Shared<'a> {
 #[derive(Clone, Copy)]
 struct Tree<'a, 'c> {
     pages: Pages<'a>,
-    reachable: &'c AtomicPageBitmap,
+    reachable: &'c PageSet,
     shared: &'c Shared<'a>,
     mode: Mode,
 }
@@ -280,46 +284,8 @@ impl<'a, 'c> Walker<'a, 'c> {
                     c
                 }
             };
-            if key.is_empty() {
-                self.report(
-                    Severity::Error,
-                    loc(Corruption::new(
-                        CorruptKind::KeyEmpty,
-                        format!("element {i} has an empty key"),
-                    )),
-                    None,
-                );
-            }
-            if let Some(p) = prev {
-                if key <= p {
-                    self.report(
-                        Severity::Error,
-                        loc(Corruption::new(
-                            CorruptKind::KeyOrder,
-                            format!(
-                                "element {i}: key {} is not greater than the previous key {}",
-                                show(key),
-                                show(p)
-                            ),
-                        )),
-                        None,
-                    );
-                }
-            }
-            if lower.is_some_and(|l| key < l) || upper.is_some_and(|u| key >= u) {
-                self.report(
-                    Severity::Error,
-                    loc(Corruption::new(
-                        CorruptKind::KeyOrderAncestor,
-                        format!(
-                            "element {i}: key {} is outside the range [{}, {}) set by its ancestors",
-                            show(key),
-                            lower.map_or("-".into(), show),
-                            upper.map_or("-".into(), show)
-                        ),
-                    )),
-                    None,
-                );
+            for c in tree::key_findings(i, key, prev, lower, upper) {
+                self.report(Severity::Error, loc(c), None);
             }
             if let Some(top) = self.frames.last_mut() {
                 top.prev = Some(key);
@@ -332,14 +298,7 @@ impl<'a, 'c> Walker<'a, 'c> {
                     upper
                 };
                 if self.tree_depth() >= MAX_DEPTH {
-                    self.report(
-                        Severity::Error,
-                        loc(Corruption::new(
-                            CorruptKind::TreeTooDeep,
-                            format!("bucket tree is deeper than {MAX_DEPTH} levels"),
-                        )),
-                        None,
-                    );
+                    self.report(Severity::Error, loc(tree::too_deep()), None);
                     continue;
                 }
                 self.maybe_split(scope);
@@ -349,15 +308,8 @@ impl<'a, 'c> Walker<'a, 'c> {
                 continue;
             }
             let Some(e) = leaf else { continue };
-            if e.flags & !BUCKET_LEAF_FLAG != 0 {
-                self.report(
-                    Severity::Warning,
-                    loc(Corruption::new(
-                        CorruptKind::ElementFlags,
-                        format!("element {i} has unknown flag bits {:#x}", e.flags),
-                    )),
-                    None,
-                );
+            if let Some(c) = tree::flag_finding(i, e.flags) {
+                self.report(Severity::Warning, loc(c), None);
             }
             let depth = self.levels.last().map_or(0, |l| l.depth);
             if !e.is_bucket() {
@@ -386,14 +338,7 @@ impl<'a, 'c> Walker<'a, 'c> {
             };
             self.buckets += 1;
             if depth + 1 > MAX_BUCKET_DEPTH {
-                self.report(
-                    Severity::Error,
-                    loc(Corruption::new(
-                        CorruptKind::TreeTooDeep,
-                        format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
-                    )),
-                    None,
-                );
+                self.report(Severity::Error, loc(nested_too_deep()), None);
                 continue;
             }
             match b.root_ref() {
@@ -589,99 +534,28 @@ impl<'a, 'c> Walker<'a, 'c> {
             self.frames.clear();
             return None;
         }
-        if id < 2 {
-            self.report(
-                Severity::Error,
-                Corruption::new(
-                    CorruptKind::PageType,
-                    format!("bucket tree refers to meta page {id}"),
-                )
-                .page(id),
-                None,
-            );
-            return None;
-        }
-        if self.is_ancestor(id) {
-            self.report(
-                Severity::Error,
-                Corruption::new(
-                    CorruptKind::PageCycle,
-                    format!("page {id} is its own ancestor"),
-                )
-                .page(id),
-                None,
-            );
-            return None;
-        }
-        let page = match self.tree.pages.page(id) {
-            Ok(p) => p,
-            Err(c) => {
-                self.report(Severity::Error, c, None);
-                return None;
+        let reachable = self.tree.reachable;
+        let entered = tree::enter(&self.tree.pages, id, self.is_ancestor(id), |page| {
+            // Every page of its span, overflow included, belongs to it alone.
+            let mut first = true;
+            for p in id..=id.saturating_add(u64::from(page.overflow)) {
+                first &= reachable.insert_shared(p);
             }
-        };
-        let mut dup = false;
-        for p in id..=id.saturating_add(u64::from(page.overflow)) {
-            if !self.tree.reachable.insert(p) {
-                dup = true;
-            }
-        }
-        if dup {
-            let conflict = &self.tree.shared.conflict;
-            if self.tree.mode != Mode::GoOrder {
+            first
+        });
+        let page = match entered {
+            Ok(page) => page,
+            Err(Refusal::Revisit(_)) if self.tree.mode != Mode::GoOrder => {
                 // The report will come from a walk in Go's order; stop this one.
-                conflict.store(true, Ordering::Relaxed);
+                self.tree.shared.conflict.store(true, Ordering::Relaxed);
                 self.frames.clear();
                 return None;
             }
-            self.report(
-                Severity::Error,
-                Corruption::new(
-                    CorruptKind::PageMultipleReferences,
-                    format!("page {id} is referenced more than once"),
-                )
-                .page(id)
-                .offset(page.file_offset),
-                None,
-            );
-            return None;
-        }
-        match page.kind() {
-            Some(PageKind::Branch | PageKind::Leaf) => {}
-            _ => {
-                self.report(
-                    Severity::Error,
-                    Corruption::new(
-                        CorruptKind::PageType,
-                        format!(
-                            "page {id} is {}, want a branch or leaf",
-                            describe_flags(page.flags)
-                        ),
-                    )
-                    .page(id)
-                    .offset(page.file_offset),
-                    None,
-                );
+            Err(r) => {
+                self.report(Severity::Error, r.corruption(), None);
                 return None;
             }
-        }
-        if let Err(c) = page.check_elements_fit() {
-            self.report(Severity::Error, c, None);
-            return None;
-        }
-        if page.kind() == Some(PageKind::Branch) && page.count == 0 {
-            self.report(
-                Severity::Error,
-                Corruption::new(
-                    CorruptKind::BranchEmpty,
-                    format!("branch page {id} has no elements"),
-                )
-                .page(id)
-                .offset(page.file_offset),
-                None,
-            );
-            return None;
-        }
+        };
         touch_children(&self.tree.pages, &page, self.tree.mode != Mode::GoOrder);
         Some(page)
     }

@@ -25,7 +25,7 @@ pub struct Mismatch {
 }
 
 fn describe(ev: Option<&WalkEvent<'_>>) -> String {
-    let show = |b: &[u8]| crate::bolt::check::show(b);
+    let show = |b: &[u8]| crate::bolt::tree::show(b);
     match ev {
         None => "end of data".into(),
         Some(WalkEvent::BucketStart { key, sequence, .. }) => {

@@ -40,6 +40,8 @@ pub use source::{copy_walk, keep_all, Filtered, ItemKind};
 use crate::bolt::error::{BucketPath, Error as ReadError, Pgid};
 use crate::bolt::layout::*;
 use crate::bolt::meta::Meta;
+#[cfg(doc)]
+use crate::bolt::walk::Walk;
 
 /// Largest `pos + ksize + vsize` of one element that Go can address (`MaxAllocSize` on amd64).
 pub const MAX_ELEMENT_EXTENT: u64 = 0x7FFF_FFFF;
