@@ -507,6 +507,21 @@ fn non_utf8_bytes_round_trip() {
         .insert(b"k\xff".to_vec(), Node::Value(b"v\xfe".to_vec()));
     root.bucket_mut(images, false)
         .bucket_mut(&[b"bad\xffname", b"target"], true);
+    // containerd writes createdat and updatedat with every image (a record
+    // without them is damage): the new one takes app:1.0's.
+    let stamps: Vec<(Vec<u8>, Node)> = root
+        .bucket_mut(images, false)
+        .bucket_mut(&[b"docker.io/library/app:1.0"], false)
+        .entries
+        .iter()
+        .filter(|(k, _)| k.as_slice() == b"createdat" || k.as_slice() == b"updatedat")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(stamps.len(), 2);
+    root.bucket_mut(images, false)
+        .bucket_mut(&[b"bad\xffname"], false)
+        .entries
+        .extend(stamps);
     let p = tmp.path().join("nonutf8.db");
     write_tree_file(&p, &root, opts);
     let o = ctrdb_path(&["images", "-n", "default", "--format", "jsonl"], &p);
