@@ -345,6 +345,14 @@ fn add_image(
         at(&[b"target", b"mediatype", OCI_MANIFEST.as_bytes()]),
         at(&[b"target", b"size", &size]),
     ];
+    // containerd writes both times with every image (bytes with NULs: hex)
+    let time = hex(&super::rel_common::CREATEDAT);
+    for key in [&b"createdat"[..], b"updatedat"] {
+        let mut v: Vec<&[u8]> = vec![b"put-hex"];
+        v.extend_from_slice(&base);
+        v.extend_from_slice(&[key, time.as_bytes()]);
+        ops.push(op(&v));
+    }
     if !labels.is_empty() {
         ops.push(op(&[
             b"mk-bucket",

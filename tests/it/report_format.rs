@@ -492,7 +492,8 @@ fn json_reports_match_the_documented_format() {
 
 /// Non-UTF-8 image names, label keys and values survive the JSON round trip. The
 /// file is the newest fixture plus a non-UTF-8 label and a non-UTF-8 image name
-/// with an empty `target` bucket, written with ctrdb's own writer.
+/// with an empty `target` bucket (and the `createdat` every image has), written
+/// with ctrdb's own writer.
 #[test]
 fn non_utf8_bytes_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
@@ -507,6 +508,13 @@ fn non_utf8_bytes_round_trip() {
         .insert(b"k\xff".to_vec(), Node::Value(b"v\xfe".to_vec()));
     root.bucket_mut(images, false)
         .bucket_mut(&[b"bad\xffname", b"target"], true);
+    root.bucket_mut(images, false)
+        .bucket_mut(&[b"bad\xffname"], false)
+        .entries
+        .insert(
+            b"createdat".to_vec(),
+            Node::Value(super::rel_common::CREATEDAT.to_vec()),
+        );
     let p = tmp.path().join("nonutf8.db");
     write_tree_file(&p, &root, opts);
     let o = ctrdb_path(&["images", "-n", "default", "--format", "jsonl"], &p);
