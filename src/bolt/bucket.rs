@@ -225,12 +225,17 @@ impl<'a> Bucket<'a> {
                     hi = mid;
                 }
             }
-            let e = page.branch_element(lo.saturating_sub(1))?;
+            let i = lo.saturating_sub(1);
+            let e = page.branch_element(i)?;
             if page.id == 0 {
                 return Err(inline_branch(&page));
             }
-            page = tree::enter(&self.pages, e.child, e.child == page.id, |_| true)
+            let child = tree::enter(&self.pages, e.child, e.child == page.id, |_| true)
                 .map_err(tree::Refusal::corruption)?;
+            if let Some(c) = tree::child_key_finding(i, e.key, &child) {
+                return Err(c.page(page.id).offset(e.elem_offset));
+            }
+            page = child;
         }
         Err(tree::too_deep().page(page.id).offset(page.file_offset))
     }
@@ -376,6 +381,9 @@ impl<'a> Cursor<'a> {
             let ancestor = self.stack.iter().any(|f| f.page.id == e.child);
             let child = tree::enter(&pages, e.child, ancestor, |_| seen.insert(e.child))
                 .map_err(tree::Refusal::corruption)?;
+            if let Some(c) = tree::child_key_finding(i, e.key, &child) {
+                return Err(c.page(page.id).offset(e.elem_offset));
+            }
             self.stack.push(Frame {
                 page: child,
                 index: 0,

@@ -158,6 +158,10 @@ pub enum CorruptKind {
     KeyOrder,
     /// A key is outside the range its ancestors' branch keys allow.
     KeyOrderAncestor,
+    /// A branch element's key differs from the first key of the page it
+    /// points to: bbolt sets the one to the other whenever it writes the child,
+    /// so the child is a stale or misplaced page.
+    BranchKeyMismatch,
     /// A bucket value is shorter than the 16-byte bucket header.
     BucketValueShort,
     /// An inline bucket's value is malformed.
@@ -200,6 +204,7 @@ impl CorruptKind {
             KeyEmpty => "key-empty",
             KeyOrder => "key-order",
             KeyOrderAncestor => "key-order-ancestor",
+            BranchKeyMismatch => "branch-key-mismatch",
             BucketValueShort => "bucket-value-short",
             InlineBucketMalformed => "inline-bucket-malformed",
             RootNonBucket => "root-non-bucket",

@@ -9,7 +9,9 @@
 //! - [`Page::leaf_element`], [`Page::branch_element`]: an element's key and
 //!   value lie inside its page;
 //! - [`key_findings`], [`flag_finding`], [`too_deep`]: key order and ranges,
-//!   element flags, tree depth.
+//!   element flags, tree depth;
+//! - [`child_key_finding`]: a branch element's key is the first key of its
+//!   child.
 //!
 //! The cursor applies the rules it needs to read (entering pages, element
 //! bounds, depth); the checker applies them all and reports each as a finding.
@@ -175,6 +177,35 @@ pub(crate) fn key_findings(
         )
     });
     empty.into_iter().chain(order).chain(range)
+}
+
+/// What is wrong when branch element `i`'s key `key` is not the first key of
+/// `child`, the page it points to (without location). Go's bbolt writes a
+/// branch key from its child's first key each time it writes the child (node
+/// spill), so the two differ only when the child's slot holds another page: an
+/// older version whose rewrite was lost, or a misdirected write. Such a page
+/// can be well-formed and in key range, so no other rule sees it.
+pub(crate) fn child_key_finding(i: usize, key: &[u8], child: &Page<'_>) -> Option<Corruption> {
+    let first = match child.kind() {
+        Some(PageKind::Branch) => child.branch_element(0).ok().map(|e| e.key),
+        Some(PageKind::Leaf) => child.leaf_element(0).ok().map(|e| e.key),
+        _ => None,
+    };
+    // An unreadable first element is the child's own finding.
+    if child.count > 0 && first.is_none() {
+        return None;
+    }
+    (first != Some(key)).then(|| {
+        Corruption::new(
+            CorruptKind::BranchKeyMismatch,
+            format!(
+                "branch element {i}: key {} is not the first key {} of its child page {}: the child is a stale or misplaced page",
+                show(key),
+                first.map_or("(none: the page is empty)".into(), show),
+                child.id
+            ),
+        )
+    })
 }
 
 /// Leaf element `i`'s flags, when they have bits other than the bucket flag

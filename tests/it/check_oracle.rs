@@ -17,9 +17,7 @@
 //! order across pages, the root's plain keys), so a file it rejects says
 //! nothing about Go.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ctrdb::bolt::check::{self, CheckReport};
 use ctrdb::bolt::testing;
@@ -30,9 +28,6 @@ use super::mutation::mutate;
 
 /// Mutations per fixture.
 const MUTATIONS_PER_FIXTURE: u64 = 150;
-/// Longest a Go check may take before it counts as a rejection. Go's check of
-/// a fixture takes milliseconds; on some damaged files it does not end.
-const GO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the reference walker finds.
 #[derive(Debug, Default)]
@@ -289,34 +284,6 @@ fn compare_with_reference(db: &Db<'_>, d: &[u8], report: &CheckReport, what: &st
     }
 }
 
-/// Whether Go's `tx.Check` accepts the file (a crash or a timeout is a no).
-fn go_accepts(bin: &Path, file: &Path) -> bool {
-    let mut child = Command::new(bin.join("dumpdb"))
-        .arg("-check")
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run dumpdb");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for dumpdb") {
-            let mut out = String::new();
-            if let Some(mut o) = child.stdout.take() {
-                let _ = std::io::Read::read_to_string(&mut o, &mut out);
-            }
-            return status.success() && out.trim() == "OK";
-        }
-        if start.elapsed() > GO_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// Changes one freelist entry (replaced, duplicated, dropped or added), the
 /// damage that only page accounting finds.
 fn mutate_freelist(d: &mut [u8], ps: usize, fl: u64, hwm: u64, rng: &mut Rng) -> &'static str {
@@ -428,7 +395,7 @@ fn check_agrees_with_a_reference_walker_and_go_and_is_deterministic() {
                 std::fs::write(&file, &d).unwrap();
                 go_runs += 1;
                 assert!(
-                    go_accepts(bin, &file),
+                    go_check_passes(bin, &file),
                     "{what}: Go's tx.Check rejects the file and ctrdb finds no error"
                 );
             }

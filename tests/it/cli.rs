@@ -47,6 +47,18 @@ fn locked_database_exits_3_at_once_naming_the_holder() {
         String::from_utf8_lossy(&o.stderr)
     );
     drop(holder);
+    // Another test's fork may hold a copy of the descriptor until it execs
+    // (close-on-exec): the lock is free once this process can take it.
+    let start = Instant::now();
+    let probe = File::open(&p).unwrap();
+    while probe.try_lock().is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the lock was not released"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(probe);
     assert_eq!(ctrdb_path(&["check"], &p).status.code(), Some(0));
 }
 

@@ -225,6 +225,41 @@ pub fn editdb<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(bin: &Path, db: &Path
     );
 }
 
+/// Whether Go's `tx.Check` (`dumpdb -check`) accepts `db`: exit 0 and exactly
+/// OK. On a damaged file Go's bbolt may allocate gigabytes or loop, so it runs
+/// with its address space capped (`prlimit`, 4 GiB) and is killed after 10 s;
+/// a crash or a timeout is a no.
+pub fn go_check_passes(bin: &Path, db: &Path) -> bool {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new("prlimit")
+        .arg(format!("--as={}", 4u64 << 30))
+        .arg(bin.join("dumpdb"))
+        .arg("-check")
+        .arg(db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prlimit dumpdb (util-linux's prlimit is needed)");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for dumpdb") {
+            let mut out = String::new();
+            if let Some(mut o) = child.stdout.take() {
+                let _ = std::io::Read::read_to_string(&mut o, &mut out);
+            }
+            return status.success() && out.trim() == "OK";
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Go's `tx.Check` (`dumpdb -check`) must exit 0 and print exactly OK.
 pub fn go_check_ok(bin: &Path, db: &Path) {
     let o = Command::new(bin.join("dumpdb"))

@@ -317,10 +317,6 @@ const APP: &str = "sha256:6a48f8bd607915a989b6f3b2f396dbd2820afd030db9428b39e11b
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// editdb ops that create `v1/<ns>/images/<name>` with a target and labels.
-/// A Go `time.Time.MarshalBinary` timestamp (version 1, UTC, 2023-11-14), as
-/// the fixtures' records hold, in hex for `editdb put-hex`.
-const CREATED_AT_HEX: &str = "010000000ee29bf68527fc63f3ffff";
-
 fn add_image(
     ns: &str,
     name: &str,
@@ -349,12 +345,12 @@ fn add_image(
         at(&[b"target", b"mediatype", OCI_MANIFEST.as_bytes()]),
         at(&[b"target", b"size", &size]),
     ];
-    // containerd writes both with every image (a record without them is
-    // damage); Go's time.MarshalBinary bytes hold NULs, which an argument cannot
+    // containerd writes both times with every image (bytes with NULs: hex)
+    let time = hex(&super::rel_common::CREATEDAT);
     for key in [&b"createdat"[..], b"updatedat"] {
         let mut v: Vec<&[u8]> = vec![b"put-hex"];
         v.extend_from_slice(&base);
-        v.extend_from_slice(&[key, CREATED_AT_HEX.as_bytes()]);
+        v.extend_from_slice(&[key, time.as_bytes()]);
         ops.push(op(&v));
     }
     if !labels.is_empty() {

@@ -303,6 +303,9 @@ impl<'a, 'c> Walker<'a, 'c> {
                 }
                 self.maybe_split(scope);
                 if let Some(cp) = self.enter_page(child) {
+                    if let Some(c) = tree::child_key_finding(i, key, &cp) {
+                        self.report(Severity::Error, loc(c), None);
+                    }
                     self.frames.push(Frame::new(cp, Some(key), next));
                 }
                 continue;
