@@ -6,8 +6,10 @@
 #  0. rustup components clippy and rustfmt (.ci/run checks format and lints)
 #  1. apt packages: containerd (1.6.20, bookworm), runc, Go + Debian's Go
 #     sources for bbolt and containerd (GOPATH-mode oracle build), skopeo,
-#     docker-registry, hyperfine, python3, curl, time (peak RSS in tests), ...
-#  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), unpacked (not installed) into
+#     docker-registry, hyperfine, python3, curl, time (peak RSS in tests), the
+#     shells and man tools the completion and man page tests load them into, ...
+#  2. containerd 1.7.24 (trixie) and 2.1.9 (sid), or the newest of the same
+#     series once those are gone (get-containerd.sh says so), unpacked (not installed) into
 #     $CTRDB_DEPS/containerd-<ver>/usr/bin  (fixtures/gen/get-containerd.sh)
 #  3. Go oracle tools into $CTRDB_DEPS/bin (tests/oracle/build.sh):
 #     dumpdb bbcheck editdb ctrmeta ctrtool pause
@@ -43,7 +45,8 @@ fi
 
 # ---------------------------------------------------------------- 1. apt
 PKGS=(containerd runc golang-go golang-github-coreos-bbolt-dev golang-github-containerd-containerd-dev
-      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git time)
+      skopeo docker-registry hyperfine python3 curl ca-certificates tar gzip git time
+      bash zsh fish man-db groff-base)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

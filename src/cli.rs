@@ -9,10 +9,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::dedup::{Glob, Policy};
 use crate::bolt::check::Severity;
+use crate::bolt::BucketPath;
+use crate::oci::Platform;
 use crate::report::{DumpFormat, Format};
 
 fn parse_glob(pattern: &str) -> Result<Glob, std::convert::Infallible> {
     Ok(Glob::new(pattern))
+}
+
+fn parse_platform(s: &str) -> Result<Platform, String> {
+    Platform::parse(s)
+        .ok_or_else(|| format!("'{s}' is not OS/ARCH or OS/ARCH/VARIANT (e.g. linux/arm64/v8)"))
 }
 
 /// Offline inspection, checking and repair of containerd's metadata database.
@@ -40,7 +47,9 @@ pub enum Command {
     Dump(DumpArgs),
     /// File geometry, schema version and containerd family, per-namespace record counts.
     Inspect(InspectArgs),
-    /// List image records of every namespace (offline `ctr images ls`).
+    /// List image records of every namespace (offline `ctr images ls`; with
+    /// --root, SIZE and PLATFORMS as ctr computes them from the content store,
+    /// else the target's own size).
     Images(ImagesArgs),
     /// The digest → references map: every name per target digest, classified and flagged.
     Refs(RefsArgs),
@@ -53,6 +62,30 @@ pub enum Command {
     /// and what containerd's GC would collect before and after (exit 1 when
     /// something would be removed). See docs/dedup.md.
     Dedup(DedupArgs),
+    /// Print a shell completion script on standard output (install: see README).
+    Completions(CompletionsArgs),
+    /// Print the manual page, ctrdb(1), as roff on standard output
+    /// (`ctrdb man | man -l -`).
+    Man,
+}
+
+/// `ctrdb completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// bash (with the bash-completion package).
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// Where the database is and how to open it.
@@ -63,7 +96,8 @@ pub struct InputArgs {
     pub db: Option<PathBuf>,
 
     /// A containerd root directory; the database is
-    /// DIR/io.containerd.metadata.v1.bolt/meta.db.
+    /// DIR/io.containerd.metadata.v1.bolt/meta.db (`images` also reads image
+    /// sizes and platforms from its content store, as `ctr images ls`).
     #[arg(long, value_name = "DIR", conflicts_with = "db")]
     pub root: Option<PathBuf>,
 
@@ -102,9 +136,10 @@ pub struct DumpArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Only this bucket and below, e.g. `v1/k8s.io/images`.
+    /// Only this bucket and below, e.g. `v1/k8s.io/images`. Names are written as
+    /// ctrdb prints them: a `/` inside a name as `\x2f`, any byte as `\xNN`.
     #[arg(long, value_name = "BUCKET/PATH")]
-    pub path: Option<String>,
+    pub path: Option<BucketPath>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = DumpFormat::Table)]
@@ -136,6 +171,12 @@ pub struct ImagesArgs {
     /// One row per target digest (per namespace) with all its names.
     #[arg(long)]
     pub collapse: bool,
+
+    /// With a containerd root: the platform whose manifest an index's SIZE
+    /// counts [default: this machine's, as for ctr]; e.g. linux/arm64/v8 for a
+    /// root copied from an arm64 node.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod fsio;
 #[cfg(feature = "heap-stats")]
 pub mod heapstats;
+pub mod oci;
 pub mod ops;
 pub mod report;
 pub mod time;

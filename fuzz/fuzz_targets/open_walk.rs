@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    if let Ok(Some(b)) = db.bucket(&BucketPath::parse("v1/k8s.io/images")) {
+    if let Ok(Some(b)) = db.bucket(&"v1/k8s.io/images".parse::<BucketPath>().expect("a bucket path")) {
         for e in b.iter() {
             if e.is_err() {
                 break;

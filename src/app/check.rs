@@ -14,9 +14,9 @@ use crate::report::Format;
 pub(super) fn run(
     a: &CheckArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let (sha256, (structure, schema)) = hash_alongside(
         hash_wanted(&a.input, a.format != Format::Table)?,

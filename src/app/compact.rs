@@ -13,7 +13,7 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     file.advise_sequential();
     let layout = a.format.document_layout();

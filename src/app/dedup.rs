@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use super::{
-    emit, hash_wanted, note_stale_removed, resolve_namespaces, AppError, ExitStatus, Input,
+    emit, hash_wanted, note_stale_removed, require_metadata, resolve_namespaces, AppError,
+    ExitStatus, Input,
 };
 use crate::analysis::dedup::PlanOptions;
 use crate::bolt::LockMode;
@@ -23,7 +24,7 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let mut input = Input::from_args(&a.input);
+    let mut input = Input::from_args(&a.input, err)?;
     let mode = if a.in_place {
         input.lock = LockMode::Exclusive;
         // Work next to the real file: a symlinked meta.db stays a link to the
@@ -58,6 +59,7 @@ pub(super) fn run(
     // Held until the end of the run: for --in-place, an exclusive lock.
     let file = input.open()?;
     let db = file.db()?;
+    require_metadata(&db, &input.path, "dedup")?;
     // A write planner does not take its scope from the environment: only `-n`.
     resolve_namespaces(&db, &input.path, &a.namespaces, false)?;
     let spinner = spinner(job.mode.writes() && !json && db.data().len() >= PROGRESS_MIN_BYTES);
@@ -82,6 +84,7 @@ pub(super) fn run(
         namespaces: &a.namespaces,
         keep: &keep,
         refused: refused.as_deref(),
+        confirmed: a.yes,
     };
     let status = if job.mode.writes() || outcome.plan.removed_count() == 0 {
         ExitStatus::Clean
@@ -115,8 +118,10 @@ fn refusal_message(r: &Refusal, job: &Job, o: &Outcome<'_>) -> String {
             o.impact.newly.describe(DESCRIBED)
         ),
         Refusal::NeedsConfirmation { removed } => format!(
-            "--policy {} removes tags ({removed} name(s) in all); review the dry run and add --yes to write",
-            job.plan.policy.name()
+            "--policy {} would remove {removed} image name(s), among them {} that no kept name replaces; \
+             review the dry run and add --yes to write",
+            job.plan.policy.name(),
+            report::dropped_tags_phrase(&o.plan)
         ),
         Refusal::BackupExists(path) => format!(
             "the backup path '{}' already exists; choose another with --backup PATH",

@@ -3,19 +3,19 @@
 use std::io::Write;
 
 use super::{hash_wanted, AppError, ExitStatus, Input};
-use crate::bolt::{BucketPath, Walk, WalkEvent};
+use crate::bolt::{Walk, WalkEvent};
 use crate::cli::DumpArgs;
 use crate::report::dump as report;
 
 pub(super) fn run(
     a: &DumpArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     hash_wanted(&a.input, false)?;
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
-    let base = a.path.as_deref().map(BucketPath::parse).unwrap_or_default();
+    let base = a.path.clone().unwrap_or_default();
     let mut walk = if base.0.is_empty() {
         Walk::new(&db)?
     } else {

@@ -2,39 +2,50 @@
 
 use std::io::Write;
 
-use super::{emit, hash_wanted, AppError, ExitStatus, Input};
+use super::{damage_in, emit, hash_wanted, status_of, tell_damage, AppError, ExitStatus, Input};
 use crate::analysis::refs;
 use crate::bolt::check;
 use crate::cli::InspectArgs;
 use crate::containerd::MetaDb;
 use crate::report::hash_alongside;
 use crate::report::inspect::{self as report, Inspection, NamespaceCounts};
-use crate::report::Format;
+use crate::report::{Finding, Format};
 use rayon::prelude::*;
 
 pub(super) fn run(
     a: &InspectArgs,
     out: &mut dyn Write,
-    _err: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input)?;
+    let (input, file) = Input::open_args(&a.input, err)?;
     let db = file.db()?;
     let m = db.meta();
-    let (sha256, (pages, (meta, multi))) = hash_alongside(
+    let (sha256, (structure, (meta, multi))) = hash_alongside(
         hash_wanted(&a.input, a.format != Format::Table)?,
         db.data(),
         || {
             // One after the other, each parallel inside (see `check`).
-            let pages = check::check(&db).pages;
+            let structure = check::check(&db);
             let meta = MetaDb::decode(&db);
             let multi: Vec<usize> = meta
                 .namespaces
                 .par_iter()
                 .map(refs::multi_name_digests)
                 .collect();
-            (pages, (meta, multi))
+            (structure, (meta, multi))
         },
     );
+    // Its page counts come from the structural check, so its errors are damage
+    // too (a freelist that overlaps the tree makes the counts wrong).
+    let damage: Vec<Finding> = structure
+        .findings
+        .iter()
+        .filter(|f| f.severity == check::Severity::Error)
+        .map(Finding::structure)
+        .chain(damage_in(&meta, &[]))
+        .collect();
+    tell_damage(err, &input.path, &damage)?;
+    let pages = structure.pages;
     let ps = db.page_size() as u64;
     let file_pages = db.data().len() as u64 / ps.max(1);
     let namespaces = meta
@@ -53,7 +64,8 @@ pub(super) fn run(
             digests_with_multiple_names: multi,
         })
         .collect();
-    let info = input.info(&db, sha256);
+    let status = status_of(&damage);
+    let info = input.info(&db, sha256).with_damage(damage);
     let doc = Inspection {
         file_size: db.data().len() as u64,
         page_size: db.page_size(),
@@ -68,6 +80,7 @@ pub(super) fn run(
         txid: m.txid,
         meta_used: db.selection().used,
         freelist: m.has_freelist().then_some(m.freelist),
+        database: meta.kind,
         containerd_schema_version: meta.schema_version,
         containerd_family: meta.family(m.has_freelist()),
         top_level_buckets: &meta.top_level,
@@ -75,7 +88,7 @@ pub(super) fn run(
         digests_with_multiple_names: multi.iter().sum(),
         schema_findings: meta.findings.len(),
     };
-    emit(ExitStatus::Clean, || match a.format.document_layout() {
+    emit(status, || match a.format.document_layout() {
         Some(layout) => report::write_json(out, info, &doc, layout),
         None => report::write_table(out, &input.path, &doc),
     })

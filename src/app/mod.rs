@@ -6,22 +6,23 @@ use std::path::{Path, PathBuf};
 
 use crate::bolt;
 use crate::cli::{Cli, Command, InputArgs};
+use crate::containerd::roots::{self, Discovery, Installation};
+use crate::containerd::MetaDb;
 use crate::fsio::atomic::OutputError;
 use crate::ops;
-use crate::report::InputInfo;
+use crate::report::{self, InputInfo};
 
 mod check;
 mod compact;
+mod completions;
 mod dedup;
 mod dump;
 mod images;
 mod inspect;
+mod man;
 mod refs;
 
-/// containerd's default metadata database.
-pub const DEFAULT_DB: &str = "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db";
-/// The database's place under a containerd root.
-pub const DB_UNDER_ROOT: &str = "io.containerd.metadata.v1.bolt/meta.db";
+pub use crate::containerd::roots::DB_UNDER_ROOT;
 
 /// The documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +119,7 @@ impl From<ops::Error> for AppError {
         match e {
             ops::Error::Read(e) => e.into(),
             ops::Error::Write(e) => e.into(),
-            e @ ops::Error::InPlace { .. } => AppError::Operation(e),
+            e @ (ops::Error::InPlace { .. } | ops::Error::Damaged { .. }) => AppError::Operation(e),
         }
     }
 }
@@ -189,24 +190,65 @@ fn note_stale_removed<'p>(
 pub struct Input {
     /// The database path.
     pub path: PathBuf,
+    /// The containerd root it was found under (`--root`, or a discovered
+    /// installation); `None` for a `DB` path.
+    pub root: Option<PathBuf>,
     /// The lock to take.
     pub lock: bolt::LockMode,
 }
 
 impl Input {
-    /// Resolves `DB`, `--root` or the default path.
-    pub fn from_args(a: &InputArgs) -> Input {
-        let path = match (&a.db, &a.root) {
-            (Some(p), _) => p.clone(),
-            (None, Some(root)) => root.join(DB_UNDER_ROOT),
-            (None, None) => PathBuf::from(DEFAULT_DB),
+    /// Resolves `DB`, `--root`, or else the database of the installation this
+    /// machine has ([`roots::discover`] over the known ones); a database found
+    /// elsewhere than containerd's default is named on `err`.
+    pub fn from_args(a: &InputArgs, err: &mut dyn Write) -> Result<Input, AppError> {
+        Input::resolve(a, &roots::containerd_default(), &roots::embedded(), err)
+    }
+
+    /// [`Input::from_args`] with the candidate installations given: `default`
+    /// first, then `others`.
+    pub fn resolve(
+        a: &InputArgs,
+        default: &Installation,
+        others: &[Installation],
+        err: &mut dyn Write,
+    ) -> Result<Input, AppError> {
+        let (path, root) = match (&a.db, &a.root) {
+            (Some(p), _) => (p.clone(), None),
+            (None, Some(root)) => (root.join(DB_UNDER_ROOT), Some(root.clone())),
+            (None, None) => match roots::discover(default, others) {
+                Discovery::Default(i) => (i.db(), Some(i.root)),
+                Discovery::Found(i) => {
+                    writeln!(
+                        err,
+                        "ctrdb: note: no {}; using {}'s database {} (give DB or --root DIR to choose)",
+                        default.db().display(),
+                        i.name,
+                        i.db().display()
+                    )?;
+                    (i.db(), Some(i.root))
+                }
+                Discovery::NotFound(tried) => {
+                    return Err(AppError::Usage(format!(
+                        "no containerd database found; tried {}. Give its path (DB) or the containerd root (--root DIR)",
+                        roots::describe(&tried)
+                    )))
+                }
+                Discovery::Several(found) => {
+                    return Err(AppError::Usage(format!(
+                        "no {}, and several installations have a database: {}. Choose one with --root DIR or DB",
+                        default.db().display(),
+                        roots::describe(&found)
+                    )))
+                }
+            },
         };
         let lock = if a.no_lock {
             bolt::LockMode::None
         } else {
             bolt::LockMode::Shared
         };
-        Input { path, lock }
+        Ok(Input { path, root, lock })
     }
 
     /// Opens the file under the configured lock.
@@ -216,8 +258,11 @@ impl Input {
 
     /// Resolves the arguments and opens the file under a shared lock (or none
     /// with `--no-lock`).
-    pub fn open_args(a: &InputArgs) -> Result<(Input, bolt::DbFile), AppError> {
-        let input = Input::from_args(a);
+    pub fn open_args(
+        a: &InputArgs,
+        err: &mut dyn Write,
+    ) -> Result<(Input, bolt::DbFile), AppError> {
+        let input = Input::from_args(a, err)?;
         let file = input.open()?;
         Ok((input, file))
     }
@@ -231,6 +276,23 @@ impl Input {
             Some(db.meta().txid),
         )
     }
+}
+
+/// Refuses a snapshotter's database for a command that reads or writes
+/// containerd's metadata records (`what` it would do): there are none to plan
+/// or list, and a plan would be invented from its buckets.
+fn require_metadata(db: &bolt::Db<'_>, path: &Path, command: &str) -> Result<(), AppError> {
+    if crate::containerd::kind::identify(db) != crate::containerd::DbKind::Snapshotter {
+        return Ok(());
+    }
+    let beside = crate::containerd::kind::metadata_db_beside(path)
+        .map(|p| format!(" (this root's is {})", p.display()))
+        .unwrap_or_default();
+    Err(AppError::Refused(format!(
+        "{} is {}; `ctrdb {command}` works only on containerd's metadata database{beside}",
+        path.display(),
+        crate::containerd::kind::SNAPSHOTTER_DB
+    )))
 }
 
 /// The namespaces a listing is limited to: `-n` as given, else the
@@ -254,7 +316,8 @@ fn resolve_namespaces(
     } else {
         Vec::new()
     };
-    let names = crate::containerd::namespaces::namespace_names(db);
+    let listed = crate::containerd::namespaces::namespace_names(db);
+    let names = &listed.names;
     let unknown: Vec<&String> = chosen
         .iter()
         .filter(|n| !names.contains(&n.as_bytes()))
@@ -263,7 +326,7 @@ fn resolve_namespaces(
         let from_env = given.is_empty();
         let has: Vec<String> = names.iter().map(|n| crate::bytes::display(n)).collect();
         return Err(AppError::Usage(format!(
-            "no namespace '{}'{} in {}; it has: {}",
+            "no namespace '{}'{} in {}; it has: {}{}",
             crate::bytes::escape_controls(first),
             if from_env {
                 format!(" (from {NAMESPACE_ENV})")
@@ -275,6 +338,11 @@ fn resolve_namespaces(
                 "none".to_string()
             } else {
                 has.join(", ")
+            },
+            if listed.damaged {
+                " (the file is damaged and may hide others: 'ctrdb check' lists the damage)"
+            } else {
+                ""
             }
         )));
     }
@@ -289,6 +357,46 @@ fn ns_selected(filter: &[String], ns: &[u8]) -> bool {
     filter.is_empty() || filter.iter().any(|f| f.as_bytes() == ns)
 }
 
+/// The damage behind a result read from the namespaces `filter` selects.
+fn damage_in(meta: &MetaDb<'_>, filter: &[String]) -> Vec<report::Finding> {
+    meta.damage(|ns| ns_selected(filter, ns))
+        .into_iter()
+        .map(report::Finding::schema)
+        .collect()
+}
+
+/// A result computed on a damaged tree says so: one warning line on `err` (the
+/// result is still written), the first problem named. The command puts
+/// `damage` in its JSON envelope and exits 1.
+fn tell_damage(
+    err: &mut dyn Write,
+    path: &Path,
+    damage: &[report::Finding],
+) -> std::io::Result<()> {
+    let Some(first) = damage.first() else {
+        return Ok(());
+    };
+    let more = match damage.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    writeln!(
+        err,
+        "ctrdb: warning: '{}' is damaged, so this result misses what the damage hides: {}{more}; 'ctrdb check' lists every problem",
+        path.display(),
+        first.describe(),
+    )
+}
+
+/// Exit 1 when the result was read from a damaged tree.
+fn status_of(damage: &[report::Finding]) -> ExitStatus {
+    if damage.is_empty() {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, AppError> {
     match cli.command {
@@ -299,5 +407,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
+        Command::Completions(a) => completions::run(&a, out),
+        Command::Man => man::run(out),
     }
 }

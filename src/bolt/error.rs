@@ -25,16 +25,6 @@ impl BucketPath {
         Self(v)
     }
 
-    /// Parses a `/`-separated path. Empty components are dropped.
-    pub fn parse(s: &str) -> Self {
-        Self(
-            s.split('/')
-                .filter(|c| !c.is_empty())
-                .map(|c| c.as_bytes().to_vec())
-                .collect(),
-        )
-    }
-
     /// Components as byte slices.
     pub fn components(&self) -> impl Iterator<Item = &[u8]> {
         self.0.iter().map(Vec::as_slice)
@@ -61,6 +51,71 @@ impl fmt::Display for BucketPath {
             }
         }
         Ok(())
+    }
+}
+
+/// A bucket path that is not in [`BucketPath`]'s text form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad bucket path '{text}': {reason} at byte {offset} (write '/' inside a name as \\x2f and '\\' as \\x5c, as ctrdb prints them)")]
+pub struct PathSyntaxError {
+    /// The text given (control characters escaped).
+    pub text: String,
+    /// The byte offset of the bad escape.
+    pub offset: usize,
+    /// What is wrong there.
+    pub reason: &'static str,
+}
+
+impl std::str::FromStr for BucketPath {
+    type Err = PathSyntaxError;
+
+    /// The inverse of `Display`: components separated by `/`, `\xNN` (two hex
+    /// digits, either case) for any byte, other characters as their UTF-8 bytes.
+    /// Empty components are dropped (bbolt has no empty bucket names), so `/`
+    /// and `` are the root. A `\` that does not start `\xNN` is an error
+    /// rather than a literal, so a path copied from ctrdb's output never means
+    /// something else.
+    fn from_str(s: &str) -> Result<Self, PathSyntaxError> {
+        let bad = |offset: usize, reason: &'static str| PathSyntaxError {
+            text: escape_controls(s).into_owned(),
+            offset,
+            reason,
+        };
+        let mut components = Vec::new();
+        let mut current = Vec::new();
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'/' => {
+                    if !current.is_empty() {
+                        components.push(std::mem::take(&mut current));
+                    }
+                    i += 1;
+                }
+                b'\\' => {
+                    if bytes.get(i + 1) != Some(&b'x') {
+                        return Err(bad(i, "a backslash that does not start \\xNN"));
+                    }
+                    let hex = bytes
+                        .get(i + 2..i + 4)
+                        .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        .ok_or_else(|| bad(i, "\\x not followed by two hex digits"))?;
+                    current.push(hex);
+                    i += 4;
+                }
+                _ => {
+                    current.push(b);
+                    i += 1;
+                }
+            }
+        }
+        if !current.is_empty() {
+            components.push(current);
+        }
+        Ok(BucketPath(components))
     }
 }
 
@@ -367,3 +422,30 @@ impl Error {
 
 /// Result of the bbolt layer.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn bucket_path_text_round_trips_every_byte() {
+        let all: Vec<u8> = (1..=255).collect();
+        let p = BucketPath(vec![b"v1".to_vec(), all, b"a/b\\c".to_vec(), vec![0]]);
+        assert_eq!(p.to_string().parse::<BucketPath>(), Ok(p));
+        assert_eq!("/".parse::<BucketPath>(), Ok(BucketPath::root()));
+        assert_eq!("".parse::<BucketPath>(), Ok(BucketPath::root()));
+        assert_eq!(
+            "/v1//k8s.io/".parse::<BucketPath>(),
+            Ok(BucketPath(vec![b"v1".to_vec(), b"k8s.io".to_vec()]))
+        );
+        // literal UTF-8 is its bytes; hex digits in either case
+        assert_eq!(
+            "\u{e9}\\xE9".parse::<BucketPath>(),
+            Ok(BucketPath(vec![vec![0xc3, 0xa9, 0xe9]]))
+        );
+        for bad in ["a\\", "a\\x", "a\\x2", "a\\x+f", "a\\xg0", "a\\\\b"] {
+            let e = bad.parse::<BucketPath>().unwrap_err();
+            assert_eq!(e.offset, 1, "{bad}");
+        }
+    }
+}

@@ -30,7 +30,8 @@ pub mod writer;
 pub use bucket::{Bucket, Entries, Entry, EntryKind, MAX_BUCKET_DEPTH};
 pub use db::{Db, DbFile, LockMode};
 pub use error::{
-    BucketPath, CorruptKind, Corruption, Error, LockHolder, LockKind, MetaProblem, Pgid, Result,
+    BucketPath, CorruptKind, Corruption, Error, LockHolder, LockKind, MetaProblem, PathSyntaxError,
+    Pgid, Result,
 };
 pub use freelist::Freelist;
 pub use meta::{Meta, MetaReason, MetaSelection, MetaSlot};

@@ -309,6 +309,22 @@ fn decode_target<'a>(
     (t, missing.is_empty())
 }
 
+/// A record without `createdat`: containerd writes it with every image, content
+/// blob, container, sandbox, snapshot and lease, so a record without one (a
+/// bucket that is empty, or holds another kind's keys) sits on a stale or
+/// misplaced page.
+fn record_without_createdat(f: &mut Sink, path: &P<'_>, kind: &str, name: &[u8]) {
+    finding(
+        f,
+        SchemaCode::PageMisplaced,
+        path,
+        format!(
+            "{kind} {} has no createdat: containerd writes it with every {kind}, so the page holding the record is probably stale or misplaced",
+            display(name)
+        ),
+    );
+}
+
 fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) -> Image<'a> {
     let mut img = Image {
         name: Bytes(name),
@@ -320,9 +336,13 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
+            b"createdat" => {
+                created = true;
+                img.created_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f);
+            }
             b"updatedat" => img.updated_at = time_field(&e, path, SchemaCode::ImageTimeInvalid, f),
             b"labels" => img.labels = labels_field(&e, path, f),
             b"annotations" => img.annotations = labels_field(&e, path, f),
@@ -347,6 +367,9 @@ fn decode_image<'a>(name: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) 
             ),
         );
     }
+    if !created {
+        record_without_createdat(f, path, "image", name);
+    }
     img
 }
 
@@ -359,14 +382,21 @@ fn decode_blob<'a>(digest: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink)
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                r.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => r.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"size" => r.size = varint_field(&e, path, SchemaCode::FieldInvalid, f),
             b"labels" => r.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "content blob", digest);
     }
     r
 }
@@ -448,9 +478,13 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                c.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => c.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"image" => c.image = bytes_field(&e, path, f),
             b"snapshotter" => c.snapshotter = bytes_field(&e, path, f),
@@ -462,6 +496,9 @@ fn decode_container<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
             b"labels" => c.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "container", id);
     }
     c
 }
@@ -485,9 +522,13 @@ fn decode_sandbox<'a>(
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"sandboxer" => s.sandboxer = bytes_field(&e, path, f),
             b"spec" => s.spec = any_field(&e, path, f),
@@ -496,6 +537,9 @@ fn decode_sandbox<'a>(
             b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "sandbox", id);
     }
     s
 }
@@ -511,9 +555,13 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
         updated_at: None,
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                s.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"updatedat" => s.updated_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
             b"name" => s.name = bytes_field(&e, path, f),
             b"parent" => s.parent = bytes_field(&e, path, f),
@@ -521,6 +569,9 @@ fn decode_snapshot<'a>(key: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink
             b"labels" => s.labels = labels_field(&e, path, f),
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "snapshot", key);
     }
     s
 }
@@ -536,9 +587,13 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
         images: Vec::new(),
     };
     let mut it = iter(b);
+    let mut created = false;
     while let Some(e) = next(&mut it, path, f) {
         match e.key {
-            b"createdat" => l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f),
+            b"createdat" => {
+                created = true;
+                l.created_at = time_field(&e, path, SchemaCode::FieldInvalid, f);
+            }
             b"labels" => l.labels = labels_field(&e, path, f),
             b"content" => l.content = keys_field(&e, path, f),
             b"ingests" => l.ingests = keys_field(&e, path, f),
@@ -560,6 +615,9 @@ fn decode_lease<'a>(id: &'a [u8], b: &Bucket<'a>, path: &P<'_>, f: &mut Sink) ->
             }
             _ => {}
         }
+    }
+    if !created {
+        record_without_createdat(f, path, "lease", id);
     }
     l
 }
@@ -655,14 +713,15 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
         ..Namespace::default()
     };
     let mut it = iter(b);
+    let (mut known, mut unknown) = (0usize, 0usize);
     while let Some(e) = next(&mut it, &path, f) {
         let EntryKind::Bucket(cb) = e.kind else {
             finding(
                 f,
-                SchemaCode::UnknownKey,
+                SchemaCode::PageMisplaced,
                 &path.child(e.key),
                 format!(
-                    "namespace {} holds a plain key {}",
+                    "namespace {} holds a plain key {}: containerd writes only buckets there, so the page is probably stale or misplaced",
                     display(name),
                     display(e.key)
                 ),
@@ -670,6 +729,11 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
             continue;
         };
         let p = path.child(e.key);
+        if NS_KNOWN.contains(&e.key) {
+            known += 1;
+        } else {
+            unknown += 1;
+        }
         match e.key {
             b"labels" => ns.labels = read_map(&cb, &p, f),
             b"images" => {
@@ -782,6 +846,17 @@ fn decode_namespace<'a>(name: &'a [u8], b: &Bucket<'a>, f: &mut Sink) -> Namespa
             }
         }
     }
+    if known == 0 && unknown > 0 {
+        finding(
+            f,
+            SchemaCode::PageMisplaced,
+            &path,
+            format!(
+                "namespace {} holds only buckets containerd does not write, so its page is probably stale or misplaced",
+                display(name)
+            ),
+        );
+    }
     ns
 }
 
@@ -801,6 +876,9 @@ pub struct MetaDb<'a> {
     pub namespaces: Vec<Namespace<'a>>,
     /// Schema findings, sorted by path then code.
     pub findings: Vec<SchemaFinding>,
+    /// A snapshotter's database has no namespaces and no schema findings:
+    /// containerd's metadata schema does not apply to it.
+    pub kind: super::DbKind,
 }
 
 impl<'a> MetaDb<'a> {
@@ -886,8 +964,15 @@ impl<'a> MetaDb<'a> {
         let mut ns_buckets: Vec<(&'a [u8], Bucket<'a>)> = Vec::new();
         match v1 {
             // Not a containerd metadata database (or one containerd never
-            // initialised): there is no schema to check, so no schema findings.
+            // initialised): there is no schema to check, so no schema findings
+            // but the damage that may have hidden `v1`.
             None => {
+                f.retain(|x| x.code.is_structural());
+                out.findings = f;
+                return out;
+            }
+            Some(v1) if super::kind::is_snapshotter_v1(&v1) && out.top_level.len() == 1 => {
+                out.kind = super::DbKind::Snapshotter;
                 out.findings = Vec::new();
                 return out;
             }
@@ -921,21 +1006,28 @@ impl<'a> MetaDb<'a> {
                         }
                         EntryKind::Value(_) => finding(
                             &mut f,
-                            SchemaCode::UnknownKey,
+                            SchemaCode::PageMisplaced,
                             &v1path.child(e.key),
                             format!(
-                                "v1 holds a plain key {} (only version is expected)",
+                                "v1 holds a plain key {}: containerd writes only version there, so the page is probably stale or misplaced",
                                 display(e.key)
                             ),
                         ),
                     }
                 }
-                if !saw_version {
+                if !saw_version && ns_buckets.is_empty() {
                     finding(
                         &mut f,
                         SchemaCode::VersionMissing,
                         &v1path,
                         "v1 has no version key",
+                    );
+                } else if !saw_version {
+                    finding(
+                        &mut f,
+                        SchemaCode::PageMisplaced,
+                        &v1path,
+                        "v1 holds namespaces but no version key: containerd writes both, so a page of v1 is probably stale, misplaced or lost",
                     );
                 }
             }
@@ -997,6 +1089,23 @@ impl<'a> MetaDb<'a> {
         out
     }
 
+    /// The structural damage met while decoding that affects the namespaces for
+    /// which `selected` holds: damage under `v1/<ns>` (or a 1.7 `<ns>` sandbox
+    /// bucket) affects that namespace; damage at the root or in `v1` itself
+    /// affects them all (a namespace may be hidden by it).
+    pub fn damage(&self, selected: impl Fn(&[u8]) -> bool) -> Vec<&SchemaFinding> {
+        self.findings
+            .iter()
+            .filter(|f| f.code.is_structural())
+            .filter(|f| match f.path.0.as_slice() {
+                [] => true,
+                [v1] if v1.as_slice() == b"v1" => true,
+                [v1, ns, ..] if v1.as_slice() == b"v1" => selected(ns),
+                [ns, ..] => selected(ns),
+            })
+            .collect()
+    }
+
     /// Finds a namespace by name.
     pub fn namespace(&self, name: &[u8]) -> Option<&Namespace<'a>> {
         self.namespaces.iter().find(|n| n.name.0 == name)
@@ -1005,6 +1114,9 @@ impl<'a> MetaDb<'a> {
     /// The containerd release family the file's schema version (and freelist
     /// style) imply.
     pub fn family(&self, has_freelist: bool) -> &'static str {
+        if self.kind == super::DbKind::Snapshotter {
+            return "not meta.db: a containerd snapshotter database";
+        }
         match self.schema_version {
             Some(3) if has_freelist => "containerd 1.6 (schema 3, freelist written)",
             Some(3) => "containerd 1.7+ (schema 3, NoFreelistSync)",

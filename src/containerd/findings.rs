@@ -17,7 +17,12 @@ use crate::bytes::display;
 pub enum SchemaCode {
     /// Structural corruption stopped decoding part of the tree.
     BucketUnreadable,
-    /// `v1/version` is missing.
+    /// A key where containerd never writes one — a plain key in a namespace or
+    /// in `v1` (other than `version`), namespaces without `v1/version` — which
+    /// a tree shows when one of its pages is stale or misplaced (an older
+    /// version of the page, or another record's page, at its place).
+    PageMisplaced,
+    /// `v1/version` is missing (from a `v1` that holds no namespace).
     VersionMissing,
     /// `v1/version` is not a varint, or not a version containerd knows.
     VersionInvalid,
@@ -54,6 +59,7 @@ impl SchemaCode {
     pub fn code(self) -> &'static str {
         match self {
             SchemaCode::BucketUnreadable => "schema-bucket-unreadable",
+            SchemaCode::PageMisplaced => "schema-page-misplaced",
             SchemaCode::VersionMissing => "schema-version-missing",
             SchemaCode::VersionInvalid => "schema-version-invalid",
             SchemaCode::UnknownTopLevelBucket => "unknown-top-level-bucket",
@@ -72,11 +78,22 @@ impl SchemaCode {
         }
     }
 
+    /// Whether the finding is damage to the file's structure (the bbolt tree)
+    /// rather than to containerd's records: a result computed on the tree
+    /// misses what the damage hides.
+    pub fn is_structural(self) -> bool {
+        matches!(
+            self,
+            SchemaCode::BucketUnreadable | SchemaCode::PageMisplaced
+        )
+    }
+
     /// The severity: `error` when containerd cannot use the file (or a whole
     /// namespace), `warning` otherwise.
     pub fn severity(self) -> Severity {
         match self {
             SchemaCode::BucketUnreadable
+            | SchemaCode::PageMisplaced
             | SchemaCode::VersionInvalid
             | SchemaCode::ImageNotBucket
             | SchemaCode::ImageTargetMissing

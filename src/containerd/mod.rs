@@ -10,12 +10,15 @@
 pub mod decode;
 pub mod encoding;
 pub mod findings;
+pub mod kind;
 pub mod labels;
 pub mod model;
 pub mod namespaces;
 pub mod reference;
+pub mod roots;
 
 pub use decode::MetaDb;
 pub use encoding::{AnyValue, DecodeError, Timestamp};
 pub use findings::{SchemaCode, SchemaFinding};
+pub use kind::DbKind;
 pub use model::*;

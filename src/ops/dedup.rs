@@ -161,6 +161,9 @@ pub fn run<'a>(
                     &Removals::Streamed(&published),
                     || {
                         let (meta, plan) = published.wait()?;
+                        if !meta.damage(|_| true).is_empty() {
+                            return Err(OutputError::Declined("the tree is damaged".into()));
+                        }
                         let impact = Impact::of_removal(
                             meta,
                             &plan.removed(),
@@ -177,6 +180,11 @@ pub fn run<'a>(
                     },
                 )
             });
+            // Damage makes the copy fail where it meets it, or the proof refuse:
+            // either way the damage is the reason to give.
+            if let Some((meta, _)) = published.result.get() {
+                refuse_damaged(meta)?;
+            }
             let (written, refused) = match result {
                 Ok(w) => (Some(w), None),
                 Err(Error::Write(OutputError::Declined(_))) => (None, Some(Refusal::GcProof)),
@@ -199,6 +207,7 @@ pub fn run<'a>(
             // The plan and the GC model read records only; the cross-record
             // findings are `check`'s business.
             let meta = MetaDb::decode_records(db);
+            refuse_damaged(&meta)?;
             let plan = dedup::plan(&meta, &job.plan);
             let removed = plan.removed();
             let impact = Impact::of_removal(&meta, &removed, has_freelist, SystemTime::now());
@@ -255,6 +264,18 @@ pub fn run<'a>(
             Ok(outcome)
         }
     }
+}
+
+/// [`Error::Damaged`] when decoding met structural damage anywhere: the GC
+/// model needs every record, whichever namespaces the plan touches.
+fn refuse_damaged(meta: &MetaDb<'_>) -> Result<(), Error> {
+    let damage = meta.damage(|_| true);
+    if damage.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Damaged {
+        findings: damage.into_iter().cloned().collect(),
+    })
 }
 
 /// The error of an in-place swap that failed after its backup was made. While

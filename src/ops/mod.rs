@@ -9,6 +9,7 @@ pub mod dedup;
 use std::path::{Path, PathBuf};
 
 use crate::bolt;
+use crate::containerd::SchemaFinding;
 use crate::fsio::atomic::OutputError;
 
 /// Errors of an operation.
@@ -21,6 +22,14 @@ pub enum Error {
     /// Writing or verifying the new file failed, or it was declined.
     #[error(transparent)]
     Write(#[from] OutputError),
+    /// The tree is damaged, so a GC prediction made on it would be wrong (what
+    /// the damage hides would count as unreferenced): nothing was planned or
+    /// written. `findings` holds the damage, the first one first.
+    #[error("the database is damaged ({}{}); its GC predictions would be wrong, so nothing was planned or written ('ctrdb check' lists the damage)", .findings.first().map(describe_damage).unwrap_or_default(), more(.findings.len()))]
+    Damaged {
+        /// The structural findings of the decode.
+        findings: Vec<SchemaFinding>,
+    },
     /// An in-place swap failed after the backup was made.
     #[error("{cause}; {}", in_place_state(*.replaced, .backup, *.backup_removed))]
     InPlace {
@@ -33,6 +42,24 @@ pub enum Error {
         /// Whether the backup was removed (only while the database is unchanged).
         backup_removed: bool,
     },
+}
+
+/// One damage finding in a sentence: where and what.
+pub fn describe_damage(f: &SchemaFinding) -> String {
+    let page = f.page.map(|p| format!(", page {p}")).unwrap_or_default();
+    format!(
+        "bucket {}{page}: {}",
+        f.path,
+        crate::bytes::escape_controls(&f.message)
+    )
+}
+
+fn more(n: usize) -> String {
+    match n {
+        0 | 1 => String::new(),
+        2 => "; and 1 more problem".into(),
+        n => format!("; and {} more problems", n - 1),
+    }
 }
 
 /// What an operator must know after a failed in-place swap.

@@ -6,28 +6,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Envelope, InputInfo, Layout};
+use super::{Envelope, Finding, InputInfo, Layout};
 use crate::bolt::check::{CheckReport, Severity};
 use crate::bolt::Db;
 use crate::bytes::escape_controls;
-use crate::containerd::MetaDb;
-
-/// One finding on the wire.
-#[derive(Debug, Serialize)]
-pub struct Finding {
-    /// "error" or "warning".
-    pub severity: &'static str,
-    /// Stable kebab-case code.
-    pub code: &'static str,
-    /// Page id.
-    pub page: Option<u64>,
-    /// Absolute byte offset.
-    pub offset: Option<u64>,
-    /// Bucket path.
-    pub path: Option<String>,
-    /// Description.
-    pub message: String,
-}
+use crate::containerd::{DbKind, MetaDb};
 
 /// Summary on the wire.
 #[derive(Debug, Serialize)]
@@ -56,6 +39,8 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaSummary {
+    /// `metadata` (meta.db) or `snapshotter` (a snapshotter's metadata.db).
+    database: &'static str,
     /// `v1/version`, if decodable.
     version: Option<i64>,
     /// The containerd family it implies.
@@ -95,6 +80,7 @@ pub fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> Summary {
         warnings: r.warnings(),
         findings_omitted: r.omitted,
         schema: SchemaSummary {
+            database: schema.kind.name(),
             version: schema.schema_version,
             family: schema.family(m.has_freelist()),
             namespaces: schema.namespaces.len(),
@@ -112,36 +98,6 @@ pub fn summary(db: &Db<'_>, r: &CheckReport, schema: &MetaDb) -> Summary {
     }
 }
 
-/// The schema findings in wire form (after the structural ones).
-fn schema_findings(m: &MetaDb) -> Vec<Finding> {
-    m.findings
-        .iter()
-        .map(|f| Finding {
-            severity: f.severity().name(),
-            code: f.code.code(),
-            page: f.page,
-            offset: f.offset,
-            path: Some(f.path.to_string()),
-            message: f.message.clone(),
-        })
-        .collect()
-}
-
-/// The findings in wire form.
-fn findings(r: &CheckReport) -> Vec<Finding> {
-    r.findings
-        .iter()
-        .map(|f| Finding {
-            severity: f.severity.name(),
-            code: f.corruption.kind.code(),
-            page: f.corruption.page,
-            offset: f.corruption.offset,
-            path: f.corruption.path.as_ref().map(|p| p.to_string()),
-            message: f.corruption.message.clone(),
-        })
-        .collect()
-}
-
 /// `--format json` or `jsonl`, as `layout` says: the summary, then every
 /// structural finding, then every schema finding.
 pub fn write_json(
@@ -154,9 +110,11 @@ pub fn write_json(
 ) -> io::Result<()> {
     let body = Check {
         summary: s,
-        findings: findings(r)
-            .into_iter()
-            .chain(schema_findings(schema))
+        findings: r
+            .findings
+            .iter()
+            .map(Finding::structure)
+            .chain(schema.findings.iter().map(Finding::schema))
             .collect(),
     };
     let doc = Envelope::new("check", input, body);
@@ -220,12 +178,16 @@ pub fn write_table(
     if r.omitted > 0 {
         writeln!(out, "... {} more findings omitted", r.omitted)?;
     }
-    let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
-    writeln!(
-        out,
-        "  schema: v1/version {v} ({}), {} namespaces",
-        s.schema.family, s.schema.namespaces
-    )?;
+    if schema.kind == DbKind::Snapshotter {
+        writeln!(out, "  schema: {}", super::snapshotter_note(path))?;
+    } else {
+        let v = s.schema.version.map_or("-".to_string(), |v| v.to_string());
+        writeln!(
+            out,
+            "  schema: v1/version {v} ({}), {} namespaces",
+            s.schema.family, s.schema.namespaces
+        )?;
+    }
     for f in &schema.findings {
         write!(
             out,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::table::cell;
+use super::table::{cell, write_aligned, Align};
 use std::os::unix::ffi::OsStrExt;
 
 use super::wire::{Json, OsBytes, PathBytes};
@@ -93,6 +93,32 @@ pub struct Request<'r> {
     pub keep: &'r [String],
     /// Why the plan was refused, as told to the user.
     pub refused: Option<&'r str>,
+    /// `--yes` was given.
+    pub confirmed: bool,
+}
+
+/// The tags a plan drops, for a sentence: `1 tag (a:1 in default)`, `no tag`,
+/// at most [`DESCRIBED`] names and then how many more.
+pub fn dropped_tags_phrase(plan: &Plan<'_>) -> String {
+    let tags: Vec<String> = plan
+        .dropped_tags()
+        .map(|d| format!("{} in {}", cell(d.name.0), cell(d.namespace.0)))
+        .collect();
+    match tags.len() {
+        0 => "no tag".into(),
+        n => {
+            let mut shown = tags
+                .iter()
+                .take(DESCRIBED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if n > DESCRIBED {
+                shown.push_str(&format!(" and {} more", n - DESCRIBED));
+            }
+            format!("{n} tag{} ({shown})", if n == 1 { "" } else { "s" })
+        }
+    }
 }
 
 fn mode_name(m: &Mode) -> &'static str {
@@ -188,7 +214,14 @@ pub fn write_table(out: &mut dyn Write, req: &Request<'_>, o: &Outcome<'_>) -> i
         writeln!(out)?;
     }
     if !req.mode.writes() && req.refused.is_none() {
-        if o.plan.removed_count() > 0 {
+        if o.plan.removed_count() > 0 && o.plan.policy.needs_confirmation() && !req.confirmed {
+            writeln!(
+                out,
+                "dry run: nothing written; --policy {} removes {}, so writing (--output OUT or --in-place) needs --yes",
+                o.plan.policy.name(),
+                dropped_tags_phrase(&o.plan)
+            )?;
+        } else if o.plan.removed_count() > 0 {
             writeln!(
                 out,
                 "dry run: nothing written; write with --output OUT or --in-place"
@@ -262,25 +295,30 @@ fn write_plan(
         &plan.shared,
     )?;
     writeln!(out, "per namespace:")?;
-    for n in &plan.namespaces {
-        writeln!(
-            out,
-            "  {:<16} {} names: {} kept, {} removed, {} protected",
+    let count = |n: usize| n.to_string();
+    let mut rows = vec![["NAMESPACE", "NAMES", "KEPT", "REMOVED", "PROTECTED"]
+        .map(String::from)
+        .to_vec()];
+    rows.extend(plan.namespaces.iter().map(|n| {
+        vec![
             cell(n.namespace.0),
-            n.names,
-            n.kept,
-            n.removed,
-            n.protected
-        )?;
-    }
-    writeln!(
-        out,
-        "total: {} names: {} kept, {} removed, {} protected",
-        plan.decisions.len(),
-        plan.decisions.len() - plan.removed_count(),
-        plan.removed_count(),
-        plan.protected_count()
-    )?;
+            count(n.names),
+            count(n.kept),
+            count(n.removed),
+            count(n.protected),
+        ]
+    }));
+    // "(total)" cannot be a namespace: containerd's names are letters, digits
+    // and inner '.', '_', '-'.
+    rows.push(vec![
+        "(total)".into(),
+        count(plan.decisions.len()),
+        count(plan.decisions.len() - plan.removed_count()),
+        count(plan.removed_count()),
+        count(plan.protected_count()),
+    ]);
+    let r = Align::Right;
+    write_aligned(out, "  ", &rows, &[Align::Left, r, r, r, r])?;
     writeln!(
         out,
         "GC impact (containerd {} rules, at {}):",

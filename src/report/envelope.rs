@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::wire::PathBytes;
+use super::Finding;
 use super::REPORT_SCHEMA_VERSION;
 use crate::bytes::sha256_hex;
 
@@ -16,17 +17,22 @@ pub struct Envelope<T> {
     tool: Tool,
     command: &'static str,
     input: InputInfo,
+    /// The damage that affected the result (present on the reports of commands
+    /// that read records: empty when the tree they read was intact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damage: Option<Vec<Finding>>,
     #[serde(flatten)]
     body: T,
 }
 
 impl<T: Serialize> Envelope<T> {
     /// The report of `command` on `input`.
-    pub fn new(command: &'static str, input: InputInfo, body: T) -> Envelope<T> {
+    pub fn new(command: &'static str, mut input: InputInfo, body: T) -> Envelope<T> {
         Envelope {
             schema_version: REPORT_SCHEMA_VERSION,
             tool: Tool::current(),
             command,
+            damage: input.damage.take(),
             input,
             body,
         }
@@ -64,6 +70,10 @@ pub struct InputInfo {
     pub sha256: Option<String>,
     /// Transaction id of the meta used, if the file could be parsed.
     pub txid: Option<u64>,
+    /// The damage that affected the result, written by [`Envelope`] beside
+    /// `input` (not inside it); `None` for reports that do not carry it.
+    #[serde(skip)]
+    pub damage: Option<Vec<Finding>>,
 }
 
 impl InputInfo {
@@ -74,6 +84,7 @@ impl InputInfo {
             size: data.len() as u64,
             sha256: hash.then(|| sha256_hex(data)),
             txid,
+            damage: None,
         }
     }
 }
@@ -92,7 +103,14 @@ impl InputInfo {
             size,
             sha256,
             txid,
+            damage: None,
         }
+    }
+
+    /// This record with the damage that affected the result.
+    pub fn with_damage(mut self, damage: Vec<Finding>) -> InputInfo {
+        self.damage = Some(damage);
+        self
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::table::{cell, write_columns};
 use super::{Envelope, InputInfo, Layout};
 use crate::bytes::Bytes;
+use crate::containerd::DbKind;
 
 /// Record counts of one namespace.
 #[derive(Debug, Serialize)]
@@ -50,12 +51,18 @@ pub struct Inspection<'r, 'a> {
     pub txid: u64,
     pub meta_used: usize,
     pub freelist: Option<u64>,
+    #[serde(serialize_with = "kind_name")]
+    pub database: DbKind,
     pub containerd_schema_version: Option<i64>,
     pub containerd_family: &'static str,
     pub top_level_buckets: &'r [Bytes<'a>],
     pub namespaces: Vec<NamespaceCounts<'a>>,
     pub digests_with_multiple_names: usize,
     pub schema_findings: usize,
+}
+
+fn kind_name<S: serde::Serializer>(k: &DbKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.name())
 }
 
 /// `--format json` or `jsonl`, as `layout` says.
@@ -89,6 +96,18 @@ pub fn write_table(out: &mut dyn Write, path: &Path, d: &Inspection<'_, '_>) -> 
         None => "not persisted (NoFreelistSync)",
     };
     writeln!(out, "freelist:      {freelist}")?;
+    if d.database == DbKind::Snapshotter {
+        writeln!(out, "database:      {}", super::snapshotter_note(path))?;
+        return writeln!(
+            out,
+            "top level:     {}",
+            d.top_level_buckets
+                .iter()
+                .map(|b| cell(b.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let v = d
         .containerd_schema_version
         .map_or("-".to_string(), |v| v.to_string());

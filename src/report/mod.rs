@@ -10,6 +10,7 @@ pub mod compact;
 pub mod dedup;
 pub mod dump;
 pub mod envelope;
+pub mod findings;
 pub mod images;
 pub mod inspect;
 pub mod refs;
@@ -17,6 +18,7 @@ pub mod table;
 pub mod wire;
 
 pub use envelope::{hash_alongside, Envelope, InputInfo, Tool};
+pub use findings::Finding;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,6 +66,19 @@ pub enum Layout {
 
 /// Version of the JSON report format. Bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 3;
+
+/// For people: the file at `path` is a snapshotter's database, what it holds,
+/// and where the metadata database of the same root is.
+pub fn snapshotter_note(path: &std::path::Path) -> String {
+    let beside = crate::containerd::kind::metadata_db_beside(path)
+        .map(|p| format!("; the images, containers and leases are in {}", p.display()))
+        .unwrap_or_default();
+    format!(
+        "{}: its v1 bucket holds snapshots and their parents, not namespaces, so containerd's \
+         metadata schema does not apply{beside}",
+        crate::containerd::kind::SNAPSHOTTER_DB
+    )
+}
 
 /// Writes `doc` in `layout`, and a newline.
 pub fn write_document<T: serde::Serialize>(

@@ -1,5 +1,5 @@
 //! Plain padded columns for `--format table` (no table crate: the output is a
-//! handful of left-aligned columns, like `ctr`'s tabwriter).
+//! handful of columns, like `ctr`'s tabwriter; counts are right-aligned).
 
 use std::io::Write;
 
@@ -7,6 +7,27 @@ use crate::containerd::model::Labels;
 
 /// Writes rows as columns separated by three spaces; the last column is not padded.
 pub fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Result<()> {
+    write_aligned(out, "", rows, &[])
+}
+
+/// How a column's cells are placed in its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Text: padded on the right.
+    Left,
+    /// Counts: padded on the left, so digits of the same place line up.
+    Right,
+}
+
+/// Writes rows as columns separated by three spaces, each line after `indent`;
+/// column `i` is placed as `align[i]` says (left where `align` is shorter). A
+/// left-aligned last column is not padded.
+pub fn write_aligned(
+    out: &mut dyn Write,
+    indent: &str,
+    rows: &[Vec<String>],
+    align: &[Align],
+) -> std::io::Result<()> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for r in rows {
@@ -17,17 +38,28 @@ pub fn write_columns(out: &mut dyn Write, rows: &[Vec<String>]) -> std::io::Resu
         }
     }
     for r in rows {
-        let mut line = String::new();
+        let mut line = String::from(indent);
         for (i, c) in r.iter().enumerate() {
-            if i + 1 < r.len() {
-                let w = widths.get(i).copied().unwrap_or(0);
-                line.push_str(c);
-                line.extend(std::iter::repeat_n(
-                    ' ',
-                    w.saturating_sub(c.chars().count()) + 3,
-                ));
-            } else {
-                line.push_str(c);
+            let pad = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(c.chars().count());
+            let last = i + 1 == r.len();
+            if i > 0 {
+                line.push_str("   ");
+            }
+            match align.get(i).copied().unwrap_or(Align::Left) {
+                Align::Right => {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(c);
+                }
+                Align::Left => {
+                    line.push_str(c);
+                    if !last {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
             }
         }
         writeln!(out, "{}", line.trim_end())?;
@@ -71,5 +103,37 @@ pub fn bytes_and_human_size(n: i64) -> String {
         format!("{n} bytes")
     } else {
         format!("{n} bytes ({})", human_size(magnitude))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_right_aligned_and_text_left() {
+        let rows = vec![
+            vec!["NS".to_string(), "NAMES".to_string(), "X".to_string()],
+            vec!["k8s.io".to_string(), "7".to_string(), "1".to_string()],
+            vec!["a".to_string(), "12345".to_string(), "22".to_string()],
+        ];
+        let mut out = Vec::new();
+        write_aligned(
+            &mut out,
+            "  ",
+            &rows,
+            &[Align::Left, Align::Right, Align::Right],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "  NS       NAMES    X\n  k8s.io       7    1\n  a        12345   22\n"
+        );
+        let mut out = Vec::new();
+        write_columns(&mut out, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NS       NAMES   X\nk8s.io   7       1\na        12345   22\n"
+        );
     }
 }

@@ -157,3 +157,100 @@ fn findings_exit_1_with_codes_in_json() {
     assert_eq!(f["page"], root);
     assert_eq!(f["offset"], root * ps as u64);
 }
+
+/// Without `DB` or `--root`: containerd's default if it has a database, else
+/// the one known installation that has one (named on stderr), else an error
+/// that lists every place tried; several is an error that lists them.
+#[test]
+fn default_database_is_discovered_among_the_known_installations() {
+    use ctrdb::app::{AppError, Input};
+    use ctrdb::cli::InputArgs;
+    use ctrdb::containerd::roots::{self, Installation, DB_UNDER_ROOT};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, fixture) = fixtures().remove(0);
+    let install = |rel: &str| {
+        let db = d.join(rel).join(DB_UNDER_ROOT);
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        std::fs::copy(&fixture, &db).unwrap();
+        db
+    };
+    let default = Installation::new("containerd", d.join("var/lib/containerd"));
+    let others = [
+        Installation::new("k3s", d.join("k3s")),
+        Installation::new("rke2", d.join("rke2")),
+    ];
+    let args = InputArgs {
+        db: None,
+        root: None,
+        no_lock: false,
+        hash: false,
+    };
+    let resolve = |a: &InputArgs| {
+        let mut err = Vec::new();
+        let r = Input::resolve(a, &default, &others, &mut err);
+        (r, String::from_utf8(err).unwrap())
+    };
+
+    let (r, note) = resolve(&args);
+    let Err(AppError::Usage(msg)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(note.is_empty());
+    for i in std::iter::once(&default).chain(&others) {
+        assert!(
+            msg.contains(&format!("{} ({})", i.db().display(), i.name)),
+            "{msg}"
+        );
+    }
+
+    let k3s = install("k3s");
+    let (r, note) = resolve(&args);
+    assert_eq!(r.unwrap().path, k3s);
+    assert_eq!(
+        note,
+        format!(
+            "ctrdb: note: no {}; using k3s's database {} (give DB or --root DIR to choose)\n",
+            default.db().display(),
+            k3s.display()
+        )
+    );
+
+    let rke2 = install("rke2");
+    let (r, _) = resolve(&args);
+    let Err(AppError::Usage(msg)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        msg.contains("several")
+            && msg.contains(&k3s.display().to_string())
+            && msg.contains(&rke2.display().to_string()),
+        "{msg}"
+    );
+    // naming one settles it
+    let (r, note) = resolve(&InputArgs {
+        root: Some(d.join("rke2")),
+        ..args.clone()
+    });
+    assert_eq!(r.unwrap().path, rke2);
+    assert!(note.is_empty());
+
+    let own = install("var/lib/containerd");
+    let (r, note) = resolve(&args);
+    assert_eq!(r.unwrap().path, own);
+    assert!(note.is_empty(), "the default needs no note");
+
+    // the real list: containerd's default first, then the four distributions
+    let real: Vec<_> = roots::embedded().iter().map(|i| i.root.clone()).collect();
+    assert_eq!(
+        real,
+        [
+            "/var/lib/rancher/k3s/agent/containerd",
+            "/var/lib/rancher/rke2/agent/containerd",
+            "/var/lib/docker/containerd/daemon",
+            "/var/snap/microk8s/common/var/lib/containerd",
+        ]
+        .map(std::path::PathBuf::from)
+    );
+}

@@ -555,10 +555,13 @@ fn one_per_digest_needs_yes_to_write() {
         &db,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--yes"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    // One sentence that names both counts for what they are: every name the
+    // plan removes, and the tags among them that --yes confirms.
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ctrdb: error: refused: --policy one-per-digest would remove 11 image name(s), among them \
+         1 tag (docker.io/library/tiny:latest in default) that no kept name replaces; review the dry \
+         run and add --yes to write\n"
     );
     assert!(!out.exists());
     assert_eq!(
@@ -590,6 +593,45 @@ fn one_per_digest_needs_yes_to_write() {
     );
     // --yes is accepted (and harmless) with every policy
     assert_eq!(dedup(&["--yes"], &db).status.code(), Some(1));
+    // the dry run says before any write attempt that writing needs --yes, and why
+    let o = dedup(&["--policy", "one-per-digest"], &db);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.ends_with(
+            "dry run: nothing written; --policy one-per-digest removes 1 tag (docker.io/library/tiny:latest \
+             in default), so writing (--output OUT or --in-place) needs --yes\n"
+        ),
+        "{text}"
+    );
+    let o = dedup(&["--policy", "one-per-digest", "--yes"], &db);
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .ends_with("dry run: nothing written; write with --output OUT or --in-place\n"));
+}
+
+#[test]
+fn per_namespace_counts_are_right_aligned() {
+    let o = dedup(&[], &fixture("2.1.9"));
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let table: String = text
+        .lines()
+        .skip_while(|l| *l != "per namespace:")
+        .take_while(|l| !l.starts_with("GC impact"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        table,
+        "per namespace:
+  NAMESPACE     NAMES   KEPT   REMOVED   PROTECTED
+  buildkit          2      2         0           0
+  ctrdb-empty       0      0         0           0
+  default           6      5         1           0
+  k8s.io           11      8         3           0
+  moby              2      2         0           0
+  (total)          21     17         4           0
+"
+    );
 }
 
 #[test]

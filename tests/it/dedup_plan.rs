@@ -70,6 +70,7 @@ fn db(namespaces: Vec<Namespace<'static>>) -> MetaDb<'static> {
         top_level: vec![b("v1")],
         namespaces,
         findings: Vec::new(),
+        kind: Default::default(),
     }
 }
 

@@ -13,6 +13,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("time", &[]),
     ("fault", &[]),
     ("heapstats", &[]),
+    // OCI documents in containerd's content store (a foreign JSON format,
+    // read with serde_json).
+    ("oci", &[]),
     // The bbolt format.
     ("bolt", &["bytes", "time", "fault"]),
     // The verified-write protocol.
@@ -45,10 +48,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "containerd",
             "analysis",
             "ops",
+            "oci",
         ],
     ),
     // The command line: values are parsed into domain types at the boundary.
-    ("cli", &["bolt", "analysis", "report"]),
+    ("cli", &["bolt", "analysis", "report", "oci"]),
     // The commands.
     (
         "app",
@@ -61,6 +65,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "containerd",
             "analysis",
             "ops",
+            "oci",
             "report",
             "cli",
         ],

@@ -132,7 +132,7 @@ pub fn exercise(d: &[u8]) -> usize {
         "v1/default/content/blob",
         "v1/moby/containers",
     ] {
-        if let Ok(Some(b)) = db.bucket(&BucketPath::parse(path)) {
+        if let Ok(Some(b)) = db.bucket(&path.parse::<BucketPath>().expect("a bucket path")) {
             for e in b.iter().take(1000) {
                 if e.is_err() {
                     break;

@@ -15,9 +15,9 @@ use super::writer_common::{read_tree, write_tree_file, Node};
 /// A key with a terminal colour sequence, a backspace and a newline in it.
 pub const HOSTILE_KEY: &[u8] = b"evil\x1b[31m\x08\nkey";
 
-/// The newest fixture with a plain key `HOSTILE_KEY` in the `default`
-/// namespace bucket (a schema warning: a namespace holds buckets only), written
-/// with ctrdb's own writer into `dir`.
+/// The newest fixture with an empty bucket `HOSTILE_KEY` in the `default`
+/// namespace bucket (a schema warning: a bucket containerd does not write),
+/// written with ctrdb's own writer into `dir`.
 pub fn fixture_with_a_warning(dir: &Path) -> PathBuf {
     let (_, fx) = fixtures().into_iter().last().unwrap();
     let data = std::fs::read(fx).unwrap();
@@ -25,7 +25,7 @@ pub fn fixture_with_a_warning(dir: &Path) -> PathBuf {
     let (mut root, _) = read_tree(&data);
     root.bucket_mut(&[b"v1", b"default"], false)
         .entries
-        .insert(HOSTILE_KEY.to_vec(), Node::Value(b"x".to_vec()));
+        .insert(HOSTILE_KEY.to_vec(), Node::Bucket(Default::default()));
     let p = dir.join("warning.db");
     write_tree_file(&p, &root, opts);
     p

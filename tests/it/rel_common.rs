@@ -125,7 +125,8 @@ pub fn containerd_like(path: &Path, mib: u64) -> WriteSummary {
     })
 }
 
-/// The subcommands `ctrdb help` lists (without `help`).
+/// The subcommands `ctrdb help` lists that read a database: all but `help` and
+/// the ones that print ctrdb's own documentation (`completions`, `man`).
 pub fn ctrdb_commands() -> Vec<String> {
     let o = Command::new(env!("CARGO_BIN_EXE_ctrdb"))
         .arg("help")
@@ -147,7 +148,7 @@ pub fn ctrdb_commands() -> Vec<String> {
                 continue;
             }
             if let Some(name) = line.split_whitespace().next() {
-                if name != "help" {
+                if !["help", "completions", "man"].contains(&name) {
                     cmds.push(name.to_string());
                 }
             }

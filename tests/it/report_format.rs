@@ -119,6 +119,7 @@ struct ImagesDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     images: Option<Vec<ImageRec>>,
     groups: Option<Vec<Group>>,
 }
@@ -130,6 +131,7 @@ struct RefsDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     groups: Vec<Group>,
     shared: Vec<Shared>,
 }
@@ -157,6 +159,7 @@ struct InspectDoc {
     tool: Tool,
     command: String,
     input: InputInfo,
+    damage: Vec<Finding>,
     file_size: u64,
     page_size: usize,
     file_pages: u64,
@@ -168,6 +171,7 @@ struct InspectDoc {
     txid: u64,
     meta_used: usize,
     freelist: Option<u64>,
+    database: String,
     containerd_schema_version: Option<i64>,
     containerd_family: String,
     top_level_buckets: Vec<Value>,
@@ -180,6 +184,7 @@ struct InspectDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct SchemaSummary {
+    database: String,
     version: Option<i64>,
     family: String,
     namespaces: usize,
@@ -290,6 +295,7 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let images = doc.images.expect("images");
         assert!(doc.groups.is_none());
         assert!(images.len() >= 20, "{name}");
@@ -343,6 +349,7 @@ fn json_reports_match_the_documented_format() {
         ))
         .unwrap();
         assert!(doc.images.is_none());
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let groups = doc.groups.expect("groups");
         assert_eq!(
             groups.iter().map(|g| g.names.len()).sum::<usize>(),
@@ -360,6 +367,7 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         let multi: Vec<&Group> = doc.groups.iter().filter(|g| g.names.len() > 1).collect();
         assert!(!multi.is_empty(), "{name}");
         let first_single = doc
@@ -432,12 +440,14 @@ fn json_reports_match_the_documented_format() {
             &doc.input,
             &path,
         );
+        assert!(doc.damage.is_empty(), "{name}: {:?}", doc.damage);
         assert_eq!(
             doc.namespaces.iter().map(|n| n.images).sum::<usize>(),
             images.len()
         );
         assert_eq!(doc.digests_with_multiple_names, multi.len());
         assert!(doc.pages_in_use <= doc.file_pages && doc.schema_findings == 0);
+        assert_eq!(doc.database, "metadata");
         let want_family = if name.contains("1.6") {
             "1.6"
         } else if name.contains("1.7") {
@@ -476,6 +486,7 @@ fn json_reports_match_the_documented_format() {
         );
         assert!(doc.findings.is_empty(), "{name}: {:?}", doc.findings);
         assert_eq!(doc.summary.schema.errors + doc.summary.schema.warnings, 0);
+        assert_eq!(doc.summary.schema.database, "metadata");
     }
 }
 

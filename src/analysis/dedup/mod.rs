@@ -242,6 +242,12 @@ impl<'a> Plan<'a> {
             .count()
     }
 
+    /// The removed tags that no other name of their target replaces: the
+    /// names pods and clients may still pull by (what `--yes` confirms).
+    pub fn dropped_tags(&self) -> impl Iterator<Item = &Decision<'a>> {
+        self.decisions.iter().filter(|d| is_dropped_tag(d))
+    }
+
     /// Number of protected records.
     pub fn protected_count(&self) -> usize {
         self.decisions.iter().filter(|d| d.is_protected()).count()
@@ -302,14 +308,7 @@ pub fn assemble<'a>(per_ns: Vec<NamespacePlan<'a>>, opts: &PlanOptions) -> Plan<
              no longer find it and need a re-pull (which fails on air-gapped nodes or with imagePullPolicy: Never)"
         ));
     }
-    let tags_removed = decisions
-        .iter()
-        .filter(|d| {
-            d.action == Action::Remove
-                && d.class == RefClass::Tag
-                && d.reason == Reason::NotPreferred
-        })
-        .count();
+    let tags_removed = decisions.iter().filter(|d| is_dropped_tag(d)).count();
     if tags_removed > 0 {
         warnings.push(format!(
             "{tags_removed} tag name(s) would be removed: pods and clients that use those tags need a re-pull"
@@ -322,6 +321,11 @@ pub fn assemble<'a>(per_ns: Vec<NamespacePlan<'a>>, opts: &PlanOptions) -> Plan<
         namespaces,
         warnings,
     }
+}
+
+/// A removed tag that is not an alias of a kept name (see [`Plan::dropped_tags`]).
+fn is_dropped_tag(d: &Decision<'_>) -> bool {
+    d.action == Action::Remove && d.class == RefClass::Tag && d.reason == Reason::NotPreferred
 }
 
 /// One namespace's digest groups, decisions and summary. Depends on nothing
