@@ -12,7 +12,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::common::*;
-use ctrdb::bolt::page::PageKind;
+use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::Db;
 
 const READERS: [&str; 3] = ["images", "refs", "inspect"];
