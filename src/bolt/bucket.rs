@@ -158,12 +158,12 @@ impl<'a> Bucket<'a> {
         self.pages
     }
 
-    /// Prefetches the first `lines` cache lines of the bucket's root page (inline
-    /// buckets are in the parent's page already). See [`Pages::prefetch`].
+    /// Prefetches the start of the bucket's root page (inline buckets are in the
+    /// parent's page already). See [`Pages::prefetch`].
     #[inline]
-    pub(crate) fn prefetch_root(&self, lines: usize) {
+    pub(crate) fn prefetch_root(&self) {
         if let BucketRoot::Page(id) = self.root {
-            self.pages.prefetch(id, lines);
+            self.pages.prefetch(id);
         }
     }
 

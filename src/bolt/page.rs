@@ -51,6 +51,11 @@ pub(crate) fn describe_flags(flags: u16) -> String {
     }
 }
 
+/// Cache lines [`Pages::prefetch`] asks for at the start of a page: the header,
+/// the start of the element array and, on pages of short keys, the first keys
+/// and values — what a walk reads first when it enters the page.
+pub(crate) const PREFETCH_LINES: usize = 8;
+
 /// The geometry of a mapped file: its bytes, page size and high-water mark. Cheap
 /// to copy; every page access goes through it.
 #[derive(Debug, Clone, Copy)]
@@ -107,16 +112,19 @@ impl<'a> Pages<'a> {
         id.checked_mul(self.page_size as u64)
     }
 
-    /// Asks the CPU to start loading the first `lines` cache lines of page `id`
-    /// (a prefetch hint: nothing is read, nothing can fault; ids outside the file
-    /// are ignored). Lets a walk that knows its next pages overlap their memory
-    /// latency with the work on the current one.
+    /// Asks the CPU to start loading the first [`PREFETCH_LINES`] cache lines of
+    /// page `id` (a prefetch hint: nothing is read, nothing can fault; ids
+    /// outside the file are ignored). The readers are bound by the latency of the
+    /// first touch of each page (a TLB and a cache miss); a walk that knows its
+    /// next pages asks for them here, so their misses overlap each other and the
+    /// work on the current page instead of coming one at a time. This is the
+    /// readers' one prefetch mechanism (docs/performance.md has what it measured).
     #[inline]
-    pub(crate) fn prefetch(&self, id: Pgid, lines: usize) {
+    pub(crate) fn prefetch(&self, id: Pgid) {
         let Some(start) = self.offset_of(id).and_then(|o| usize::try_from(o).ok()) else {
             return;
         };
-        for line in 0..lines {
+        for line in 0..PREFETCH_LINES {
             if let Some(rest) = self
                 .data
                 .get(start.saturating_add(line.saturating_mul(64))..)

@@ -23,11 +23,10 @@ use crate::bytes::display;
 /// Records at or above this count are decoded in parallel chunks.
 const PAR_MIN: usize = 256;
 
-/// How many records ahead the decode prefetches, and how many cache lines of
-/// each root page (header, element array and the first keys and values): 8 and
-/// 8 measured best of 2–16 on the 1.09 GB file (decode 1 thread ~420 → ~290 ms).
+/// How many records ahead of the one being decoded the decode prefetches the
+/// root page of: enough that a page's miss is over when its record's turn
+/// comes, few enough that the prefetched lines are still in the cache then.
 const PREFETCH_AHEAD: usize = 8;
-const PREFETCH_LINES: usize = 8;
 
 /// Findings of one decoding task.
 type Sink = Vec<SchemaFinding>;
@@ -657,7 +656,7 @@ fn records<'a, T: Send>(
     // latency overlaps the work instead of stalling the first read of each.
     let ahead = |i: usize| {
         if let Some((_, next)) = items.get(i + PREFETCH_AHEAD) {
-            next.prefetch_root(PREFETCH_LINES);
+            next.prefetch_root();
         }
     };
     if items.len() < PAR_MIN {
