@@ -96,17 +96,15 @@ pub fn write_table(out: &mut dyn Write, path: &Path, d: &Inspection<'_, '_>) -> 
         None => "not persisted (NoFreelistSync)",
     };
     writeln!(out, "freelist:      {freelist}")?;
+    let top_level = d
+        .top_level_buckets
+        .iter()
+        .map(|b| cell(b.0))
+        .collect::<Vec<_>>()
+        .join(", ");
     if d.database == DbKind::Snapshotter {
         writeln!(out, "database:      {}", super::snapshotter_note(path))?;
-        return writeln!(
-            out,
-            "top level:     {}",
-            d.top_level_buckets
-                .iter()
-                .map(|b| cell(b.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        return writeln!(out, "top level:     {top_level}");
     }
     let v = d
         .containerd_schema_version
@@ -116,15 +114,7 @@ pub fn write_table(out: &mut dyn Write, path: &Path, d: &Inspection<'_, '_>) -> 
         "schema:        v1/version {v} → {}",
         d.containerd_family
     )?;
-    writeln!(
-        out,
-        "top level:     {}",
-        d.top_level_buckets
-            .iter()
-            .map(|b| cell(b.0))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
+    writeln!(out, "top level:     {top_level}")?;
     writeln!(
         out,
         "multi-name digests: {}    schema findings: {} (see `ctrdb check`)",

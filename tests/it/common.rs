@@ -349,3 +349,22 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The containerd root real containerd left beside `fixture` (its
+/// `root.tar.gz`), unpacked into `dir`; `None` after a skip.
+pub fn unpack_root(fixture: &str, dir: &Path) -> Option<PathBuf> {
+    let tarball = fixtures_dir().join(fixture).join("root.tar.gz");
+    if !tarball.is_file() {
+        skip_or_fail(&test_name(), &format!("{} missing", tarball.display()));
+        return None;
+    }
+    let o = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(dir)
+        .output()
+        .expect("run tar");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Some(dir.join("root"))
+}

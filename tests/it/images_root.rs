@@ -8,29 +8,11 @@
 //! header says the size is the target's.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
 use super::common::*;
-
-fn unpack(fixture: &str, dir: &Path) -> Option<PathBuf> {
-    let tarball = fixtures_dir().join(fixture).join("root.tar.gz");
-    if !tarball.is_file() {
-        skip_or_fail(&test_name(), &format!("{} missing", tarball.display()));
-        return None;
-    }
-    let o = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(dir)
-        .output()
-        .expect("run tar");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    Some(dir.join("root"))
-}
 
 /// One row: (REF, TYPE, DIGEST, SIZE, PLATFORMS, LABELS).
 type Row = (String, String, String, String, String, String);
@@ -144,7 +126,7 @@ fn json_images(args: &[&str]) -> Vec<Value> {
 fn size_and_platforms_match_the_recorded_ctr_listings() {
     for (fixture, _) in fixtures() {
         let dir = tempfile::tempdir().unwrap();
-        let Some(root) = unpack(&fixture, dir.path()) else {
+        let Some(root) = unpack_root(&fixture, dir.path()) else {
             return;
         };
         let want = recorded(&fixture);
@@ -209,7 +191,7 @@ fn sizes_are_formatted_as_ctr_formats_them() {
 fn damaged_blobs_give_partial_sizes_and_warnings_not_failures() {
     let (fixture, _) = fixtures().pop().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let Some(root) = unpack(&fixture, dir.path()) else {
+    let Some(root) = unpack_root(&fixture, dir.path()) else {
         return;
     };
     let blobs = root.join("io.containerd.content.v1.content/blobs/sha256");
@@ -424,7 +406,7 @@ fn without_a_root_the_size_is_the_targets_and_the_header_says_so() {
 fn platform_chooses_the_manifest_an_index_counts() {
     let (fixture, _) = fixtures().pop().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let Some(root) = unpack(&fixture, dir.path()) else {
+    let Some(root) = unpack_root(&fixture, dir.path()) else {
         return;
     };
     let root = root.to_str().unwrap();

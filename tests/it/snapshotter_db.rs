@@ -5,32 +5,11 @@
 //! structure), and `dedup` (every mode), `images` and `refs` refuse it with
 //! exit 2, writing nothing and leaving it untouched.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
 use super::common::*;
 
 const SNAPSHOTTERS: [&str; 2] = ["overlayfs", "native"];
-
-/// The fixture's containerd root, unpacked into `dir`; `None` after a skip.
-fn unpack(fixture: &str, dir: &Path) -> Option<PathBuf> {
-    let tarball = fixtures_dir().join(fixture).join("root.tar.gz");
-    if !tarball.is_file() {
-        skip_or_fail(&test_name(), &format!("{} missing", tarball.display()));
-        return None;
-    }
-    let o = Command::new("tar")
-        .arg("-xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(dir)
-        .output()
-        .expect("run tar");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    Some(dir.join("root"))
-}
 
 fn json(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout)
@@ -41,7 +20,7 @@ fn json(o: &std::process::Output) -> Value {
 fn snapshotter_databases_are_named_and_refused_for_metadata_work() {
     for (fixture, _) in fixtures() {
         let dir = tempfile::tempdir().unwrap();
-        let Some(root) = unpack(&fixture, dir.path()) else {
+        let Some(root) = unpack_root(&fixture, dir.path()) else {
             return;
         };
         let meta = root.join("io.containerd.metadata.v1.bolt/meta.db");
