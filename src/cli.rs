@@ -62,6 +62,13 @@ pub enum Command {
     /// and what containerd's GC would collect before and after (exit 1 when
     /// something would be removed). See docs/dedup.md.
     Dedup(DedupArgs),
+    /// Repair a damaged database: a fresh, valid copy that keeps every record
+    /// that can be read whole, from the newest tree or the other meta page's.
+    /// Without --output this is a dry run: what is damaged, what each record
+    /// would come from, what is lost (exit 1 when anything is damaged). A
+    /// lease holds what the repaired file would let containerd's GC delete.
+    /// See docs/repair.md.
+    Repair(RepairArgs),
     /// Print a shell completion script on standard output (install: see README).
     Completions(CompletionsArgs),
     /// Print the manual page, ctrdb(1), as roff on standard output
@@ -219,6 +226,26 @@ pub struct CompactArgs {
 
     /// Replace OUT if it exists.
     #[arg(long)]
+    pub force: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `ctrdb repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Write the repaired copy to OUT (verified before it is put in place; the
+    /// input is never touched).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Replace OUT if it exists.
+    #[arg(long, requires = "output")]
     pub force: bool,
 
     /// Output format.

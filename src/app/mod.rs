@@ -15,6 +15,7 @@ mod images;
 mod inspect;
 mod man;
 mod refs;
+mod repair;
 
 mod error;
 mod input;
@@ -96,6 +97,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Refs(a) => refs::run(&a, out, err),
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
+        Command::Repair(a) => repair::run(&a, out, err),
         Command::Completions(a) => completions::run(&a, out),
         Command::Man => man::run(out),
     }

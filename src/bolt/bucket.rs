@@ -153,6 +153,27 @@ impl<'a> Bucket<'a> {
         matches!(self.root, BucketRoot::Inline(..))
     }
 
+    /// Whether `other` is this very bucket as stored: the same root page and
+    /// sequence, or an inline page of the same bytes. Copy-on-write leaves a
+    /// subtree no transaction touched at the same page in both meta trees, so
+    /// such a pair needs no comparison.
+    pub fn same_as(&self, other: &Bucket<'_>) -> bool {
+        self.sequence == other.sequence
+            && match (self.root, other.root) {
+                (BucketRoot::Page(a), BucketRoot::Page(b)) => a == b,
+                (BucketRoot::Inline(a, _), BucketRoot::Inline(b, _)) => a == b,
+                _ => false,
+            }
+    }
+
+    /// The root page id (`None` for an inline bucket).
+    pub fn root_id(&self) -> Option<Pgid> {
+        match self.root {
+            BucketRoot::Page(id) => Some(id),
+            BucketRoot::Inline(..) => None,
+        }
+    }
+
     /// The geometry this bucket is read through.
     pub fn pages(&self) -> Pages<'a> {
         self.pages

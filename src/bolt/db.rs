@@ -199,6 +199,39 @@ fn parse_lock_line(line: &str, want: &str) -> Option<LockHolder> {
     Some(LockHolder { kind, process })
 }
 
+/// The tree one valid meta page names.
+#[derive(Debug, Clone, Copy)]
+pub struct MetaTree<'a> {
+    /// The meta page (0 or 1).
+    pub slot: usize,
+    /// Its contents.
+    pub meta: Meta,
+    pages: Pages<'a>,
+}
+
+impl<'a> MetaTree<'a> {
+    /// The pages, bounded by this meta's high-water mark.
+    pub fn pages(&self) -> Pages<'a> {
+        self.pages
+    }
+
+    /// The root bucket. Fails if the meta's root is not a usable page id.
+    pub fn root(&self) -> Result<Bucket<'a>, Corruption> {
+        let m = self.meta;
+        if m.root < 2 || m.root >= m.pgid {
+            return Err(Corruption::new(
+                super::error::CorruptKind::MetaGeometry,
+                format!(
+                    "meta {} names root page {}, outside 2..{}",
+                    self.slot, m.root, m.pgid
+                ),
+            )
+            .page(self.slot as u64));
+        }
+        Ok(Bucket::root(self.pages, m.root, m.root_sequence))
+    }
+}
+
 /// A parsed view of a bbolt file: the selected meta and the page geometry.
 #[derive(Debug, Clone)]
 pub struct Db<'a> {
@@ -293,6 +326,31 @@ impl<'a> Db<'a> {
             .page(self.selection.used as u64));
         }
         Ok(Bucket::root(self.pages, m.root, m.root_sequence))
+    }
+
+    /// The trees of the valid meta pages: the selected meta's first, then the
+    /// other one's when it is valid and names another tree (bbolt's previous
+    /// transaction, whose pages copy-on-write left in place). Each is read with
+    /// its own meta's high-water mark.
+    pub fn trees(&self) -> Vec<MetaTree<'a>> {
+        let used = self.selection.used;
+        let mut out = vec![MetaTree {
+            slot: used,
+            meta: self.meta(),
+            pages: self.pages,
+        }];
+        let other = 1 - used.min(1);
+        if let Some(m) = self.selection.slots.get(other).and_then(|s| s.valid()) {
+            let first = self.meta();
+            if (m.root, m.txid) != (first.root, first.txid) {
+                out.push(MetaTree {
+                    slot: other,
+                    meta: *m,
+                    pages: Pages::new(self.data, self.pages.page_size(), m.pgid),
+                });
+            }
+        }
+        out
     }
 
     /// Follows a bucket path from the root.

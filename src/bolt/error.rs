@@ -180,6 +180,9 @@ pub enum CorruptKind {
     PageUnreachableUnfreed,
     /// An element's flags have bits other than the bucket flag.
     ElementFlags,
+    /// A well-formed page whose keys cannot belong to the bucket that reaches
+    /// it (judged by the caller's schema): a stale or misdirected page.
+    PageMisplaced,
 }
 
 impl CorruptKind {
@@ -214,6 +217,7 @@ impl CorruptKind {
             PageReachableFreed => "page-reachable-freed",
             PageUnreachableUnfreed => "page-unreachable-unfreed",
             ElementFlags => "element-flags",
+            PageMisplaced => "page-misplaced",
         }
     }
 }

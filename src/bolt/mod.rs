@@ -22,17 +22,19 @@ pub mod layout;
 pub(crate) mod meta;
 pub(crate) mod page;
 pub(crate) mod pageset;
+pub mod salvage;
 pub mod testing;
 pub(crate) mod tree;
 pub(crate) mod walk;
 pub mod writer;
 
 pub use bucket::{Bucket, Entries, Entry, EntryKind, MAX_BUCKET_DEPTH};
-pub use db::{Db, DbFile, LockMode};
+pub use db::{Db, DbFile, LockMode, MetaTree};
 pub use error::{
     BucketPath, CorruptKind, Corruption, Error, LockHolder, LockKind, MetaProblem, PathSyntaxError,
     Pgid, Result,
 };
 pub use freelist::Freelist;
 pub use meta::{Meta, MetaReason, MetaSelection, MetaSlot};
+pub use page::PageKind;
 pub use walk::{Walk, WalkEvent};

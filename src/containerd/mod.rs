@@ -16,6 +16,7 @@ pub mod model;
 pub mod namespaces;
 pub mod reference;
 pub mod roots;
+pub mod shape;
 
 pub use decode::MetaDb;
 pub use encoding::{AnyValue, DecodeError, Timestamp};

@@ -5,6 +5,7 @@
 
 pub mod copy;
 pub mod dedup;
+pub mod repair;
 
 use std::path::{Path, PathBuf};
 

@@ -14,6 +14,7 @@ pub mod findings;
 pub mod images;
 pub mod inspect;
 pub mod refs;
+pub mod repair;
 pub mod table;
 pub mod wire;
 

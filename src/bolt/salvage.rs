@@ -1,0 +1,497 @@
+//! Salvage reading: a bucket's entries in key order, past damage.
+//!
+//! The other readers stop at the first page that breaks a rule of
+//! [`super::tree`]; a [`SalvageCursor`] reports the key range that page was to
+//! cover as a [`Hole`] and goes on with the next one. What it yields is
+//! therefore every entry it could read and, in key order between them, the
+//! ranges it could not: a caller can fill each hole from another source (the
+//! other meta's tree, an orphan page) and knows exactly which keys the hole may
+//! have held.
+//!
+//! Ranges come from the tree itself: a branch element's child covers
+//! `[its key, the next element's key)`, within the range its own parent gave.
+//! A damaged leaf element covers the keys strictly between the last good key
+//! before it and the first good key after it. A hole never covers a key the
+//! cursor yielded, and the holes and entries of one bucket are disjoint and
+//! in increasing order.
+//!
+//! A page is refused (and becomes a hole) when it cannot be entered
+//! ([`super::tree::enter`]), when its first key differs from the branch key
+//! that points to it (a stale or misplaced page), or when the caller's
+//! [`PageJudge`] rejects its keys (a page in the wrong place that the format
+//! alone cannot see, e.g. a bucket root page whose slot holds an older page).
+//! A leaf keeps its good elements: an element is good when it lies inside the
+//! page, its key is non-empty, increasing and inside the page's range, its
+//! flags are known, and a bucket's header decodes.
+//!
+//! A leaf's element count is cross-checked with the packing bbolt writes
+//! (`node.write` puts the keys and values right after the element array, so
+//! element 0's `pos` is `count × 16`): where they disagree and the packing
+//! names a count that fits the page, the packing's count is used, since one
+//! flipped bit in `count` would otherwise hide elements or invent them.
+//! [`SalvageCursor::take_notes`] returns such corrections.
+
+#![deny(clippy::indexing_slicing)]
+
+use std::ops::Bound;
+
+use super::bucket::{entry_from_leaf, Bucket, BucketRoot, Entry};
+use super::bytes::u32_at;
+use super::error::{CorruptKind, Corruption, Pgid};
+use super::layout::*;
+use super::page::{Page, PageKind};
+use super::pageset::PageSet;
+use super::tree::{self, MAX_DEPTH};
+
+/// The pages of one tree that its salvage cursors have entered: a page is
+/// entered once per tree, so a page two buckets point to is read by the first
+/// and a hole for the second.
+#[derive(Debug)]
+pub struct Visited(PageSet);
+
+impl Visited {
+    /// An empty set for the tree of `tree`.
+    pub fn for_tree(tree: &super::db::MetaTree<'_>) -> Visited {
+        Visited(PageSet::for_file(&tree.pages()))
+    }
+
+    /// Whether page `id` was entered.
+    pub fn contains(&self, id: Pgid) -> bool {
+        self.0.contains(id)
+    }
+}
+
+/// A key range a cursor could not read.
+#[derive(Debug, Clone)]
+pub struct Hole<'a> {
+    /// Lowest key the range may hold.
+    pub lower: Bound<&'a [u8]>,
+    /// Highest key the range may hold.
+    pub upper: Bound<&'a [u8]>,
+    /// The page that failed (`None` for an inline bucket's page).
+    pub page: Option<Pgid>,
+    /// Why.
+    pub cause: Corruption,
+}
+
+impl Hole<'_> {
+    /// Whether `key` lies in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        contains(self.lower, self.upper, key)
+    }
+}
+
+/// Whether `key` lies in `[lower, upper]` with those bounds.
+pub fn contains(lower: Bound<&[u8]>, upper: Bound<&[u8]>, key: &[u8]) -> bool {
+    let above = match lower {
+        Bound::Unbounded => true,
+        Bound::Included(l) => key >= l,
+        Bound::Excluded(l) => key > l,
+    };
+    let below = match upper {
+        Bound::Unbounded => true,
+        Bound::Included(u) => key <= u,
+        Bound::Excluded(u) => key < u,
+    };
+    above && below
+}
+
+/// One step of a salvage cursor.
+#[derive(Debug, Clone)]
+pub enum Item<'a> {
+    /// An entry read whole.
+    Entry(Entry<'a>),
+    /// A range that could not be read.
+    Hole(Hole<'a>),
+}
+
+/// What a page holds, for a [`PageJudge`]: its kind and its keys, each with
+/// whether it names a bucket (always `false` on a branch page).
+#[derive(Debug)]
+pub struct PageKeys<'p, 'a> {
+    /// Branch or leaf.
+    pub kind: PageKind,
+    /// The readable keys, in page order.
+    pub keys: &'p [(&'a [u8], bool)],
+}
+
+/// Decides whether a page of one bucket is plausible there: `Some(reason)`
+/// refuses it.
+pub trait PageJudge {
+    /// Judges a page of the bucket.
+    fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String>;
+}
+
+/// Accepts every page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcceptAll;
+
+impl PageJudge for AcceptAll {
+    fn judge(&self, _: &PageKeys<'_, '_>) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Frame<'a> {
+    page: Page<'a>,
+    /// Elements to read (the header's count, or the packing's).
+    count: usize,
+    index: usize,
+    lower: Bound<&'a [u8]>,
+    upper: Bound<&'a [u8]>,
+}
+
+/// An ordered cursor over one bucket that reports damage as holes.
+#[derive(Debug)]
+pub struct SalvageCursor<'a, J> {
+    bucket: Bucket<'a>,
+    judge: J,
+    stack: Vec<Frame<'a>>,
+    started: bool,
+    /// What the next key must be above (or at): after the last key yielded,
+    /// or at the end of the last hole.
+    floor: Bound<&'a [u8]>,
+    keys: Vec<(&'a [u8], bool)>,
+    notes: Vec<Corruption>,
+}
+
+impl<'a, J: PageJudge> SalvageCursor<'a, J> {
+    /// A cursor over `bucket`, judging its pages with `judge`.
+    pub fn new(bucket: Bucket<'a>, judge: J) -> Self {
+        SalvageCursor {
+            bucket,
+            judge,
+            stack: Vec::new(),
+            started: false,
+            floor: Bound::Unbounded,
+            keys: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Damage the cursor corrected without losing an entry (so far), oldest first.
+    pub fn take_notes(&mut self) -> Vec<Corruption> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// The next entry or hole. `seen` holds the pages of this tree entered so
+    /// far (a page entered twice is refused: it belongs elsewhere).
+    pub fn next_item(&mut self, seen: &mut Visited) -> Option<Item<'a>> {
+        let seen = &mut seen.0;
+        if !self.started {
+            self.started = true;
+            let pages = self.bucket.pages();
+            let root = match self.bucket.root_ref() {
+                BucketRoot::Inline(..) => self.bucket.root_page(),
+                BucketRoot::Page(id) => tree::enter(&pages, id, false, |_| seen.insert(id))
+                    .map_err(tree::Refusal::corruption),
+            };
+            match root.and_then(|p| self.admit(p, Bound::Unbounded, Bound::Unbounded)) {
+                Ok(frame) => self.stack.push(frame),
+                Err(cause) => {
+                    let page = match self.bucket.root_ref() {
+                        BucketRoot::Page(id) => Some(id),
+                        BucketRoot::Inline(..) => None,
+                    };
+                    return Some(self.hole(Bound::Unbounded, Bound::Unbounded, page, cause));
+                }
+            }
+        }
+        loop {
+            let top = *self.stack.last()?;
+            if top.index >= top.count {
+                self.stack.pop();
+                continue;
+            }
+            let item = if top.page.kind() == Some(PageKind::Leaf) {
+                self.leaf_step(top)
+            } else {
+                self.branch_step(top, seen)
+            };
+            if let Some(item) = item {
+                return Some(item);
+            }
+        }
+    }
+
+    /// A page accepted into the stack: its count settled, its keys judged.
+    fn admit(
+        &mut self,
+        page: Page<'a>,
+        lower: Bound<&'a [u8]>,
+        upper: Bound<&'a [u8]>,
+    ) -> Result<Frame<'a>, Corruption> {
+        let kind = page.kind().unwrap_or(PageKind::Leaf);
+        let count = match kind {
+            PageKind::Leaf => self.leaf_count(&page),
+            _ => usize::from(page.count),
+        };
+        self.keys.clear();
+        for i in 0..count {
+            match kind {
+                PageKind::Leaf => {
+                    if let Ok(e) = page.leaf_element(i) {
+                        self.keys.push((e.key, e.is_bucket()));
+                    }
+                }
+                _ => {
+                    if let Ok(e) = page.branch_element(i) {
+                        self.keys.push((e.key, false));
+                    }
+                }
+            }
+        }
+        let view = PageKeys {
+            kind,
+            keys: &self.keys,
+        };
+        if let Some(reason) = self.judge.judge(&view) {
+            let c = Corruption::new(
+                CorruptKind::PageMisplaced,
+                format!("page {} does not belong here: {reason}", page.id),
+            )
+            .offset(page.file_offset);
+            return Err(if page.id != 0 { c.page(page.id) } else { c });
+        }
+        Ok(Frame {
+            page,
+            count,
+            index: 0,
+            lower,
+            upper,
+        })
+    }
+
+    /// The number of elements to read from a leaf: the header's, unless the
+    /// packing of element 0 names another that fits the page.
+    fn leaf_count(&mut self, page: &Page<'a>) -> usize {
+        let header = usize::from(page.count);
+        let Some(pos) = u32_at(page.bytes, PAGE_HEADER_SIZE + LEAF_POS) else {
+            return header;
+        };
+        let pos = pos as usize;
+        if !pos.is_multiple_of(ELEMENT_SIZE) || pos / ELEMENT_SIZE == header {
+            return header;
+        }
+        let packed = pos / ELEMENT_SIZE;
+        let fits = packed
+            .checked_mul(ELEMENT_SIZE)
+            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE))
+            .is_some_and(|n| n <= page.bytes.len());
+        if packed == 0 || packed >= MAX_ELEMENTS || !fits {
+            return header;
+        }
+        let c = Corruption::new(
+            CorruptKind::ElementsOverflow,
+            format!(
+                "leaf page {} says it holds {header} elements, but its elements are packed for {packed}; read as {packed}",
+                page.id
+            ),
+        )
+        .offset(page.file_offset);
+        self.notes
+            .push(if page.id != 0 { c.page(page.id) } else { c });
+        packed
+    }
+
+    /// Element `i` of a leaf, if it is good: readable, its key non-empty, at
+    /// or above `floor` and inside the frame's range, its flags known and, for
+    /// a bucket, its header decodable.
+    fn good_leaf(
+        &self,
+        frame: &Frame<'a>,
+        i: usize,
+        floor: Bound<&'a [u8]>,
+    ) -> Result<Entry<'a>, Corruption> {
+        let page = frame.page;
+        let e = page.leaf_element(i)?;
+        let at = |c: Corruption| {
+            let c = c.offset(e.elem_offset);
+            if page.id != 0 {
+                c.page(page.id)
+            } else {
+                c
+            }
+        };
+        if e.key.is_empty() {
+            return Err(at(Corruption::new(
+                CorruptKind::KeyEmpty,
+                format!("element {i} has an empty key"),
+            )));
+        }
+        if !contains(floor, Bound::Unbounded, e.key) {
+            return Err(at(Corruption::new(
+                CorruptKind::KeyOrder,
+                format!(
+                    "element {i}: key {} is not above the keys before it",
+                    tree::show(e.key)
+                ),
+            )));
+        }
+        if !contains(frame.lower, frame.upper, e.key) {
+            return Err(at(Corruption::new(
+                CorruptKind::KeyOrderAncestor,
+                format!(
+                    "element {i}: key {} is outside the range its ancestors set",
+                    tree::show(e.key)
+                ),
+            )));
+        }
+        if let Some(c) = tree::flag_finding(i, e.flags) {
+            return Err(at(c));
+        }
+        entry_from_leaf(&self.bucket.pages(), &e)
+    }
+
+    fn leaf_step(&mut self, frame: Frame<'a>) -> Option<Item<'a>> {
+        let i = frame.index;
+        let cause = match self.good_leaf(&frame, i, self.floor) {
+            Ok(entry) => {
+                self.advance(i + 1);
+                self.floor = Bound::Excluded(entry.key);
+                return Some(Item::Entry(entry));
+            }
+            Err(c) => c,
+        };
+        // Elements i.. are bad until the next good one, whose key ends the hole.
+        let lower = tighter_lower(self.floor, frame.lower);
+        let mut j = i + 1;
+        let mut upper = frame.upper;
+        while j < frame.count {
+            if let Ok(e) = self.good_leaf(&frame, j, lower) {
+                upper = Bound::Excluded(e.key);
+                break;
+            }
+            j += 1;
+        }
+        self.advance(j);
+        let page = (frame.page.id != 0).then_some(frame.page.id);
+        Some(self.hole(lower, upper, page, cause))
+    }
+
+    fn branch_step(&mut self, frame: Frame<'a>, seen: &mut PageSet) -> Option<Item<'a>> {
+        let page = frame.page;
+        let i = frame.index;
+        let e = match page.branch_element(i) {
+            Ok(e) => e,
+            Err(c) => {
+                // The element's child range is unknown: from the floor to the
+                // next readable element's key.
+                let lower = tighter_lower(self.floor, frame.lower);
+                let mut j = i + 1;
+                let mut upper = frame.upper;
+                while j < frame.count {
+                    if let Ok(n) = page.branch_element(j) {
+                        if contains(lower, frame.upper, n.key) {
+                            upper = Bound::Excluded(n.key);
+                            break;
+                        }
+                    }
+                    j += 1;
+                }
+                self.advance(j);
+                return Some(self.hole(lower, upper, Some(page.id), c));
+            }
+        };
+        self.advance(i + 1);
+        let lower = tighter_lower(Bound::Included(e.key), frame.lower);
+        let upper = match page.branch_element(i + 1) {
+            Ok(n) if i + 1 < frame.count && n.key > e.key => Bound::Excluded(n.key),
+            _ => frame.upper,
+        };
+        let refuse = |c: Corruption| c.page(page.id).offset(e.elem_offset);
+        let cause = if page.id == 0 {
+            Some(refuse(Corruption::new(
+                CorruptKind::PageType,
+                "an inline bucket's page is a branch".to_string(),
+            )))
+        } else if self.stack.len() >= MAX_DEPTH {
+            Some(refuse(tree::too_deep()))
+        } else if !contains(frame.lower, frame.upper, e.key)
+            || !contains(self.floor, Bound::Unbounded, e.key)
+        {
+            Some(refuse(Corruption::new(
+                CorruptKind::KeyOrderAncestor,
+                format!(
+                    "branch element {i}: key {} is out of order or outside the range its ancestors set",
+                    tree::show(e.key)
+                ),
+            )))
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            let lower = tighter_lower(self.floor, lower);
+            return Some(self.hole(lower, upper, Some(e.child), cause));
+        }
+        let pages = self.bucket.pages();
+        let ancestor = self.stack.iter().any(|f| f.page.id == e.child);
+        let child = match tree::enter(&pages, e.child, ancestor, |_| seen.insert(e.child)) {
+            Ok(child) => child,
+            Err(r) => return Some(self.hole(lower, upper, Some(e.child), r.corruption())),
+        };
+        if let Some(c) = tree::child_key_finding(i, e.key, &child) {
+            return Some(self.hole(lower, upper, Some(e.child), refuse(c)));
+        }
+        match self.admit(child, lower, upper) {
+            Ok(frame) => {
+                self.stack.push(frame);
+                None
+            }
+            Err(c) => Some(self.hole(lower, upper, Some(e.child), c)),
+        }
+    }
+
+    fn advance(&mut self, to: usize) {
+        if let Some(top) = self.stack.last_mut() {
+            top.index = to;
+        }
+    }
+
+    /// A hole, after which keys continue at its upper bound; a hole that runs
+    /// to the end of the bucket ends the cursor.
+    fn hole(
+        &mut self,
+        lower: Bound<&'a [u8]>,
+        upper: Bound<&'a [u8]>,
+        page: Option<Pgid>,
+        cause: Corruption,
+    ) -> Item<'a> {
+        match upper {
+            Bound::Excluded(u) => self.floor = Bound::Included(u),
+            Bound::Included(u) => self.floor = Bound::Excluded(u),
+            Bound::Unbounded => self.stack.clear(),
+        }
+        Item::Hole(Hole {
+            lower,
+            upper,
+            page,
+            cause,
+        })
+    }
+}
+
+fn bound_key(b: Bound<&[u8]>) -> Option<&[u8]> {
+    match b {
+        Bound::Included(k) | Bound::Excluded(k) => Some(k),
+        Bound::Unbounded => None,
+    }
+}
+
+/// The higher of two lower bounds.
+fn tighter_lower<'a>(a: Bound<&'a [u8]>, b: Bound<&'a [u8]>) -> Bound<&'a [u8]> {
+    match (bound_key(a), bound_key(b)) {
+        (None, _) => b,
+        (_, None) => a,
+        (Some(x), Some(y)) if x > y => a,
+        (Some(x), Some(y)) if y > x => b,
+        _ => {
+            if matches!(a, Bound::Excluded(_)) {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The shape of containerd's bucket trees, level by level, for salvage: which
+//! keys a page may hold at each place (so a page in the wrong place is seen
+//! even when the format allows it) and where a record starts (the unit a
+//! repair takes whole or reports lost).
+//!
+//! Two trees are known: the metadata database (`meta.db`, `containerd-metadb.md`
+//! §3) and a snapshotter's database (`snapshots/storage`: `v1/snapshots/<key>`,
+//! `v1/parents`). Everything else is [`Level::Other`]: no judgement, and every
+//! key its own unit.
+
+use crate::bolt::salvage::{PageJudge, PageKeys};
+use crate::bolt::PageKind;
+
+use super::kind::DbKind;
+
+/// The kinds of records: the unit a repair keeps whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKind {
+    /// `v1/<ns>/images/<name>`.
+    Image,
+    /// `v1/<ns>/containers/<id>`.
+    Container,
+    /// `v1/<ns>/content/blob/<digest>`.
+    Content,
+    /// `v1/<ns>/content/ingests/<ref>`.
+    Ingest,
+    /// `v1/<ns>/snapshots/<snapshotter>/<key>`.
+    Snapshot,
+    /// `v1/<ns>/leases/<id>`.
+    Lease,
+    /// `v1/<ns>/sandboxes/<id>` (and 1.7's top-level sandboxes).
+    Sandbox,
+    /// `v1/<ns>/labels`: the namespace's labels, one record.
+    NamespaceLabels,
+    /// A snapshotter database's `v1/snapshots/<key>`.
+    StorageSnapshot,
+}
+
+impl RecordKind {
+    /// The wire name (as `carve` and `repair` report it).
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Image => "image",
+            RecordKind::Container => "container",
+            RecordKind::Content => "content",
+            RecordKind::Ingest => "ingest",
+            RecordKind::Snapshot => "snapshot",
+            RecordKind::Lease => "lease",
+            RecordKind::Sandbox => "sandbox",
+            RecordKind::NamespaceLabels => "namespace",
+            RecordKind::StorageSnapshot => "snapshot",
+        }
+    }
+
+    /// Whether the record keeps `createdat`/`updatedat` (the newer of two
+    /// versions is the one with the later `updatedat`).
+    pub fn has_updatedat(self) -> bool {
+        matches!(
+            self,
+            RecordKind::Image
+                | RecordKind::Container
+                | RecordKind::Content
+                | RecordKind::Snapshot
+                | RecordKind::Sandbox
+                | RecordKind::StorageSnapshot
+        )
+    }
+}
+
+/// A place in a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The root bucket of a metadata database: `v1` (and 1.7's top-level
+    /// buckets), all buckets.
+    MetaRoot,
+    /// `v1` of a metadata database: `version` and one bucket per namespace.
+    MetaV1,
+    /// containerd 1.7's top-level `<ns>` bucket, beside `v1`: `sandboxes`.
+    LegacyNamespace,
+    /// `v1/<ns>`: the object buckets.
+    Namespace,
+    /// `v1/<ns>/content`: `blob` and `ingests`.
+    Content,
+    /// `v1/<ns>/snapshots`: one bucket per snapshotter.
+    Snapshotters,
+    /// A bucket whose entries are records of one kind.
+    Records(RecordKind),
+    /// The root bucket of a snapshotter database: `v1`.
+    StorageRoot,
+    /// `v1` of a snapshotter database: `snapshots` and `parents`.
+    StorageV1,
+    /// Anything else: not judged, every key its own unit.
+    Other,
+}
+
+/// The object buckets of a namespace (containerd 1.6–2.x).
+const NAMESPACE_BUCKETS: [&[u8]; 7] = [
+    b"labels",
+    b"images",
+    b"containers",
+    b"content",
+    b"snapshots",
+    b"leases",
+    b"sandboxes",
+];
+
+/// What an entry at a level is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// A record: taken whole.
+    Record(RecordKind),
+    /// A bucket at this level.
+    Level(Level),
+}
+
+impl Level {
+    /// The root level of a database of `kind`.
+    pub fn root(kind: DbKind) -> Level {
+        match kind {
+            DbKind::Metadata => Level::MetaRoot,
+            DbKind::Snapshotter => Level::StorageRoot,
+        }
+    }
+
+    /// What the entry `key` of this level is.
+    pub fn child(self, key: &[u8]) -> Child {
+        let level = match (self, key) {
+            (Level::MetaRoot, b"v1") => Level::MetaV1,
+            (Level::MetaRoot, _) => Level::LegacyNamespace,
+            (Level::LegacyNamespace, b"sandboxes") => Level::Records(RecordKind::Sandbox),
+            (Level::MetaV1, _) => Level::Namespace,
+            (Level::Namespace, b"labels") => return Child::Record(RecordKind::NamespaceLabels),
+            (Level::Namespace, b"images") => Level::Records(RecordKind::Image),
+            (Level::Namespace, b"containers") => Level::Records(RecordKind::Container),
+            (Level::Namespace, b"content") => Level::Content,
+            (Level::Namespace, b"snapshots") => Level::Snapshotters,
+            (Level::Namespace, b"leases") => Level::Records(RecordKind::Lease),
+            (Level::Namespace, b"sandboxes") => Level::Records(RecordKind::Sandbox),
+            (Level::Content, b"blob") => Level::Records(RecordKind::Content),
+            (Level::Content, b"ingests") => Level::Records(RecordKind::Ingest),
+            (Level::Snapshotters, _) => Level::Records(RecordKind::Snapshot),
+            (Level::Records(kind), _) => return Child::Record(kind),
+            (Level::StorageRoot, b"v1") => Level::StorageV1,
+            (Level::StorageV1, b"snapshots") => Level::Records(RecordKind::StorageSnapshot),
+            _ => Level::Other,
+        };
+        Child::Level(level)
+    }
+
+    /// Why a page cannot be one of this level's, if it cannot. Only what
+    /// containerd never writes counts: a key it writes in some release, or a
+    /// bucket it may add, is never a reason.
+    pub fn implausible(self, page: &PageKeys<'_, '_>) -> Option<String> {
+        let leaf = page.kind == PageKind::Leaf;
+        let plain = |allowed: &[&[u8]]| {
+            page.keys
+                .iter()
+                .find(|(k, bucket)| leaf && !bucket && !allowed.contains(k))
+                .map(|(k, _)| format!("it holds the plain key {}", show(k)))
+        };
+        match self {
+            Level::MetaRoot | Level::StorageRoot | Level::Snapshotters | Level::LegacyNamespace => {
+                plain(&[])
+            }
+            Level::MetaV1 => plain(&[b"version"]),
+            Level::Namespace => plain(&[]).or_else(|| {
+                let known = page
+                    .keys
+                    .iter()
+                    .any(|(k, _)| NAMESPACE_BUCKETS.contains(k));
+                (!page.keys.is_empty() && !known).then(|| {
+                    "none of its keys is one of a namespace's buckets (images, containers, content, …)"
+                        .to_string()
+                })
+            }),
+            Level::Content => plain(&[]).or_else(|| {
+                page.keys
+                    .iter()
+                    .find(|(k, _)| k != b"blob" && k != b"ingests")
+                    .map(|(k, _)| format!("it holds {}, not blob or ingests", show(k)))
+            }),
+            Level::StorageV1 => page
+                .keys
+                .iter()
+                .find(|(k, _)| k != b"snapshots" && k != b"parents")
+                .map(|(k, _)| format!("it holds {}, not snapshots or parents", show(k))),
+            Level::Records(RecordKind::Content) => plain(&[]).or_else(|| {
+                page.keys
+                    .iter()
+                    .find(|(k, _)| !looks_like_digest(k))
+                    .map(|(k, _)| format!("the key {} is not a digest", show(k)))
+            }),
+            Level::Records(_) => plain(&[]),
+            Level::Other => None,
+        }
+    }
+}
+
+impl PageJudge for Level {
+    fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String> {
+        self.implausible(page)
+    }
+}
+
+/// `algorithm:hex`, as containerd's content keys are (`sha256:…`).
+fn looks_like_digest(k: &[u8]) -> bool {
+    let Some(colon) = k.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (algo, hex) = (
+        k.get(..colon).unwrap_or(&[]),
+        k.get(colon + 1..).unwrap_or(&[]),
+    );
+    !algo.is_empty()
+        && algo
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(b))
+        && hex.len() >= 32
+        && hex.iter().all(u8::is_ascii_hexdigit)
+}
+
+fn show(k: &[u8]) -> String {
+    crate::bytes::escape_controls(&String::from_utf8_lossy(k)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf<'p, 'a>(keys: &'p [(&'a [u8], bool)]) -> PageKeys<'p, 'a> {
+        PageKeys {
+            kind: PageKind::Leaf,
+            keys,
+        }
+    }
+
+    #[test]
+    fn a_container_records_page_is_no_namespace() {
+        let page = [(&b"createdat"[..], false), (&b"image"[..], false)];
+        assert!(Level::Namespace.implausible(&leaf(&page)).is_some());
+        assert!(Level::MetaV1.implausible(&leaf(&page)).is_some());
+        let ns = [(&b"content"[..], true), (&b"images"[..], true)];
+        assert_eq!(Level::Namespace.implausible(&leaf(&ns)), None);
+        let v1 = [(&b"default"[..], true), (&b"version"[..], false)];
+        assert_eq!(Level::MetaV1.implausible(&leaf(&v1)), None);
+    }
+
+    #[test]
+    fn content_keys_are_digests() {
+        let good = [(
+            &b"sha256:3811636fd0e00fffbdf02801a029f3323514aacc136f757b7140589549d54e2d"[..],
+            true,
+        )];
+        assert_eq!(
+            Level::Records(RecordKind::Content).implausible(&leaf(&good)),
+            None
+        );
+        let bad = [(&b"docker.io/library/tiny:1.0"[..], true)];
+        assert!(Level::Records(RecordKind::Content)
+            .implausible(&leaf(&bad))
+            .is_some());
+    }
+
+    #[test]
+    fn records_start_where_the_schema_says() {
+        let ns = Level::MetaV1.child(b"k8s.io");
+        assert_eq!(ns, Child::Level(Level::Namespace));
+        assert_eq!(
+            Level::Namespace.child(b"labels"),
+            Child::Record(RecordKind::NamespaceLabels)
+        );
+        let Child::Level(content) = Level::Namespace.child(b"content") else {
+            panic!("content is a level")
+        };
+        assert_eq!(
+            content.child(b"blob"),
+            Child::Level(Level::Records(RecordKind::Content))
+        );
+        assert_eq!(
+            Level::Records(RecordKind::Image).child(b"docker.io/x:1"),
+            Child::Record(RecordKind::Image)
+        );
+    }
+}

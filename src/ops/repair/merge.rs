@@ -1,0 +1,778 @@
+//! The merge of a damaged file's trees into one tree, record by record
+//! (`docs/repair.md`, "How records are chosen").
+//!
+//! The newest tree (the selected meta's) is read with [`SalvageCursor`]s: what
+//! it holds whole is the base, and each range it cannot read is a hole. The
+//! other meta's tree, read the same way bucket by bucket in lockstep, fills
+//! the holes with what it holds in their ranges. Nothing outside a hole is
+//! taken from it: a key the newest tree lacks outside its holes was deleted by
+//! the newest transaction. Where both trees hold a record whole and the other
+//! tree's has the later `updatedat` (the newest tree's page is an older
+//! version of the same node, whose rewrite was lost), the other's is taken. A
+//! record ([`RecordKind`]) is the unit: it is taken whole from one tree, or
+//! reported lost; outside records every key is its own unit.
+//!
+//! The output is a stream of events in key order for a [`Sink`]: the writer,
+//! or the verification that compares a written file with a second run of the
+//! same merge. Memory is O(bucket depth) cursors plus one record (the largest
+//! the file holds); nothing else is buffered.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::bolt::salvage::{contains, Hole, Item, SalvageCursor, Visited};
+use crate::bolt::{Bucket, BucketPath, Corruption, Entry, EntryKind, MetaTree, MAX_BUCKET_DEPTH};
+use crate::bolt::{CorruptKind, Pgid};
+use crate::containerd::encoding;
+use crate::containerd::shape::{Child, Level, RecordKind};
+use crate::containerd::Timestamp;
+
+/// Where an entry of the output comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The selected meta's tree.
+    Newest,
+    /// The other meta page's tree (the previous transaction's).
+    Other,
+}
+
+/// Why an entry was taken from the other tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// The newest tree cannot give it whole: the damage there.
+    NewestDamaged(Corruption),
+    /// Both hold it whole, and the other's `updatedat` is later.
+    NewerInOther {
+        /// The newest tree's `updatedat`.
+        newest: Timestamp,
+        /// The other tree's.
+        other: Timestamp,
+    },
+}
+
+/// A record (or a plain key outside any record) the newest tree could not
+/// give, taken from the other tree.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// The bucket holding it.
+    pub path: BucketPath,
+    /// Its key there.
+    pub key: Vec<u8>,
+    /// Its kind, where it is a containerd record.
+    pub kind: Option<RecordKind>,
+    /// Why not from the newest tree.
+    pub why: Why,
+}
+
+/// What the output lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostWhat {
+    /// A record known by its key, readable whole in no tree.
+    Record {
+        /// Its key.
+        key: Vec<u8>,
+    },
+    /// A key range no tree could read: whatever it held.
+    Range {
+        /// Lowest key it may have held.
+        lower: Bound<Vec<u8>>,
+        /// Highest.
+        upper: Bound<Vec<u8>>,
+    },
+}
+
+/// Something the output lacks, and why.
+#[derive(Debug, Clone)]
+pub struct Lost {
+    /// The bucket.
+    pub path: BucketPath,
+    /// What.
+    pub what: LostWhat,
+    /// The kind of record it is or held, where the schema says.
+    pub kind: Option<RecordKind>,
+    /// The damage in the newest tree.
+    pub cause: Corruption,
+    /// The page the newest tree could not read, if one.
+    pub page: Option<Pgid>,
+}
+
+/// What one merge found and decided.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Every piece of damage met in the newest tree (holes, and corrections
+    /// that lost nothing), in tree order.
+    pub damage: Vec<Corruption>,
+    /// Damage met in the other tree where it was consulted.
+    pub other_damage: Vec<Corruption>,
+    /// Entries not from the newest tree, in output order.
+    pub recovered: Vec<Recovered>,
+    /// What is lost, in tree order.
+    pub lost: Vec<Lost>,
+    /// Records written, per namespace (empty for files without namespaces),
+    /// kind and source.
+    pub records: BTreeMap<(Vec<u8>, RecordKind, Source), u64>,
+}
+
+impl Ledger {
+    /// Whether the newest tree was read whole: nothing recovered, nothing lost.
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_empty() && self.recovered.is_empty() && self.lost.is_empty()
+    }
+}
+
+/// What a merge writes to.
+pub trait Sink<'a> {
+    /// Errors of the sink.
+    type Error;
+    /// A bucket starts in the current one.
+    fn begin(&mut self, key: &'a [u8], sequence: u64) -> Result<(), Self::Error>;
+    /// A plain key in the current bucket.
+    fn put(&mut self, key: &'a [u8], value: &'a [u8]) -> Result<(), Self::Error>;
+    /// The current bucket ends.
+    fn end(&mut self) -> Result<(), Self::Error>;
+}
+
+/// Merges the trees of a file (newest first; the first two are used) into
+/// `sink`. `root` is the level of the root bucket.
+pub fn merge<'a, S: Sink<'a>>(
+    trees: &[MetaTree<'a>],
+    root: Level,
+    sink: &mut S,
+) -> Result<Ledger, S::Error> {
+    let mut sides = trees.iter().take(2).map(|t| Side {
+        tree: *t,
+        seen: Visited::for_tree(t),
+    });
+    let Some(mut a) = sides.next() else {
+        return Ok(Ledger::default());
+    };
+    let mut b = sides.next();
+    let mut m = Merger {
+        ledger: Ledger::default(),
+        path: Vec::new(),
+        root,
+    };
+    let b_root = b.as_ref().and_then(|s| s.tree.root().ok());
+    let a_root = match a.tree.root() {
+        Ok(r) => ABucket::Present(r),
+        Err(c) => {
+            m.ledger.damage.push(c.clone());
+            ABucket::Missing(c)
+        }
+    };
+    m.bucket(&mut a, b.as_mut(), root, a_root, b_root, sink)?;
+    Ok(m.ledger)
+}
+
+/// One tree being read.
+#[derive(Debug)]
+struct Side<'a> {
+    tree: MetaTree<'a>,
+    seen: Visited,
+}
+
+/// The newest tree's side of a bucket.
+#[derive(Debug, Clone)]
+enum ABucket<'a> {
+    /// The bucket as the newest tree holds it.
+    Present(Bucket<'a>),
+    /// Inside a range the newest tree could not read (the range's damage is
+    /// recorded where it was met).
+    Missing(Corruption),
+}
+
+/// The other tree's cursor over the bucket being merged, one item ahead.
+struct Other<'a> {
+    cursor: Option<SalvageCursor<'a, Level>>,
+    pending: Option<Item<'a>>,
+}
+
+impl<'a> Other<'a> {
+    fn new(bucket: Option<Bucket<'a>>, level: Level, side: Option<&mut Side<'a>>) -> Other<'a> {
+        let mut o = Other {
+            cursor: bucket.map(|b| SalvageCursor::new(b, level)),
+            pending: None,
+        };
+        o.advance(side);
+        o
+    }
+
+    fn advance(&mut self, side: Option<&mut Side<'a>>) {
+        self.pending = match (self.cursor.as_mut(), side) {
+            (Some(c), Some(s)) => c.next_item(&mut s.seen),
+            _ => None,
+        };
+    }
+
+    /// Drops what lies below `key` (deleted by the newest transaction, or
+    /// damage the newest tree does not need) and takes the entry at `key`.
+    fn take_at(
+        &mut self,
+        key: &[u8],
+        mut side: Option<&mut Side<'a>>,
+        damage: &mut Vec<Corruption>,
+    ) -> Option<Entry<'a>> {
+        loop {
+            match &self.pending {
+                Some(Item::Entry(e)) if e.key < key => {}
+                Some(Item::Entry(e)) if e.key == key => {
+                    let e = *e;
+                    self.advance(side.as_deref_mut());
+                    return Some(e);
+                }
+                Some(Item::Hole(h)) if !contains(Bound::Unbounded, h.upper, key) => {
+                    damage.push(h.cause.clone());
+                }
+                _ => return None,
+            }
+            self.advance(side.as_deref_mut());
+        }
+    }
+
+    /// The next item of the other tree that overlaps the hole `ha`: an entry
+    /// in it, or a hole overlapping it (with whether it ends inside `ha`:
+    /// else it stays pending). What lies below `ha` is dropped.
+    fn next_in(
+        &mut self,
+        ha: &Hole<'a>,
+        mut side: Option<&mut Side<'a>>,
+        damage: &mut Vec<Corruption>,
+    ) -> Option<(Item<'a>, bool)> {
+        loop {
+            match &self.pending {
+                Some(Item::Entry(e)) if ha.contains(e.key) => {
+                    let e = *e;
+                    self.advance(side.as_deref_mut());
+                    return Some((Item::Entry(e), true));
+                }
+                Some(Item::Entry(e)) if below_lower(e.key, ha.lower) => {}
+                Some(Item::Hole(hb)) if disjoint(hb.upper, ha.lower) => {
+                    damage.push(hb.cause.clone());
+                }
+                Some(Item::Hole(hb)) if !disjoint(ha.upper, hb.lower) => {
+                    let hb = hb.clone();
+                    let inside = upper_le(hb.upper, ha.upper);
+                    if inside {
+                        self.advance(side.as_deref_mut());
+                    }
+                    return Some((Item::Hole(hb), inside));
+                }
+                _ => return None,
+            }
+            self.advance(side.as_deref_mut());
+        }
+    }
+}
+
+/// A record read from one tree: its events, the damage inside it, its `updatedat`.
+#[derive(Debug, Default)]
+struct RecordRead<'a> {
+    events: Vec<Ev<'a>>,
+    holes: Vec<Corruption>,
+    notes: Vec<Corruption>,
+    updated: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ev<'a> {
+    Begin(&'a [u8], u64),
+    Put(&'a [u8], &'a [u8]),
+    End,
+}
+
+struct Merger {
+    ledger: Ledger,
+    path: Vec<Vec<u8>>,
+    root: Level,
+}
+
+impl Merger {
+    fn bucket_path(&self) -> BucketPath {
+        BucketPath(self.path.clone())
+    }
+
+    /// The namespace the current bucket is in (metadata databases).
+    fn namespace(&self) -> Vec<u8> {
+        match (self.root, self.path.first().map(Vec::as_slice)) {
+            (Level::MetaRoot, Some(b"v1")) => self.path.get(1).cloned().unwrap_or_default(),
+            (Level::MetaRoot, Some(top)) => top.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn count(&mut self, kind: RecordKind, source: Source) {
+        let ns = if kind == RecordKind::NamespaceLabels {
+            self.path.get(1).cloned().unwrap_or_default()
+        } else {
+            self.namespace()
+        };
+        *self.ledger.records.entry((ns, kind, source)).or_default() += 1;
+    }
+
+    fn bucket<'a, S: Sink<'a>>(
+        &mut self,
+        a: &mut Side<'a>,
+        mut b: Option<&mut Side<'a>>,
+        level: Level,
+        a_bucket: ABucket<'a>,
+        b_bucket: Option<Bucket<'a>>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        // A subtree no transaction touched is the same pages in both trees:
+        // the other tree adds nothing there.
+        let b_bucket = match (&a_bucket, b_bucket) {
+            (ABucket::Present(x), Some(y)) if x.same_as(&y) => None,
+            (_, y) => y,
+        };
+        let (mut ca, mut missing) = match a_bucket {
+            ABucket::Present(x) => (Some(SalvageCursor::new(x, level)), None),
+            ABucket::Missing(c) => (None, Some(c)),
+        };
+        let mut other = Other::new(b_bucket, level, b.as_deref_mut());
+        loop {
+            let item = match (ca.as_mut(), missing.take()) {
+                (Some(c), _) => c.next_item(&mut a.seen),
+                (None, Some(cause)) => Some(Item::Hole(Hole {
+                    lower: Bound::Unbounded,
+                    upper: Bound::Unbounded,
+                    page: None,
+                    cause,
+                })),
+                (None, None) => None,
+            };
+            match item {
+                None => break,
+                Some(Item::Entry(ea)) => {
+                    let eb = other.take_at(ea.key, b.as_deref_mut(), &mut self.ledger.other_damage);
+                    self.entry(a, b.as_deref_mut(), level, Some(ea), eb, None, sink)?;
+                }
+                Some(Item::Hole(mut ha)) => {
+                    ha.cause = ha.cause.in_bucket(&self.bucket_path());
+                    if ca.is_some() {
+                        self.ledger.damage.push(ha.cause.clone());
+                    }
+                    if other.cursor.is_none() {
+                        self.lose_range(level, ha.lower, ha.upper, &ha);
+                        continue;
+                    }
+                    while let Some((item, inside)) =
+                        other.next_in(&ha, b.as_deref_mut(), &mut self.ledger.other_damage)
+                    {
+                        match item {
+                            Item::Entry(eb) => {
+                                self.entry(
+                                    a,
+                                    b.as_deref_mut(),
+                                    level,
+                                    None,
+                                    Some(eb),
+                                    Some(&ha.cause),
+                                    sink,
+                                )?;
+                            }
+                            Item::Hole(hb) => {
+                                self.ledger.other_damage.push(hb.cause.clone());
+                                let lower = max_lower(ha.lower, hb.lower);
+                                let upper = min_upper(ha.upper, hb.upper);
+                                self.lose_range(level, lower, upper, &ha);
+                                if !inside {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = ca.as_mut() {
+            let path = self.bucket_path();
+            self.ledger
+                .damage
+                .extend(c.take_notes().into_iter().map(|n| n.in_bucket(&path)));
+        }
+        Ok(())
+    }
+
+    fn lose_range(
+        &mut self,
+        level: Level,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        ha: &Hole<'_>,
+    ) {
+        let kind = match level {
+            Level::Records(k) => Some(k),
+            _ => None,
+        };
+        self.ledger.lost.push(Lost {
+            path: self.bucket_path(),
+            what: LostWhat::Range {
+                lower: lower.map(<[u8]>::to_vec),
+                upper: upper.map(<[u8]>::to_vec),
+            },
+            kind,
+            cause: ha.cause.clone(),
+            page: ha.page,
+        });
+    }
+
+    /// One key of the output: from the newest tree (`ea`), paired with the
+    /// other tree's entry of the same key (`eb`); or, when `ea` is `None`, the
+    /// other tree's entry in a hole whose damage is `hole`.
+    #[allow(clippy::too_many_arguments)]
+    fn entry<'a, S: Sink<'a>>(
+        &mut self,
+        a: &mut Side<'a>,
+        b: Option<&mut Side<'a>>,
+        level: Level,
+        ea: Option<Entry<'a>>,
+        eb: Option<Entry<'a>>,
+        hole: Option<&Corruption>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        let Some(key) = ea.as_ref().or(eb.as_ref()).map(|e| e.key) else {
+            return Ok(());
+        };
+        let child = match level.child(key) {
+            Child::Record(kind) => return self.record(a, b, kind, ea, eb, hole, sink),
+            Child::Level(l) => l,
+        };
+        match (ea.map(|e| e.kind), eb.map(|e| e.kind)) {
+            (Some(EntryKind::Value(v)), _) => sink.put(key, v),
+            (Some(EntryKind::Bucket(x)), other) => {
+                let y = other.and_then(|k| match k {
+                    EntryKind::Bucket(y) => Some(y),
+                    EntryKind::Value(_) => None,
+                });
+                let seq = x.sequence().max(y.map_or(0, |y| y.sequence()));
+                self.descend(a, b, child, key, seq, ABucket::Present(x), y, sink)
+            }
+            (None, Some(EntryKind::Value(v))) => {
+                self.recovered(key, None, hole);
+                sink.put(key, v)
+            }
+            (None, Some(EntryKind::Bucket(y))) => {
+                let cause = hole.cloned().unwrap_or_else(|| missing_cause(key));
+                self.descend(
+                    a,
+                    b,
+                    child,
+                    key,
+                    y.sequence(),
+                    ABucket::Missing(cause),
+                    Some(y),
+                    sink,
+                )
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn descend<'a, S: Sink<'a>>(
+        &mut self,
+        a: &mut Side<'a>,
+        b: Option<&mut Side<'a>>,
+        level: Level,
+        key: &'a [u8],
+        sequence: u64,
+        x: ABucket<'a>,
+        y: Option<Bucket<'a>>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        if self.path.len() >= MAX_BUCKET_DEPTH {
+            let cause = Corruption::new(
+                CorruptKind::TreeTooDeep,
+                format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
+            );
+            self.ledger.damage.push(cause.clone());
+            self.ledger.lost.push(Lost {
+                path: self.bucket_path(),
+                what: LostWhat::Record { key: key.to_vec() },
+                kind: None,
+                cause,
+                page: None,
+            });
+            return Ok(());
+        }
+        sink.begin(key, sequence)?;
+        self.path.push(key.to_vec());
+        let r = self.bucket(a, b, level, x, y, sink);
+        self.path.pop();
+        r?;
+        sink.end()
+    }
+
+    fn recovered(&mut self, key: &[u8], kind: Option<RecordKind>, hole: Option<&Corruption>) {
+        let why = Why::NewestDamaged(hole.cloned().unwrap_or_else(|| missing_cause(key)));
+        self.ledger.recovered.push(Recovered {
+            path: self.bucket_path(),
+            key: key.to_vec(),
+            kind,
+            why,
+        });
+    }
+
+    /// A record: the newest tree's if whole (unless the other's whole version
+    /// is newer), else the other's if whole, else lost.
+    #[allow(clippy::too_many_arguments)]
+    fn record<'a, S: Sink<'a>>(
+        &mut self,
+        a: &mut Side<'a>,
+        b: Option<&mut Side<'a>>,
+        kind: RecordKind,
+        ea: Option<Entry<'a>>,
+        eb: Option<Entry<'a>>,
+        hole: Option<&Corruption>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        let Some(key) = ea.as_ref().or(eb.as_ref()).map(|e| e.key) else {
+            return Ok(());
+        };
+        let same = match (&ea, &eb) {
+            (Some(x), Some(y)) => same_entry(x, y),
+            _ => false,
+        };
+        let rpath = self.bucket_path().child(key);
+        let located = |mut r: RecordRead<'a>| {
+            for c in r.holes.iter_mut().chain(r.notes.iter_mut()) {
+                *c = c.clone().in_bucket(&rpath);
+            }
+            r
+        };
+        let ra = ea.map(|e| located(read_record(&mut a.seen, e)));
+        let rb = match (eb, b) {
+            (Some(e), Some(side)) if !same => Some(located(read_record(&mut side.seen, e))),
+            _ => None,
+        };
+        if let Some(x) = &ra {
+            self.ledger
+                .damage
+                .extend(x.holes.iter().chain(&x.notes).cloned());
+        }
+        if let Some(y) = &rb {
+            self.ledger.other_damage.extend(y.holes.iter().cloned());
+        }
+        let whole = |r: &Option<RecordRead<'a>>| r.as_ref().is_some_and(|r| r.holes.is_empty());
+        let take_b = match (&ra, &rb) {
+            (Some(x), Some(y)) if whole(&ra) && whole(&rb) => match (x.updated, y.updated) {
+                (Some(tx), Some(ty)) if kind.has_updatedat() && ty > tx => {
+                    self.ledger.recovered.push(Recovered {
+                        path: self.bucket_path(),
+                        key: key.to_vec(),
+                        kind: Some(kind),
+                        why: Why::NewerInOther {
+                            newest: tx,
+                            other: ty,
+                        },
+                    });
+                    true
+                }
+                _ => false,
+            },
+            _ if whole(&ra) => false,
+            _ if whole(&rb) => {
+                let cause = match &ra {
+                    Some(x) => x.holes.first().cloned(),
+                    None => hole.cloned(),
+                };
+                self.recovered(key, Some(kind), cause.as_ref());
+                true
+            }
+            _ => {
+                let cause = ra
+                    .as_ref()
+                    .and_then(|x| x.holes.first().cloned())
+                    .or_else(|| hole.cloned())
+                    .unwrap_or_else(|| missing_cause(key));
+                let page = cause.page;
+                self.ledger.lost.push(Lost {
+                    path: self.bucket_path(),
+                    what: LostWhat::Record { key: key.to_vec() },
+                    kind: Some(kind),
+                    cause,
+                    page,
+                });
+                return Ok(());
+            }
+        };
+        let (chosen, source) = if take_b {
+            (rb, Source::Other)
+        } else {
+            (ra, Source::Newest)
+        };
+        self.count(kind, source);
+        for ev in chosen.map(|r| r.events).unwrap_or_default() {
+            match ev {
+                Ev::Begin(k, s) => sink.begin(k, s)?,
+                Ev::Put(k, v) => sink.put(k, v)?,
+                Ev::End => sink.end()?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The damage of an entry found only in the other tree, where no hole is known.
+fn missing_cause(key: &[u8]) -> Corruption {
+    Corruption::new(
+        CorruptKind::PageMisplaced,
+        format!(
+            "{} lies in a range the newest tree could not read",
+            crate::bytes::display(key)
+        ),
+    )
+}
+
+/// Whether two entries are the same stored bytes (a value, or a bucket whose
+/// pages both trees share).
+fn same_entry(x: &Entry<'_>, y: &Entry<'_>) -> bool {
+    match (x.kind, y.kind) {
+        (EntryKind::Value(v), EntryKind::Value(w)) => v == w,
+        (EntryKind::Bucket(p), EntryKind::Bucket(q)) => p.same_as(&q),
+        _ => false,
+    }
+}
+
+/// Reads a record whole: its events, and every hole inside it.
+fn read_record<'a>(seen: &mut Visited, e: Entry<'a>) -> RecordRead<'a> {
+    let mut out = RecordRead::default();
+    match e.kind {
+        EntryKind::Value(v) => out.events.push(Ev::Put(e.key, v)),
+        EntryKind::Bucket(b) => {
+            out.events.push(Ev::Begin(e.key, b.sequence()));
+            let mut stack = vec![SalvageCursor::new(b, Level::Other)];
+            while let Some(top) = stack.last_mut() {
+                match top.next_item(seen) {
+                    None => {
+                        out.notes.extend(top.take_notes());
+                        stack.pop();
+                        out.events.push(Ev::End);
+                    }
+                    Some(Item::Hole(h)) => out.holes.push(h.cause),
+                    Some(Item::Entry(x)) => match x.kind {
+                        EntryKind::Value(v) => {
+                            if stack.len() == 1 && x.key == b"updatedat" {
+                                out.updated = encoding::time(v).ok();
+                            }
+                            out.events.push(Ev::Put(x.key, v));
+                        }
+                        EntryKind::Bucket(c) => {
+                            if stack.len() >= MAX_BUCKET_DEPTH {
+                                out.holes.push(Corruption::new(
+                                    CorruptKind::TreeTooDeep,
+                                    format!("buckets nest deeper than {MAX_BUCKET_DEPTH} levels"),
+                                ));
+                                continue;
+                            }
+                            out.events.push(Ev::Begin(x.key, c.sequence()));
+                            stack.push(SalvageCursor::new(c, Level::Other));
+                        }
+                    },
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `key` is below the lower bound `l`.
+fn below_lower(key: &[u8], l: Bound<&[u8]>) -> bool {
+    match l {
+        Bound::Unbounded => false,
+        Bound::Included(x) => key < x,
+        Bound::Excluded(x) => key <= x,
+    }
+}
+
+/// Whether no key is both below the upper bound `u` and above the lower
+/// bound `l`.
+fn disjoint(u: Bound<&[u8]>, l: Bound<&[u8]>) -> bool {
+    match (u, l) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => false,
+        (Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => x <= y,
+        (Bound::Included(x), Bound::Included(y)) => x < y,
+        (Bound::Included(x), Bound::Excluded(y)) => x <= y,
+    }
+}
+
+/// Whether upper bound `x` is at or below upper bound `y`.
+fn upper_le(x: Bound<&[u8]>, y: Bound<&[u8]>) -> bool {
+    match (x, y) {
+        (_, Bound::Unbounded) => true,
+        (Bound::Unbounded, _) => false,
+        (Bound::Excluded(p), Bound::Excluded(q)) | (Bound::Included(p), Bound::Included(q)) => {
+            p <= q
+        }
+        (Bound::Excluded(p), Bound::Included(q)) => p <= q,
+        (Bound::Included(p), Bound::Excluded(q)) => p < q,
+    }
+}
+
+fn min_upper<'k>(x: Bound<&'k [u8]>, y: Bound<&'k [u8]>) -> Bound<&'k [u8]> {
+    if upper_le(x, y) {
+        x
+    } else {
+        y
+    }
+}
+
+fn max_lower<'k>(x: Bound<&'k [u8]>, y: Bound<&'k [u8]>) -> Bound<&'k [u8]> {
+    let key = |b: Bound<&'k [u8]>| match b {
+        Bound::Included(k) | Bound::Excluded(k) => Some(k),
+        Bound::Unbounded => None,
+    };
+    match (key(x), key(y)) {
+        (None, _) => y,
+        (_, None) => x,
+        (Some(p), Some(q)) if p > q => x,
+        (Some(p), Some(q)) if q > p => y,
+        _ if matches!(x, Bound::Excluded(_)) => x,
+        _ => y,
+    }
+}
+
+/// A record's identity in containerd's terms.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordId {
+    /// Its namespace (none in a snapshotter database, or outside `v1`).
+    pub namespace: Option<Vec<u8>>,
+    /// The record's id: the image name, container id, content digest, lease
+    /// id, sandbox id, ingest ref, `<snapshotter>/<key>` for a snapshot, the
+    /// namespace's name for its labels; the key itself outside records.
+    pub id: Vec<u8>,
+}
+
+/// The identity of the entry `key` of the bucket `path`, of kind `kind`.
+pub fn identity(path: &BucketPath, key: &[u8], kind: Option<RecordKind>) -> RecordId {
+    let parts: Vec<&[u8]> = path.components().collect();
+    let namespace = match parts.as_slice() {
+        [b"v1", ns, ..] => Some(ns.to_vec()),
+        [b"v1"] if kind.is_none() => None,
+        [b"v1"] => Some(key.to_vec()),
+        [top, ..] if kind == Some(RecordKind::Sandbox) => Some(top.to_vec()),
+        _ => None,
+    };
+    let namespace = match kind {
+        Some(RecordKind::StorageSnapshot) => None,
+        _ => namespace,
+    };
+    let id = match (kind, parts.as_slice()) {
+        (Some(RecordKind::Snapshot), [.., sn]) => {
+            let mut id = sn.to_vec();
+            id.push(b'/');
+            id.extend_from_slice(key);
+            id
+        }
+        (Some(RecordKind::NamespaceLabels), _) => namespace.clone().unwrap_or_default(),
+        _ => key.to_vec(),
+    };
+    RecordId { namespace, id }
+}
+
+impl Recovered {
+    /// The record's identity.
+    pub fn id(&self) -> RecordId {
+        identity(&self.path, &self.key, self.kind)
+    }
+}

@@ -1,0 +1,486 @@
+//! `repair`: a damaged database written afresh with every record that can be
+//! read whole (`docs/repair.md`).
+//!
+//! [`merge`] decides, record by record, what the output holds and where each
+//! record comes from; this module runs it into the writer, makes the result
+//! safe for containerd's GC (a lease holds what the repair made collectable,
+//! [`protection`]), writes through the verified-write protocol and verifies
+//! the written file by comparing it with a second run of the same merge.
+//!
+//! The output holds only keys and values of the input, plus the lease the
+//! repair adds; its records are whole records of one of the input's trees.
+
+pub mod merge;
+mod sinks;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::analysis::gc::{collectable, Collectable, GcOptions, GcRules};
+use crate::bolt::writer::{BoltWriter, WriteSummary, WriterOptions};
+use crate::bolt::{Db, MetaTree, Walk};
+use crate::bytes::Bytes;
+use crate::containerd::encoding::put_time_utc;
+use crate::containerd::kind::{self, DbKind};
+use crate::containerd::shape::Level;
+use crate::containerd::MetaDb;
+use crate::fsio::atomic::{self, OutputError, OutputOptions, Written};
+use crate::time::Civil;
+
+pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
+pub use sinks::Additions;
+use sinks::{Addition, CompareSink, Counter, Overlay, WriterSink};
+
+/// The label the repair lease carries, with what it holds and why.
+pub const LEASE_LABEL: &str = "ctrdb.repair/reason";
+/// The repair lease's id prefix; the id ends with the UTC time of the repair.
+pub const LEASE_PREFIX: &str = "ctrdb-repair-";
+
+/// What a repair writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing: what would be recovered and lost.
+    DryRun,
+    /// A repaired copy at `target`; `overwrite` allows replacing a file there.
+    Output {
+        /// Where the copy goes.
+        target: PathBuf,
+        /// Replace an existing file at `target`.
+        overwrite: bool,
+    },
+}
+
+/// The kinds of records containerd's GC deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GcKind {
+    /// `content/blob/<digest>`.
+    Content,
+    /// `snapshots/<snapshotter>/<key>` (the id is `<snapshotter>/<key>`).
+    Snapshot,
+    /// `images/<name>` (2.x).
+    Image,
+    /// `leases/<id>` (expired).
+    Lease,
+    /// `content/ingests/<ref>`.
+    Ingest,
+}
+
+impl GcKind {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GcKind::Content => "content",
+            GcKind::Snapshot => "snapshot",
+            GcKind::Image => "image",
+            GcKind::Lease => "lease",
+            GcKind::Ingest => "ingest",
+        }
+    }
+}
+
+/// One record containerd's GC would delete.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GcItem {
+    /// Its namespace.
+    pub namespace: Vec<u8>,
+    /// Its kind.
+    pub kind: GcKind,
+    /// Its id (a snapshot's is `<snapshotter>/<key>`).
+    pub id: Vec<u8>,
+}
+
+/// A set of records containerd's GC would delete.
+pub type GcSet = BTreeSet<GcItem>;
+
+/// The model's answer as owned records.
+fn gc_set(c: &Collectable<'_>) -> GcSet {
+    let item = |ns: &Bytes<'_>, kind, id: Vec<u8>| GcItem {
+        namespace: ns.0.to_vec(),
+        kind,
+        id,
+    };
+    let mut out = GcSet::new();
+    out.extend(
+        c.content
+            .iter()
+            .map(|(n, d)| item(n, GcKind::Content, d.0.to_vec())),
+    );
+    out.extend(c.snapshots.iter().map(|(n, sn, k)| {
+        let mut id = sn.0.to_vec();
+        id.push(b'/');
+        id.extend_from_slice(k.0);
+        item(n, GcKind::Snapshot, id)
+    }));
+    out.extend(
+        c.images
+            .iter()
+            .map(|(n, x)| item(n, GcKind::Image, x.0.to_vec())),
+    );
+    out.extend(
+        c.leases
+            .iter()
+            .map(|(n, x)| item(n, GcKind::Lease, x.0.to_vec())),
+    );
+    out.extend(
+        c.ingests
+            .iter()
+            .map(|(n, x)| item(n, GcKind::Ingest, x.0.to_vec())),
+    );
+    out
+}
+
+/// The lease a repair adds, and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairLease {
+    /// The lease id (`ctrdb-repair-<UTC time>`), the same in every namespace.
+    pub id: String,
+    /// What it holds: what the repaired file would let containerd's GC
+    /// delete that the input may still need.
+    pub holds: GcSet,
+}
+
+/// What containerd's first GC would delete, before and after.
+#[derive(Debug, Clone)]
+pub struct GcImpact {
+    /// The rules applied.
+    pub rules: GcRules,
+    /// On the input, read as far as it can be (what the damage hides counts as
+    /// unreferenced: containerd reading this tree would delete it).
+    pub input: GcSet,
+    /// On the repaired file, lease included.
+    pub output: GcSet,
+}
+
+/// The outcome of a repair.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Which database this is.
+    pub kind: DbKind,
+    /// The trees read: (meta slot, txid), newest first.
+    pub trees: Vec<(usize, u64)>,
+    /// What the merge found and decided.
+    pub ledger: Ledger,
+    /// The lease added, if anything needed holding.
+    pub lease: Option<RepairLease>,
+    /// The GC model before and after (metadata databases).
+    pub gc: Option<GcImpact>,
+    /// What the writer wrote.
+    pub summary: WriteSummary,
+    /// The written file (`--output`), verified.
+    pub written: Option<Written>,
+}
+
+impl Outcome {
+    /// Whether the input was whole: nothing to repair.
+    pub fn clean(&self) -> bool {
+        self.ledger.is_clean()
+    }
+}
+
+/// Repairs `db` (read from `source`) as `mode` says.
+pub fn run(db: &Db<'_>, source: &Path, mode: &Mode) -> Result<Outcome, super::Error> {
+    let trees = db.trees();
+    let kind = identify(&trees);
+    let level = Level::root(kind);
+    let wopts = WriterOptions::copy_of(db)?;
+    let now = SystemTime::now();
+    let input_gc = (kind == DbKind::Metadata).then(|| {
+        let meta = MetaDb::decode_records(db);
+        let rules = GcRules::for_file(&meta, db.meta().has_freelist());
+        (
+            rules,
+            gc_set(&collectable(&meta, &GcOptions { now, rules })),
+        )
+    });
+    let job = Job {
+        trees: &trees,
+        level,
+        wopts,
+        input_gc: input_gc.as_ref(),
+        now,
+    };
+    let (built, written) = match mode {
+        Mode::DryRun => {
+            // The GC is modelled on the file the repair would write, so the
+            // dry run writes it to an unnamed temporary file.
+            let mut f = tempfile::tempfile().map_err(|e| OutputError::Io {
+                op: "create a temporary file (in $TMPDIR) for the dry run of",
+                path: source.to_path_buf(),
+                source: e,
+            })?;
+            (job.build(&mut f, source)?, None)
+        }
+        Mode::Output { target, overwrite } => {
+            let (b, (), written) = atomic::write_verified(
+                source,
+                target,
+                OutputOptions {
+                    overwrite: *overwrite,
+                    replace_source: false,
+                },
+                |f, p| job.build(f, p),
+                |b, bytes| verify(&trees, level, &b.additions, bytes),
+            )?;
+            (b, Some(written))
+        }
+    };
+    Ok(Outcome {
+        kind,
+        trees: trees.iter().map(|t| (t.slot, t.meta.txid)).collect(),
+        ledger: built.ledger,
+        lease: built.lease,
+        gc: built.gc,
+        summary: built.summary,
+        written,
+    })
+}
+
+/// The database kind, from the first tree whose root can be read.
+fn identify(trees: &[MetaTree<'_>]) -> DbKind {
+    for t in trees {
+        if let Ok(root) = t.root() {
+            if let Ok(Some(v1)) = root.bucket(b"v1") {
+                return if kind::is_snapshotter_v1(&v1) {
+                    DbKind::Snapshotter
+                } else {
+                    DbKind::Metadata
+                };
+            }
+        }
+    }
+    DbKind::Metadata
+}
+
+struct Built {
+    ledger: Ledger,
+    additions: Additions,
+    lease: Option<RepairLease>,
+    gc: Option<GcImpact>,
+    summary: WriteSummary,
+}
+
+/// What every write of one repair shares.
+struct Job<'r, 'a> {
+    trees: &'r [MetaTree<'a>],
+    level: Level,
+    wopts: WriterOptions,
+    input_gc: Option<&'r (GcRules, GcSet)>,
+    now: SystemTime,
+}
+
+impl Job<'_, '_> {
+    /// Writes the merge into `f` (which becomes `path`); on a metadata
+    /// database models the GC on what was written and, when the repair made
+    /// anything collectable that the input may still need, writes it again
+    /// with the repair lease holding that.
+    fn build(&self, f: &mut File, path: &Path) -> Result<Built, OutputError> {
+        let none = Additions::default();
+        let (ledger, summary) = self.write(&none, f, path)?;
+        let Some((rules, input)) = self.input_gc else {
+            return Ok(Built {
+                ledger,
+                additions: none,
+                lease: None,
+                gc: None,
+                summary,
+            });
+        };
+        let output = model_gc(f, path, *rules, self.now)?;
+        let holds = protection(&ledger, input, &output);
+        if holds.is_empty() {
+            return Ok(Built {
+                ledger,
+                additions: none,
+                lease: None,
+                gc: Some(GcImpact {
+                    rules: *rules,
+                    input: input.clone(),
+                    output,
+                }),
+                summary,
+            });
+        }
+        let id = format!(
+            "{LEASE_PREFIX}{}",
+            Civil::from_system(self.now).file_stamp()
+        );
+        let additions = lease_additions(&id, &holds, self.now, ledger.lost.len());
+        let io = |op| {
+            move |source| OutputError::Io {
+                op,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
+        f.set_len(0).map_err(io("truncate the new file for"))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(io("seek in the new file for"))?;
+        let (ledger, summary) = self.write(&additions, f, path)?;
+        let output = model_gc(f, path, *rules, self.now)?;
+        Ok(Built {
+            ledger,
+            additions,
+            lease: Some(RepairLease { id, holds }),
+            gc: Some(GcImpact {
+                rules: *rules,
+                input: input.clone(),
+                output,
+            }),
+            summary,
+        })
+    }
+
+    fn write(
+        &self,
+        additions: &Additions,
+        f: &mut File,
+        path: &Path,
+    ) -> Result<(Ledger, WriteSummary), OutputError> {
+        atomic::write_pipelined(f, |pipe| {
+            let w = BoltWriter::new(pipe, self.wopts)?;
+            let mut sink = Overlay::new(WriterSink(w), additions);
+            let ledger = merge::merge(self.trees, self.level, &mut sink)?;
+            let WriterSink(w) = sink.finish()?;
+            let (_, summary) = w.finish()?;
+            Ok((ledger, summary))
+        })
+        .map_err(|source| OutputError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// What containerd's GC would delete from the file just written into `f`.
+fn model_gc(f: &File, path: &Path, rules: GcRules, now: SystemTime) -> Result<GcSet, OutputError> {
+    let mut bytes = Vec::new();
+    let mut r = f;
+    r.seek(SeekFrom::Start(0))
+        .and_then(|_| r.read_to_end(&mut bytes))
+        .map_err(|source| OutputError::Io {
+            op: "read back the new file for",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let db = Db::parse(&bytes).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let meta = MetaDb::decode_records(&db);
+    Ok(gc_set(&collectable(&meta, &GcOptions { now, rules })))
+}
+
+/// What the repair lease must hold: what the output would let containerd's GC
+/// delete that the input's GC would keep, and — in every namespace where the
+/// repair lost records or took them from an older tree (whose references
+/// containerd would follow instead of the lost ones) — everything the output
+/// would let it delete. Expired leases cannot be held by a lease and are left
+/// out.
+pub fn protection(ledger: &Ledger, input: &GcSet, output: &GcSet) -> GcSet {
+    let mut touched: BTreeSet<&[u8]> = BTreeSet::new();
+    let mut everywhere = false;
+    let paths = ledger
+        .lost
+        .iter()
+        .map(|l| &l.path)
+        .chain(ledger.recovered.iter().map(|r| &r.path));
+    for p in paths {
+        let mut c = p.components();
+        match (c.next(), c.next()) {
+            (Some(b"v1"), Some(ns)) => {
+                touched.insert(ns);
+            }
+            _ => everywhere = true,
+        }
+    }
+    output
+        .iter()
+        .filter(|x| x.kind != GcKind::Lease)
+        .filter(|x| everywhere || touched.contains(x.namespace.as_slice()) || !input.contains(x))
+        .cloned()
+        .collect()
+}
+
+/// The repair lease's records, one per namespace that has something to hold.
+fn lease_additions(id: &str, holds: &GcSet, now: SystemTime, lost: usize) -> Additions {
+    let mut add = Additions::default();
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    let created = put_time_utc(secs, since.subsec_nanos());
+    let reason = format!(
+        "held by ctrdb repair: {lost} record(s) or key range(s) were lost, or records were taken from an older tree, so containerd's GC would delete what they may have referenced; review what this lease holds, then delete it"
+    );
+    for x in holds {
+        let lease = add.bucket_mut(&[b"v1", &x.namespace, b"leases", id.as_bytes()]);
+        lease
+            .entries
+            .insert(b"createdat".to_vec(), Addition::Value(created.clone()));
+        lease.bucket_mut(&[b"labels"]).entries.insert(
+            LEASE_LABEL.as_bytes().to_vec(),
+            Addition::Value(reason.clone().into_bytes()),
+        );
+        let (bucket, key): (Vec<&[u8]>, &[u8]) = match x.kind {
+            GcKind::Content => (vec![b"content"], &x.id),
+            GcKind::Image => (vec![b"images"], &x.id),
+            GcKind::Ingest => (vec![b"ingests"], &x.id),
+            GcKind::Snapshot => {
+                let cut = x.id.iter().position(|&b| b == b'/').unwrap_or(x.id.len());
+                let (sn, rest) = x.id.split_at(cut);
+                (vec![b"snapshots", sn], rest.get(1..).unwrap_or_default())
+            }
+            GcKind::Lease => continue,
+        };
+        lease
+            .bucket_mut(&bucket)
+            .entries
+            .insert(key.to_vec(), Addition::Value(Vec::new()));
+    }
+    add
+}
+
+/// Re-reads the written file: its length matches its high-water mark, its
+/// structural check finds nothing, and it equals, event by event, a second
+/// run of the same merge with the same additions.
+fn verify(
+    trees: &[MetaTree<'_>],
+    level: Level,
+    additions: &Additions,
+    bytes: &[u8],
+) -> Result<(), OutputError> {
+    let out = Db::parse(bytes).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let expect = out.meta().pgid.checked_mul(out.page_size() as u64);
+    if expect != Some(bytes.len() as u64) {
+        return Err(OutputError::VerifyOther(format!(
+            "the file is {} bytes but its high-water mark says {expect:?}",
+            bytes.len()
+        )));
+    }
+    let report = crate::bolt::check::check(&out);
+    if let Some(f) = report.findings.first() {
+        return Err(OutputError::VerifyOther(format!(
+            "ctrdb check finds {} problem(s) in the repaired file, first: {}",
+            report.findings.len() + report.omitted,
+            f.corruption
+        )));
+    }
+    let walk = Walk::new(&out).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let mut sink = Overlay::new(CompareSink::new(walk), additions);
+    merge::merge(trees, level, &mut sink).map_err(OutputError::VerifyOther)?;
+    sink.finish()
+        .and_then(CompareSink::finish)
+        .map_err(OutputError::VerifyOther)
+}
+
+/// A dry run's counterpart of the writer: counts what would be written.
+pub fn count(db: &Db<'_>) -> (Ledger, u64) {
+    let trees = db.trees();
+    let level = Level::root(identify(&trees));
+    let mut c = Counter::default();
+    let ledger = match merge::merge(&trees, level, &mut c) {
+        Ok(l) => l,
+        Err(never) => match never {},
+    };
+    (ledger, c.keys)
+}

@@ -1,0 +1,449 @@
+//! The report of `repair`: what was damaged, what each record came from, what
+//! is lost, the GC impact and the lease added — in containerd's terms
+//! (`docs/report.md`, "repair").
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::ops::Bound;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::findings::Finding;
+use super::wire::{serialize_bytes, PathBytes};
+use super::{Envelope, InputInfo, Layout};
+use crate::bolt::Corruption;
+use crate::bytes::{table_cell, ByteStr};
+use crate::containerd::shape::RecordKind;
+use crate::ops::repair::merge::{identity, Source};
+use crate::ops::repair::{GcItem, GcSet, LostWhat, Outcome, Why};
+
+/// How many recovered and lost records the table lists before it counts.
+const TABLE_ROWS: usize = 20;
+
+fn finding(c: &Corruption) -> Finding {
+    Finding {
+        severity: "error",
+        code: c.kind.code(),
+        page: c.page,
+        offset: c.offset,
+        path: c.path.as_ref().map(|p| p.to_string()),
+        message: c.message.clone(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Tree {
+    meta: usize,
+    txid: u64,
+    role: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordRef {
+    namespace: Option<ByteStr>,
+    kind: Option<&'static str>,
+    id: ByteStr,
+    path: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecoveredOut {
+    #[serde(flatten)]
+    record: RecordRef,
+    source: &'static str,
+    reason: &'static str,
+    detail: String,
+    damage: Option<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Range {
+    #[serde(serialize_with = "bound")]
+    from: Bound<Vec<u8>>,
+    #[serde(serialize_with = "bound")]
+    to: Bound<Vec<u8>>,
+}
+
+fn bound<S: serde::Serializer>(b: &Bound<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct B<'b> {
+        #[serde(serialize_with = "ser")]
+        key: &'b [u8],
+        inclusive: bool,
+    }
+    fn ser<S: serde::Serializer>(k: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+        serialize_bytes(k, s)
+    }
+    match b {
+        Bound::Unbounded => s.serialize_none(),
+        Bound::Included(k) => B {
+            key: k,
+            inclusive: true,
+        }
+        .serialize(s),
+        Bound::Excluded(k) => B {
+            key: k,
+            inclusive: false,
+        }
+        .serialize(s),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LostOut {
+    namespace: Option<ByteStr>,
+    kind: Option<&'static str>,
+    id: Option<ByteStr>,
+    range: Option<Range>,
+    path: String,
+    page: Option<u64>,
+    damage: Finding,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Count {
+    namespace: ByteStr,
+    kind: &'static str,
+    newest_tree: u64,
+    other_tree: u64,
+    lost: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GcOut {
+    rules: &'static str,
+    input: Vec<GcRecord>,
+    output: Vec<GcRecord>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GcRecord {
+    namespace: ByteStr,
+    kind: &'static str,
+    id: ByteStr,
+}
+
+fn gc_records(s: &GcSet) -> Vec<GcRecord> {
+    s.iter()
+        .map(|x: &GcItem| GcRecord {
+            namespace: ByteStr(x.namespace.clone()),
+            kind: x.kind.name(),
+            id: ByteStr(x.id.clone()),
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeaseOut {
+    id: String,
+    holds: Vec<GcRecord>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Written {
+    path: PathBytes,
+    size: u64,
+    txid: u64,
+    verified: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    database: &'static str,
+    dry_run: bool,
+    damaged: bool,
+    trees: Vec<Tree>,
+    damage: Vec<Finding>,
+    other_tree_damage: Vec<Finding>,
+    recovered: Vec<RecoveredOut>,
+    lost: Vec<LostOut>,
+    counts: Vec<Count>,
+    gc: Option<GcOut>,
+    lease: Option<LeaseOut>,
+    output: Option<Written>,
+}
+
+fn kind_name(k: Option<RecordKind>) -> Option<&'static str> {
+    k.map(RecordKind::name)
+}
+
+fn body(o: &Outcome) -> Body {
+    let trees = o
+        .trees
+        .iter()
+        .enumerate()
+        .map(|(i, &(meta, txid))| Tree {
+            meta,
+            txid,
+            role: if i == 0 { "newest" } else { "other" },
+        })
+        .collect();
+    let recovered = o
+        .ledger
+        .recovered
+        .iter()
+        .map(|r| {
+            let id = r.id();
+            let (reason, detail, damage) = match &r.why {
+                Why::NewestDamaged(c) => (
+                    "newestDamaged",
+                    "the newest tree cannot give it whole".to_string(),
+                    Some(finding(c)),
+                ),
+                Why::NewerInOther { newest, other } => (
+                    "newerInOtherTree",
+                    format!(
+                        "both trees hold it whole; the other tree's is newer (updatedat {other} against {newest}): the newest tree's page is an older version"
+                    ),
+                    None,
+                ),
+            };
+            RecoveredOut {
+                record: RecordRef {
+                    namespace: id.namespace.map(ByteStr),
+                    kind: kind_name(r.kind),
+                    id: ByteStr(id.id),
+                    path: r.path.to_string(),
+                },
+                source: "otherTree",
+                reason,
+                detail,
+                damage,
+            }
+        })
+        .collect();
+    let lost = o
+        .ledger
+        .lost
+        .iter()
+        .map(|l| {
+            let (id, range) = match &l.what {
+                LostWhat::Record { key } => (Some(identity(&l.path, key, l.kind)), None),
+                LostWhat::Range { lower, upper } => (
+                    None,
+                    Some(Range {
+                        from: lower.clone(),
+                        to: upper.clone(),
+                    }),
+                ),
+            };
+            let ns = id
+                .as_ref()
+                .and_then(|i| i.namespace.clone())
+                .or_else(|| identity(&l.path, b"", None).namespace);
+            LostOut {
+                namespace: ns.map(ByteStr),
+                kind: kind_name(l.kind),
+                id: id.map(|i| ByteStr(i.id)),
+                range,
+                path: l.path.to_string(),
+                page: l.page,
+                damage: finding(&l.cause),
+            }
+        })
+        .collect();
+    Body {
+        database: o.kind.name(),
+        dry_run: o.written.is_none(),
+        damaged: !o.clean(),
+        trees,
+        damage: o.ledger.damage.iter().map(finding).collect(),
+        other_tree_damage: o.ledger.other_damage.iter().map(finding).collect(),
+        recovered,
+        lost,
+        counts: counts(o),
+        gc: o.gc.as_ref().map(|g| GcOut {
+            rules: g.rules.name(),
+            input: gc_records(&g.input),
+            output: gc_records(&g.output),
+        }),
+        lease: o.lease.as_ref().map(|l| LeaseOut {
+            id: l.id.clone(),
+            holds: gc_records(&l.holds),
+        }),
+        output: o.written.as_ref().map(|w| Written {
+            path: PathBytes(w.path.clone()),
+            size: w.size,
+            txid: o.summary.txid,
+            verified: true,
+        }),
+    }
+}
+
+/// Records per namespace and kind: from each tree, and lost by key.
+fn counts(o: &Outcome) -> Vec<Count> {
+    let mut m: BTreeMap<(Vec<u8>, &'static str), (u64, u64, u64)> = BTreeMap::new();
+    for ((ns, kind, source), n) in &o.ledger.records {
+        let e = m.entry((ns.clone(), kind.name())).or_default();
+        match source {
+            Source::Newest => e.0 += n,
+            Source::Other => e.1 += n,
+        }
+    }
+    for l in &o.ledger.lost {
+        if let (LostWhat::Record { key }, Some(kind)) = (&l.what, l.kind) {
+            let ns = identity(&l.path, key, Some(kind))
+                .namespace
+                .unwrap_or_default();
+            m.entry((ns, kind.name())).or_default().2 += 1;
+        }
+    }
+    m.into_iter()
+        .map(|((ns, kind), (a, b, lost))| Count {
+            namespace: ByteStr(ns),
+            kind,
+            newest_tree: a,
+            other_tree: b,
+            lost,
+        })
+        .collect()
+}
+
+/// The JSON report (`--format json` or `jsonl`, as `layout` says).
+pub fn write_json(
+    out: &mut dyn Write,
+    layout: Layout,
+    input: InputInfo,
+    o: &Outcome,
+) -> io::Result<()> {
+    super::write_document(out, &Envelope::new("repair", input, body(o)), layout)
+}
+
+/// The report for people.
+pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Result<()> {
+    let b = body(o);
+    let trees: Vec<String> = b
+        .trees
+        .iter()
+        .map(|t| format!("meta {} (txid {}, {})", t.meta, t.txid, t.role))
+        .collect();
+    writeln!(
+        out,
+        "{}: {} database; trees read: {}",
+        source.display(),
+        b.database,
+        trees.join(", ")
+    )?;
+    if !b.damaged {
+        writeln!(
+            out,
+            "no damage: every record was read whole from the newest tree"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "damage in the newest tree: {} problem(s)",
+            b.damage.len()
+        )?;
+        for f in b.damage.iter().take(TABLE_ROWS) {
+            writeln!(out, "  {} {}", f.code, f.describe())?;
+        }
+        more(out, b.damage.len())?;
+    }
+    if !b.recovered.is_empty() {
+        writeln!(
+            out,
+            "recovered from the other tree: {} record(s)",
+            b.recovered.len()
+        )?;
+        for r in b.recovered.iter().take(TABLE_ROWS) {
+            writeln!(
+                out,
+                "  {:<10} {:<14} {}  ({})",
+                r.record.kind.unwrap_or("key"),
+                r.record
+                    .namespace
+                    .as_ref()
+                    .map_or("-".into(), |n| table_cell(&n.0)),
+                table_cell(&r.record.id.0),
+                r.detail
+            )?;
+        }
+        more(out, b.recovered.len())?;
+    }
+    if b.lost.is_empty() {
+        if b.damaged {
+            writeln!(out, "lost: nothing")?;
+        }
+    } else {
+        writeln!(out, "lost: {}", b.lost.len())?;
+        for l in b.lost.iter().take(TABLE_ROWS) {
+            let what = match (&l.id, &l.range) {
+                (Some(id), _) => table_cell(&id.0),
+                (None, Some(r)) => format!("keys {} .. {}", show_bound(&r.from), show_bound(&r.to)),
+                (None, None) => String::new(),
+            };
+            writeln!(
+                out,
+                "  {:<10} {:<14} {}  (bucket {}{})",
+                l.kind.unwrap_or("key"),
+                l.namespace
+                    .as_ref()
+                    .map_or("-".into(), |n| table_cell(&n.0)),
+                what,
+                l.path,
+                l.page.map(|p| format!(", page {p}")).unwrap_or_default()
+            )?;
+        }
+        more(out, b.lost.len())?;
+    }
+    if let Some(g) = &b.gc {
+        writeln!(
+            out,
+            "GC impact (containerd {} rules): the input as it reads: containerd would delete {} record(s); the repaired file: {}",
+            g.rules,
+            g.input.len(),
+            g.output.len()
+        )?;
+    }
+    if let Some(l) = &b.lease {
+        writeln!(
+            out,
+            "lease {} added: it holds {} record(s) the repaired file would otherwise let containerd's GC delete; review, then delete it (ctr -n NS leases delete {})",
+            l.id,
+            l.holds.len(),
+            l.id
+        )?;
+    }
+    match &b.output {
+        Some(w) => writeln!(
+            out,
+            "wrote {} ({} bytes), verified: ctrdb check finds nothing and it equals the repair",
+            w.path.0.display(),
+            w.size
+        ),
+        None if b.damaged => writeln!(out, "dry run: nothing written; write with --output OUT"),
+        None => Ok(()),
+    }
+}
+
+fn show_bound(b: &Bound<Vec<u8>>) -> String {
+    match b {
+        Bound::Unbounded => "(end)".into(),
+        Bound::Included(k) => format!("[{}", table_cell(k)),
+        Bound::Excluded(k) => format!("({}", table_cell(k)),
+    }
+}
+
+fn more(out: &mut dyn Write, n: usize) -> io::Result<()> {
+    if n > TABLE_ROWS {
+        writeln!(
+            out,
+            "  … and {} more (--format json lists all)",
+            n - TABLE_ROWS
+        )?;
+    }
+    Ok(())
+}
