@@ -19,6 +19,10 @@ Compact to tmpfs: that separates compute from the disk), peak RSS (includes the 
 """
 import argparse, os, shutil, statistics, subprocess, sys, time
 
+# Write-only, as a shell's `> /dev/null`: ctrdb takes a read-write /dev/null on its
+# standard output (what subprocess.DEVNULL opens) for a closed one and refuses to run.
+DEVNULL_W = open(os.devnull, "wb")
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "bench-data")
 BIN = os.path.join(DATA, "bin")
@@ -61,7 +65,7 @@ def dataset(name):
 def run_once(cmd, env=None):
     """Runs cmd; returns (seconds, peak RSS bytes, peak heap bytes or None)."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(cmd, stdout=DEVNULL_W, stderr=subprocess.PIPE, env=env)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     err = p.stderr.read().decode(errors="replace")

@@ -9,7 +9,11 @@ production of the copy, the verification, or the final fsync.
 
 Linux only. The command's stdout is discarded; its stderr passes through.
 """
-import argparse, subprocess, sys, time
+import argparse, os, subprocess, sys, time
+
+# Write-only, as a shell's `> /dev/null`: ctrdb takes a read-write /dev/null on its
+# standard output (what subprocess.DEVNULL opens) for a closed one and refuses to run.
+DEVNULL_W = open(os.devnull, "wb")
 
 
 def meminfo_mib():
@@ -61,7 +65,7 @@ def main():
     t0 = time.monotonic()
     written0 = disk_written_mib(disk)
     prev = cpu_ticks()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=DEVNULL_W)
     print(f"{'t (s)':>6} {'dirty':>6} {'wback':>6} {'written':>8} {'busy':>5} {'idle':>5} {'iowait':>6}")
     while proc.poll() is None:
         time.sleep(a.interval)
