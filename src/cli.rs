@@ -241,12 +241,23 @@ pub struct RepairArgs {
 
     /// Write the repaired copy to OUT (verified before it is put in place; the
     /// input is never touched).
-    #[arg(long, short = 'o', value_name = "OUT")]
+    #[arg(long, short = 'o', value_name = "OUT", conflicts_with = "in_place")]
     pub output: Option<PathBuf>,
 
     /// Replace OUT if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
+
+    /// Replace the database itself (containerd must be stopped): exclusive lock,
+    /// timestamped backup of the damaged file next to it, verified new file,
+    /// atomic rename. An undamaged database is left as it is.
+    #[arg(long, conflicts_with = "no_lock")]
+    pub in_place: bool,
+
+    /// Where --in-place puts the backup [default: DB.ctrdb-backup-<UTC time>];
+    /// refused if it exists.
+    #[arg(long, value_name = "PATH", requires = "in_place")]
+    pub backup: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]

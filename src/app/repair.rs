@@ -1,9 +1,11 @@
 //! `ctrdb repair`: a damaged database written afresh with every record that
 //! can be read whole ([`ops::repair`]).
 
+use std::fs;
 use std::io::Write;
 
 use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
+use crate::bolt::LockMode;
 use crate::cli::RepairArgs;
 use crate::ops::repair::{self, Mode};
 use crate::report::{self, InputInfo};
@@ -13,22 +15,39 @@ pub(super) fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
-    let (input, file) = Input::open_args(&a.input, err)?;
-    let db = file.db()?;
-    file.advise_sequential();
-    let layout = a.format.document_layout();
-    let hash = hash_wanted(&a.input, layout.is_some())?;
-    let mode = match &a.output {
-        Some(target) => Mode::Output {
+    let mut input = Input::from_args(&a.input, err)?;
+    let mode = if a.in_place {
+        input.lock = LockMode::Exclusive;
+        // Work next to the real file: a symlinked meta.db stays a link to the
+        // repaired file, and the backup and temporary file share its filesystem.
+        if let Ok(real) = fs::canonicalize(&input.path) {
+            input.path = real;
+        }
+        Mode::InPlace {
+            backup: a.backup.clone(),
+        }
+    } else if let Some(target) = &a.output {
+        Mode::Output {
             target: target.clone(),
             overwrite: a.force,
-        },
-        None => Mode::DryRun,
+        }
+    } else {
+        Mode::DryRun
     };
-    let outcome = repair::run(&db, &input.path, &mode)?;
-    if let Some(w) = &outcome.written {
-        note_stale_removed(err, w.stale_removed.iter().map(|p| p.as_path()))?;
-    }
+    let layout = a.format.document_layout();
+    let hash = hash_wanted(&a.input, layout.is_some())?;
+    // Held until the end of the run: for --in-place, an exclusive lock.
+    let file = input.open()?;
+    let db = file.db()?;
+    file.advise_sequential();
+    let outcome = repair::run(&file, &db, &mode)?;
+    let stale = outcome
+        .written
+        .iter()
+        .flat_map(|w| &w.stale_removed)
+        .chain(outcome.backup.iter().flat_map(|b| &b.stale_removed));
+    note_stale_removed(err, stale.map(|p| p.as_path()))?;
+
     // Damage found is a finding (1) whether or not the copy was written: the
     // operator must read what was recovered and lost.
     let status = if outcome.clean() {
@@ -39,7 +58,7 @@ pub(super) fn run(
     emit(status, || match layout {
         Some(layout) => {
             let info = InputInfo::new(&input.path, db.data(), hash, Some(db.meta().txid));
-            report::repair::write_json(out, layout, info, &outcome)
+            report::repair::write_json(out, layout, info, &input.path, &outcome)
         }
         None => report::repair::write_table(out, &input.path, &outcome),
     })

@@ -41,7 +41,7 @@ use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
 use super::page::{Page, PageKind};
 use super::pageset::PageSet;
-use super::tree::{self, MAX_DEPTH};
+use super::tree::{self, LeafElement, MAX_DEPTH};
 
 /// The pages of one tree that its salvage cursors have entered: a page is
 /// entered once per tree, so a page two buckets point to is read by the first
@@ -111,6 +111,8 @@ pub enum Item<'a> {
 pub struct PageKeys<'p, 'a> {
     /// Branch or leaf.
     pub kind: PageKind,
+    /// Whether it is the bucket's root page (a root leaf holds the whole bucket).
+    pub root: bool,
     /// The readable keys, in page order.
     pub keys: &'p [(&'a [u8], bool)],
 }
@@ -228,10 +230,24 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             _ => usize::from(page.count),
         };
         self.keys.clear();
+        let frame = Frame {
+            page,
+            count,
+            index: 0,
+            lower,
+            upper,
+        };
         for i in 0..count {
             match kind {
                 PageKind::Leaf => {
-                    if let Ok(e) = page.leaf_element(i) {
+                    let e = match page.leaf_element(i) {
+                        Ok(e) => Some(e),
+                        _ => match self.repacked(&frame, i).as_slice() {
+                            [one] => Some(*one),
+                            _ => None,
+                        },
+                    };
+                    if let Some(e) = e {
                         self.keys.push((e.key, e.is_bucket()));
                     }
                 }
@@ -244,6 +260,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         }
         let view = PageKeys {
             kind,
+            root: self.stack.is_empty(),
             keys: &self.keys,
         };
         if let Some(reason) = self.judge.judge(&view) {
@@ -254,13 +271,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             .offset(page.file_offset);
             return Err(if page.id != 0 { c.page(page.id) } else { c });
         }
-        Ok(Frame {
-            page,
-            count,
-            index: 0,
-            lower,
-            upper,
-        })
+        Ok(frame)
     }
 
     /// The number of elements to read from a leaf: the header's, unless the
@@ -296,24 +307,78 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
     }
 
     /// Element `i` of a leaf, if it is good: readable, its key non-empty, at
-    /// or above `floor` and inside the frame's range, its flags known and, for
-    /// a bucket, its header decodable.
+    /// or above `floor` and inside the frame's range and, for a bucket, its
+    /// header decodable. An element whose header breaks that is read again
+    /// as the packing places it ([`Self::repacked`]); then, and for unknown
+    /// flag bits (which bbolt ignores), the second value says what was wrong.
     fn good_leaf(
         &self,
         frame: &Frame<'a>,
         i: usize,
         floor: Bound<&'a [u8]>,
+    ) -> Result<(Entry<'a>, Option<Corruption>), Corruption> {
+        let page = frame.page;
+        let first = match page.leaf_element(i) {
+            Ok(e) => match self.check_leaf(frame, i, &e, floor) {
+                Ok(entry) => {
+                    let note = tree::flag_finding(i, e.flags)
+                        .map(|c| self.locate(&page, c, e.elem_offset));
+                    return Ok((entry, note));
+                }
+                Err(c) => c,
+            },
+            Err(c) => c,
+        };
+        let mut found = None;
+        for e in self.repacked(frame, i) {
+            if let Ok(entry) = self.check_leaf(frame, i, &e, floor) {
+                if found.is_some() {
+                    // Two readings fit: the packing does not decide.
+                    return Err(first);
+                }
+                found = Some(entry);
+            }
+        }
+        match found {
+            Some(entry) => {
+                let note = Corruption::new(
+                    first.kind,
+                    format!(
+                        "{}; read as the packing of the page places it (key {})",
+                        first.message,
+                        tree::show(entry.key)
+                    ),
+                );
+                let note = Corruption {
+                    page: first.page,
+                    offset: first.offset,
+                    ..note
+                };
+                Ok((entry, Some(note)))
+            }
+            None => Err(first),
+        }
+    }
+
+    fn locate(&self, page: &Page<'a>, c: Corruption, offset: u64) -> Corruption {
+        let c = c.offset(offset);
+        if page.id != 0 {
+            c.page(page.id)
+        } else {
+            c
+        }
+    }
+
+    /// The checks of [`Self::good_leaf`] on a decoded element.
+    fn check_leaf(
+        &self,
+        frame: &Frame<'a>,
+        i: usize,
+        e: &LeafElement<'a>,
+        floor: Bound<&'a [u8]>,
     ) -> Result<Entry<'a>, Corruption> {
         let page = frame.page;
-        let e = page.leaf_element(i)?;
-        let at = |c: Corruption| {
-            let c = c.offset(e.elem_offset);
-            if page.id != 0 {
-                c.page(page.id)
-            } else {
-                c
-            }
-        };
+        let at = |c: Corruption| self.locate(&page, c, e.elem_offset);
         if e.key.is_empty() {
             return Err(at(Corruption::new(
                 CorruptKind::KeyEmpty,
@@ -338,16 +403,100 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
                 ),
             )));
         }
-        if let Some(c) = tree::flag_finding(i, e.flags) {
-            return Err(at(c));
+        entry_from_leaf(&self.bucket.pages(), e)
+    }
+
+    /// Readings of leaf element `i` that the page's packing allows when its
+    /// header is wrong. bbolt writes a leaf's keys and values back to back
+    /// after the element array, in element order, so element `i`'s key starts
+    /// where element `i − 1`'s value ends (element 0's right after the array)
+    /// and element `i + 1`'s key starts where its value ends: one wrong field
+    /// of `pos`, `ksize`, `vsize` is fixed by the other two. Every reading
+    /// takes its bytes from the page as they are.
+    fn repacked(&self, frame: &Frame<'a>, i: usize) -> Vec<LeafElement<'a>> {
+        let page = frame.page;
+        let b = page.bytes;
+        let elem = |j: usize| -> Option<(u32, usize, usize, usize)> {
+            let at = j.checked_mul(ELEMENT_SIZE)?.checked_add(PAGE_HEADER_SIZE)?;
+            let f = u32_at(b, at + LEAF_FLAGS)?;
+            let pos = u32_at(b, at + LEAF_POS)? as usize;
+            let k = u32_at(b, at + LEAF_KSIZE)? as usize;
+            let v = u32_at(b, at + LEAF_VSIZE)? as usize;
+            Some((f, at.checked_add(pos)?, k, v))
+        };
+        let inside =
+            |start: usize, len: usize| start.checked_add(len).is_some_and(|e| e <= b.len());
+        let Some((flags, start, k, v)) = elem(i) else {
+            return Vec::new();
+        };
+        let expected = if i == 0 {
+            frame
+                .count
+                .checked_mul(ELEMENT_SIZE)
+                .and_then(|n| n.checked_add(PAGE_HEADER_SIZE))
+        } else {
+            elem(i - 1).and_then(|(_, s, pk, pv)| {
+                let end = s.checked_add(pk)?.checked_add(pv)?;
+                (end <= b.len()).then_some(end)
+            })
+        };
+        let Some(expected) = expected else {
+            return Vec::new();
+        };
+        let next = if i + 1 < frame.count {
+            elem(i + 1)
+                .map(|(_, s, _, _)| s)
+                .filter(|&s| s >= expected && s <= b.len())
+        } else {
+            None
+        };
+        let mut readings: Vec<(usize, usize)> = Vec::new();
+        match next {
+            Some(end) => {
+                let total = end - expected;
+                if start != expected && k.checked_add(v) == Some(total) {
+                    readings.push((k, v));
+                }
+                if start == expected && k.checked_add(v) != Some(total) {
+                    if v < total {
+                        readings.push((total - v, v));
+                    }
+                    if k > 0 && k <= total {
+                        readings.push((k, total - k));
+                    }
+                }
+            }
+            None => {
+                if start != expected && k.checked_add(v).is_some_and(|n| inside(expected, n)) {
+                    readings.push((k, v));
+                }
+            }
         }
-        entry_from_leaf(&self.bucket.pages(), &e)
+        let elem_offset = page
+            .file_offset
+            .saturating_add((PAGE_HEADER_SIZE + i * ELEMENT_SIZE) as u64);
+        readings
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let key = b.get(expected..expected.checked_add(k)?)?;
+                let vstart = expected.checked_add(k)?;
+                let value = b.get(vstart..vstart.checked_add(v)?)?;
+                Some(LeafElement {
+                    flags,
+                    key,
+                    value,
+                    value_offset: page.file_offset.saturating_add(vstart as u64),
+                    elem_offset,
+                })
+            })
+            .collect()
     }
 
     fn leaf_step(&mut self, frame: Frame<'a>) -> Option<Item<'a>> {
         let i = frame.index;
         let cause = match self.good_leaf(&frame, i, self.floor) {
-            Ok(entry) => {
+            Ok((entry, note)) => {
+                self.notes.extend(note);
                 self.advance(i + 1);
                 self.floor = Bound::Excluded(entry.key);
                 return Some(Item::Entry(entry));
@@ -360,7 +509,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         let mut upper = frame.upper;
         while j < frame.count {
             if let Ok(e) = self.good_leaf(&frame, j, lower) {
-                upper = Bound::Excluded(e.key);
+                upper = Bound::Excluded(e.0.key);
                 break;
             }
             j += 1;

@@ -52,6 +52,19 @@ impl RecordKind {
         }
     }
 
+    /// Whether containerd writes `createdat` with every record of the kind.
+    pub fn has_createdat(self) -> bool {
+        matches!(
+            self,
+            RecordKind::Image
+                | RecordKind::Container
+                | RecordKind::Content
+                | RecordKind::Snapshot
+                | RecordKind::Lease
+                | RecordKind::Sandbox
+        )
+    }
+
     /// Whether the record keeps `createdat`/`updatedat` (the newer of two
     /// versions is the one with the later `updatedat`).
     pub fn has_updatedat(self) -> bool {
@@ -89,6 +102,8 @@ pub enum Level {
     StorageRoot,
     /// `v1` of a snapshotter database: `snapshots` and `parents`.
     StorageV1,
+    /// The root bucket of a record.
+    Record(RecordKind),
     /// Anything else: not judged, every key its own unit.
     Other,
 }
@@ -191,6 +206,16 @@ impl Level {
                     .map(|(k, _)| format!("the key {} is not a digest", show(k)))
             }),
             Level::Records(_) => plain(&[]),
+            Level::Record(kind) => {
+                let whole = page.root && leaf;
+                let created = page.keys.iter().any(|(k, b)| !b && *k == b"createdat");
+                (whole && kind.has_createdat() && !created).then(|| {
+                    format!(
+                        "{} record without createdat (containerd writes it with every one)",
+                        kind.name()
+                    )
+                })
+            }
             Level::Other => None,
         }
     }
@@ -230,6 +255,7 @@ mod tests {
     fn leaf<'p, 'a>(keys: &'p [(&'a [u8], bool)]) -> PageKeys<'p, 'a> {
         PageKeys {
             kind: PageKind::Leaf,
+            root: true,
             keys,
         }
     }

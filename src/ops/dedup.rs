@@ -16,14 +16,12 @@
 //! `--in-place` (which first writes a backup) prove before writing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use super::copy::{self, Copied};
-use super::Error;
+use super::{default_backup_path, failed_swap, Error};
 use crate::analysis::dedup::{self, Plan, PlanOptions};
 use crate::analysis::gc::Impact;
 use crate::bolt::writer::{ItemKind, WriterOptions};
@@ -31,7 +29,6 @@ use crate::bolt::{Db, DbFile};
 use crate::bytes::Bytes;
 use crate::containerd::MetaDb;
 use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions};
-use crate::time::Civil;
 
 /// What the run writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,36 +273,6 @@ fn refuse_damaged(meta: &MetaDb<'_>) -> Result<(), Error> {
     Err(Error::Damaged {
         findings: damage.into_iter().cloned().collect(),
     })
-}
-
-/// The error of an in-place swap that failed after its backup was made. While
-/// the database is still the file the run opened (nothing was renamed onto
-/// it), the backup is a copy of an unchanged file: it is removed, so a failed
-/// run on a full disk gives its space back. Once the database was replaced,
-/// the backup is what restores the previous state: it stays, and the error
-/// names it.
-fn failed_swap(cause: Error, file: &DbFile, backup: Backup) -> Error {
-    let still_original = match (fs::metadata(file.path()), file.file().metadata()) {
-        (Ok(now), Ok(opened)) => now.dev() == opened.dev() && now.ino() == opened.ino(),
-        _ => false,
-    };
-    let removed = still_original && fs::remove_file(&backup.path).is_ok();
-    Error::InPlace {
-        cause: Box::new(cause),
-        replaced: !still_original,
-        backup: backup.path,
-        backup_removed: removed,
-    }
-}
-
-/// `DB.ctrdb-backup-<UTC time>` beside the database.
-fn default_backup_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
-    s.push(format!(
-        ".ctrdb-backup-{}",
-        Civil::from_system(SystemTime::now()).file_stamp()
-    ));
-    PathBuf::from(s)
 }
 
 /// Whether the plan lets containerd's GC collect nothing new.

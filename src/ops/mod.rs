@@ -7,11 +7,16 @@ pub mod copy;
 pub mod dedup;
 pub mod repair;
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::bolt;
+use crate::bolt::DbFile;
 use crate::containerd::SchemaFinding;
-use crate::fsio::atomic::OutputError;
+use crate::fsio::atomic::{Backup, OutputError};
+use crate::time::Civil;
 
 /// Errors of an operation.
 #[derive(Debug, thiserror::Error)]
@@ -85,4 +90,34 @@ impl From<bolt::Corruption> for Error {
     fn from(c: bolt::Corruption) -> Error {
         Error::Read(bolt::Error::from(c))
     }
+}
+
+/// The error of an in-place swap that failed after its backup was made. While
+/// the database is still the file the run opened (nothing was renamed onto
+/// it), the backup is a copy of an unchanged file: it is removed, so a failed
+/// run on a full disk gives its space back. Once the database was replaced,
+/// the backup is what restores the previous state: it stays, and the error
+/// names it.
+pub(crate) fn failed_swap(cause: Error, file: &DbFile, backup: Backup) -> Error {
+    let still_original = match (fs::metadata(file.path()), file.file().metadata()) {
+        (Ok(now), Ok(opened)) => now.dev() == opened.dev() && now.ino() == opened.ino(),
+        _ => false,
+    };
+    let removed = still_original && fs::remove_file(&backup.path).is_ok();
+    Error::InPlace {
+        cause: Box::new(cause),
+        replaced: !still_original,
+        backup: backup.path,
+        backup_removed: removed,
+    }
+}
+
+/// `DB.ctrdb-backup-<UTC time>` beside the database.
+pub(crate) fn default_backup_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(format!(
+        ".ctrdb-backup-{}",
+        Civil::from_system(SystemTime::now()).file_stamp()
+    ));
+    PathBuf::from(s)
 }

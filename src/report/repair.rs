@@ -10,7 +10,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::findings::Finding;
-use super::wire::{serialize_bytes, PathBytes};
+use std::os::unix::ffi::OsStrExt;
+
+use super::wire::{serialize_bytes, OsBytes, PathBytes};
 use super::{Envelope, InputInfo, Layout};
 use crate::bolt::Corruption;
 use crate::bytes::{table_cell, ByteStr};
@@ -173,13 +175,22 @@ struct Body {
     gc: Option<GcOut>,
     lease: Option<LeaseOut>,
     output: Option<Written>,
+    backup: Option<BackupOut>,
+    rollback: Option<OsBytes>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BackupOut {
+    path: PathBytes,
+    sha256: String,
 }
 
 fn kind_name(k: Option<RecordKind>) -> Option<&'static str> {
     k.map(RecordKind::name)
 }
 
-fn body(o: &Outcome) -> Body {
+fn body(db: &Path, o: &Outcome) -> Body {
     let trees = o
         .trees
         .iter()
@@ -279,6 +290,11 @@ fn body(o: &Outcome) -> Body {
             txid: o.summary.txid,
             verified: true,
         }),
+        backup: o.backup.as_ref().map(|b| BackupOut {
+            path: PathBytes(b.path.clone()),
+            sha256: b.sha256.clone(),
+        }),
+        rollback: o.backup.as_ref().map(|b| OsBytes(b.restore_command(db))),
     }
 }
 
@@ -316,14 +332,15 @@ pub fn write_json(
     out: &mut dyn Write,
     layout: Layout,
     input: InputInfo,
+    db: &Path,
     o: &Outcome,
 ) -> io::Result<()> {
-    super::write_document(out, &Envelope::new("repair", input, body(o)), layout)
+    super::write_document(out, &Envelope::new("repair", input, body(db, o)), layout)
 }
 
 /// The report for people.
 pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Result<()> {
-    let b = body(o);
+    let b = body(source, o);
     let trees: Vec<String> = b
         .trees
         .iter()
@@ -423,10 +440,26 @@ pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Resul
             "wrote {} ({} bytes), verified: ctrdb check finds nothing and it equals the repair",
             w.path.0.display(),
             w.size
-        ),
-        None if b.damaged => writeln!(out, "dry run: nothing written; write with --output OUT"),
-        None => Ok(()),
+        )?,
+        None if b.damaged => writeln!(
+            out,
+            "dry run: nothing written; write with --output OUT or --in-place"
+        )?,
+        None => {}
     }
+    if let Some(bk) = &o.backup {
+        writeln!(
+            out,
+            "backup of the damaged database: {} (sha256 {})",
+            bk.path.display(),
+            bk.sha256
+        )?;
+        writeln!(out, "to go back to it, with containerd stopped:")?;
+        out.write_all(b"    ")?;
+        out.write_all(bk.restore_command(source).as_bytes())?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn show_bound(b: &Bound<Vec<u8>>) -> String {

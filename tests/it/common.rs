@@ -230,10 +230,20 @@ pub fn editdb<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(bin: &Path, db: &Path
 /// with its address space capped (`prlimit`, 4 GiB) and is killed after 10 s;
 /// a crash or a timeout is a no.
 pub fn go_check_passes(bin: &Path, db: &Path) -> bool {
+    go_check_passes_within(bin, db, std::time::Duration::from_secs(10), 4 << 30)
+}
+
+/// [`go_check_passes`] with its own time limit and address-space cap (bytes).
+pub fn go_check_passes_within(
+    bin: &Path,
+    db: &Path,
+    limit: std::time::Duration,
+    address_space: u64,
+) -> bool {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
     let mut child = Command::new("prlimit")
-        .arg(format!("--as={}", 4u64 << 30))
+        .arg(format!("--as={address_space}"))
         .arg(bin.join("dumpdb"))
         .arg("-check")
         .arg(db)
@@ -251,7 +261,7 @@ pub fn go_check_passes(bin: &Path, db: &Path) -> bool {
             }
             return status.success() && out.trim() == "OK";
         }
-        if start.elapsed() > Duration::from_secs(10) {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             return false;

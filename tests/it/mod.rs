@@ -30,6 +30,7 @@ mod oracle_schema;
 mod output_contract;
 mod readonly;
 pub mod rel_common;
+mod repair;
 mod report_format;
 mod schema_findings;
 mod schema_golden;

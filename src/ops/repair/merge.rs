@@ -540,9 +540,9 @@ impl Merger {
             }
             r
         };
-        let ra = ea.map(|e| located(read_record(&mut a.seen, e)));
+        let ra = ea.map(|e| located(read_record(&mut a.seen, e, kind)));
         let rb = match (eb, b) {
-            (Some(e), Some(side)) if !same => Some(located(read_record(&mut side.seen, e))),
+            (Some(e), Some(side)) if !same => Some(located(read_record(&mut side.seen, e, kind))),
             _ => None,
         };
         if let Some(x) = &ra {
@@ -635,13 +635,13 @@ fn same_entry(x: &Entry<'_>, y: &Entry<'_>) -> bool {
 }
 
 /// Reads a record whole: its events, and every hole inside it.
-fn read_record<'a>(seen: &mut Visited, e: Entry<'a>) -> RecordRead<'a> {
+fn read_record<'a>(seen: &mut Visited, e: Entry<'a>, kind: RecordKind) -> RecordRead<'a> {
     let mut out = RecordRead::default();
     match e.kind {
         EntryKind::Value(v) => out.events.push(Ev::Put(e.key, v)),
         EntryKind::Bucket(b) => {
             out.events.push(Ev::Begin(e.key, b.sequence()));
-            let mut stack = vec![SalvageCursor::new(b, Level::Other)];
+            let mut stack = vec![SalvageCursor::new(b, Level::Record(kind))];
             while let Some(top) = stack.last_mut() {
                 match top.next_item(seen) {
                     None => {

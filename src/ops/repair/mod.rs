@@ -21,13 +21,13 @@ use std::time::SystemTime;
 
 use crate::analysis::gc::{collectable, Collectable, GcOptions, GcRules};
 use crate::bolt::writer::{BoltWriter, WriteSummary, WriterOptions};
-use crate::bolt::{Db, MetaTree, Walk};
+use crate::bolt::{Db, DbFile, MetaTree, Walk};
 use crate::bytes::Bytes;
 use crate::containerd::encoding::put_time_utc;
 use crate::containerd::kind::{self, DbKind};
 use crate::containerd::shape::Level;
 use crate::containerd::MetaDb;
-use crate::fsio::atomic::{self, OutputError, OutputOptions, Written};
+use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions, Written};
 use crate::time::Civil;
 
 pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
@@ -50,6 +50,13 @@ pub enum Mode {
         target: PathBuf,
         /// Replace an existing file at `target`.
         overwrite: bool,
+    },
+    /// The database itself, after a backup (at `backup`, or beside the database
+    /// with a UTC time stamp). The file must be open under an exclusive lock.
+    /// An undamaged database is left as it is.
+    InPlace {
+        /// Where the backup goes.
+        backup: Option<PathBuf>,
     },
 }
 
@@ -169,8 +176,10 @@ pub struct Outcome {
     pub gc: Option<GcImpact>,
     /// What the writer wrote.
     pub summary: WriteSummary,
-    /// The written file (`--output`), verified.
+    /// The written file (`--output`, or the database itself), verified.
     pub written: Option<Written>,
+    /// The backup made before an in-place swap.
+    pub backup: Option<Backup>,
 }
 
 impl Outcome {
@@ -180,8 +189,9 @@ impl Outcome {
     }
 }
 
-/// Repairs `db` (read from `source`) as `mode` says.
-pub fn run(db: &Db<'_>, source: &Path, mode: &Mode) -> Result<Outcome, super::Error> {
+/// Repairs `db`, the database open as `file`, as `mode` says.
+pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Error> {
+    let source = file.path();
     let trees = db.trees();
     let kind = identify(&trees);
     let level = Level::root(kind);
@@ -202,32 +212,7 @@ pub fn run(db: &Db<'_>, source: &Path, mode: &Mode) -> Result<Outcome, super::Er
         input_gc: input_gc.as_ref(),
         now,
     };
-    let (built, written) = match mode {
-        Mode::DryRun => {
-            // The GC is modelled on the file the repair would write, so the
-            // dry run writes it to an unnamed temporary file.
-            let mut f = tempfile::tempfile().map_err(|e| OutputError::Io {
-                op: "create a temporary file (in $TMPDIR) for the dry run of",
-                path: source.to_path_buf(),
-                source: e,
-            })?;
-            (job.build(&mut f, source)?, None)
-        }
-        Mode::Output { target, overwrite } => {
-            let (b, (), written) = atomic::write_verified(
-                source,
-                target,
-                OutputOptions {
-                    overwrite: *overwrite,
-                    replace_source: false,
-                },
-                |f, p| job.build(f, p),
-                |b, bytes| verify(&trees, level, &b.additions, bytes),
-            )?;
-            (b, Some(written))
-        }
-    };
-    Ok(Outcome {
+    let outcome = |built: Built, written, backup| Outcome {
         kind,
         trees: trees.iter().map(|t| (t.slot, t.meta.txid)).collect(),
         ledger: built.ledger,
@@ -235,7 +220,83 @@ pub fn run(db: &Db<'_>, source: &Path, mode: &Mode) -> Result<Outcome, super::Er
         gc: built.gc,
         summary: built.summary,
         written,
-    })
+        backup,
+    };
+    let verified = |target: &Path, opts: OutputOptions| {
+        atomic::write_verified(
+            source,
+            target,
+            opts,
+            |f, p| job.build(f, p),
+            |b, bytes| verify(&trees, level, &b.additions, bytes),
+        )
+    };
+    match mode {
+        Mode::Output { target, overwrite } => {
+            let opts = OutputOptions {
+                overwrite: *overwrite,
+                replace_source: false,
+            };
+            let (b, (), written) = verified(target, opts)?;
+            Ok(outcome(b, Some(written), None))
+        }
+        Mode::DryRun | Mode::InPlace { .. } => {
+            // A read of both trees first: an undamaged file needs no write,
+            // and its GC is the input's.
+            let mut c = Counter::default();
+            let ledger = match merge::merge(&trees, level, &mut c) {
+                Ok(l) => l,
+                Err(never) => match never {},
+            };
+            if ledger.is_clean() {
+                let gc = job.input_gc.map(|(rules, input)| GcImpact {
+                    rules: *rules,
+                    input: input.clone(),
+                    output: input.clone(),
+                });
+                let summary = WriteSummary::default();
+                let b = Built {
+                    ledger,
+                    additions: Additions::default(),
+                    lease: None,
+                    gc,
+                    summary,
+                };
+                return Ok(outcome(b, None, None));
+            }
+            let Mode::InPlace { backup } = mode else {
+                // The GC is modelled on the file the repair would write, so the
+                // dry run writes it to an unnamed temporary file.
+                let mut f = tempfile::tempfile().map_err(|e| OutputError::Io {
+                    op: "create a temporary file (in $TMPDIR) for the dry run of",
+                    path: source.to_path_buf(),
+                    source: e,
+                })?;
+                let b = job.build(&mut f, source)?;
+                return Ok(outcome(b, None, None));
+            };
+            let backup_path = backup
+                .clone()
+                .unwrap_or_else(|| super::default_backup_path(source));
+            let backup = atomic::write_backup(source, file.bytes(), &backup_path)?;
+            let opts = OutputOptions {
+                overwrite: false,
+                replace_source: true,
+            };
+            let swap = || {
+                crate::fault::point("after-backup").map_err(|e| OutputError::Io {
+                    op: "continue after the backup",
+                    path: backup.path.clone(),
+                    source: e,
+                })?;
+                verified(source, opts)
+            };
+            match swap() {
+                Ok((b, (), written)) => Ok(outcome(b, Some(written), Some(backup))),
+                Err(e) => Err(super::failed_swap(e.into(), file, backup)),
+            }
+        }
+    }
 }
 
 /// The database kind, from the first tree whose root can be read.
@@ -471,6 +532,27 @@ fn verify(
     sink.finish()
         .and_then(CompareSink::finish)
         .map_err(OutputError::VerifyOther)
+}
+
+/// The repaired file in memory, without the lease: the merge written by the
+/// writer into a buffer. For fuzzing and for tests of the merge.
+pub fn repair_in_memory(db: &Db<'_>) -> Result<(Vec<u8>, Ledger), super::Error> {
+    let trees = db.trees();
+    let level = Level::root(identify(&trees));
+    let wopts = WriterOptions::copy_of(db)?;
+    let w = BoltWriter::new(std::io::Cursor::new(Vec::new()), wopts).map_err(write_error)?;
+    let mut sink = WriterSink(w);
+    let ledger = merge::merge(&trees, level, &mut sink).map_err(write_error)?;
+    let WriterSink(w) = sink;
+    let (cursor, _) = w.finish().map_err(write_error)?;
+    Ok((cursor.into_inner(), ledger))
+}
+
+fn write_error(source: crate::bolt::writer::WriteError) -> super::Error {
+    super::Error::Write(OutputError::Write {
+        path: PathBuf::from("(memory)"),
+        source,
+    })
 }
 
 /// A dry run's counterpart of the writer: counts what would be written.
