@@ -15,6 +15,7 @@ mod distribution;
 mod docs_operations;
 mod fault_feature;
 mod golden;
+mod history_fixtures;
 mod huge;
 mod images_root;
 mod install_select;
