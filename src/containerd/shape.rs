@@ -52,17 +52,19 @@ impl RecordKind {
         }
     }
 
-    /// Whether containerd writes `createdat` with every record of the kind.
-    pub fn has_createdat(self) -> bool {
-        matches!(
-            self,
-            RecordKind::Image
-                | RecordKind::Container
-                | RecordKind::Content
-                | RecordKind::Snapshot
-                | RecordKind::Lease
-                | RecordKind::Sandbox
-        )
+    /// The keys containerd writes with every record of the kind: a record
+    /// whose root page holds the whole record (a leaf) and lacks one is a page
+    /// in the wrong place. (Images always have a `target`, containers a
+    /// `runtime`, content blobs a `size`, snapshots the backend `name`.)
+    pub fn required_keys(self) -> &'static [&'static [u8]] {
+        match self {
+            RecordKind::Image => &[b"createdat", b"target"],
+            RecordKind::Container => &[b"createdat", b"runtime"],
+            RecordKind::Content => &[b"createdat", b"size"],
+            RecordKind::Snapshot => &[b"createdat", b"name"],
+            RecordKind::Lease | RecordKind::Sandbox => &[b"createdat"],
+            RecordKind::Ingest | RecordKind::NamespaceLabels | RecordKind::StorageSnapshot => &[],
+        }
     }
 
     /// Whether the record keeps `createdat`/`updatedat` (the newer of two
@@ -174,10 +176,28 @@ impl Level {
                 .map(|(k, _)| format!("it holds the plain key {}", show(k)))
         };
         match self {
-            Level::MetaRoot | Level::StorageRoot | Level::Snapshotters | Level::LegacyNamespace => {
-                plain(&[])
-            }
-            Level::MetaV1 => plain(&[b"version"]),
+            Level::MetaRoot | Level::StorageRoot => plain(&[]).or_else(|| {
+                let whole = page.root && leaf;
+                let v1 = page.keys.iter().any(|(k, b)| *b && *k == b"v1");
+                (whole && !v1).then(|| "a root bucket without v1".to_string())
+            }),
+            Level::Snapshotters => plain(&[]).or_else(|| {
+                // containerd's own bucket names are never a snapshotter's: a
+                // page holding them is another bucket's (`blob`/`ingests` are
+                // a content bucket's).
+                page.keys
+                    .iter()
+                    .find(|(k, _)| NAMESPACE_BUCKETS.contains(k) || *k == b"blob" || *k == b"ingests")
+                    .map(|(k, _)| format!("{} is not a snapshotter's name", show(k)))
+            }),
+            Level::LegacyNamespace => plain(&[]),
+            Level::MetaV1 => plain(&[b"version"]).or_else(|| {
+                let whole = page.root && leaf;
+                let version = page.keys.iter().any(|(k, b)| !b && *k == b"version");
+                let namespaces = page.keys.iter().any(|(_, b)| *b);
+                (whole && namespaces && !version)
+                    .then(|| "namespaces without v1/version (containerd writes it first)".to_string())
+            }),
             Level::Namespace => plain(&[]).or_else(|| {
                 let known = page
                     .keys
@@ -208,13 +228,16 @@ impl Level {
             Level::Records(_) => plain(&[]),
             Level::Record(kind) => {
                 let whole = page.root && leaf;
-                let created = page.keys.iter().any(|(k, b)| !b && *k == b"createdat");
-                (whole && kind.has_createdat() && !created).then(|| {
-                    format!(
-                        "{} record without createdat (containerd writes it with every one)",
-                        kind.name()
-                    )
-                })
+                kind.required_keys()
+                    .iter()
+                    .find(|want| whole && !page.keys.iter().any(|(k, _)| k == *want))
+                    .map(|want| {
+                        format!(
+                            "{} record without {} (containerd writes it with every one)",
+                            kind.name(),
+                            show(want)
+                        )
+                    })
             }
             Level::Other => None,
         }

@@ -40,13 +40,13 @@ const DBS: [(&str, &str, &str); 3] = [
 
 const BLOBS_IN_ROOT: &str = "root/io.containerd.content.v1.content/blobs/sha256/";
 
-struct Release {
-    name: String,
-    dir: PathBuf,
-    manifest: Value,
+pub(super) struct Release {
+    pub(super) name: String,
+    pub(super) dir: PathBuf,
+    pub(super) manifest: Value,
 }
 
-fn releases() -> Vec<Release> {
+pub(super) fn releases() -> Vec<Release> {
     let dir = fixtures_dir().join("history");
     let mut v: Vec<Release> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -89,7 +89,7 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 /// them (a process per file costs more than the rest of the test): its output
 /// is the files' contents one after the other, cut at the manifest's sizes
 /// (which `check_db` then confirms with the SHA-256).
-fn gunzip_release(rel: &Release) -> BTreeMap<PathBuf, Vec<u8>> {
+pub(super) fn gunzip_release(rel: &Release) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = Vec::new();
     for st in rel.manifest["states"].as_array().unwrap() {
         let dir = rel.dir.join(st["name"].as_str().unwrap());
