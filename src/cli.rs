@@ -233,14 +233,12 @@ pub struct CompactArgs {
     pub format: Format,
 }
 
-/// `ctrdb repair`.
+/// Where a writing command (`dedup`, `repair`) writes: nowhere (a dry run), a
+/// new file, or the database itself.
 #[derive(Debug, Args)]
-pub struct RepairArgs {
-    #[command(flatten)]
-    pub input: InputArgs,
-
-    /// Write the repaired copy to OUT (verified before it is put in place; the
-    /// input is never touched).
+pub struct WriteArgs {
+    /// Write the new file to OUT (verified before it is put in place; the input
+    /// is never touched).
     #[arg(long, short = 'o', value_name = "OUT", conflicts_with = "in_place")]
     pub output: Option<PathBuf>,
 
@@ -249,8 +247,8 @@ pub struct RepairArgs {
     pub force: bool,
 
     /// Replace the database itself (containerd must be stopped): exclusive lock,
-    /// timestamped backup of the damaged file next to it, verified new file,
-    /// atomic rename. An undamaged database is left as it is.
+    /// timestamped backup next to it, verified new file, atomic rename; a
+    /// database with nothing to change is left as it is.
     #[arg(long, conflicts_with = "no_lock")]
     pub in_place: bool,
 
@@ -258,6 +256,16 @@ pub struct RepairArgs {
     /// refused if it exists.
     #[arg(long, value_name = "PATH", requires = "in_place")]
     pub backup: Option<PathBuf>,
+}
+
+/// `ctrdb repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -320,24 +328,8 @@ pub struct DedupArgs {
     #[arg(short = 'n', long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
 
-    /// Write the cleaned copy to OUT (verified before it is put in place; the
-    /// input is never touched).
-    #[arg(long, short = 'o', value_name = "OUT", conflicts_with = "in_place")]
-    pub output: Option<PathBuf>,
-
-    /// Replace OUT if it exists.
-    #[arg(long, requires = "output")]
-    pub force: bool,
-
-    /// Replace the database itself (containerd must be stopped): exclusive lock,
-    /// timestamped backup next to it, verified new file, atomic rename.
-    #[arg(long, conflicts_with = "no_lock")]
-    pub in_place: bool,
-
-    /// Where --in-place puts the backup [default: DB.ctrdb-backup-<UTC time>];
-    /// refused if it exists.
-    #[arg(long, value_name = "PATH", requires = "in_place")]
-    pub backup: Option<PathBuf>,
+    #[command(flatten)]
+    pub write: WriteArgs,
 
     /// Confirm a plan that drops tags (needed to write with --policy one-per-digest).
     #[arg(long)]

@@ -1,7 +1,6 @@
 //! `ctrdb dedup`: the arguments into an [`ops::dedup::Job`], the run, its
 //! report, and the exit status (a refusal is an error: exit 2).
 
-use std::fs;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -10,9 +9,8 @@ use super::{
     ExitStatus, Input,
 };
 use crate::analysis::dedup::PlanOptions;
-use crate::bolt::LockMode;
 use crate::cli::DedupArgs;
-use crate::ops::dedup::{self as op, Job, Mode, Outcome, Refusal};
+use crate::ops::dedup::{self as op, Job, Outcome, Refusal};
 use crate::report::dedup::{self as report, Request, DESCRIBED};
 use crate::report::InputInfo;
 
@@ -25,24 +23,7 @@ pub(super) fn run(
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     let mut input = Input::from_args(&a.input, err)?;
-    let mode = if a.in_place {
-        input.lock = LockMode::Exclusive;
-        // Work next to the real file: a symlinked meta.db stays a link to the
-        // repaired file, and the backup and temporary file share its filesystem.
-        if let Ok(real) = fs::canonicalize(&input.path) {
-            input.path = real;
-        }
-        Mode::InPlace {
-            backup: a.backup.clone(),
-        }
-    } else if let Some(target) = &a.output {
-        Mode::Output {
-            target: target.clone(),
-            overwrite: a.force,
-        }
-    } else {
-        Mode::DryRun
-    };
+    let mode = input.write_mode(&a.write);
     let layout = a.format.document_layout();
     let json = layout.is_some();
     let hash = hash_wanted(&a.input, json)?;

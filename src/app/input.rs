@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use super::{AppError, ExitStatus};
 use crate::bolt;
-use crate::cli::InputArgs;
+use crate::cli::{InputArgs, WriteArgs};
 use crate::containerd::roots::{self, Discovery, Installation, DB_UNDER_ROOT};
 use crate::containerd::MetaDb;
+use crate::ops::Mode;
 
 use crate::report::{self, InputInfo};
 
@@ -93,6 +94,30 @@ impl Input {
         let input = Input::from_args(a, err)?;
         let file = input.open()?;
         Ok((input, file))
+    }
+
+    /// What a writing command writes, from `--output OUT [--force]` or
+    /// `--in-place [--backup PATH]`. In place, the file is to be locked
+    /// exclusively and worked on at its real path: a symlinked meta.db stays
+    /// a link to the new file, and the backup and the temporary file share
+    /// its filesystem.
+    pub fn write_mode(&mut self, w: &WriteArgs) -> Mode {
+        if w.in_place {
+            self.lock = bolt::LockMode::Exclusive;
+            if let Ok(real) = std::fs::canonicalize(&self.path) {
+                self.path = real;
+            }
+            return Mode::InPlace {
+                backup: w.backup.clone(),
+            };
+        }
+        match &w.output {
+            Some(target) => Mode::Output {
+                target: target.clone(),
+                overwrite: w.force,
+            },
+            None => Mode::DryRun,
+        }
     }
 
     /// The report's record of this input, with its SHA-256 if it was computed.

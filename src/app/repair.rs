@@ -1,13 +1,11 @@
 //! `ctrdb repair`: a damaged database written afresh with every record that
 //! can be read whole ([`ops::repair`]).
 
-use std::fs;
 use std::io::Write;
 
 use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
-use crate::bolt::LockMode;
 use crate::cli::RepairArgs;
-use crate::ops::repair::{self, Mode};
+use crate::ops::repair;
 use crate::report::{self, InputInfo};
 
 pub(super) fn run(
@@ -16,24 +14,7 @@ pub(super) fn run(
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     let mut input = Input::from_args(&a.input, err)?;
-    let mode = if a.in_place {
-        input.lock = LockMode::Exclusive;
-        // Work next to the real file: a symlinked meta.db stays a link to the
-        // repaired file, and the backup and temporary file share its filesystem.
-        if let Ok(real) = fs::canonicalize(&input.path) {
-            input.path = real;
-        }
-        Mode::InPlace {
-            backup: a.backup.clone(),
-        }
-    } else if let Some(target) = &a.output {
-        Mode::Output {
-            target: target.clone(),
-            overwrite: a.force,
-        }
-    } else {
-        Mode::DryRun
-    };
+    let mode = input.write_mode(&a.write);
     let layout = a.format.document_layout();
     let hash = hash_wanted(&a.input, layout.is_some())?;
     // Held until the end of the run: for --in-place, an exclusive lock.

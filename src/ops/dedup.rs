@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use super::copy::{self, Copied};
+pub use super::Mode;
 use super::{default_backup_path, failed_swap, Error};
 use crate::analysis::dedup::{self, Plan, PlanOptions};
 use crate::analysis::gc::Impact;
@@ -29,33 +30,6 @@ use crate::bolt::{Db, DbFile};
 use crate::bytes::Bytes;
 use crate::containerd::MetaDb;
 use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions};
-
-/// What the run writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// Nothing: the plan and its GC impact only.
-    DryRun,
-    /// A cleaned copy at `target`; `overwrite` allows replacing a file there.
-    Output {
-        /// Where the copy goes.
-        target: PathBuf,
-        /// Replace an existing file at `target`.
-        overwrite: bool,
-    },
-    /// The database itself, after a backup (at `backup`, or beside the database
-    /// with a UTC time stamp). The file must be open under an exclusive lock.
-    InPlace {
-        /// Where the backup goes.
-        backup: Option<PathBuf>,
-    },
-}
-
-impl Mode {
-    /// Whether the run writes a file.
-    pub fn writes(&self) -> bool {
-        *self != Mode::DryRun
-    }
-}
 
 /// A dedup run.
 #[derive(Debug, Clone)]

@@ -18,6 +18,34 @@ use crate::containerd::SchemaFinding;
 use crate::fsio::atomic::{Backup, OutputError};
 use crate::time::Civil;
 
+/// What a writing operation (`dedup`, `repair`) writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing: the report of what it would do.
+    DryRun,
+    /// A new file at `target`; `overwrite` allows replacing a file there.
+    Output {
+        /// Where the copy goes.
+        target: PathBuf,
+        /// Replace an existing file at `target`.
+        overwrite: bool,
+    },
+    /// The database itself, after a backup (at `backup`, or beside the database
+    /// with a UTC time stamp). The file must be open under an exclusive lock;
+    /// when there is nothing to change, it is left as it is.
+    InPlace {
+        /// Where the backup goes.
+        backup: Option<PathBuf>,
+    },
+}
+
+impl Mode {
+    /// Whether the run writes a file.
+    pub fn writes(&self) -> bool {
+        *self != Mode::DryRun
+    }
+}
+
 /// Errors of an operation.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

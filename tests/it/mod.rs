@@ -32,6 +32,7 @@ mod output_contract;
 mod readonly;
 pub mod rel_common;
 mod repair;
+mod repair_common;
 mod repair_history;
 mod report_format;
 mod schema_findings;

@@ -12,75 +12,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::common::*;
+use super::repair_common::*;
 use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::Db;
-
-/// `ctrdb repair`'s lease id prefix, hex-encoded as dump lines show it.
-fn lease_hex() -> String {
-    hex(b"ctrdb-repair-")
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Go bbolt's dump of `db` as `B`/`K` lines, or `None` if Go's check or its
-/// dump fails on it.
-fn go_lines(bin: &Path, db: &Path) -> Option<BTreeSet<String>> {
-    // Go's bbolt may loop or allocate gigabytes on a damaged file: a check
-    // that takes longer than this is a failed one.
-    // Its files here are at most 1 MiB: 1 GiB of address space is plenty for
-    // a good one, and a bad one fails at its first huge allocation.
-    if !go_check_passes_within(bin, db, std::time::Duration::from_secs(3), 1 << 30) {
-        return None;
-    }
-    let o = Command::new(bin.join("dumpdb"))
-        .arg("-lines")
-        .arg(db)
-        .output()
-        .expect("run dumpdb -lines");
-    // Go's check passes some damaged files that its reads then fail on.
-    if !o.status.success() {
-        return None;
-    }
-    Some(
-        String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("B ") || l.starts_with("K "))
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-/// `data` with its newest meta page invalidated (its magic zeroed): what a
-/// bbolt user's `surgery revert-meta-page` leaves Go to read.
-fn reverted(data: &[u8]) -> Option<Vec<u8>> {
-    let db = Db::parse(data).ok()?;
-    let ps = db.page_size();
-    let used = db.selection().used;
-    let mut out = data.to_vec();
-    out.get_mut(used * ps + 16..used * ps + 20)?.fill(0);
-    Some(out)
-}
-
-/// Whether a dump line is under a repair lease.
-/// How many keys (`K` lines: bbolt counts keys with values, not buckets) of
-/// `lines` `newer` holds.
-fn keys_in(lines: &BTreeSet<String>, newer: &BTreeSet<String>) -> usize {
-    lines
-        .intersection(newer)
-        .filter(|l| l.starts_with("K "))
-        .count()
-}
-
-fn in_repair_lease(line: &str) -> bool {
-    let leases = format!("/{}/{}", hex(b"leases"), lease_hex());
-    line.contains(&leases)
-}
 
 /// Every how many tree pages one is damaged.
 const PAGE_STEP: usize = 9;
@@ -238,19 +174,13 @@ fn repair_each(go: &Path, name: &str, fixture: &Path) -> (usize, usize, usize) {
             );
         }
         let ours = keys_in(&lines, &newer);
-        let baseline = match go_lines(go, &input) {
-            Some(kept) => keys_in(&kept, &newer),
-            None => {
-                let rev = tmp.path().join("reverted.db");
-                match reverted(&d.bytes) {
-                    Some(r) => {
-                        std::fs::write(&rev, r).unwrap();
-                        go_lines(go, &rev).map_or(0, |l| keys_in(&l, &newer))
-                    }
-                    None => 0,
-                }
-            }
-        };
+        let baseline = baseline(
+            go,
+            &input,
+            &d.bytes,
+            &newer,
+            &tmp.path().join("reverted.db"),
+        );
         assert!(
             ours >= baseline,
             "{}: the repaired copy holds {ours} of the newer state's keys, a bbolt user gets {baseline}",

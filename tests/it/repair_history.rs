@@ -17,63 +17,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use super::common::*;
 use super::history_fixtures::{gunzip_release, releases, Release};
+use super::repair_common::*;
 use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::Db;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Go's dump as `B`/`K` lines, or `None` when Go's check or dump fails.
-fn go_lines(bin: &Path, db: &Path) -> Option<BTreeSet<String>> {
-    if !go_check_passes_within(bin, db, Duration::from_secs(3), 1 << 30) {
-        return None;
-    }
-    let o = Command::new(bin.join("dumpdb"))
-        .arg("-lines")
-        .arg(db)
-        .output()
-        .expect("run dumpdb -lines");
-    if !o.status.success() {
-        return None;
-    }
-    Some(
-        String::from_utf8(o.stdout)
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("B ") || l.starts_with("K "))
-            .map(str::to_string)
-            .collect(),
-    )
-}
-
-/// `data` with its newest meta page invalidated: what reverting leaves.
-fn reverted(data: &[u8]) -> Option<Vec<u8>> {
-    let db = Db::parse(data).ok()?;
-    let ps = db.page_size();
-    let used = db.selection().used;
-    let mut out = data.to_vec();
-    out.get_mut(used * ps + 16..used * ps + 20)?.fill(0);
-    Some(out)
-}
-
-/// How many keys (`K` lines: bbolt counts keys with values, not buckets) of
-/// `lines` `newer` holds.
-fn keys_in(lines: &BTreeSet<String>, newer: &BTreeSet<String>) -> usize {
-    lines
-        .intersection(newer)
-        .filter(|l| l.starts_with("K "))
-        .count()
-}
-
-fn in_repair_lease(line: &str) -> bool {
-    line.contains(&format!("/{}/{}", hex(b"leases"), hex(b"ctrdb-repair-")))
-}
 
 /// The damage kinds, in the order they are reported.
 const KINDS: [&str; 9] = [
@@ -266,14 +215,7 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
                 );
             }
             let ours = keys_in(&lines, &newer);
-            let baseline = match go_lines(go, &input) {
-                Some(kept) => keys_in(&kept, &newer),
-                None => reverted(&bytes).map_or(0, |r| {
-                    let rev = tmp.path().join("reverted.db");
-                    std::fs::write(&rev, r).unwrap();
-                    go_lines(go, &rev).map_or(0, |l| keys_in(&l, &newer))
-                }),
-            };
+            let baseline = baseline(go, &input, &bytes, &newer, &tmp.path().join("reverted.db"));
             assert!(
                 ours >= baseline,
                 "{what}: the repaired copy holds {ours} of the newer state's keys, bbolt {baseline}"

@@ -264,6 +264,22 @@ impl<'a> Other<'a> {
     }
 }
 
+/// One key's entries: the newest tree's, the other tree's of the same key,
+/// and — when only the other tree has it — the damage of the newest tree's
+/// hole it lies in.
+#[derive(Debug, Clone, Copy)]
+struct Pair<'a, 'h> {
+    newest: Option<Entry<'a>>,
+    other: Option<Entry<'a>>,
+    hole: Option<&'h Corruption>,
+}
+
+impl<'a> Pair<'a, '_> {
+    fn key(&self) -> Option<&'a [u8]> {
+        self.newest.as_ref().or(self.other.as_ref()).map(|e| e.key)
+    }
+}
+
 /// A record read from one tree: its events, the damage inside it, its `updatedat`.
 #[derive(Debug, Default)]
 struct RecordRead<'a> {
@@ -344,7 +360,12 @@ impl Merger {
                 None => break,
                 Some(Item::Entry(ea)) => {
                     let eb = other.take_at(ea.key, b.as_deref_mut(), &mut self.ledger.other_damage);
-                    self.entry(a, b.as_deref_mut(), level, Some(ea), eb, None, sink)?;
+                    let pair = Pair {
+                        newest: Some(ea),
+                        other: eb,
+                        hole: None,
+                    };
+                    self.entry(a, b.as_deref_mut(), level, pair, sink)?;
                 }
                 Some(Item::Hole(mut ha)) => {
                     ha.cause = ha.cause.in_bucket(&self.bucket_path());
@@ -360,15 +381,12 @@ impl Merger {
                     {
                         match item {
                             Item::Entry(eb) => {
-                                self.entry(
-                                    a,
-                                    b.as_deref_mut(),
-                                    level,
-                                    None,
-                                    Some(eb),
-                                    Some(&ha.cause),
-                                    sink,
-                                )?;
+                                let pair = Pair {
+                                    newest: None,
+                                    other: Some(eb),
+                                    hole: Some(&ha.cause),
+                                };
+                                self.entry(a, b.as_deref_mut(), level, pair, sink)?;
                             }
                             Item::Hole(hb) => {
                                 self.ledger.other_damage.push(hb.cause.clone());
@@ -416,28 +434,24 @@ impl Merger {
         });
     }
 
-    /// One key of the output: from the newest tree (`ea`), paired with the
-    /// other tree's entry of the same key (`eb`); or, when `ea` is `None`, the
-    /// other tree's entry in a hole whose damage is `hole`.
-    #[allow(clippy::too_many_arguments)]
+    /// One key of the output, from its [`Pair`].
     fn entry<'a, S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         b: Option<&mut Side<'a>>,
         level: Level,
-        ea: Option<Entry<'a>>,
-        eb: Option<Entry<'a>>,
-        hole: Option<&Corruption>,
+        pair: Pair<'a, '_>,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let Some(key) = ea.as_ref().or(eb.as_ref()).map(|e| e.key) else {
+        let Some(key) = pair.key() else {
             return Ok(());
         };
+        let hole = pair.hole;
         let child = match level.child(key) {
-            Child::Record(kind) => return self.record(a, b, kind, ea, eb, hole, sink),
+            Child::Record(kind) => return self.record(a, b, kind, pair, sink),
             Child::Level(l) => l,
         };
-        match (ea.map(|e| e.kind), eb.map(|e| e.kind)) {
+        match (pair.newest.map(|e| e.kind), pair.other.map(|e| e.kind)) {
             (Some(EntryKind::Value(v)), _) => sink.put(key, v),
             (Some(EntryKind::Bucket(x)), other) => {
                 let y = other.and_then(|k| match k {
@@ -515,20 +529,18 @@ impl Merger {
 
     /// A record: the newest tree's if whole (unless the other's whole version
     /// is newer), else the other's if whole, else lost.
-    #[allow(clippy::too_many_arguments)]
     fn record<'a, S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         b: Option<&mut Side<'a>>,
         kind: RecordKind,
-        ea: Option<Entry<'a>>,
-        eb: Option<Entry<'a>>,
-        hole: Option<&Corruption>,
+        pair: Pair<'a, '_>,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let Some(key) = ea.as_ref().or(eb.as_ref()).map(|e| e.key) else {
+        let Some(key) = pair.key() else {
             return Ok(());
         };
+        let (ea, eb, hole) = (pair.newest, pair.other, pair.hole);
         let same = match (&ea, &eb) {
             (Some(x), Some(y)) => same_entry(x, y),
             _ => false,

@@ -39,26 +39,7 @@ pub const LEASE_LABEL: &str = "ctrdb.repair/reason";
 /// The repair lease's id prefix; the id ends with the UTC time of the repair.
 pub const LEASE_PREFIX: &str = "ctrdb-repair-";
 
-/// What a repair writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// Nothing: what would be recovered and lost.
-    DryRun,
-    /// A repaired copy at `target`; `overwrite` allows replacing a file there.
-    Output {
-        /// Where the copy goes.
-        target: PathBuf,
-        /// Replace an existing file at `target`.
-        overwrite: bool,
-    },
-    /// The database itself, after a backup (at `backup`, or beside the database
-    /// with a UTC time stamp). The file must be open under an exclusive lock.
-    /// An undamaged database is left as it is.
-    InPlace {
-        /// Where the backup goes.
-        backup: Option<PathBuf>,
-    },
-}
+pub use super::Mode;
 
 /// The kinds of records containerd's GC deletes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
