@@ -239,7 +239,7 @@ pub(super) fn tell_damage(
     };
     writeln!(
         err,
-        "ctrdb: warning: '{}' is damaged, so this result misses what the damage hides: {}{more}; 'ctrdb check' lists every problem",
+        "ctrdb: warning: '{}' is damaged, so this result misses what the damage hides: {}{more}; 'ctrdb check' lists every problem, 'ctrdb repair' rebuilds the file",
         path.display(),
         first.describe(),
     )

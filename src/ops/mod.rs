@@ -59,7 +59,7 @@ pub enum Error {
     /// The tree is damaged, so a GC prediction made on it would be wrong (what
     /// the damage hides would count as unreferenced): nothing was planned or
     /// written. `findings` holds the damage, the first one first.
-    #[error("the database is damaged ({}{}); its GC predictions would be wrong, so nothing was planned or written ('ctrdb check' lists the damage)", .findings.first().map(describe_damage).unwrap_or_default(), more(.findings.len()))]
+    #[error("the database is damaged ({}{}); its GC predictions would be wrong, so nothing was planned or written ('ctrdb check' lists the damage; 'ctrdb repair' rebuilds the file — repair it first)", .findings.first().map(describe_damage).unwrap_or_default(), more(.findings.len()))]
     Damaged {
         /// The structural findings of the decode.
         findings: Vec<SchemaFinding>,

@@ -250,10 +250,10 @@ fn body(db: &Path, o: &Outcome) -> Body {
                     }),
                 ),
             };
-            let ns = id
-                .as_ref()
-                .and_then(|i| i.namespace.clone())
-                .or_else(|| identity(&l.path, b"", None).namespace);
+            let ns = match &id {
+                Some(i) => i.namespace.clone(),
+                None => identity(&l.path, b"", l.kind).namespace,
+            };
             LostOut {
                 namespace: ns.map(ByteStr),
                 kind: kind_name(l.kind),

@@ -34,6 +34,7 @@ pub mod rel_common;
 mod repair;
 mod repair_common;
 mod repair_history;
+mod repair_live;
 mod report_format;
 mod schema_findings;
 mod schema_golden;
