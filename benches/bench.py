@@ -80,6 +80,38 @@ def run_once(cmd, env=None):
     return wall, ru.ru_maxrss * 1024, heap
 
 
+def damaged_copy(name, db):
+    """A copy of `db` with one leaf page of its tree zeroed: the input of the
+    repair rows. Leaf pages are tried from the middle of the file until
+    `ctrdb check --fail-on error` finds the damage (a free page's would not
+    count)."""
+    path = os.path.join(DATA, f"{name}.leaf-damaged.db")
+    if os.path.exists(path):
+        return path
+    tmp = path + ".tmp"
+    shutil.copyfile(db, tmp)
+    ps = 4096
+    pages = os.path.getsize(tmp) // ps
+    with open(tmp, "r+b") as f:
+        for i in list(range(pages // 2, pages)) + list(range(2, pages // 2)):
+            f.seek(i * ps)
+            head = f.read(16)
+            if int.from_bytes(head[0:8], "little") != i or int.from_bytes(head[8:10], "little") != 0x02:
+                continue
+            f.seek(i * ps)
+            page = f.read(ps)
+            f.seek(i * ps)
+            f.write(bytes(ps))
+            f.flush()
+            if subprocess.run([CTRDB, "check", "--fail-on", "error", tmp], stdout=DEVNULL_W, stderr=subprocess.DEVNULL).returncode == 1:
+                print(f"+ {name}: leaf page {i} zeroed for the repair rows", file=sys.stderr)
+                break
+            f.seek(i * ps)
+            f.write(page)
+    os.rename(tmp, path)
+    return path
+
+
 def contenders(db, out, shm_out):
     """(name, command, file it writes). `shm_out` is on tmpfs (None if there is
     none): there fsync is free, so those rows are the writers' compute alone."""
@@ -99,6 +131,12 @@ def contenders(db, out, shm_out):
         ("ctrdb compact --output", [CTRDB, "compact", db, "--output", out, "--force"], out),
         ("ctrdb dedup --output", [CTRDB, "dedup", db, "--output", out, "--force"], out),
     ]
+    if DAMAGED.get(db):
+        bad = DAMAGED[db]
+        rows += [
+            ("ctrdb repair (dry run, one leaf zeroed)", [CTRDB, "repair", bad], None),
+            ("ctrdb repair --output (one leaf zeroed)", [CTRDB, "repair", bad, "--output", out, "--force"], out),
+        ]
     if shm_out:
         rows += [
             ("cp (tmpfs)", ["cp", db, shm_out], shm_out),
@@ -107,6 +145,10 @@ def contenders(db, out, shm_out):
             ("ctrdb dedup --output (tmpfs)", [CTRDB, "dedup", db, "--output", shm_out, "--force"], shm_out),
         ]
     return rows
+
+
+# dataset path -> its copy with one leaf zeroed (the repair rows' input)
+DAMAGED = {}
 
 
 def supported(cmd):
@@ -183,6 +225,7 @@ def bench(name, rounds):
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 3 * os.path.getsize(db) else None
     shm_out = os.path.join(shm, f"ctrdb-bench-{name}.out.db") if shm else None
     size = os.path.getsize(db)
+    DAMAGED[db] = damaged_copy(name, db)
     settle(db)
     thp0 = thp_file_mapped()
     items = [(n, c, o) for n, c, o in contenders(db, out, shm_out) if supported(c)]
@@ -194,7 +237,7 @@ def bench(name, rounds):
             # round the file sits unread for seconds at a time, and this VM pages
             # out idle memory (DAMON); what a mapped reader faults back in then
             # comes in small folios, which costs it more than it costs `cat`.
-            settle(db)
+            settle(DAMAGED[db] if DAMAGED.get(db) in c else db)
             res = run_once(c, env)
             if o and os.path.exists(o):
                 os.remove(o)
