@@ -82,6 +82,31 @@ impl DbFile {
             _ => File::open(path),
         }
         .map_err(io("cannot open"))?;
+        DbFile::locked(file, path, lock)
+    }
+
+    /// A file this process has just written (a new file under a temporary
+    /// name, or an unnamed one), read back through a second handle under a
+    /// shared lock: mapped, so a file as large as the input costs no heap.
+    /// `path` names it in errors.
+    pub fn reopen(file: &File, path: &Path) -> Result<DbFile> {
+        let handle = file.try_clone().map_err(|cause| Error::Io {
+            op: "cannot reopen",
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        DbFile::locked(handle, path, LockMode::Shared)
+    }
+
+    /// Locks the open `file` as `lock` says (never waiting) and maps or reads it.
+    fn locked(file: File, path: &Path, lock: LockMode) -> Result<DbFile> {
+        let io = |op: &'static str| {
+            move |cause| Error::Io {
+                op,
+                path: path.to_path_buf(),
+                cause,
+            }
+        };
         let locked = match lock {
             LockMode::Shared => file.try_lock_shared(),
             LockMode::Exclusive => file.try_lock(),

@@ -15,7 +15,7 @@ mod sinks;
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -398,16 +398,13 @@ impl Job<'_, '_> {
 
 /// What containerd's GC would delete from the file just written into `f`.
 fn model_gc(f: &File, path: &Path, rules: GcRules, now: SystemTime) -> Result<GcSet, OutputError> {
-    let mut bytes = Vec::new();
-    let mut r = f;
-    r.seek(SeekFrom::Start(0))
-        .and_then(|_| r.read_to_end(&mut bytes))
-        .map_err(|source| OutputError::Io {
-            op: "read back the new file for",
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let db = Db::parse(&bytes).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
+    let written = DbFile::reopen(f, path).map_err(|source| OutputError::ReadBack {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let db = written
+        .db()
+        .map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     let meta = MetaDb::decode_records(&db);
     Ok(gc_set(&collectable(&meta, &GcOptions { now, rules })))
 }
