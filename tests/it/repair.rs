@@ -120,10 +120,10 @@ fn repair_each(go: &Path, name: &str, fixture: &Path) -> (usize, usize, usize) {
     let tmp = tempfile::tempdir().unwrap();
     let (mut ours_total, mut baseline_total, mut files) = (0usize, 0usize, 0usize);
     let data = std::fs::read(fixture).unwrap();
-    let newer = go_lines(go, fixture).expect("Go reads the fixture");
+    let newer = go_lines_of_good(go, fixture).expect("Go reads the fixture");
     let older_path = tmp.path().join(format!("{name}-older.db"));
     std::fs::write(&older_path, reverted(&data).unwrap()).unwrap();
-    let older = go_lines(go, &older_path).expect("Go reads the older state");
+    let older = go_lines_of_good(go, &older_path).expect("Go reads the older state");
     let real: BTreeSet<&String> = newer.iter().chain(&older).collect();
     for d in damaged(name, fixture) {
         let input = tmp.path().join("damaged.db");
@@ -164,7 +164,7 @@ fn repair_each(go: &Path, name: &str, fixture: &Path) -> (usize, usize, usize) {
             d.what,
             String::from_utf8_lossy(&check.stdout)
         );
-        let lines = go_lines(go, &out)
+        let lines = go_lines_of_good(go, &out)
             .unwrap_or_else(|| panic!("{}: Go's tx.Check fails on the repaired copy", d.what));
         for l in &lines {
             assert!(

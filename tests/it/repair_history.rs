@@ -161,7 +161,7 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
     let dump = |name: &str, bytes: &[u8]| -> BTreeSet<String> {
         let p = tmp.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        go_lines(go, &p).unwrap_or_else(|| panic!("Go reads {name}"))
+        go_lines_of_good(go, &p).unwrap_or_else(|| panic!("Go reads {name}"))
     };
     for pair in states.windows(2) {
         let (prev, next) = (meta_of(&pair[0]), meta_of(&pair[1]));
@@ -206,7 +206,7 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
                 "{what}: ctrdb check on the repaired copy: {}",
                 String::from_utf8_lossy(&check.stdout)
             );
-            let lines = go_lines(go, &out)
+            let lines = go_lines_of_good(go, &out)
                 .unwrap_or_else(|| panic!("{what}: Go's tx.Check fails on the repaired copy"));
             for l in &lines {
                 assert!(
