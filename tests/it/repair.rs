@@ -346,19 +346,7 @@ fn a_lost_leaf_is_reported_by_record_and_its_references_are_leased() {
         .into_iter()
         .find(|(n, _)| n.contains("2.1.9"))
         .expect("the 2.1.9 fixture");
-    let data = std::fs::read(&fixture).unwrap();
-    let db = Db::parse(&data).unwrap();
-    let ps = db.page_size();
-    let images = tree_pages(&db)
-        .into_iter()
-        .find(|p| {
-            p.kind == PageKind::Leaf
-                && p.bucket == [b"v1".to_vec(), b"k8s.io".to_vec(), b"images".to_vec()]
-        })
-        .expect("k8s.io's images leaf");
-    let mut z = data.clone();
-    let at = images.id as usize * ps;
-    z[at..at + ps].fill(0);
+    let (z, images_leaf) = k8s_images_leaf_zeroed(&std::fs::read(&fixture).unwrap());
     let input = tmp.path().join("meta.db");
     std::fs::write(&input, &z).unwrap();
 
@@ -369,11 +357,11 @@ fn a_lost_leaf_is_reported_by_record_and_its_references_are_leased() {
     assert!(doc.dry_run && doc.damaged && doc.output.is_none());
     assert_eq!(doc.trees.len(), 2);
     assert_eq!(doc.trees[0].role, "newest");
-    assert!(doc.damage.iter().any(|f| f.page == Some(images.id)));
+    assert!(doc.damage.iter().any(|f| f.page == Some(images_leaf)));
     assert!(
         doc.lost
             .iter()
-            .any(|l| l.path == "v1/k8s.io/images" && l.page == Some(images.id)),
+            .any(|l| l.path == "v1/k8s.io/images" && l.page == Some(images_leaf)),
         "{:?}",
         doc.lost
     );

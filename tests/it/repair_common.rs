@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::common::go_check_passes_within;
+use super::common::{go_check_passes_within, tree_pages};
+use ctrdb::bolt::testing::PageKind;
 use ctrdb::bolt::Db;
 
 /// Lower-case hex of `b`, as dump lines write keys.
@@ -99,4 +100,23 @@ pub fn baseline(
             go_lines(bin, scratch).map_or(0, |l| keys_in(&l, newer))
         }),
     }
+}
+
+/// `data` (a fixture) with the leaf page of `v1/k8s.io/images` zeroed — a page
+/// both meta trees share, so its image records are lost to a repair — and
+/// that page's id.
+pub fn k8s_images_leaf_zeroed(data: &[u8]) -> (Vec<u8>, u64) {
+    let db = Db::parse(data).expect("a fixture parses");
+    let ps = db.page_size();
+    let leaf = tree_pages(&db)
+        .into_iter()
+        .find(|p| {
+            p.kind == PageKind::Leaf
+                && p.bucket == [b"v1".to_vec(), b"k8s.io".to_vec(), b"images".to_vec()]
+        })
+        .expect("k8s.io's images leaf");
+    let mut out = data.to_vec();
+    let at = leaf.id as usize * ps;
+    out[at..at + ps].fill(0);
+    (out, leaf.id)
 }

@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 
 use super::common::*;
 use super::live::*;
-use ctrdb::bolt::testing::PageKind;
-use ctrdb::bolt::Db;
+use super::repair_common::k8s_images_leaf_zeroed;
 
 /// The lines of the listing's section `header` (up to the next `#` line), with
 /// the namespace they are in (`-` on disk).
@@ -52,19 +51,7 @@ fn live_repaired_copies_start_list_their_images_and_keep_every_blob() {
         let a = lc.listing();
         drop(lc);
 
-        let data = std::fs::read(&original).unwrap();
-        let db = Db::parse(&data).unwrap();
-        let ps = db.page_size();
-        let leaf = tree_pages(&db)
-            .into_iter()
-            .find(|p| {
-                p.kind == PageKind::Leaf
-                    && p.bucket == [b"v1".to_vec(), b"k8s.io".to_vec(), b"images".to_vec()]
-            })
-            .expect("k8s.io's images leaf");
-        let mut damaged = data.clone();
-        let at = leaf.id as usize * ps;
-        damaged[at..at + ps].fill(0);
+        let (damaged, _) = k8s_images_leaf_zeroed(&std::fs::read(&original).unwrap());
         let input = dir.path().join(format!("{v}-damaged.db"));
         std::fs::write(&input, &damaged).unwrap();
         let repaired = dir.path().join(format!("{v}-repaired.db"));
