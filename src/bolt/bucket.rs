@@ -166,14 +166,6 @@ impl<'a> Bucket<'a> {
             }
     }
 
-    /// The root page id (`None` for an inline bucket).
-    pub fn root_id(&self) -> Option<Pgid> {
-        match self.root {
-            BucketRoot::Page(id) => Some(id),
-            BucketRoot::Inline(..) => None,
-        }
-    }
-
     /// The geometry this bucket is read through.
     pub fn pages(&self) -> Pages<'a> {
         self.pages

@@ -54,11 +54,6 @@ impl Visited {
     pub fn for_tree(tree: &super::db::MetaTree<'_>) -> Visited {
         Visited(PageSet::for_file(&tree.pages()))
     }
-
-    /// Whether page `id` was entered.
-    pub fn contains(&self, id: Pgid) -> bool {
-        self.0.contains(id)
-    }
 }
 
 /// A key range a cursor could not read.
@@ -122,16 +117,6 @@ pub struct PageKeys<'p, 'a> {
 pub trait PageJudge {
     /// Judges a page of the bucket.
     fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String>;
-}
-
-/// Accepts every page.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AcceptAll;
-
-impl PageJudge for AcceptAll {
-    fn judge(&self, _: &PageKeys<'_, '_>) -> Option<String> {
-        None
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -267,9 +252,8 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             let c = Corruption::new(
                 CorruptKind::PageMisplaced,
                 format!("page {} does not belong here: {reason}", page.id),
-            )
-            .offset(page.file_offset);
-            return Err(if page.id != 0 { c.page(page.id) } else { c });
+            );
+            return Err(locate(&page, c, page.file_offset));
         }
         Ok(frame)
     }
@@ -299,10 +283,8 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
                 "leaf page {} says it holds {header} elements, but its elements are packed for {packed}; read as {packed}",
                 page.id
             ),
-        )
-        .offset(page.file_offset);
-        self.notes
-            .push(if page.id != 0 { c.page(page.id) } else { c });
+        );
+        self.notes.push(locate(page, c, page.file_offset));
         packed
     }
 
@@ -321,8 +303,8 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         let first = match page.leaf_element(i) {
             Ok(e) => match self.check_leaf(frame, i, &e, floor) {
                 Ok(entry) => {
-                    let note = tree::flag_finding(i, e.flags)
-                        .map(|c| self.locate(&page, c, e.elem_offset));
+                    let note =
+                        tree::flag_finding(i, e.flags).map(|c| locate(&page, c, e.elem_offset));
                     return Ok((entry, note));
                 }
                 Err(c) => c,
@@ -360,15 +342,6 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         }
     }
 
-    fn locate(&self, page: &Page<'a>, c: Corruption, offset: u64) -> Corruption {
-        let c = c.offset(offset);
-        if page.id != 0 {
-            c.page(page.id)
-        } else {
-            c
-        }
-    }
-
     /// The checks of [`Self::good_leaf`] on a decoded element.
     fn check_leaf(
         &self,
@@ -378,7 +351,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         floor: Bound<&'a [u8]>,
     ) -> Result<Entry<'a>, Corruption> {
         let page = frame.page;
-        let at = |c: Corruption| self.locate(&page, c, e.elem_offset);
+        let at = |c: Corruption| locate(&page, c, e.elem_offset);
         if e.key.is_empty() {
             return Err(at(Corruption::new(
                 CorruptKind::KeyEmpty,
@@ -618,6 +591,16 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             page,
             cause,
         })
+    }
+}
+
+/// `c` at absolute `offset`, on `page` unless it is an inline bucket's page.
+fn locate(page: &Page<'_>, c: Corruption, offset: u64) -> Corruption {
+    let c = c.offset(offset);
+    if page.id != 0 {
+        c.page(page.id)
+    } else {
+        c
     }
 }
 

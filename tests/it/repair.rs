@@ -70,6 +70,10 @@ fn damaged(name: &str, fixture: &Path) -> Vec<Damaged> {
 
 #[test]
 fn repair_of_an_undamaged_file_changes_nothing() {
+    // Go's bbolt reads both files: the comparison does not rest on our reader.
+    let Some(go) = oracle_bin(&test_name()) else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     for (name, fixture) in fixtures() {
         let dry = ctrdb_path(&["repair"], &fixture);
@@ -82,9 +86,9 @@ fn repair_of_an_undamaged_file_changes_nothing() {
             out.to_str().unwrap(),
         ]);
         assert_eq!(o.status.code(), Some(0), "{name}: {o:?}");
-        let a = ctrdb_path(&["dump", "--format", "hex"], &fixture);
-        let b = ctrdb_path(&["dump", "--format", "hex"], &out);
-        assert_eq!(a.stdout, b.stdout, "{name}: the repaired copy differs");
+        let a = go_lines_of_good(&go, &fixture).expect("Go reads the fixture");
+        let b = go_lines_of_good(&go, &out).expect("Go reads the repaired copy");
+        assert_eq!(a, b, "{name}: the repaired copy differs");
     }
 }
 

@@ -32,7 +32,7 @@ use crate::time::Civil;
 
 pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
 pub use sinks::Additions;
-use sinks::{Addition, CompareSink, Counter, Overlay, WriterSink};
+use sinks::{Addition, CompareSink, Discard, Overlay, WriterSink};
 
 /// The label the repair lease carries, with what it holds and why.
 pub const LEASE_LABEL: &str = "ctrdb.repair/reason";
@@ -224,7 +224,7 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
         Mode::DryRun | Mode::InPlace { .. } => {
             // A read of both trees first: an undamaged file needs no write,
             // and its GC is the input's.
-            let mut c = Counter::default();
+            let mut c = Discard;
             let ledger = match merge::merge(&trees, level, &mut c) {
                 Ok(l) => l,
                 Err(never) => match never {},
@@ -531,16 +531,4 @@ fn write_error(source: crate::bolt::writer::WriteError) -> super::Error {
         path: PathBuf::from("(memory)"),
         source,
     })
-}
-
-/// A dry run's counterpart of the writer: counts what would be written.
-pub fn count(db: &Db<'_>) -> (Ledger, u64) {
-    let trees = db.trees();
-    let level = Level::root(identify(&trees));
-    let mut c = Counter::default();
-    let ledger = match merge::merge(&trees, level, &mut c) {
-        Ok(l) => l,
-        Err(never) => match never {},
-    };
-    (ledger, c.keys)
 }

@@ -50,11 +50,6 @@ impl Additions {
         }
         at
     }
-
-    /// Whether nothing is added.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 type Pending<'a> = Option<Peekable<btree_map::Iter<'a, Vec<u8>, Addition>>>;
@@ -245,25 +240,18 @@ impl<'a, 'b> Sink<'a> for CompareSink<'b> {
     }
 }
 
-/// Counts buckets and keys.
+/// Takes the events and drops them: a merge run for its ledger alone.
 #[derive(Debug, Default)]
-pub(super) struct Counter {
-    /// Buckets begun.
-    pub(super) buckets: u64,
-    /// Plain keys.
-    pub(super) keys: u64,
-}
+pub(super) struct Discard;
 
-impl<'a> Sink<'a> for Counter {
+impl<'a> Sink<'a> for Discard {
     type Error = std::convert::Infallible;
 
     fn begin(&mut self, _: &'a [u8], _: u64) -> Result<(), Self::Error> {
-        self.buckets += 1;
         Ok(())
     }
 
     fn put(&mut self, _: &'a [u8], _: &'a [u8]) -> Result<(), Self::Error> {
-        self.keys += 1;
         Ok(())
     }
 
