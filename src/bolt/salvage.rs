@@ -39,7 +39,7 @@ use super::bucket::{entry_from_leaf, Bucket, BucketRoot, Entry};
 use super::bytes::u32_at;
 use super::error::{CorruptKind, Corruption, Pgid};
 use super::layout::*;
-use super::page::{Page, PageKind};
+use super::page::{Page, PageKind, Pages};
 use super::pageset::PageSet;
 use super::tree::{self, LeafElement, MAX_DEPTH};
 
@@ -54,6 +54,178 @@ impl Visited {
     pub fn for_tree(tree: &super::db::MetaTree<'_>) -> Visited {
         Visited(PageSet::for_file(&tree.pages()))
     }
+
+    /// Marks every page `tree` reaches: its branch and leaf pages and, through
+    /// bucket values, every nested bucket's. Damage ends the walk below it and
+    /// nothing else; a page already marked is not entered again (so trees that
+    /// share subtrees are walked once, and no file makes the walk loop).
+    pub fn mark_reached<'a>(&mut self, tree: &super::db::MetaTree<'a>) {
+        let pages = tree.pages();
+        let Ok(root) = tree.root() else {
+            return;
+        };
+        let mut buckets = vec![root];
+        let mut stack: Vec<(Pgid, usize)> = Vec::new();
+        while let Some(b) = buckets.pop() {
+            match b.root_ref() {
+                BucketRoot::Inline(..) => {
+                    // An inline bucket holds no page ids but its own image's.
+                    if let Ok(page) = b.root_page() {
+                        nested_buckets(&pages, &page, &mut buckets);
+                    }
+                    continue;
+                }
+                BucketRoot::Page(id) => stack.push((id, 0)),
+            }
+            while let Some((id, depth)) = stack.pop() {
+                if id < 2 || depth > MAX_DEPTH || !self.0.insert(id) {
+                    continue;
+                }
+                let Ok(page) = pages.page(id) else {
+                    continue;
+                };
+                if tree::node(&page).is_err() {
+                    continue;
+                }
+                if page.kind() == Some(PageKind::Leaf) {
+                    nested_buckets(&pages, &page, &mut buckets);
+                } else {
+                    for i in 0..usize::from(page.count) {
+                        if let Ok(e) = page.branch_element(i) {
+                            stack.push((e.child, depth + 1));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether page `id` is marked.
+    pub fn contains(&self, id: Pgid) -> bool {
+        self.0.contains(id)
+    }
+}
+
+/// The buckets a leaf's elements hold.
+fn nested_buckets<'a>(pages: &Pages<'a>, page: &Page<'a>, out: &mut Vec<Bucket<'a>>) {
+    for i in 0..usize::from(page.count) {
+        let Ok(e) = page.leaf_element(i) else {
+            continue;
+        };
+        if let Ok(Entry {
+            kind: super::bucket::EntryKind::Bucket(x),
+            ..
+        }) = entry_from_leaf(pages, &e)
+        {
+            out.push(x);
+        }
+    }
+}
+
+/// A well-formed leaf page that no tree reaches: an earlier version of a node
+/// (bbolt writes every change to a new page and leaves the old one in place
+/// until a later transaction reuses it), or a current page below a branch the
+/// damage destroyed.
+#[derive(Debug, Clone, Copy)]
+pub struct OrphanLeaf<'a> {
+    /// The page.
+    pub page: Page<'a>,
+    /// Its first key.
+    pub first: &'a [u8],
+    /// Its last key.
+    pub last: &'a [u8],
+}
+
+impl<'a> OrphanLeaf<'a> {
+    /// Its entries, in key order (every element is good: the scan admitted
+    /// only such pages).
+    pub fn entries(&self, pages: &Pages<'a>) -> Vec<Entry<'a>> {
+        (0..usize::from(self.page.count))
+            .filter_map(|i| self.page.leaf_element(i).ok())
+            .filter_map(|e| entry_from_leaf(pages, &e).ok())
+            .collect()
+    }
+
+    /// Its keys, each with whether it names a bucket, as a [`PageJudge`]
+    /// sees them.
+    pub fn keys(&self) -> Vec<(&'a [u8], bool)> {
+        (0..usize::from(self.page.count))
+            .filter_map(|i| self.page.leaf_element(i).ok())
+            .map(|e| (e.key, e.is_bucket()))
+            .collect()
+    }
+}
+
+/// What [`orphan_leaves`] looked at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrphanScan {
+    /// Pages read (those no tree reaches, below the high-water mark).
+    pub pages_read: u64,
+    /// Of them, well-formed leaves.
+    pub leaves: u64,
+}
+
+/// The well-formed leaf pages of `pages` (below its high-water mark) that
+/// `reached` does not hold, in page order. A page is well formed when its
+/// header names its own id and exactly the leaf flag, it has elements, and
+/// every element is good: inside the page, a non-empty key above the one
+/// before it, known flags, a bucket value that decodes. Each page is read
+/// once; an admitted leaf's overflow pages are skipped.
+pub fn orphan_leaves<'a>(
+    pages: &Pages<'a>,
+    reached: &Visited,
+) -> (Vec<OrphanLeaf<'a>>, OrphanScan) {
+    let mut out = Vec::new();
+    let mut scan = OrphanScan::default();
+    let in_file = (pages.data().len() / pages.page_size()) as u64;
+    let end = pages.hwm().min(in_file);
+    let mut id = 2;
+    while id < end {
+        let next = id + 1;
+        if reached.contains(id) {
+            id = next;
+            continue;
+        }
+        scan.pages_read += 1;
+        let Ok(page) = pages.page(id) else {
+            id = next;
+            continue;
+        };
+        match well_formed_leaf(pages, page) {
+            Some(leaf) => {
+                scan.leaves += 1;
+                out.push(leaf);
+                id = id
+                    .saturating_add(u64::from(page.overflow))
+                    .saturating_add(1);
+            }
+            None => id = next,
+        }
+    }
+    (out, scan)
+}
+
+fn well_formed_leaf<'a>(pages: &Pages<'a>, page: Page<'a>) -> Option<OrphanLeaf<'a>> {
+    if page.flags != LEAF_PAGE || page.count == 0 || tree::node(&page).is_err() {
+        return None;
+    }
+    let mut first = None;
+    let mut last: Option<&[u8]> = None;
+    for i in 0..usize::from(page.count) {
+        let e = page.leaf_element(i).ok()?;
+        let known = e.flags & !BUCKET_LEAF_FLAG == 0;
+        if e.key.is_empty() || !known || last.is_some_and(|l| l >= e.key) {
+            return None;
+        }
+        entry_from_leaf(pages, &e).ok()?;
+        first.get_or_insert(e.key);
+        last = Some(e.key);
+    }
+    Some(OrphanLeaf {
+        page,
+        first: first?,
+        last: last?,
+    })
 }
 
 /// A key range a cursor could not read.

@@ -57,6 +57,7 @@ struct RecoveredOut {
     #[serde(flatten)]
     record: RecordRef,
     source: &'static str,
+    page: Option<u64>,
     reason: &'static str,
     detail: String,
     damage: Option<Finding>,
@@ -115,7 +116,17 @@ struct Count {
     kind: &'static str,
     newest_tree: u64,
     other_tree: u64,
+    orphan_pages: u64,
     lost: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrphansOut {
+    pages_read: u64,
+    leaves: u64,
+    placed: u64,
+    unplaced: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -171,6 +182,7 @@ struct Body {
     other_tree_damage: Vec<Finding>,
     recovered: Vec<RecoveredOut>,
     lost: Vec<LostOut>,
+    orphans: Option<OrphansOut>,
     counts: Vec<Count>,
     gc: Option<GcOut>,
     lease: Option<LeaseOut>,
@@ -221,6 +233,10 @@ fn body(db: &Path, o: &Outcome) -> Body {
                     None,
                 ),
             };
+            let detail = match r.source {
+                Source::Orphan => "neither tree can give it; a page no tree reaches holds it whole, placed by its keys (it may be older than both trees)".to_string(),
+                Source::Newest | Source::Other => detail,
+            };
             RecoveredOut {
                 record: RecordRef {
                     namespace: id.namespace.map(ByteStr),
@@ -228,7 +244,11 @@ fn body(db: &Path, o: &Outcome) -> Body {
                     id: ByteStr(id.id),
                     path: r.path.to_string(),
                 },
-                source: "otherTree",
+                source: match r.source {
+                    Source::Orphan => "orphanPage",
+                    Source::Newest | Source::Other => "otherTree",
+                },
+                page: r.page,
                 reason,
                 detail,
                 damage,
@@ -274,6 +294,12 @@ fn body(db: &Path, o: &Outcome) -> Body {
         other_tree_damage: o.ledger.other_damage.iter().map(finding).collect(),
         recovered,
         lost,
+        orphans: o.orphans.map(|s| OrphansOut {
+            pages_read: s.pages_read,
+            leaves: s.leaves,
+            placed: s.placed,
+            unplaced: s.unplaced,
+        }),
         counts: counts(o),
         gc: o.gc.as_ref().map(|g| GcOut {
             rules: g.rules.name(),
@@ -300,12 +326,15 @@ fn body(db: &Path, o: &Outcome) -> Body {
 
 /// Records per namespace and kind: from each tree, and lost by key.
 fn counts(o: &Outcome) -> Vec<Count> {
-    let mut m: BTreeMap<(Vec<u8>, &'static str), (u64, u64, u64)> = BTreeMap::new();
+    /// Records from the newest tree, the other tree, orphan pages; lost.
+    type Sources = (u64, u64, u64, u64);
+    let mut m: BTreeMap<(Vec<u8>, &'static str), Sources> = BTreeMap::new();
     for ((ns, kind, source), n) in &o.ledger.records {
         let e = m.entry((ns.clone(), kind.name())).or_default();
         match source {
             Source::Newest => e.0 += n,
             Source::Other => e.1 += n,
+            Source::Orphan => e.2 += n,
         }
     }
     for l in &o.ledger.lost {
@@ -313,15 +342,16 @@ fn counts(o: &Outcome) -> Vec<Count> {
             let ns = identity(&l.path, key, Some(kind))
                 .namespace
                 .unwrap_or_default();
-            m.entry((ns, kind.name())).or_default().2 += 1;
+            m.entry((ns, kind.name())).or_default().3 += 1;
         }
     }
     m.into_iter()
-        .map(|((ns, kind), (a, b, lost))| Count {
+        .map(|((ns, kind), (a, b, orphan, lost))| Count {
             namespace: ByteStr(ns),
             kind,
             newest_tree: a,
             other_tree: b,
+            orphan_pages: orphan,
             lost,
         })
         .collect()
@@ -370,15 +400,21 @@ pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Resul
         more(out, b.damage.len())?;
     }
     if !b.recovered.is_empty() {
+        let orphan = b.recovered.iter().filter(|r| r.page.is_some()).count();
         writeln!(
             out,
-            "recovered from the other tree: {} record(s)",
-            b.recovered.len()
+            "recovered: {} record(s), {} from the other tree, {orphan} from orphan pages",
+            b.recovered.len(),
+            b.recovered.len() - orphan
         )?;
         for r in b.recovered.iter().take(TABLE_ROWS) {
+            let from = match r.page {
+                Some(p) => format!("orphan page {p}"),
+                None => "other tree".to_string(),
+            };
             writeln!(
                 out,
-                "  {:<10} {:<14} {}  ({})",
+                "  {:<10} {:<14} {}  (from the {from}: {})",
                 r.record.kind.unwrap_or("key"),
                 r.record
                     .namespace
@@ -389,6 +425,13 @@ pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Resul
             )?;
         }
         more(out, b.recovered.len())?;
+    }
+    if let Some(o) = &b.orphans {
+        writeln!(
+            out,
+            "orphan pages: {} read that no tree reaches, {} well-formed leaves, {} placed in lost ranges, {} could not be placed",
+            o.pages_read, o.leaves, o.placed, o.unplaced
+        )?;
     }
     if b.lost.is_empty() {
         if b.damaged {

@@ -35,6 +35,7 @@ mod repair;
 mod repair_common;
 mod repair_history;
 mod repair_live;
+mod repair_orphans;
 mod report_format;
 mod schema_findings;
 mod schema_golden;

@@ -203,7 +203,7 @@ fn repair_each(go: &Path, name: &str, fixture: &Path) -> (usize, usize, usize) {
 
 // Every field is deserialized to pin the format; the tests assert on some.
 #[allow(dead_code)]
-mod wire {
+pub(super) mod wire {
     //! The `repair` report is what `docs/report.md` documents: every document
     //! deserializes with `deny_unknown_fields`.
     use serde::Deserialize;
@@ -236,6 +236,7 @@ mod wire {
         pub id: Value,
         pub path: String,
         pub source: String,
+        pub page: Option<u64>,
         pub reason: String,
         pub detail: String,
         pub damage: Option<Finding>,
@@ -274,7 +275,17 @@ mod wire {
         pub kind: String,
         pub newest_tree: u64,
         pub other_tree: u64,
+        pub orphan_pages: u64,
         pub lost: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct Orphans {
+        pub pages_read: u64,
+        pub leaves: u64,
+        pub placed: u64,
+        pub unplaced: u64,
     }
 
     #[derive(Debug, Deserialize)]
@@ -331,6 +342,7 @@ mod wire {
         pub other_tree_damage: Vec<Finding>,
         pub recovered: Vec<Recovered>,
         pub lost: Vec<Lost>,
+        pub orphans: Option<Orphans>,
         pub counts: Vec<Count>,
         pub gc: Option<Gc>,
         pub lease: Option<Lease>,

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use crate::bolt::salvage::{contains, Hole, Item, SalvageCursor, Visited};
+
+use super::orphans::Orphans;
 use crate::bolt::{Bucket, BucketPath, Corruption, Entry, EntryKind, MetaTree, MAX_BUCKET_DEPTH};
 use crate::bolt::{CorruptKind, Pgid};
 use crate::containerd::encoding;
@@ -34,6 +36,8 @@ pub enum Source {
     Newest,
     /// The other meta page's tree (the previous transaction's).
     Other,
+    /// A page no tree reaches ([`super::orphans`]).
+    Orphan,
 }
 
 /// Why an entry was taken from the other tree.
@@ -60,6 +64,10 @@ pub struct Recovered {
     pub key: Vec<u8>,
     /// Its kind, where it is a containerd record.
     pub kind: Option<RecordKind>,
+    /// Where it comes from: the other tree, or an orphan page.
+    pub source: Source,
+    /// The orphan page it was read from.
+    pub page: Option<Pgid>,
     /// Why not from the newest tree.
     pub why: Why,
 }
@@ -90,6 +98,8 @@ pub struct Lost {
     pub what: LostWhat,
     /// The kind of record it is or held, where the schema says.
     pub kind: Option<RecordKind>,
+    /// The level of the bucket, for placing orphan pages there.
+    pub level: Level,
     /// The damage in the newest tree.
     pub cause: Corruption,
     /// The page the newest tree could not read, if one.
@@ -133,10 +143,13 @@ pub trait Sink<'a> {
 }
 
 /// Merges the trees of a file (newest first; the first two are used) into
-/// `sink`. `root` is the level of the root bucket.
+/// `sink`. `root` is the level of the root bucket; `orphans`, found for the
+/// losses of a merge of the same trees without them, fill the ranges they
+/// were placed in.
 pub fn merge<'a, S: Sink<'a>>(
     trees: &[MetaTree<'a>],
     root: Level,
+    orphans: Option<&Orphans<'a>>,
     sink: &mut S,
 ) -> Result<Ledger, S::Error> {
     let mut sides = trees.iter().take(2).map(|t| Side {
@@ -151,6 +164,13 @@ pub fn merge<'a, S: Sink<'a>>(
         ledger: Ledger::default(),
         path: Vec::new(),
         root,
+        orphans,
+        ranges: 0,
+        orphan_side: orphans.map(|o| Side {
+            tree: o.tree,
+            seen: Visited::for_tree(&o.tree),
+        }),
+        in_orphan: None,
     };
     let b_root = b.as_ref().and_then(|s| s.tree.root().ok());
     let a_root = match a.tree.root() {
@@ -296,13 +316,21 @@ enum Ev<'a> {
     End,
 }
 
-struct Merger {
+struct Merger<'o, 'a> {
     ledger: Ledger,
     path: Vec<Vec<u8>>,
     root: Level,
+    orphans: Option<&'o Orphans<'a>>,
+    /// Ranges lost so far outside orphan subtrees: the ordinal of the next.
+    ranges: usize,
+    /// Orphan records are read with their own visited pages, so the trees
+    /// are read exactly as without orphans and meet the same lost ranges.
+    orphan_side: Option<Side<'a>>,
+    /// While an orphan page's entries are written: that page.
+    in_orphan: Option<(Pgid, Corruption)>,
 }
 
-impl Merger {
+impl<'a> Merger<'_, 'a> {
     fn bucket_path(&self) -> BucketPath {
         BucketPath(self.path.clone())
     }
@@ -317,6 +345,10 @@ impl Merger {
     }
 
     fn count(&mut self, kind: RecordKind, source: Source) {
+        let source = match self.in_orphan {
+            Some(_) => Source::Orphan,
+            None => source,
+        };
         let ns = if kind == RecordKind::NamespaceLabels {
             self.path.get(1).cloned().unwrap_or_default()
         } else {
@@ -325,7 +357,7 @@ impl Merger {
         *self.ledger.records.entry((ns, kind, source)).or_default() += 1;
     }
 
-    fn bucket<'a, S: Sink<'a>>(
+    fn bucket<S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         mut b: Option<&mut Side<'a>>,
@@ -373,7 +405,7 @@ impl Merger {
                         self.ledger.damage.push(ha.cause.clone());
                     }
                     if other.cursor.is_none() {
-                        self.lose_range(level, ha.lower, ha.upper, &ha);
+                        self.lose_range(level, ha.lower, ha.upper, &ha, sink)?;
                         continue;
                     }
                     while let Some((item, inside)) =
@@ -392,7 +424,7 @@ impl Merger {
                                 self.ledger.other_damage.push(hb.cause.clone());
                                 let lower = max_lower(ha.lower, hb.lower);
                                 let upper = min_upper(ha.upper, hb.upper);
-                                self.lose_range(level, lower, upper, &ha);
+                                self.lose_range(level, lower, upper, &ha, sink)?;
                                 if !inside {
                                     break;
                                 }
@@ -411,13 +443,16 @@ impl Merger {
         Ok(())
     }
 
-    fn lose_range(
+    /// A range no tree could read: lost, and filled from the orphan leaves
+    /// placed there.
+    fn lose_range<S: Sink<'a>>(
         &mut self,
         level: Level,
         lower: Bound<&[u8]>,
         upper: Bound<&[u8]>,
         ha: &Hole<'_>,
-    ) {
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         let kind = match level {
             Level::Records(k) => Some(k),
             _ => None,
@@ -429,13 +464,110 @@ impl Merger {
                 upper: upper.map(<[u8]>::to_vec),
             },
             kind,
+            level,
             cause: ha.cause.clone(),
             page: ha.page,
         });
+        if self.in_orphan.is_some() {
+            return Ok(());
+        }
+        let ordinal = self.ranges;
+        self.ranges += 1;
+        let Some(o) = self.orphans else {
+            return Ok(());
+        };
+        let Some(p) = o.placed(ordinal, &self.bucket_path(), lower, upper) else {
+            return Ok(());
+        };
+        let pages = o.tree.pages();
+        let mut found: Vec<(Entry<'a>, Pgid)> = Vec::new();
+        for leaf in p.leaves.iter().filter_map(|&i| o.leaves.get(i)) {
+            let inside = leaf.entries(&pages).into_iter();
+            let inside = inside.filter(|e| contains(lower, upper, e.key));
+            found.extend(inside.map(|e| (e, leaf.page.id)));
+        }
+        // Stable: within a key, page order.
+        found.sort_by(|x, y| x.0.key.cmp(y.0.key));
+        let Some(mut side) = self.orphan_side.take() else {
+            return Ok(());
+        };
+        let r = self.fill(&mut side, level, &found, &ha.cause, sink);
+        self.orphan_side = Some(side);
+        r
+    }
+
+    /// Writes the orphan entries `found` (in key order; a key more than once
+    /// where several leaves hold it) of one lost range.
+    fn fill<S: Sink<'a>>(
+        &mut self,
+        side: &mut Side<'a>,
+        level: Level,
+        found: &[(Entry<'a>, Pgid)],
+        cause: &Corruption,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        for versions in found.chunk_by(|x, y| x.0.key == y.0.key) {
+            let Some(&(first, _)) = versions.first() else {
+                continue;
+            };
+            let key = first.key;
+            match choose_version(side, level, versions) {
+                Ok((e, page)) => {
+                    self.in_orphan = Some((page, cause.clone()));
+                    let r = self.orphan_entry(side, level, e, sink);
+                    self.in_orphan = None;
+                    r?;
+                }
+                Err(message) => {
+                    let kind = match level.child(key) {
+                        Child::Record(k) => Some(k),
+                        Child::Level(_) => None,
+                    };
+                    self.ledger.lost.push(Lost {
+                        path: self.bucket_path(),
+                        what: LostWhat::Record { key: key.to_vec() },
+                        kind,
+                        level,
+                        cause: Corruption::new(CorruptKind::PageMisplaced, message),
+                        page: None,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One entry of an orphan page, in the bucket being merged.
+    fn orphan_entry<S: Sink<'a>>(
+        &mut self,
+        side: &mut Side<'a>,
+        level: Level,
+        e: Entry<'a>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        match (level.child(e.key), e.kind) {
+            (Child::Record(kind), _) => {
+                let pair = Pair {
+                    newest: Some(e),
+                    other: None,
+                    hole: None,
+                };
+                self.record(side, None, kind, pair, sink)
+            }
+            (Child::Level(_), EntryKind::Value(v)) => {
+                self.recovered(e.key, None, None);
+                sink.put(e.key, v)
+            }
+            (Child::Level(l), EntryKind::Bucket(x)) => {
+                self.recovered(e.key, None, None);
+                let present = ABucket::Present(x);
+                self.descend(side, None, l, e.key, x.sequence(), present, None, sink)
+            }
+        }
     }
 
     /// One key of the output, from its [`Pair`].
-    fn entry<'a, S: Sink<'a>>(
+    fn entry<S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         b: Option<&mut Side<'a>>,
@@ -483,7 +615,7 @@ impl Merger {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn descend<'a, S: Sink<'a>>(
+    fn descend<S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         b: Option<&mut Side<'a>>,
@@ -504,6 +636,7 @@ impl Merger {
                 path: self.bucket_path(),
                 what: LostWhat::Record { key: key.to_vec() },
                 kind: None,
+                level,
                 cause,
                 page: None,
             });
@@ -518,18 +651,24 @@ impl Merger {
     }
 
     fn recovered(&mut self, key: &[u8], kind: Option<RecordKind>, hole: Option<&Corruption>) {
+        let (source, page, hole) = match &self.in_orphan {
+            Some((page, cause)) => (Source::Orphan, Some(*page), Some(cause)),
+            None => (Source::Other, None, hole),
+        };
         let why = Why::NewestDamaged(hole.cloned().unwrap_or_else(|| missing_cause(key)));
         self.ledger.recovered.push(Recovered {
             path: self.bucket_path(),
             key: key.to_vec(),
             kind,
+            source,
+            page,
             why,
         });
     }
 
     /// A record: the newest tree's if whole (unless the other's whole version
     /// is newer), else the other's if whole, else lost.
-    fn record<'a, S: Sink<'a>>(
+    fn record<S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
         b: Option<&mut Side<'a>>,
@@ -573,6 +712,8 @@ impl Merger {
                         path: self.bucket_path(),
                         key: key.to_vec(),
                         kind: Some(kind),
+                        source: Source::Other,
+                        page: None,
                         why: Why::NewerInOther {
                             newest: tx,
                             other: ty,
@@ -582,7 +723,12 @@ impl Merger {
                 }
                 _ => false,
             },
-            _ if whole(&ra) => false,
+            _ if whole(&ra) => {
+                if self.in_orphan.is_some() {
+                    self.recovered(key, Some(kind), None);
+                }
+                false
+            }
             _ if whole(&rb) => {
                 let cause = match &ra {
                     Some(x) => x.holes.first().cloned(),
@@ -602,6 +748,7 @@ impl Merger {
                     path: self.bucket_path(),
                     what: LostWhat::Record { key: key.to_vec() },
                     kind: Some(kind),
+                    level: Level::Record(kind),
                     cause,
                     page,
                 });
@@ -643,6 +790,53 @@ fn same_entry(x: &Entry<'_>, y: &Entry<'_>) -> bool {
         (EntryKind::Value(v), EntryKind::Value(w)) => v == w,
         (EntryKind::Bucket(p), EntryKind::Bucket(q)) => p.same_as(&q),
         _ => false,
+    }
+}
+
+/// Of the versions of one key that orphan leaves hold (in page order), the
+/// one to take: the only one (versions with the same bytes are one), else the
+/// record with the latest `updatedat` where every version is a whole record
+/// that has one. Else why none is taken.
+fn choose_version<'a>(
+    side: &Side<'a>,
+    level: Level,
+    versions: &[(Entry<'a>, Pgid)],
+) -> Result<(Entry<'a>, Pgid), String> {
+    let Some(&(first, page)) = versions.first() else {
+        return Err("no version".to_string());
+    };
+    if versions.iter().all(|(e, _)| same_entry(e, &first)) {
+        return Ok((first, page));
+    }
+    let pages: Vec<String> = versions.iter().map(|(_, p)| p.to_string()).collect();
+    let differ = format!(
+        "orphan pages {} hold different versions of it",
+        pages.join(", ")
+    );
+    let Child::Record(kind) = level.child(first.key) else {
+        return Err(differ);
+    };
+    if !kind.has_updatedat() {
+        return Err(differ);
+    }
+    let mut best: Option<(Timestamp, Entry<'a>, Pgid, bool)> = None;
+    for &(e, p) in versions {
+        // A scratch set: which version is taken must not change what the
+        // chosen one's read sees.
+        let mut seen = Visited::for_tree(&side.tree);
+        let r = read_record(&mut seen, e, kind);
+        let Some(t) = r.updated.filter(|_| r.holes.is_empty()) else {
+            return Err(differ);
+        };
+        best = match best {
+            Some((bt, be, bp, tied)) if bt > t => Some((bt, be, bp, tied)),
+            Some((bt, be, bp, tied)) if bt == t => Some((bt, be, bp, tied || !same_entry(&be, &e))),
+            _ => Some((t, e, p, false)),
+        };
+    }
+    match best {
+        Some((_, e, p, false)) => Ok((e, p)),
+        _ => Err(differ),
     }
 }
 

@@ -11,6 +11,7 @@
 //! repair adds; its records are whole records of one of the input's trees.
 
 pub mod merge;
+pub mod orphans;
 mod sinks;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions, Written};
 use crate::time::Civil;
 
 pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
+use orphans::Orphans;
 pub use sinks::Additions;
 use sinks::{Addition, CompareSink, Discard, Overlay, WriterSink};
 
@@ -142,11 +144,27 @@ pub struct GcImpact {
     pub output: GcSet,
 }
 
+/// What the scan for orphan pages found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrphanSummary {
+    /// Pages read: those no tree reaches, below the high-water mark.
+    pub pages_read: u64,
+    /// Of them, well-formed leaves.
+    pub leaves: u64,
+    /// Leaves placed in a range both trees lost.
+    pub placed: u64,
+    /// Leaves that overlap such a range but could not be placed in one
+    /// unambiguously (never used).
+    pub unplaced: u64,
+}
+
 /// The outcome of a repair.
 #[derive(Debug)]
 pub struct Outcome {
     /// Which database this is.
     pub kind: DbKind,
+    /// The orphan-page scan, run when both trees lost a key range.
+    pub orphans: Option<OrphanSummary>,
     /// The trees read: (meta slot, txid), newest first.
     pub trees: Vec<(usize, u64)>,
     /// What the merge found and decided.
@@ -186,15 +204,36 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             gc_set(&collectable(&meta, &GcOptions { now, rules })),
         )
     });
+    // A read of both trees first: an undamaged file needs no write (and its
+    // GC is the input's), and the ranges both trees lost are where orphan
+    // pages are placed.
+    let mut discard = Discard;
+    let first = match merge::merge(&trees, level, None, &mut discard) {
+        Ok(l) => l,
+        Err(never) => match never {},
+    };
+    let orphans = Orphans::find(&trees, level, &first.lost);
     let job = Job {
         trees: &trees,
         level,
+        orphans: orphans.as_ref(),
         wopts,
         input_gc: input_gc.as_ref(),
         now,
     };
     let outcome = |built: Built, written, backup| Outcome {
         kind,
+        orphans: orphans.as_ref().map(|o| OrphanSummary {
+            pages_read: o.scan.pages_read,
+            leaves: o.scan.leaves,
+            placed: o
+                .placements
+                .iter()
+                .flatten()
+                .map(|p| p.leaves.len() as u64)
+                .sum(),
+            unplaced: o.unplaced,
+        }),
         trees: trees.iter().map(|t| (t.slot, t.meta.txid)).collect(),
         ledger: built.ledger,
         lease: built.lease,
@@ -209,7 +248,7 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             target,
             opts,
             |f, p| job.build(f, p),
-            |b, bytes| verify(&trees, level, &b.additions, bytes),
+            |b, bytes| verify(&trees, level, job.orphans, &b.additions, bytes),
         )
     };
     match mode {
@@ -222,14 +261,8 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             Ok(outcome(b, Some(written), None))
         }
         Mode::DryRun | Mode::InPlace { .. } => {
-            // A read of both trees first: an undamaged file needs no write,
-            // and its GC is the input's.
-            let mut c = Discard;
-            let ledger = match merge::merge(&trees, level, &mut c) {
-                Ok(l) => l,
-                Err(never) => match never {},
-            };
-            if ledger.is_clean() {
+            if first.is_clean() {
+                let ledger = first;
                 let gc = job.input_gc.map(|(rules, input)| GcImpact {
                     rules: *rules,
                     input: input.clone(),
@@ -308,6 +341,7 @@ struct Built {
 struct Job<'r, 'a> {
     trees: &'r [MetaTree<'a>],
     level: Level,
+    orphans: Option<&'r Orphans<'a>>,
     wopts: WriterOptions,
     input_gc: Option<&'r (GcRules, GcSet)>,
     now: SystemTime,
@@ -384,7 +418,7 @@ impl Job<'_, '_> {
         atomic::write_pipelined(f, |pipe| {
             let w = BoltWriter::new(pipe, self.wopts)?;
             let mut sink = Overlay::new(WriterSink(w), additions);
-            let ledger = merge::merge(self.trees, self.level, &mut sink)?;
+            let ledger = merge::merge(self.trees, self.level, self.orphans, &mut sink)?;
             let WriterSink(w) = sink.finish()?;
             let (_, summary) = w.finish()?;
             Ok((ledger, summary))
@@ -482,9 +516,10 @@ fn lease_additions(id: &str, holds: &GcSet, now: SystemTime, lost: usize) -> Add
 /// Re-reads the written file: its length matches its high-water mark, its
 /// structural check finds nothing, and it equals, event by event, a second
 /// run of the same merge with the same additions.
-fn verify(
-    trees: &[MetaTree<'_>],
+fn verify<'a>(
+    trees: &[MetaTree<'a>],
     level: Level,
+    orphans: Option<&Orphans<'a>>,
     additions: &Additions,
     bytes: &[u8],
 ) -> Result<(), OutputError> {
@@ -506,7 +541,7 @@ fn verify(
     }
     let walk = Walk::new(&out).map_err(|e| OutputError::VerifyOther(e.to_string()))?;
     let mut sink = Overlay::new(CompareSink::new(walk), additions);
-    merge::merge(trees, level, &mut sink).map_err(OutputError::VerifyOther)?;
+    merge::merge(trees, level, orphans, &mut sink).map_err(OutputError::VerifyOther)?;
     sink.finish()
         .and_then(CompareSink::finish)
         .map_err(OutputError::VerifyOther)
@@ -518,9 +553,14 @@ pub fn repair_in_memory(db: &Db<'_>) -> Result<(Vec<u8>, Ledger), super::Error> 
     let trees = db.trees();
     let level = Level::root(identify(&trees));
     let wopts = WriterOptions::copy_of(db)?;
+    let first = match merge::merge(&trees, level, None, &mut Discard) {
+        Ok(l) => l,
+        Err(never) => match never {},
+    };
+    let orphans = Orphans::find(&trees, level, &first.lost);
     let w = BoltWriter::new(std::io::Cursor::new(Vec::new()), wopts).map_err(write_error)?;
     let mut sink = WriterSink(w);
-    let ledger = merge::merge(&trees, level, &mut sink).map_err(write_error)?;
+    let ledger = merge::merge(&trees, level, orphans.as_ref(), &mut sink).map_err(write_error)?;
     let WriterSink(w) = sink;
     let (cursor, _) = w.finish().map_err(write_error)?;
     Ok((cursor.into_inner(), ledger))
