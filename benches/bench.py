@@ -17,7 +17,7 @@ Compact to tmpfs: that separates compute from the disk), peak RSS (includes the 
 (counting allocator, feature `heap-stats`). Also thread scaling (RAYON_NUM_THREADS
 1 vs 2). Needs: cargo, golang-go, golang-github-coreos-bbolt-dev.
 """
-import argparse, os, shutil, statistics, subprocess, sys, time
+import argparse, json, os, shutil, statistics, subprocess, sys, time
 
 # Write-only, as a shell's `> /dev/null`: ctrdb takes a read-write /dev/null on its
 # standard output (what subprocess.DEVNULL opens) for a closed one and refuses to run.
@@ -80,12 +80,19 @@ def run_once(cmd, env=None):
     return wall, ru.ru_maxrss * 1024, heap
 
 
-def damaged_copy(name, db):
+def lost_a_range(path):
+    """Whether a repair of `path` finds a key range both trees lost, so that it
+    scans the pages no tree reaches."""
+    r = subprocess.run([CTRDB, "repair", "--format", "json", path], capture_output=True)
+    return r.returncode == 1 and json.loads(r.stdout).get("orphans") is not None
+
+
+def damaged_copy(name, db, suffix="leaf-damaged", wanted=None):
     """A copy of `db` with one leaf page of its tree zeroed: the input of the
     repair rows. Leaf pages are tried from the middle of the file until
     `ctrdb check --fail-on error` finds the damage (a free page's would not
-    count)."""
-    path = os.path.join(DATA, f"{name}.leaf-damaged.db")
+    count) and `wanted(path)`, if given, holds."""
+    path = os.path.join(DATA, f"{name}.{suffix}.db")
     if os.path.exists(path):
         return path
     tmp = path + ".tmp"
@@ -103,8 +110,10 @@ def damaged_copy(name, db):
             f.seek(i * ps)
             f.write(bytes(ps))
             f.flush()
-            if subprocess.run([CTRDB, "check", "--fail-on", "error", tmp], stdout=DEVNULL_W, stderr=subprocess.DEVNULL).returncode == 1:
-                print(f"+ {name}: leaf page {i} zeroed for the repair rows", file=sys.stderr)
+            if subprocess.run([CTRDB, "check", "--fail-on", "error", tmp], stdout=DEVNULL_W, stderr=subprocess.DEVNULL).returncode == 1 and (
+                wanted is None or wanted(tmp)
+            ):
+                print(f"+ {name}: leaf page {i} zeroed for the {suffix} repair rows", file=sys.stderr)
                 break
             f.seek(i * ps)
             f.write(page)
@@ -137,6 +146,11 @@ def contenders(db, out, shm_out):
             ("ctrdb repair (dry run, one leaf zeroed)", [CTRDB, "repair", bad], None),
             ("ctrdb repair --output (one leaf zeroed)", [CTRDB, "repair", bad, "--output", out, "--force"], out),
         ]
+    if RANGE_DAMAGED.get(db):
+        # Against the row above, the cost of the orphan-page scan: both trees
+        # walked once more and every page they do not reach read once.
+        bad = RANGE_DAMAGED[db]
+        rows += [("ctrdb repair (dry run, a range both trees lost: page scan)", [CTRDB, "repair", bad], None)]
     if shm_out:
         rows += [
             ("cp (tmpfs)", ["cp", db, shm_out], shm_out),
@@ -149,6 +163,8 @@ def contenders(db, out, shm_out):
 
 # dataset path -> its copy with one leaf zeroed (the repair rows' input)
 DAMAGED = {}
+# dataset path -> its copy with a leaf zeroed whose key range both trees lose
+RANGE_DAMAGED = {}
 
 
 def supported(cmd):
@@ -226,6 +242,7 @@ def bench(name, rounds):
     shm_out = os.path.join(shm, f"ctrdb-bench-{name}.out.db") if shm else None
     size = os.path.getsize(db)
     DAMAGED[db] = damaged_copy(name, db)
+    RANGE_DAMAGED[db] = damaged_copy(name, db, "range-damaged", lost_a_range)
     settle(db)
     thp0 = thp_file_mapped()
     items = [(n, c, o) for n, c, o in contenders(db, out, shm_out) if supported(c)]
@@ -237,7 +254,7 @@ def bench(name, rounds):
             # round the file sits unread for seconds at a time, and this VM pages
             # out idle memory (DAMON); what a mapped reader faults back in then
             # comes in small folios, which costs it more than it costs `cat`.
-            settle(DAMAGED[db] if DAMAGED.get(db) in c else db)
+            settle(next((d[db] for d in (DAMAGED, RANGE_DAMAGED) if d.get(db) in c), db))
             res = run_once(c, env)
             if o and os.path.exists(o):
                 os.remove(o)
