@@ -198,7 +198,11 @@ fn orphans_of_release(go: &Path, rel: &Release) -> Tally {
                 .iter()
                 .filter(|r| r.source == "orphanPage")
                 .collect();
-            assert_eq!(reported.len(), from_orphans, "{what}: the report's orphan records");
+            assert_eq!(
+                reported.len(),
+                from_orphans,
+                "{what}: the report's orphan records"
+            );
             assert!(
                 reported.iter().all(|r| r.page.is_some()),
                 "{what}: an orphan record without its page"
