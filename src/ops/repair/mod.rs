@@ -14,6 +14,7 @@ pub mod merge;
 pub mod orphans;
 mod sinks;
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -204,36 +205,33 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             gc_set(&collectable(&meta, &GcOptions { now, rules })),
         )
     });
-    // A read of both trees first: an undamaged file needs no write (and its
-    // GC is the input's), and the ranges both trees lost are where orphan
-    // pages are placed.
-    let mut discard = Discard;
-    let first = match merge::merge(&trees, level, None, &mut discard) {
-        Ok(l) => l,
-        Err(never) => match never {},
-    };
-    let orphans = Orphans::find(&trees, level, &first.lost);
+    // Found from the losses of a merge without them: the dry run's and the
+    // in-place repair's first read, or --output's first write.
+    let orphans: OnceCell<Option<Orphans<'_>>> = OnceCell::new();
     let job = Job {
         trees: &trees,
         level,
-        orphans: orphans.as_ref(),
+        orphans: &orphans,
         wopts,
         input_gc: input_gc.as_ref(),
         now,
     };
     let outcome = |built: Built, written, backup| Outcome {
         kind,
-        orphans: orphans.as_ref().map(|o| OrphanSummary {
-            pages_read: o.scan.pages_read,
-            leaves: o.scan.leaves,
-            placed: o
-                .placements
-                .iter()
-                .flatten()
-                .map(|p| p.leaves.len() as u64)
-                .sum(),
-            unplaced: o.unplaced,
-        }),
+        orphans: orphans
+            .get()
+            .and_then(Option::as_ref)
+            .map(|o| OrphanSummary {
+                pages_read: o.scan.pages_read,
+                leaves: o.scan.leaves,
+                placed: o
+                    .placements
+                    .iter()
+                    .flatten()
+                    .map(|p| p.leaves.len() as u64)
+                    .sum(),
+                unplaced: o.unplaced,
+            }),
         trees: trees.iter().map(|t| (t.slot, t.meta.txid)).collect(),
         ledger: built.ledger,
         lease: built.lease,
@@ -248,7 +246,7 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             target,
             opts,
             |f, p| job.build(f, p),
-            |b, bytes| verify(&trees, level, job.orphans, &b.additions, bytes),
+            |b, bytes| verify(&trees, level, job.placed(), &b.additions, bytes),
         )
     };
     match mode {
@@ -261,6 +259,13 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             Ok(outcome(b, Some(written), None))
         }
         Mode::DryRun | Mode::InPlace { .. } => {
+            // A read of both trees first: an undamaged file needs no write,
+            // and its GC is the input's.
+            let first = match merge::merge(&trees, level, None, &mut Discard) {
+                Ok(l) => l,
+                Err(never) => match never {},
+            };
+            let _ = orphans.set(Orphans::find(&trees, level, &first.lost));
             if first.is_clean() {
                 let ledger = first;
                 let gc = job.input_gc.map(|(rules, input)| GcImpact {
@@ -341,20 +346,37 @@ struct Built {
 struct Job<'r, 'a> {
     trees: &'r [MetaTree<'a>],
     level: Level,
-    orphans: Option<&'r Orphans<'a>>,
+    orphans: &'r OnceCell<Option<Orphans<'a>>>,
     wopts: WriterOptions,
     input_gc: Option<&'r (GcRules, GcSet)>,
     now: SystemTime,
 }
 
-impl Job<'_, '_> {
-    /// Writes the merge into `f` (which becomes `path`); on a metadata
-    /// database models the GC on what was written and, when the repair made
-    /// anything collectable that the input may still need, writes it again
-    /// with the repair lease holding that.
+impl<'a> Job<'_, 'a> {
+    /// The orphan leaves the merge uses, once found.
+    fn placed(&self) -> Option<&Orphans<'a>> {
+        self.orphans.get().and_then(Option::as_ref)
+    }
+
+    /// Writes the merge into `f` (which becomes `path`) — again with orphan
+    /// pages if its losses place any, when they were not found before; on a
+    /// metadata database models the GC on what was written and, when the
+    /// repair made anything collectable that the input may still need,
+    /// writes it again with the repair lease holding that.
     fn build(&self, f: &mut File, path: &Path) -> Result<Built, OutputError> {
         let none = Additions::default();
-        let (ledger, summary) = self.write(&none, f, path)?;
+        let (mut ledger, mut summary) = self.write(&none, f, path)?;
+        if self.orphans.get().is_none() {
+            let found = Orphans::find(self.trees, self.level, &ledger.lost);
+            let any = found
+                .as_ref()
+                .is_some_and(|o| o.placements.iter().any(Option::is_some));
+            let _ = self.orphans.set(found);
+            if any {
+                rewind(f, path)?;
+                (ledger, summary) = self.write(&none, f, path)?;
+            }
+        }
         let Some((rules, input)) = self.input_gc else {
             return Ok(Built {
                 ledger,
@@ -384,16 +406,7 @@ impl Job<'_, '_> {
             Civil::from_system(self.now).file_stamp()
         );
         let additions = lease_additions(&id, &holds, self.now, ledger.lost.len());
-        let io = |op| {
-            move |source| OutputError::Io {
-                op,
-                path: path.to_path_buf(),
-                source,
-            }
-        };
-        f.set_len(0).map_err(io("truncate the new file for"))?;
-        f.seek(SeekFrom::Start(0))
-            .map_err(io("seek in the new file for"))?;
+        rewind(f, path)?;
         let (ledger, summary) = self.write(&additions, f, path)?;
         let output = model_gc(f, path, *rules, self.now)?;
         Ok(Built {
@@ -418,7 +431,7 @@ impl Job<'_, '_> {
         atomic::write_pipelined(f, |pipe| {
             let w = BoltWriter::new(pipe, self.wopts)?;
             let mut sink = Overlay::new(WriterSink(w), additions);
-            let ledger = merge::merge(self.trees, self.level, self.orphans, &mut sink)?;
+            let ledger = merge::merge(self.trees, self.level, self.placed(), &mut sink)?;
             let WriterSink(w) = sink.finish()?;
             let (_, summary) = w.finish()?;
             Ok((ledger, summary))
@@ -428,6 +441,21 @@ impl Job<'_, '_> {
             source,
         })
     }
+}
+
+/// Empties the file being written, to write it again.
+fn rewind(f: &mut File, path: &Path) -> Result<(), OutputError> {
+    let io = |op| {
+        move |source| OutputError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    f.set_len(0).map_err(io("truncate the new file for"))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(io("seek in the new file for"))?;
+    Ok(())
 }
 
 /// What containerd's GC would delete from the file just written into `f`.
