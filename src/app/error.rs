@@ -101,7 +101,9 @@ impl From<ops::Error> for AppError {
         match e {
             ops::Error::Read(e) => e.into(),
             ops::Error::Write(e) => e.into(),
-            e @ (ops::Error::InPlace { .. } | ops::Error::Damaged { .. }) => AppError::Operation(e),
+            e @ (ops::Error::InPlace { .. }
+            | ops::Error::Damaged { .. }
+            | ops::Error::ContentStore { .. }) => AppError::Operation(e),
         }
     }
 }

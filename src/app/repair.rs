@@ -21,7 +21,9 @@ pub(super) fn run(
     let file = input.open()?;
     let db = file.db()?;
     file.advise_sequential();
-    let outcome = repair::run(&file, &db, &mode)?;
+    // The content store beside the database: --root, or the installation
+    // the database was found in.
+    let outcome = repair::run(&file, &db, &mode, input.root.as_deref())?;
     let stale = outcome
         .written
         .iter()

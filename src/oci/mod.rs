@@ -10,11 +10,13 @@
 //! are a foreign format parsed with `serde_json`'s value tree: this module
 //! gives nothing of ctrdb's own a wire form.
 
+pub mod blobs;
 pub mod platform;
 pub mod store;
 
 use serde_json::{Map, Value};
 
+pub use blobs::{BlobFiles, VerifiedBlob, VerifyError};
 pub use platform::{Matcher, Platform};
 pub use store::{BlobError, ContentStore};
 

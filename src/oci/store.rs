@@ -77,9 +77,12 @@ impl<F: Fn(&str) -> bool> ContentStore<F> {
     }
 }
 
-/// The file of a digest: `algorithm/hex`, for the algorithms containerd
-/// accepts and their exact lengths (nothing else can reach the file system).
-fn relative_path(digest: &str) -> Option<PathBuf> {
+/// The digest algorithms containerd's content store accepts.
+pub(super) const ALGORITHMS: [&str; 3] = ["sha256", "sha384", "sha512"];
+
+/// The file of a digest: `algorithm/hex`, for the [`ALGORITHMS`] and their
+/// exact lengths (nothing else can reach the file system).
+pub(super) fn relative_path(digest: &str) -> Option<PathBuf> {
     let (alg, hex) = digest.split_once(':')?;
     let len = match alg {
         "sha256" => 64,

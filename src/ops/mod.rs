@@ -64,6 +64,14 @@ pub enum Error {
         /// The structural findings of the decode.
         findings: Vec<SchemaFinding>,
     },
+    /// The content store of `--root` could not be listed.
+    #[error("cannot read the content store under '{}': {source}", .root.display())]
+    ContentStore {
+        /// The containerd root.
+        root: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// An in-place swap failed after the backup was made.
     #[error("{cause}; {}", in_place_state(*.replaced, .backup, *.backup_removed))]
     InPlace {

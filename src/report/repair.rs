@@ -17,8 +17,9 @@ use super::{Envelope, InputInfo, Layout};
 use crate::bolt::Corruption;
 use crate::bytes::{table_cell, ByteStr};
 use crate::containerd::shape::RecordKind;
+use crate::oci::VerifyError;
 use crate::ops::repair::merge::{identity, Source};
-use crate::ops::repair::{GcItem, GcSet, LostWhat, Outcome, Why};
+use crate::ops::repair::{ContentStoreOutcome, GcItem, GcKind, GcSet, LostWhat, Outcome, Why};
 
 /// How many recovered and lost records the table lists before it counts.
 const TABLE_ROWS: usize = 20;
@@ -107,6 +108,7 @@ struct LostOut {
     path: String,
     page: Option<u64>,
     damage: Finding,
+    recreated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,6 +120,7 @@ struct Count {
     other_tree: u64,
     orphan_pages: u64,
     lost: u64,
+    recreated: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,16 +146,83 @@ struct GcRecord {
     namespace: ByteStr,
     kind: &'static str,
     id: ByteStr,
+    size: Option<u64>,
 }
 
-fn gc_records(s: &GcSet) -> Vec<GcRecord> {
+/// The records, with the blob file's size for content where the content
+/// store was read.
+fn gc_records(s: &GcSet, content: Option<&ContentStoreOutcome>) -> Vec<GcRecord> {
     s.iter()
         .map(|x: &GcItem| GcRecord {
             namespace: ByteStr(x.namespace.clone()),
             kind: x.kind.name(),
             id: ByteStr(x.id.clone()),
+            size: content
+                .filter(|_| x.kind == GcKind::Content)
+                .and_then(|c| c.sizes.get(String::from_utf8_lossy(&x.id).as_ref()))
+                .copied(),
         })
         .collect()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContentStoreOut {
+    root: PathBytes,
+    recreated: Vec<RecreatedOut>,
+    not_recreated: Vec<NotRecreatedOut>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecreatedOut {
+    namespace: ByteStr,
+    digest: String,
+    size: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NotRecreatedOut {
+    namespace: ByteStr,
+    digest: ByteStr,
+    reason: &'static str,
+    detail: String,
+}
+
+fn reason_code(r: &VerifyError) -> &'static str {
+    match r {
+        VerifyError::InvalidDigest => "invalidDigest",
+        VerifyError::Missing => "missing",
+        VerifyError::NotAFile => "notAFile",
+        VerifyError::Mismatch { .. } => "digestMismatch",
+        VerifyError::Io(_) => "unreadable",
+    }
+}
+
+fn content_store(c: &ContentStoreOutcome) -> ContentStoreOut {
+    ContentStoreOut {
+        root: PathBytes(c.root.clone()),
+        recreated: c
+            .recreated
+            .iter()
+            .map(|r| RecreatedOut {
+                namespace: ByteStr(r.namespace.clone()),
+                digest: r.digest.clone(),
+                size: r.size,
+            })
+            .collect(),
+        not_recreated: c
+            .not_recreated
+            .iter()
+            .map(|n| NotRecreatedOut {
+                namespace: ByteStr(n.namespace.clone()),
+                digest: ByteStr(n.digest.clone()),
+                reason: reason_code(&n.reason),
+                detail: n.reason.to_string(),
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -186,6 +256,7 @@ struct Body {
     counts: Vec<Count>,
     gc: Option<GcOut>,
     lease: Option<LeaseOut>,
+    content_store: Option<ContentStoreOut>,
     output: Option<Written>,
     backup: Option<BackupOut>,
     rollback: Option<OsBytes>,
@@ -274,7 +345,15 @@ fn body(db: &Path, o: &Outcome) -> Body {
                 Some(i) => i.namespace.clone(),
                 None => identity(&l.path, b"", l.kind).namespace,
             };
+            let recreated = match (&l.what, &o.content) {
+                (LostWhat::Record { key }, Some(c)) => c.recreated.iter().any(|r| {
+                    r.digest.as_bytes() == key.as_slice()
+                        && l.path.components().nth(1) == Some(r.namespace.as_slice())
+                }),
+                _ => false,
+            };
             LostOut {
+                recreated,
                 namespace: ns.map(ByteStr),
                 kind: kind_name(l.kind),
                 id: id.map(|i| ByteStr(i.id)),
@@ -303,13 +382,14 @@ fn body(db: &Path, o: &Outcome) -> Body {
         counts: counts(o),
         gc: o.gc.as_ref().map(|g| GcOut {
             rules: g.rules.name(),
-            input: gc_records(&g.input),
-            output: gc_records(&g.output),
+            input: gc_records(&g.input, o.content.as_ref()),
+            output: gc_records(&g.output, o.content.as_ref()),
         }),
         lease: o.lease.as_ref().map(|l| LeaseOut {
             id: l.id.clone(),
-            holds: gc_records(&l.holds),
+            holds: gc_records(&l.holds, o.content.as_ref()),
         }),
+        content_store: o.content.as_ref().map(content_store),
         output: o.written.as_ref().map(|w| Written {
             path: PathBytes(w.path.clone()),
             size: w.size,
@@ -326,8 +406,9 @@ fn body(db: &Path, o: &Outcome) -> Body {
 
 /// Records per namespace and kind: from each tree, and lost by key.
 fn counts(o: &Outcome) -> Vec<Count> {
-    /// Records from the newest tree, the other tree, orphan pages; lost.
-    type Sources = (u64, u64, u64, u64);
+    /// Records from the newest tree, the other tree, orphan pages; lost;
+    /// re-created from the content store.
+    type Sources = (u64, u64, u64, u64, u64);
     let mut m: BTreeMap<(Vec<u8>, &'static str), Sources> = BTreeMap::new();
     for ((ns, kind, source), n) in &o.ledger.records {
         let e = m.entry((ns.clone(), kind.name())).or_default();
@@ -345,14 +426,19 @@ fn counts(o: &Outcome) -> Vec<Count> {
             m.entry((ns, kind.name())).or_default().3 += 1;
         }
     }
+    for r in o.content.iter().flat_map(|c| &c.recreated) {
+        let kind = RecordKind::Content.name();
+        m.entry((r.namespace.clone(), kind)).or_default().4 += 1;
+    }
     m.into_iter()
-        .map(|((ns, kind), (a, b, orphan, lost))| Count {
+        .map(|((ns, kind), (a, b, orphan, lost, recreated))| Count {
             namespace: ByteStr(ns),
             kind,
             newest_tree: a,
             other_tree: b,
             orphan_pages: orphan,
             lost,
+            recreated,
         })
         .collect()
 }
@@ -447,25 +533,59 @@ pub fn write_table(out: &mut dyn Write, source: &Path, o: &Outcome) -> io::Resul
             };
             writeln!(
                 out,
-                "  {:<10} {:<14} {}  (bucket {}{})",
+                "  {:<10} {:<14} {}  (bucket {}{}){}",
                 l.kind.unwrap_or("key"),
                 l.namespace
                     .as_ref()
                     .map_or("-".into(), |n| table_cell(&n.0)),
                 what,
                 l.path,
-                l.page.map(|p| format!(", page {p}")).unwrap_or_default()
+                l.page.map(|p| format!(", page {p}")).unwrap_or_default(),
+                if l.recreated {
+                    "; re-created from its blob file"
+                } else {
+                    ""
+                }
             )?;
         }
         more(out, b.lost.len())?;
     }
-    if let Some(g) = &b.gc {
+    if let Some(c) = &b.content_store {
+        let bytes: u64 = c.recreated.iter().map(|r| r.size).sum();
         writeln!(
             out,
-            "GC impact (containerd {} rules): the input as it reads: containerd would delete {} record(s); the repaired file: {}",
+            "content store {}: {} lost content record(s) re-created from verified blob files ({bytes} bytes), {} not re-created",
+            c.root.0.display(),
+            c.recreated.len(),
+            c.not_recreated.len()
+        )?;
+        for n in c.not_recreated.iter().take(TABLE_ROWS) {
+            writeln!(
+                out,
+                "  not re-created: {} {}: {}",
+                table_cell(&n.namespace.0),
+                table_cell(&n.digest.0),
+                n.detail
+            )?;
+        }
+        more(out, c.not_recreated.len())?;
+    }
+    if let Some(g) = &b.gc {
+        let blob_bytes = |r: &[GcRecord]| -> String {
+            if b.content_store.is_none() {
+                return String::new();
+            }
+            let n: u64 = r.iter().filter_map(|x| x.size).sum();
+            format!(" ({n} bytes of blobs)")
+        };
+        writeln!(
+            out,
+            "GC impact (containerd {} rules): the input as it reads: containerd would delete {} record(s){}; the repaired file: {}{}",
             g.rules,
             g.input.len(),
-            g.output.len()
+            blob_bytes(&g.input),
+            g.output.len(),
+            blob_bytes(&g.output)
         )?;
     }
     if let Some(l) = &b.lease {

@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "fsio",
             "containerd",
             "analysis",
+            "oci",
         ],
     ),
     // The output formats.

@@ -36,6 +36,7 @@ mod repair_common;
 mod repair_history;
 mod repair_live;
 mod repair_orphans;
+mod repair_root;
 mod report_format;
 mod schema_findings;
 mod schema_golden;

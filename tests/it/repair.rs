@@ -266,6 +266,7 @@ pub(super) mod wire {
         pub path: String,
         pub page: Option<u64>,
         pub damage: Finding,
+        pub recreated: bool,
     }
 
     #[derive(Debug, Deserialize)]
@@ -277,6 +278,7 @@ pub(super) mod wire {
         pub other_tree: u64,
         pub orphan_pages: u64,
         pub lost: u64,
+        pub recreated: u64,
     }
 
     #[derive(Debug, Deserialize)]
@@ -294,6 +296,32 @@ pub(super) mod wire {
         pub namespace: Value,
         pub kind: String,
         pub id: Value,
+        pub size: Option<u64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Recreated {
+        pub namespace: Value,
+        pub digest: String,
+        pub size: u64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct NotRecreated {
+        pub namespace: Value,
+        pub digest: Value,
+        pub reason: String,
+        pub detail: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    pub struct ContentStore {
+        pub root: Value,
+        pub recreated: Vec<Recreated>,
+        pub not_recreated: Vec<NotRecreated>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -346,6 +374,7 @@ pub(super) mod wire {
         pub counts: Vec<Count>,
         pub gc: Option<Gc>,
         pub lease: Option<Lease>,
+        pub content_store: Option<ContentStore>,
         pub output: Option<Output>,
         pub backup: Option<Backup>,
         pub rollback: Option<Value>,

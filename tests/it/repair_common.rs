@@ -106,17 +106,78 @@ pub fn baseline(
 /// both meta trees share, so its image records are lost to a repair — and
 /// that page's id.
 pub fn k8s_images_leaf_zeroed(data: &[u8]) -> (Vec<u8>, u64) {
+    leaf_zeroed(data, &[b"v1", b"k8s.io", b"images"])
+}
+
+/// `data` (a fixture) with the first leaf page of `bucket` zeroed, and that
+/// page's id.
+pub fn leaf_zeroed(data: &[u8], bucket: &[&[u8]]) -> (Vec<u8>, u64) {
     let db = Db::parse(data).expect("a fixture parses");
     let ps = db.page_size();
     let leaf = tree_pages(&db)
         .into_iter()
         .find(|p| {
             p.kind == PageKind::Leaf
-                && p.bucket == [b"v1".to_vec(), b"k8s.io".to_vec(), b"images".to_vec()]
+                && p.bucket
+                    .iter()
+                    .map(Vec::as_slice)
+                    .eq(bucket.iter().copied())
         })
-        .expect("k8s.io's images leaf");
+        .unwrap_or_else(|| panic!("no leaf page of {bucket:?}"));
     let mut out = data.to_vec();
     let at = leaf.id as usize * ps;
     out[at..at + ps].fill(0);
     (out, leaf.id)
+}
+
+/// `data` (a fixture) with the inline `labels` bucket of the first `n`
+/// records that have one in the leaf pages of `bucket` made unreadable (its
+/// page flags say branch): records whose keys are known and that no tree
+/// holds whole. Returns the file and the records' keys.
+pub fn record_labels_broken(data: &[u8], bucket: &[&[u8]], n: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+    use ctrdb::bolt::layout::{BRANCH_PAGE, BUCKET_HEADER_SIZE, PAGE_FLAGS};
+    const PAGE_HEADER: usize = 16;
+    const ELEMENT: usize = 16;
+    let u32_at = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+    let db = Db::parse(data).expect("a fixture parses");
+    let ps = db.page_size();
+    let mut out = data.to_vec();
+    let mut keys = Vec::new();
+    for p in tree_pages(&db).into_iter().filter(|p| {
+        p.kind == PageKind::Leaf
+            && p.bucket
+                .iter()
+                .map(Vec::as_slice)
+                .eq(bucket.iter().copied())
+    }) {
+        let page = db.pages().page(p.id).unwrap();
+        for i in 0..usize::from(p.count) {
+            let e = page.leaf_element(i).unwrap();
+            if keys.len() == n || !e.is_bucket() {
+                continue;
+            }
+            // The record's page: inline after its bucket header, or its root
+            // (a leaf: records are small).
+            let root = u64::from_le_bytes(e.value[..8].try_into().unwrap()) as usize;
+            let at = if root == 0 {
+                e.value_offset as usize + BUCKET_HEADER_SIZE
+            } else {
+                root * ps
+            };
+            let count = usize::from(u16::from_le_bytes([data[at + 10], data[at + 11]]));
+            for j in 0..count {
+                let elem = at + PAGE_HEADER + j * ELEMENT;
+                let (flags, pos, ksize) = (u32_at(elem), u32_at(elem + 4), u32_at(elem + 8));
+                let key = &data[elem + pos..elem + pos + ksize];
+                let value = elem + pos + ksize;
+                if key == b"labels" && flags & 1 != 0 && data[value..value + 8] == [0; 8] {
+                    let flags_at = value + BUCKET_HEADER_SIZE + PAGE_FLAGS;
+                    out[flags_at..flags_at + 2].copy_from_slice(&BRANCH_PAGE.to_le_bytes());
+                    keys.push(e.key.to_vec());
+                }
+            }
+        }
+    }
+    assert_eq!(keys.len(), n, "records with inline labels in {bucket:?}");
+    (out, keys)
 }

@@ -8,8 +8,11 @@
 //! the written file by comparing it with a second run of the same merge.
 //!
 //! The output holds only keys and values of the input, plus the lease the
-//! repair adds; its records are whole records of one of the input's trees.
+//! repair adds and, with a containerd root, the content records it re-creates
+//! from verified blob files ([`content`]); its other records are whole records
+//! of one of the input's trees or of orphan pages.
 
+pub mod content;
 pub mod merge;
 pub mod orphans;
 mod sinks;
@@ -32,6 +35,8 @@ use crate::containerd::MetaDb;
 use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions, Written};
 use crate::time::Civil;
 
+use content::ContentKeySink;
+pub use content::{ContentStoreOutcome, NotRecreated, Recreated, RECREATED_LABEL};
 pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
 use orphans::Orphans;
 pub use sinks::Additions;
@@ -166,6 +171,8 @@ pub struct Outcome {
     pub kind: DbKind,
     /// The orphan-page scan, run when both trees lost a key range.
     pub orphans: Option<OrphanSummary>,
+    /// What the content store of `--root` gave (metadata databases).
+    pub content: Option<ContentStoreOutcome>,
     /// The trees read: (meta slot, txid), newest first.
     pub trees: Vec<(usize, u64)>,
     /// What the merge found and decided.
@@ -189,8 +196,15 @@ impl Outcome {
     }
 }
 
-/// Repairs `db`, the database open as `file`, as `mode` says.
-pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Error> {
+/// Repairs `db`, the database open as `file`, as `mode` says; with
+/// `content_root`, the containerd root whose content store it came from,
+/// re-creates the content records it lost whose blob files verify.
+pub fn run(
+    file: &DbFile,
+    db: &Db<'_>,
+    mode: &Mode,
+    content_root: Option<&Path>,
+) -> Result<Outcome, super::Error> {
     let source = file.path();
     let trees = db.trees();
     let kind = identify(&trees);
@@ -205,19 +219,55 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             gc_set(&collectable(&meta, &GcOptions { now, rules })),
         )
     });
-    // Found from the losses of a merge without them: the dry run's and the
-    // in-place repair's first read, or --output's first write.
+    // Found from the losses of a merge without them: a first read, or
+    // --output's first write.
     let orphans: OnceCell<Option<Orphans<'_>>> = OnceCell::new();
+    let content_root = content_root.filter(|_| kind == DbKind::Metadata);
+    // A read of both trees before anything is written: the dry run and the
+    // in-place repair leave an undamaged file alone, and --root must know
+    // which content records were lost before the first write.
+    let first = (!matches!(mode, Mode::Output { .. }) || content_root.is_some()).then(|| {
+        let mut keys = ContentKeySink::default();
+        let ledger = infallible(merge::merge(&trees, level, None, &mut keys));
+        let _ = orphans.set(Orphans::find(&trees, level, &ledger.lost));
+        (ledger, keys.keys)
+    });
+    let mut base = Additions::default();
+    let mut content = None;
+    if let (Some(root), Some((ledger, keys))) = (content_root, &first) {
+        // With orphan records placed, the output records more content.
+        let placed = orphans
+            .get()
+            .and_then(Option::as_ref)
+            .filter(|o| o.placements.iter().any(Option::is_some));
+        let again = placed.map(|o| {
+            let mut keys = ContentKeySink::default();
+            let ledger = infallible(merge::merge(&trees, level, Some(o), &mut keys));
+            (ledger, keys.keys)
+        });
+        let (ledger, keys) = again.as_ref().map_or((ledger, keys), |(l, k)| (l, k));
+        let (add, c) =
+            content::recreate(ledger, keys, root, &time_value(now)).map_err(|source| {
+                super::Error::ContentStore {
+                    root: root.to_path_buf(),
+                    source,
+                }
+            })?;
+        base = add;
+        content = Some(c);
+    }
     let job = Job {
         trees: &trees,
         level,
         orphans: &orphans,
+        base,
         wopts,
         input_gc: input_gc.as_ref(),
         now,
     };
     let outcome = |built: Built, written, backup| Outcome {
         kind,
+        content: content.clone(),
         orphans: orphans
             .get()
             .and_then(Option::as_ref)
@@ -259,13 +309,10 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
             Ok(outcome(b, Some(written), None))
         }
         Mode::DryRun | Mode::InPlace { .. } => {
-            // A read of both trees first: an undamaged file needs no write,
-            // and its GC is the input's.
-            let first = match merge::merge(&trees, level, None, &mut Discard) {
-                Ok(l) => l,
-                Err(never) => match never {},
+            let Some((first, _)) = first else {
+                unreachable!("the first read runs for every mode but --output")
             };
-            let _ = orphans.set(Orphans::find(&trees, level, &first.lost));
+            // An undamaged file needs no write, and its GC is the input's.
             if first.is_clean() {
                 let ledger = first;
                 let gc = job.input_gc.map(|(rules, input)| GcImpact {
@@ -318,6 +365,22 @@ pub fn run(file: &DbFile, db: &Db<'_>, mode: &Mode) -> Result<Outcome, super::Er
     }
 }
 
+fn infallible<T>(r: Result<T, std::convert::Infallible>) -> T {
+    match r {
+        Ok(t) => t,
+        Err(never) => match never {},
+    }
+}
+
+/// A Go binary time of `now` in UTC, as containerd writes `createdat`.
+fn time_value(now: SystemTime) -> Vec<u8> {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    put_time_utc(secs, since.subsec_nanos())
+}
+
 /// The database kind, from the first tree whose root can be read.
 fn identify(trees: &[MetaTree<'_>]) -> DbKind {
     for t in trees {
@@ -347,6 +410,8 @@ struct Job<'r, 'a> {
     trees: &'r [MetaTree<'a>],
     level: Level,
     orphans: &'r OnceCell<Option<Orphans<'a>>>,
+    /// What every write adds: the re-created content records.
+    base: Additions,
     wopts: WriterOptions,
     input_gc: Option<&'r (GcRules, GcSet)>,
     now: SystemTime,
@@ -364,8 +429,8 @@ impl<'a> Job<'_, 'a> {
     /// repair made anything collectable that the input may still need,
     /// writes it again with the repair lease holding that.
     fn build(&self, f: &mut File, path: &Path) -> Result<Built, OutputError> {
-        let none = Additions::default();
-        let (mut ledger, mut summary) = self.write(&none, f, path)?;
+        let base = &self.base;
+        let (mut ledger, mut summary) = self.write(base, f, path)?;
         if self.orphans.get().is_none() {
             let found = Orphans::find(self.trees, self.level, &ledger.lost);
             let any = found
@@ -374,13 +439,13 @@ impl<'a> Job<'_, 'a> {
             let _ = self.orphans.set(found);
             if any {
                 rewind(f, path)?;
-                (ledger, summary) = self.write(&none, f, path)?;
+                (ledger, summary) = self.write(base, f, path)?;
             }
         }
         let Some((rules, input)) = self.input_gc else {
             return Ok(Built {
                 ledger,
-                additions: none,
+                additions: base.clone(),
                 lease: None,
                 gc: None,
                 summary,
@@ -391,7 +456,7 @@ impl<'a> Job<'_, 'a> {
         if holds.is_empty() {
             return Ok(Built {
                 ledger,
-                additions: none,
+                additions: base.clone(),
                 lease: None,
                 gc: Some(GcImpact {
                     rules: *rules,
@@ -405,7 +470,8 @@ impl<'a> Job<'_, 'a> {
             "{LEASE_PREFIX}{}",
             Civil::from_system(self.now).file_stamp()
         );
-        let additions = lease_additions(&id, &holds, self.now, ledger.lost.len());
+        let mut additions = base.clone();
+        additions.merge(lease_additions(&id, &holds, self.now, ledger.lost.len()));
         rewind(f, path)?;
         let (ledger, summary) = self.write(&additions, f, path)?;
         let output = model_gc(f, path, *rules, self.now)?;
@@ -505,11 +571,7 @@ pub fn protection(ledger: &Ledger, input: &GcSet, output: &GcSet) -> GcSet {
 /// The repair lease's records, one per namespace that has something to hold.
 fn lease_additions(id: &str, holds: &GcSet, now: SystemTime, lost: usize) -> Additions {
     let mut add = Additions::default();
-    let since = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-    let created = put_time_utc(secs, since.subsec_nanos());
+    let created = time_value(now);
     let reason = format!(
         "held by ctrdb repair: {lost} record(s) or key range(s) were lost, or records were taken from an older tree, so containerd's GC would delete what they may have referenced; review what this lease holds, then delete it"
     );
@@ -581,10 +643,7 @@ pub fn repair_in_memory(db: &Db<'_>) -> Result<(Vec<u8>, Ledger), super::Error> 
     let trees = db.trees();
     let level = Level::root(identify(&trees));
     let wopts = WriterOptions::copy_of(db)?;
-    let first = match merge::merge(&trees, level, None, &mut Discard) {
-        Ok(l) => l,
-        Err(never) => match never {},
-    };
+    let first = infallible(merge::merge(&trees, level, None, &mut Discard));
     let orphans = Orphans::find(&trees, level, &first.lost);
     let w = BoltWriter::new(std::io::Cursor::new(Vec::new()), wopts).map_err(write_error)?;
     let mut sink = WriterSink(w);

@@ -50,6 +50,24 @@ impl Additions {
         }
         at
     }
+
+    /// Adds `other`'s entries: buckets both hold are merged; where both hold
+    /// a key otherwise, this tree's entry stays.
+    pub fn merge(&mut self, other: Additions) {
+        for (k, a) in other.entries {
+            match (self.entries.entry(k), a) {
+                (btree_map::Entry::Vacant(v), a) => {
+                    v.insert(a);
+                }
+                (btree_map::Entry::Occupied(mut o), Addition::Bucket(b)) => {
+                    if let Addition::Bucket(mine) = o.get_mut() {
+                        mine.merge(b);
+                    }
+                }
+                (btree_map::Entry::Occupied(_), Addition::Value(_)) => {}
+            }
+        }
+    }
 }
 
 type Pending<'a> = Option<Peekable<btree_map::Iter<'a, Vec<u8>, Addition>>>;
