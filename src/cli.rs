@@ -267,6 +267,13 @@ pub struct RepairArgs {
     #[command(flatten)]
     pub write: WriteArgs,
 
+    /// With a containerd root: the platform the node pulled images for
+    /// [default: this machine's]. Of an image index, the manifest a pull for it
+    /// fetched is followed when lost content records are re-created from the
+    /// content store; e.g. linux/arm64/v8 for a root copied from an arm64 node.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use super::{emit, hash_wanted, note_stale_removed, AppError, ExitStatus, Input};
 use crate::cli::RepairArgs;
+use crate::oci::{Matcher, Platform};
 use crate::ops::repair;
 use crate::report::{self, InputInfo};
 
@@ -14,6 +15,11 @@ pub(super) fn run(
     err: &mut dyn Write,
 ) -> Result<ExitStatus, AppError> {
     let mut input = Input::from_args(&a.input, err)?;
+    if a.platform.is_some() && input.root.is_none() {
+        return Err(AppError::Usage(
+            "--platform chooses which manifest of an image index the re-created content records follow: give --root DIR".into(),
+        ));
+    }
     let mode = input.write_mode(&a.write);
     let layout = a.format.document_layout();
     let hash = hash_wanted(&a.input, layout.is_some())?;
@@ -23,7 +29,11 @@ pub(super) fn run(
     file.advise_sequential();
     // The content store beside the database: --root, or the installation
     // the database was found in.
-    let outcome = repair::run(&file, &db, &mode, input.root.as_deref())?;
+    let content = input.root.clone().map(|root| repair::ContentRoot {
+        root,
+        platform: Matcher::only(&a.platform.clone().unwrap_or_else(Platform::host)),
+    });
+    let outcome = repair::run(&file, &db, &mode, content.as_ref())?;
     let stale = outcome
         .written
         .iter()

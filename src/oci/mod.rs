@@ -255,6 +255,53 @@ fn walk_platforms(
     Ok(())
 }
 
+/// The descriptors a pull of `roots` for `platform` fetches, each digest once,
+/// in the order met: the root, and through manifests and indexes their
+/// children whose platform matches, of an index only the best-matching
+/// manifest (containerd's `Pull`: `LimitManifests(FilterPlatforms(Children),
+/// platform, 1)`). A document that cannot be read, or is not what its
+/// descriptor says, names nothing; the walk goes on with the others.
+pub fn fetched(
+    provider: &dyn Provider,
+    roots: &[Descriptor],
+    platform: &Matcher,
+) -> Vec<Descriptor> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for r in roots {
+        walk_fetched(provider, r, platform, &mut seen, &mut out, 0);
+    }
+    out
+}
+
+fn walk_fetched(
+    provider: &dyn Provider,
+    desc: &Descriptor,
+    platform: &Matcher,
+    seen: &mut std::collections::BTreeSet<String>,
+    out: &mut Vec<Descriptor>,
+    depth: usize,
+) {
+    if !seen.insert(desc.digest.clone()) {
+        return;
+    }
+    out.push(desc.clone());
+    let Ok(children) = children(provider, desc, depth) else {
+        return;
+    };
+    let mut children: Vec<Descriptor> = children
+        .into_iter()
+        .filter(|d| d.platform.as_ref().is_none_or(|p| platform.matches(p)))
+        .collect();
+    if is_index(&desc.media_type) {
+        children.sort_by_key(|d| d.platform.as_ref().map_or(usize::MAX, |p| platform.rank(p)));
+        children.truncate(1);
+    }
+    for c in &children {
+        walk_fetched(provider, c, platform, seen, out, depth + 1);
+    }
+}
+
 /// `images.Children`: a manifest's config and layers, an index's manifests;
 /// nothing for anything else (layers and configs are never read for this).
 fn children(
@@ -404,4 +451,65 @@ fn descriptor(d: &Map<String, Value>, parent: &Descriptor) -> Result<Descriptor,
         size,
         platform,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    struct Blobs(BTreeMap<String, Vec<u8>>);
+
+    impl Provider for Blobs {
+        fn read_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, BlobError> {
+            self.0
+                .get(&desc.digest)
+                .cloned()
+                .ok_or_else(|| BlobError::NotFound(desc.digest.clone()))
+        }
+    }
+
+    fn desc(media_type: &str, digest: &str) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: digest.into(),
+            ..Descriptor::default()
+        }
+    }
+
+    #[test]
+    fn a_pull_fetches_the_best_matching_manifest_and_goes_past_unreadable_documents() {
+        let manifest = |config: &str, layer: &str| {
+            format!(
+                r#"{{"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":3}}]}}"#
+            )
+        };
+        let index = format!(
+            r#"{{"mediaType":"{OCI_INDEX}","manifests":[
+                {{"mediaType":"{OCI_MANIFEST}","digest":"m1","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
+                {{"mediaType":"{OCI_MANIFEST}","digest":"m2","size":1,"platform":{{"os":"linux","architecture":"arm64"}}}}]}}"#
+        );
+        let blobs = Blobs(BTreeMap::from([
+            ("i".to_string(), index.into_bytes()),
+            ("m1".to_string(), manifest("c1", "l1").into_bytes()),
+            ("m2".to_string(), manifest("c2", "l1").into_bytes()),
+            ("m3".to_string(), b"not json".to_vec()),
+        ]));
+        let arm64 = Matcher::only(&Platform::new("linux", "arm64", ""));
+        let got = |roots: &[Descriptor]| -> Vec<String> {
+            fetched(&blobs, roots, &arm64)
+                .into_iter()
+                .map(|d| d.digest)
+                .collect()
+        };
+        assert_eq!(got(&[desc(OCI_INDEX, "i")]), ["i", "m2", "c2", "l1"]);
+        assert_eq!(
+            got(&[
+                desc(OCI_MANIFEST, "m3"),
+                desc(OCI_MANIFEST, "gone"),
+                desc(OCI_MANIFEST, "m1")
+            ]),
+            ["m3", "gone", "m1", "c1", "l1"]
+        );
+    }
 }

@@ -115,8 +115,10 @@ fn assert_recreated_in(out: &Path, doc: &wire::Doc, what: &str) {
 }
 
 /// The whole `v1/k8s.io/content/blob` leaf zeroed (a page both trees share)
-/// and one of its blob files rotten: every other blob file of the leaf that no
-/// other namespace records is re-created; the rotten one is reported.
+/// and one of its blob files rotten: every other record of the leaf is
+/// re-created (the blob files only k8s.io recorded, and those its images
+/// name that other namespaces record too), nothing else is, and the rotten
+/// one is reported.
 #[test]
 fn a_lost_content_leaf_is_re_created_from_the_blob_files_that_verify() {
     for (name, fixture) in fixtures() {
@@ -184,12 +186,22 @@ fn a_lost_content_leaf_is_re_created_from_the_blob_files_that_verify() {
         for d in &only_here[1..] {
             assert!(recreated.contains(d.as_str()), "{name}: {d} not re-created");
         }
+        // What the leaf held is the truth: a re-created record is one of its
+        // records, with a file that verifies.
         for d in &recreated {
             assert!(
-                !elsewhere.contains(*d) && verifies(&root, d),
-                "{name}: {d} re-created, but another namespace records it or its file does not verify"
+                leaf_keys.iter().any(|k| k == d) && verifies(&root, d),
+                "{name}: {d} re-created, but the lost leaf did not hold it or its file does not verify"
             );
         }
+        let left: Vec<&String> = leaf_keys
+            .iter()
+            .filter(|d| **d != rotten && verifies(&root, d) && !recreated.contains(d.as_str()))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{name}: lost k8s.io records with verified blob files that were not re-created: {left:?}"
+        );
         assert!(
             !recreated.contains(rotten.as_str()),
             "{name}: the rotten blob was re-created"

@@ -12,22 +12,29 @@
 //! file that are not the input's; the repair lease holds them like anything
 //! else the repaired file would let the GC delete.
 //!
-//! A record lost by key is re-created when its blob verifies. For a lost range
-//! only blobs no namespace of the repaired file records are candidates: a blob
-//! another namespace records is not deleted by the GC, and whether this
-//! namespace held it too cannot be told.
+//! A record lost by key is re-created when its blob verifies. For a lost key
+//! range, the candidates are the blob files in the range that
+//! - no namespace of the repaired file records (the GC would delete them), or
+//! - the namespace's own records name: its images' targets and everything
+//!   pull for the node's platform fetched through their manifests and indexes
+//!   (read from the blob files), its content records'
+//!   `containerd.io/gc.ref.content*` labels and its leases' content.
+//!
+//! A blob another namespace records that this namespace's records do not name
+//! is not re-created: the GC keeps it, and whether this namespace held it
+//! cannot be told.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 
 use super::merge::{Ledger, LostWhat, Sink};
 use super::sinks::{Addition, Additions};
 use crate::bolt::salvage::contains;
-use crate::containerd::encoding::put_varint;
-use crate::oci::{BlobFiles, VerifyError};
+use crate::containerd::encoding::{put_varint, varint};
+use crate::oci::{self, BlobFiles, ContentStore, Descriptor, Matcher, VerifyError};
 
 /// The label a re-created content record carries.
 pub const RECREATED_LABEL: &str = "ctrdb.repair/recreated";
@@ -35,8 +42,33 @@ pub const RECREATED_LABEL: &str = "ctrdb.repair/recreated";
 const RECREATED_REASON: &str =
     "re-created by ctrdb repair: the content record was lost; the blob file's bytes match its digest";
 
-/// Digests of content records, per namespace.
+/// The content store a repair reads.
+#[derive(Debug, Clone)]
+pub struct ContentRoot {
+    /// The containerd root.
+    pub root: PathBuf,
+    /// The platform the node pulled images for: of an index, the manifest a
+    /// pull for it fetched is taken to be the namespace's.
+    pub platform: Matcher,
+}
+
+/// Digests per namespace.
 pub type ContentKeys = BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>;
+
+/// What a repaired file holds of content and of references to it.
+#[derive(Debug, Clone, Default)]
+pub struct ContentView {
+    /// The digests of content records, per namespace.
+    pub records: ContentKeys,
+    /// Digests named by content labels (`containerd.io/gc.ref.content*`)
+    /// and leases, per namespace.
+    pub named: ContentKeys,
+    /// Image targets, per namespace.
+    pub targets: BTreeMap<Vec<u8>, Vec<Descriptor>>,
+}
+
+/// A key range: its lower and upper bounds.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 /// Which content records of a namespace the merge lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,39 +143,63 @@ pub struct ContentStoreOutcome {
 }
 
 /// Re-creates, as `additions`, the content records `ledger` lost whose blob
-/// files under `root` verify; `held` is what the repaired file records.
+/// files under `content.root` verify; `view` is what the repaired file holds.
 pub fn recreate(
     ledger: &Ledger,
-    held: &ContentKeys,
-    root: &Path,
+    view: &ContentView,
+    content: &ContentRoot,
     created: &[u8],
 ) -> std::io::Result<(Additions, ContentStoreOutcome)> {
+    let root = content.root.as_path();
     let files = BlobFiles::of_root(root);
     let on_disk = files.digests()?;
     let sizes = on_disk
         .iter()
         .filter_map(|d| files.size(d).map(|s| (d.clone(), s)))
         .collect();
+    let disk: BTreeSet<&[u8]> = on_disk.iter().map(String::as_bytes).collect();
+    let held = &view.records;
     let anywhere: BTreeSet<&[u8]> = held.values().flatten().map(Vec::as_slice).collect();
     let none = BTreeSet::new();
+    let mut ranges: BTreeMap<Vec<u8>, Vec<KeyRange>> = BTreeMap::new();
     let mut candidates: BTreeSet<(Vec<u8>, Vec<u8>)> = BTreeSet::new();
     for (ns, scope) in content_loss(ledger) {
-        let mine = held.get(&ns).unwrap_or(&none);
         match scope {
-            Scope::Record(d) if !mine.contains(&d) => {
-                candidates.insert((ns, d));
-            }
-            Scope::Record(_) => {}
-            Scope::Range(lower, upper) => {
-                let (lo, up) = (
-                    lower.as_ref().map(Vec::as_slice),
-                    upper.as_ref().map(Vec::as_slice),
-                );
-                for d in on_disk.iter().map(String::as_bytes) {
-                    if contains(lo, up, d) && !anywhere.contains(d) {
-                        candidates.insert((ns.clone(), d.to_vec()));
-                    }
+            Scope::Record(d) => {
+                if !held.get(&ns).unwrap_or(&none).contains(&d) {
+                    candidates.insert((ns, d));
                 }
+            }
+            Scope::Range(lower, upper) => ranges.entry(ns).or_default().push((lower, upper)),
+        }
+    }
+    // Documents are read from the files as they are; a rotten one names
+    // nothing that verifies, or garbage that names no file.
+    let store = ContentStore::new(root, |_: &str| true);
+    for (ns, lost) in &ranges {
+        let mine = held.get(ns).unwrap_or(&none);
+        let in_lost = |d: &[u8]| {
+            lost.iter().any(|(l, u)| {
+                contains(
+                    l.as_ref().map(Vec::as_slice),
+                    u.as_ref().map(Vec::as_slice),
+                    d,
+                )
+            })
+        };
+        let targets = view.targets.get(ns).map_or(&[][..], Vec::as_slice);
+        let reached = oci::fetched(&store, targets, &content.platform);
+        let named = view
+            .named
+            .get(ns)
+            .into_iter()
+            .flatten()
+            .map(Vec::as_slice)
+            .chain(reached.iter().map(|d| d.digest.as_bytes()));
+        let unrecorded = disk.iter().copied().filter(|d| !anywhere.contains(d));
+        for d in unrecorded.chain(named.filter(|d| disk.contains(d))) {
+            if in_lost(d) && !mine.contains(d) {
+                candidates.insert((ns.clone(), d.to_vec()));
             }
         }
     }
@@ -199,35 +255,75 @@ pub fn recreate(
     Ok((add, outcome))
 }
 
-/// Collects the digests of the content records a merge writes.
+/// Collects what a merge writes of content and of references to it.
 #[derive(Debug, Default)]
-pub(super) struct ContentKeySink {
+pub(super) struct ContentSink {
     path: Vec<Vec<u8>>,
+    target: Descriptor,
     /// What it found.
-    pub(super) keys: ContentKeys,
+    pub(super) view: ContentView,
 }
 
-impl<'a> Sink<'a> for ContentKeySink {
+/// The label keys whose values name content a content record refers to.
+const CONTENT_REF_LABEL: &[u8] = b"containerd.io/gc.ref.content";
+
+impl<'a> Sink<'a> for ContentSink {
     type Error = std::convert::Infallible;
 
     fn begin(&mut self, key: &'a [u8], _: u64) -> Result<(), Self::Error> {
         if let [v1, ns, content, blob] = self.path.as_slice() {
             if v1 == b"v1" && content == b"content" && blob == b"blob" {
-                self.keys
-                    .entry(ns.clone())
-                    .or_default()
-                    .insert(key.to_vec());
+                let records = self.view.records.entry(ns.clone()).or_default();
+                records.insert(key.to_vec());
             }
         }
         self.path.push(key.to_vec());
         Ok(())
     }
 
-    fn put(&mut self, _: &'a [u8], _: &'a [u8]) -> Result<(), Self::Error> {
+    fn put(&mut self, key: &'a [u8], value: &'a [u8]) -> Result<(), Self::Error> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match self.path.as_slice() {
+            [v1, _, images, _, target]
+                if v1 == b"v1" && images == b"images" && target == b"target" =>
+            {
+                match key {
+                    b"digest" => self.target.digest = text(value),
+                    b"mediatype" => self.target.media_type = text(value),
+                    b"size" => self.target.size = varint(value).unwrap_or(0),
+                    _ => {}
+                }
+            }
+            [v1, ns, content, blob, _, labels]
+                if v1 == b"v1"
+                    && content == b"content"
+                    && blob == b"blob"
+                    && labels == b"labels"
+                    && key.starts_with(CONTENT_REF_LABEL) =>
+            {
+                let named = self.view.named.entry(ns.clone()).or_default();
+                named.insert(value.to_vec());
+            }
+            [v1, ns, leases, _, content]
+                if v1 == b"v1" && leases == b"leases" && content == b"content" =>
+            {
+                let named = self.view.named.entry(ns.clone()).or_default();
+                named.insert(key.to_vec());
+            }
+            _ => {}
+        }
         Ok(())
     }
 
     fn end(&mut self) -> Result<(), Self::Error> {
+        if let [v1, ns, images, _, target] = self.path.as_slice() {
+            if v1 == b"v1" && images == b"images" && target == b"target" {
+                let t = std::mem::take(&mut self.target);
+                if !t.digest.is_empty() {
+                    self.view.targets.entry(ns.clone()).or_default().push(t);
+                }
+            }
+        }
         self.path.pop();
         Ok(())
     }

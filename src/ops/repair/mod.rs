@@ -35,8 +35,8 @@ use crate::containerd::MetaDb;
 use crate::fsio::atomic::{self, Backup, OutputError, OutputOptions, Written};
 use crate::time::Civil;
 
-use content::ContentKeySink;
-pub use content::{ContentStoreOutcome, NotRecreated, Recreated, RECREATED_LABEL};
+use content::ContentSink;
+pub use content::{ContentRoot, ContentStoreOutcome, NotRecreated, Recreated, RECREATED_LABEL};
 pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
 use orphans::Orphans;
 pub use sinks::Additions;
@@ -197,13 +197,13 @@ impl Outcome {
 }
 
 /// Repairs `db`, the database open as `file`, as `mode` says; with
-/// `content_root`, the containerd root whose content store it came from,
+/// `content_root`, the content store of the containerd root it came from,
 /// re-creates the content records it lost whose blob files verify.
 pub fn run(
     file: &DbFile,
     db: &Db<'_>,
     mode: &Mode,
-    content_root: Option<&Path>,
+    content_root: Option<&ContentRoot>,
 ) -> Result<Outcome, super::Error> {
     let source = file.path();
     let trees = db.trees();
@@ -227,29 +227,29 @@ pub fn run(
     // in-place repair leave an undamaged file alone, and --root must know
     // which content records were lost before the first write.
     let first = (!matches!(mode, Mode::Output { .. }) || content_root.is_some()).then(|| {
-        let mut keys = ContentKeySink::default();
-        let ledger = infallible(merge::merge(&trees, level, None, &mut keys));
+        let mut content = ContentSink::default();
+        let ledger = infallible(merge::merge(&trees, level, None, &mut content));
         let _ = orphans.set(Orphans::find(&trees, level, &ledger.lost));
-        (ledger, keys.keys)
+        (ledger, content.view)
     });
     let mut base = Additions::default();
     let mut content = None;
-    if let (Some(root), Some((ledger, keys))) = (content_root, &first) {
+    if let (Some(store), Some((ledger, view))) = (content_root, &first) {
         // With orphan records placed, the output records more content.
         let placed = orphans
             .get()
             .and_then(Option::as_ref)
             .filter(|o| o.placements.iter().any(Option::is_some));
         let again = placed.map(|o| {
-            let mut keys = ContentKeySink::default();
-            let ledger = infallible(merge::merge(&trees, level, Some(o), &mut keys));
-            (ledger, keys.keys)
+            let mut content = ContentSink::default();
+            let ledger = infallible(merge::merge(&trees, level, Some(o), &mut content));
+            (ledger, content.view)
         });
-        let (ledger, keys) = again.as_ref().map_or((ledger, keys), |(l, k)| (l, k));
+        let (ledger, view) = again.as_ref().map_or((ledger, view), |(l, v)| (l, v));
         let (add, c) =
-            content::recreate(ledger, keys, root, &time_value(now)).map_err(|source| {
+            content::recreate(ledger, view, store, &time_value(now)).map_err(|source| {
                 super::Error::ContentStore {
-                    root: root.to_path_buf(),
+                    root: store.root.clone(),
                     source,
                 }
             })?;
