@@ -37,7 +37,7 @@ use std::ops::Bound;
 
 use super::bucket::{entry_from_leaf, Bucket, BucketRoot, Entry};
 use super::bytes::u32_at;
-use super::error::{CorruptKind, Corruption, Pgid};
+use super::error::{BucketPath, CorruptKind, Corruption, Pgid};
 use super::layout::*;
 use super::page::{Page, PageKind, Pages};
 use super::pageset::PageSet;
@@ -103,6 +103,98 @@ impl Visited {
     /// Whether page `id` is marked.
     pub fn contains(&self, id: Pgid) -> bool {
         self.0.contains(id)
+    }
+}
+
+/// Which bucket each page of one tree belongs to: the bucket whose B+tree
+/// reaches it first in a walk from the root (each page entered once, so no
+/// file makes the walk loop). Pages the walk cannot read are left out.
+///
+/// In a valid file a page both meta trees reach belongs to the same bucket in
+/// both: bbolt writes every change to pages free in both trees, so a shared
+/// page is an unchanged subtree at an unchanged place (only `MoveBucket`,
+/// which moves a subtree whole, breaks this).
+#[derive(Debug, Default)]
+pub struct PageOwners {
+    paths: Vec<BucketPath>,
+    owner: std::collections::HashMap<Pgid, u32>,
+}
+
+impl PageOwners {
+    /// The owners of `tree`'s pages.
+    pub fn of_tree(tree: &super::db::MetaTree<'_>) -> PageOwners {
+        let mut out = PageOwners::default();
+        let pages = tree.pages();
+        let Ok(root) = tree.root() else {
+            return out;
+        };
+        let mut buckets = vec![(root, BucketPath::root())];
+        let mut stack: Vec<(Pgid, usize)> = Vec::new();
+        let mut found = Vec::new();
+        while let Some((b, path)) = buckets.pop() {
+            if path.0.len() > super::MAX_BUCKET_DEPTH {
+                continue;
+            }
+            // Only buckets that own pages keep their path.
+            let mut index = None;
+            match b.root_ref() {
+                BucketRoot::Inline(..) => {
+                    if let Ok(page) = b.root_page() {
+                        named_buckets(&pages, &page, &mut found);
+                    }
+                }
+                BucketRoot::Page(id) => stack.push((id, 0)),
+            }
+            while let Some((id, depth)) = stack.pop() {
+                if id < 2 || depth > MAX_DEPTH || out.owner.contains_key(&id) {
+                    continue;
+                }
+                let Ok(page) = pages.page(id) else {
+                    continue;
+                };
+                if tree::node(&page).is_err() {
+                    continue;
+                }
+                let i = *index.get_or_insert_with(|| {
+                    out.paths.push(path.clone());
+                    u32::try_from(out.paths.len() - 1).unwrap_or(u32::MAX)
+                });
+                out.owner.insert(id, i);
+                if page.kind() == Some(PageKind::Leaf) {
+                    named_buckets(&pages, &page, &mut found);
+                } else {
+                    for i in 0..usize::from(page.count) {
+                        if let Ok(e) = page.branch_element(i) {
+                            stack.push((e.child, depth + 1));
+                        }
+                    }
+                }
+            }
+            buckets.extend(found.drain(..).map(|(key, x)| (x, path.child(key))));
+        }
+        out
+    }
+
+    /// The bucket page `id` belongs to, if the tree reaches it.
+    pub fn owner(&self, id: Pgid) -> Option<&BucketPath> {
+        let i = *self.owner.get(&id)?;
+        self.paths.get(usize::try_from(i).ok()?)
+    }
+}
+
+/// The buckets a leaf's elements hold, with their keys.
+fn named_buckets<'a>(pages: &Pages<'a>, page: &Page<'a>, out: &mut Vec<(&'a [u8], Bucket<'a>)>) {
+    for i in 0..usize::from(page.count) {
+        let Ok(e) = page.leaf_element(i) else {
+            continue;
+        };
+        if let Ok(Entry {
+            key,
+            kind: super::bucket::EntryKind::Bucket(x),
+        }) = entry_from_leaf(pages, &e)
+        {
+            out.push((key, x));
+        }
     }
 }
 
@@ -282,6 +374,29 @@ pub struct PageKeys<'p, 'a> {
     pub root: bool,
     /// The readable keys, in page order.
     pub keys: &'p [(&'a [u8], bool)],
+    /// Their values (a bucket's header and, inline, its page), where known:
+    /// empty, or one per key (empty on a branch page).
+    pub values: &'p [&'a [u8]],
+}
+
+impl<'a> PageKeys<'_, 'a> {
+    /// The keys at the top of the inline bucket that key `i` names, if it is
+    /// one and its page can be read (a leaf whose elements lie inside it).
+    pub fn inline_keys(&self, i: usize) -> Option<Vec<&'a [u8]>> {
+        let (_, bucket) = self.keys.get(i)?;
+        let value = *self.values.get(i)?;
+        if !bucket || value.get(..8)? != [0u8; 8] {
+            return None;
+        }
+        let image = value.get(BUCKET_HEADER_SIZE..)?;
+        let page = Page::inline(image, 0).ok()?;
+        if page.kind() != Some(PageKind::Leaf) {
+            return None;
+        }
+        (0..usize::from(page.count))
+            .map(|e| page.leaf_element(e).ok().map(|x| x.key))
+            .collect()
+    }
 }
 
 /// Decides whether a page of one bucket is plausible there: `Some(reason)`
@@ -312,6 +427,7 @@ pub struct SalvageCursor<'a, J> {
     /// or at the end of the last hole.
     floor: Bound<&'a [u8]>,
     keys: Vec<(&'a [u8], bool)>,
+    values: Vec<&'a [u8]>,
     notes: Vec<Corruption>,
 }
 
@@ -325,6 +441,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             started: false,
             floor: Bound::Unbounded,
             keys: Vec::new(),
+            values: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -387,6 +504,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             _ => usize::from(page.count),
         };
         self.keys.clear();
+        self.values.clear();
         let frame = Frame {
             page,
             count,
@@ -406,11 +524,13 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
                     };
                     if let Some(e) = e {
                         self.keys.push((e.key, e.is_bucket()));
+                        self.values.push(e.value);
                     }
                 }
                 _ => {
                     if let Ok(e) = page.branch_element(i) {
                         self.keys.push((e.key, false));
+                        self.values.push(&[]);
                     }
                 }
             }
@@ -419,6 +539,7 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
             kind,
             root: self.stack.is_empty(),
             keys: &self.keys,
+            values: &self.values,
         };
         if let Some(reason) = self.judge.judge(&view) {
             let c = Corruption::new(

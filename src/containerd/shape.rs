@@ -124,6 +124,27 @@ impl RecordKind {
         })
     }
 
+    /// A key of `keys` that containerd writes with every record of another
+    /// kind and never in this kind's (where this kind's keys are a closed
+    /// set), with that kind: a record holding one is another kind's record,
+    /// reached through a page in the wrong place (a stale parent whose child
+    /// slot was reused). No release writes such a key, so no real record is
+    /// refused.
+    pub fn foreign_key<'k>(
+        self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Option<(&'k [u8], RecordKind)> {
+        let known = self.known_keys()?;
+        keys.into_iter()
+            .filter(|k| !known.contains(k))
+            .find_map(|k| {
+                RECORD_KINDS
+                    .iter()
+                    .find(|other| **other != self && other.required_keys().contains(&k))
+                    .map(|other| (k, *other))
+            })
+    }
+
     /// Whether the record keeps `createdat`/`updatedat` (the newer of two
     /// versions is the one with the later `updatedat`).
     pub fn has_updatedat(self) -> bool {
@@ -138,6 +159,17 @@ impl RecordKind {
         )
     }
 }
+
+/// The kinds of a metadata database's records.
+const RECORD_KINDS: [RecordKind; 7] = [
+    RecordKind::Image,
+    RecordKind::Container,
+    RecordKind::Content,
+    RecordKind::Ingest,
+    RecordKind::Snapshot,
+    RecordKind::Lease,
+    RecordKind::Sandbox,
+];
 
 /// A place in a tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,9 +314,22 @@ impl Level {
                     .find(|(k, _)| !looks_like_digest(k))
                     .map(|(k, _)| format!("the key {} is not a digest", show(k)))
             }),
-            Level::Records(_) => plain(&[]),
+            Level::Records(kind) => plain(&[]).or_else(|| {
+                // An inline record's own keys are in the page.
+                (0..page.keys.len()).find_map(|i| {
+                    let keys = page.inline_keys(i)?;
+                    let (k, other) = kind.foreign_key(keys)?;
+                    Some(foreign(kind, &show(page.keys.get(i)?.0), k, other))
+                })
+            }),
             Level::Record(kind) => {
                 let whole = page.root && leaf;
+                let foreign_key = leaf
+                    .then(|| kind.foreign_key(page.keys.iter().map(|(k, _)| *k)))
+                    .flatten();
+                if let Some((k, other)) = foreign_key {
+                    return Some(foreign(kind, "here", k, other));
+                }
                 kind.required_keys()
                     .iter()
                     .find(|want| whole && !page.keys.iter().any(|(k, _)| k == *want))
@@ -305,6 +350,15 @@ impl PageJudge for Level {
     fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String> {
         self.implausible(page)
     }
+}
+
+fn foreign(kind: RecordKind, record: &str, key: &[u8], other: RecordKind) -> String {
+    format!(
+        "the {} record {record} holds {}, which containerd writes only in {} records",
+        kind.name(),
+        show(key),
+        other.name()
+    )
 }
 
 /// `algorithm:hex`, as containerd's content keys are (`sha256:…`).
@@ -337,6 +391,7 @@ mod tests {
             kind: PageKind::Leaf,
             root: true,
             keys,
+            values: &[],
         }
     }
 
@@ -349,6 +404,44 @@ mod tests {
         assert_eq!(Level::Namespace.implausible(&leaf(&ns)), None);
         let v1 = [(&b"default"[..], true), (&b"version"[..], false)];
         assert_eq!(Level::MetaV1.implausible(&leaf(&v1)), None);
+    }
+
+    #[test]
+    fn records_holding_another_kinds_keys_are_another_kinds() {
+        // A content record read as a lease: `size` is content's.
+        let content = [
+            (&b"createdat"[..], false),
+            (&b"labels"[..], true),
+            (&b"size"[..], false),
+            (&b"updatedat"[..], false),
+        ];
+        let why = Level::Record(RecordKind::Lease).implausible(&leaf(&content));
+        assert!(why.is_some_and(|w| w.contains("size") && w.contains("content")));
+        assert_eq!(
+            Level::Record(RecordKind::Content).implausible(&leaf(&content)),
+            None
+        );
+        // An ingest never has createdat; a container may have any of its keys.
+        let ingest = [(&b"createdat"[..], false), (&b"ref"[..], false)];
+        assert!(Level::Record(RecordKind::Ingest)
+            .implausible(&leaf(&ingest))
+            .is_some());
+        let container = [
+            (&b"createdat"[..], false),
+            (&b"image"[..], false),
+            (&b"runtime"[..], true),
+            (&b"snapshotKey"[..], false),
+        ];
+        assert_eq!(
+            Level::Record(RecordKind::Container).implausible(&leaf(&container)),
+            None
+        );
+        // A key no kind requires is not a reason (a later release may add it).
+        let lease = [(&b"createdat"[..], false), (&b"expires"[..], false)];
+        assert_eq!(
+            Level::Record(RecordKind::Lease).implausible(&leaf(&lease)),
+            None
+        );
     }
 
     #[test]

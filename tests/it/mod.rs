@@ -37,6 +37,7 @@ mod repair_history;
 mod repair_live;
 mod repair_orphans;
 mod repair_root;
+mod repair_stale;
 mod report_format;
 mod schema_findings;
 mod schema_golden;

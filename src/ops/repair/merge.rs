@@ -17,12 +17,14 @@
 //! same merge. Memory is O(bucket depth) cursors plus one record (the largest
 //! the file holds); nothing else is buffered.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::bolt::salvage::{contains, Hole, Item, SalvageCursor, Visited};
+use crate::bolt::salvage::{contains, Hole, Item, PageOwners, SalvageCursor, Visited};
 
 use super::orphans::Orphans;
+use crate::bolt::bucket::BucketRoot;
 use crate::bolt::{Bucket, BucketPath, Corruption, Entry, EntryKind, MetaTree, MAX_BUCKET_DEPTH};
 use crate::bolt::{CorruptKind, Pgid};
 use crate::containerd::encoding;
@@ -130,6 +132,39 @@ impl Ledger {
     }
 }
 
+/// The trees of a file, newest first, as merges read them; what every merge
+/// needs to know of the other tree is learnt once.
+#[derive(Debug)]
+pub struct Trees<'a> {
+    trees: Vec<MetaTree<'a>>,
+    other_owners: OnceCell<PageOwners>,
+}
+
+impl<'a> Trees<'a> {
+    /// The trees (newest first; a merge uses the first two).
+    pub fn new(trees: Vec<MetaTree<'a>>) -> Trees<'a> {
+        Trees {
+            trees,
+            other_owners: OnceCell::new(),
+        }
+    }
+
+    /// The bucket each page of the other tree belongs to, walked once when
+    /// first asked.
+    fn other_owners(&self) -> Option<&PageOwners> {
+        let other = self.trees.get(1)?;
+        Some(self.other_owners.get_or_init(|| PageOwners::of_tree(other)))
+    }
+}
+
+impl<'a> std::ops::Deref for Trees<'a> {
+    type Target = [MetaTree<'a>];
+
+    fn deref(&self) -> &[MetaTree<'a>] {
+        &self.trees
+    }
+}
+
 /// What a merge writes to.
 pub trait Sink<'a> {
     /// Errors of the sink.
@@ -147,7 +182,7 @@ pub trait Sink<'a> {
 /// losses of a merge of the same trees without them, fill the ranges they
 /// were placed in.
 pub fn merge<'a, S: Sink<'a>>(
-    trees: &[MetaTree<'a>],
+    trees: &Trees<'a>,
     root: Level,
     orphans: Option<&Orphans<'a>>,
     sink: &mut S,
@@ -161,6 +196,7 @@ pub fn merge<'a, S: Sink<'a>>(
     };
     let mut b = sides.next();
     let mut m = Merger {
+        trees,
         ledger: Ledger::default(),
         path: Vec::new(),
         root,
@@ -317,6 +353,7 @@ enum Ev<'a> {
 }
 
 struct Merger<'o, 'a> {
+    trees: &'o Trees<'a>,
     ledger: Ledger,
     path: Vec<Vec<u8>>,
     root: Level,
@@ -371,6 +408,13 @@ impl<'a> Merger<'_, 'a> {
         let b_bucket = match (&a_bucket, b_bucket) {
             (ABucket::Present(x), Some(y)) if x.same_as(&y) => None,
             (_, y) => y,
+        };
+        let a_bucket = match (a_bucket, &b_bucket) {
+            (ABucket::Present(x), Some(_)) => match self.foreign_root(&x) {
+                Some(c) => ABucket::Missing(c),
+                None => ABucket::Present(x),
+            },
+            (x, _) => x,
         };
         let (mut ca, mut missing) = match a_bucket {
             ABucket::Present(x) => (Some(SalvageCursor::new(x, level)), None),
@@ -441,6 +485,33 @@ impl<'a> Merger<'_, 'a> {
                 .extend(c.take_notes().into_iter().map(|n| n.in_bucket(&path)));
         }
         Ok(())
+    }
+
+    /// Whether the newest tree's bucket `x`, here, starts at a page the other
+    /// tree has in another bucket: a page both trees reach is an unchanged
+    /// subtree at an unchanged place, so the reference is stale (its parent
+    /// page is an older version whose slot the newest transaction did not
+    /// overwrite) and the page is another bucket's. Asked only where the
+    /// other tree holds this bucket with other pages.
+    fn foreign_root(&mut self, x: &Bucket<'a>) -> Option<Corruption> {
+        let BucketRoot::Page(id) = x.root_ref() else {
+            return None;
+        };
+        let here = self.bucket_path();
+        let owner = self.trees.other_owners()?.owner(id)?;
+        if *owner == here {
+            return None;
+        }
+        let mut c = Corruption::new(
+            CorruptKind::PageMisplaced,
+            format!(
+                "page {id} does not belong here: the other tree has it in bucket {owner}, so the reference to it is stale"
+            ),
+        )
+        .in_bucket(&here);
+        c.page = Some(id);
+        self.ledger.damage.push(c.clone());
+        Some(c)
     }
 
     /// A range no tree could read: lost, and filled from the orphan leaves

@@ -37,7 +37,7 @@ use crate::time::Civil;
 
 use content::ContentSink;
 pub use content::{ContentRoot, ContentStoreOutcome, NotRecreated, Recreated, RECREATED_LABEL};
-pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Why};
+pub use merge::{Ledger, Lost, LostWhat, Recovered, Source, Trees, Why};
 use orphans::Orphans;
 pub use sinks::Additions;
 use sinks::{Addition, CompareSink, Discard, Overlay, WriterSink};
@@ -206,7 +206,7 @@ pub fn run(
     content_root: Option<&ContentRoot>,
 ) -> Result<Outcome, super::Error> {
     let source = file.path();
-    let trees = db.trees();
+    let trees = Trees::new(db.trees());
     let kind = identify(&trees);
     let level = Level::root(kind);
     let wopts = WriterOptions::copy_of(db)?;
@@ -407,7 +407,7 @@ struct Built {
 
 /// What every write of one repair shares.
 struct Job<'r, 'a> {
-    trees: &'r [MetaTree<'a>],
+    trees: &'r Trees<'a>,
     level: Level,
     orphans: &'r OnceCell<Option<Orphans<'a>>>,
     /// What every write adds: the re-created content records.
@@ -607,7 +607,7 @@ fn lease_additions(id: &str, holds: &GcSet, now: SystemTime, lost: usize) -> Add
 /// structural check finds nothing, and it equals, event by event, a second
 /// run of the same merge with the same additions.
 fn verify<'a>(
-    trees: &[MetaTree<'a>],
+    trees: &Trees<'a>,
     level: Level,
     orphans: Option<&Orphans<'a>>,
     additions: &Additions,
@@ -640,7 +640,7 @@ fn verify<'a>(
 /// The repaired file in memory, without the lease: the merge written by the
 /// writer into a buffer. For fuzzing and for tests of the merge.
 pub fn repair_in_memory(db: &Db<'_>) -> Result<(Vec<u8>, Ledger), super::Error> {
-    let trees = db.trees();
+    let trees = Trees::new(db.trees());
     let level = Level::root(identify(&trees));
     let wopts = WriterOptions::copy_of(db)?;
     let first = infallible(merge::merge(&trees, level, None, &mut Discard));

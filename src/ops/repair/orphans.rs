@@ -339,6 +339,7 @@ fn plausible(level: Level, root: bool, keys: &[(&[u8], bool)]) -> bool {
         kind: PageKind::Leaf,
         root,
         keys,
+        values: &[],
     };
     level.implausible(&view).is_none()
 }
