@@ -29,7 +29,12 @@
 //! element 0's `pos` is `count × 16`): where they disagree and the packing
 //! names a count that fits the page, the packing's count is used, since one
 //! flipped bit in `count` would otherwise hide elements or invent them.
-//! [`SalvageCursor::take_notes`] returns such corrections.
+//! The elements' headers are cross-checked with the same packing: each
+//! element's data starts where the one before it ends. A header that breaks
+//! that is wrong even when what it points to reads as a good element (a key
+//! grown over its neighbours' bytes), so it is read only as the packing places
+//! it; breaks that one wrong header field does not explain make the page
+//! damaged. [`SalvageCursor::take_notes`] returns such corrections.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -260,8 +265,9 @@ pub struct OrphanScan {
 /// The well-formed leaf pages of `pages` (below its high-water mark) that
 /// `reached` does not hold, in page order. A page is well formed when its
 /// header names its own id and exactly the leaf flag, it has elements, and
-/// every element is good: inside the page, a non-empty key above the one
-/// before it, known flags, a bucket value that decodes. Each page is read
+/// every element is good: inside the page, its data where the packing puts
+/// it, a non-empty key above the one before it, known flags, a bucket value
+/// that decodes. Each page is read
 /// once; an admitted leaf's overflow pages are skipped.
 pub fn orphan_leaves<'a>(
     pages: &Pages<'a>,
@@ -299,6 +305,9 @@ pub fn orphan_leaves<'a>(
 
 fn well_formed_leaf<'a>(pages: &Pages<'a>, page: Page<'a>) -> Option<OrphanLeaf<'a>> {
     if page.flags != LEAF_PAGE || page.count == 0 || tree::node(&page).is_err() {
+        return None;
+    }
+    if packing(&page, usize::from(page.count)).ok()? != Packing::Tiled {
         return None;
     }
     let mut first = None;
@@ -406,11 +415,111 @@ pub trait PageJudge {
     fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String>;
 }
 
+/// What a leaf's packing says about its element headers. bbolt writes the
+/// keys and values right after the element array, back to back in element
+/// order, so element `j`'s data starts where element `j − 1`'s ends (element
+/// 0's right after the array): each boundary between two elements is named
+/// twice, by the end of the one and the start of the other. One wrong field
+/// breaks one boundary (a wrong `ksize` or `vsize`: the end of its element)
+/// or two adjacent ones (a wrong `pos`: both ends of its element).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Packing {
+    /// Every boundary agrees.
+    Tiled,
+    /// The breaks are those of one wrong field of this element's header: it is
+    /// read only as the packing places it.
+    Wrong(usize),
+    /// The last boundary between elements breaks alone: this element's size
+    /// or the last element's `pos` is wrong, and neither reading of the two
+    /// fits better than the other, so neither element is read.
+    Unsettled(usize),
+}
+
+/// How one element's header stands with the packing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Not contradicted: read as its header says.
+    Fits,
+    /// Proven wrong: read as the packing places it, or not at all.
+    Wrong,
+    /// One of two elements is wrong and the packing cannot say which.
+    Unsettled,
+}
+
+impl Packing {
+    fn verdict(self, i: usize) -> Verdict {
+        match self {
+            Packing::Wrong(w) if w == i => Verdict::Wrong,
+            Packing::Unsettled(u) if u == i || u.checked_add(1) == Some(i) => Verdict::Unsettled,
+            _ => Verdict::Fits,
+        }
+    }
+}
+
+/// Where element `j`'s data starts and ends in `bytes` (a leaf page), by its
+/// header alone.
+fn extent(bytes: &[u8], j: usize) -> Option<(usize, usize)> {
+    let at = j.checked_mul(ELEMENT_SIZE)?.checked_add(PAGE_HEADER_SIZE)?;
+    let pos = u32_at(bytes, at + LEAF_POS)? as usize;
+    let k = u32_at(bytes, at + LEAF_KSIZE)? as usize;
+    let v = u32_at(bytes, at + LEAF_VSIZE)? as usize;
+    let start = at.checked_add(pos)?;
+    Some((start, start.checked_add(k)?.checked_add(v)?))
+}
+
+/// The packing of a leaf of `count` elements, or why the page is damaged:
+/// its boundaries break where no one wrong field would break them.
+fn packing(page: &Page<'_>, count: usize) -> Result<Packing, Corruption> {
+    let b = page.bytes;
+    let mut breaks: Vec<usize> = Vec::new();
+    let mut end = count
+        .checked_mul(ELEMENT_SIZE)
+        .and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
+    for j in 0..count {
+        let ext = extent(b, j);
+        if end.is_none() || end != ext.map(|(start, _)| start) {
+            breaks.push(j);
+            if breaks.len() > 2 {
+                break;
+            }
+        }
+        end = ext.map(|(_, e)| e);
+    }
+    let last = count.saturating_sub(1);
+    match *breaks.as_slice() {
+        [] => Ok(Packing::Tiled),
+        // The only element's pos.
+        [0] if count == 1 => Ok(Packing::Wrong(0)),
+        [j] if j > 0 && j == last => Ok(Packing::Unsettled(j - 1)),
+        // The size of the element before the break.
+        [j] if j > 0 => Ok(Packing::Wrong(j - 1)),
+        // The pos of the element between the breaks.
+        [j, k] if k == j + 1 => Ok(Packing::Wrong(j)),
+        _ => {
+            let c = Corruption::new(
+                CorruptKind::ElementOutOfPage,
+                format!(
+                    "leaf page {}: its elements' data does not lie back to back (the element before {} ends elsewhere than it starts), which no one wrong header field explains",
+                    page.id,
+                    breaks
+                        .iter()
+                        .map(|j| format!("element {j}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            Err(locate(page, c, page.file_offset))
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Frame<'a> {
     page: Page<'a>,
     /// Elements to read (the header's count, or the packing's).
     count: usize,
+    /// Which element headers the packing proves wrong (leaves only).
+    packing: Packing,
     index: usize,
     lower: Bound<&'a [u8]>,
     upper: Bound<&'a [u8]>,
@@ -499,30 +608,47 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         upper: Bound<&'a [u8]>,
     ) -> Result<Frame<'a>, Corruption> {
         let kind = page.kind().unwrap_or(PageKind::Leaf);
-        let count = match kind {
-            PageKind::Leaf => self.leaf_count(&page),
-            _ => usize::from(page.count),
+        let (count, packing) = match kind {
+            PageKind::Leaf => {
+                let count = self.leaf_count(&page);
+                (count, self.settle(&page, count, packing(&page, count)?))
+            }
+            _ => (usize::from(page.count), Packing::Tiled),
         };
         self.keys.clear();
         self.values.clear();
         let frame = Frame {
             page,
             count,
+            packing,
             index: 0,
             lower,
             upper,
         };
+        let pages = self.bucket.pages();
+        // A bucket element whose header does not decode says nothing about
+        // what the page holds: a flipped flag bit makes a value look like a
+        // bucket of that name.
+        let decodes = |e: &LeafElement<'a>| !e.is_bucket() || entry_from_leaf(&pages, e).is_ok();
         for i in 0..count {
             match kind {
                 PageKind::Leaf => {
-                    let e = match page.leaf_element(i) {
-                        Ok(e) => Some(e),
-                        _ => match self.repacked(&frame, i).as_slice() {
-                            [one] => Some(*one),
-                            _ => None,
-                        },
+                    let e = match packing.verdict(i) {
+                        Verdict::Fits => page.leaf_element(i).ok(),
+                        Verdict::Wrong => {
+                            let readings: Vec<_> = self
+                                .repacked(&frame, i)
+                                .into_iter()
+                                .filter(|e| decodes(e))
+                                .collect();
+                            match readings.as_slice() {
+                                [one] => Some(*one),
+                                _ => None,
+                            }
+                        }
+                        Verdict::Unsettled => None,
                     };
-                    if let Some(e) = e {
+                    if let Some(e) = e.filter(|e| decodes(e)) {
                         self.keys.push((e.key, e.is_bucket()));
                         self.values.push(e.value);
                     }
@@ -581,11 +707,58 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         packed
     }
 
+    /// Decides an [`Packing::Unsettled`] pair by the readings each case gives:
+    /// where the element's size is wrong it is read as the packing places it
+    /// and the last element as its header says, where the last element's
+    /// `pos` is wrong the other way round. A case whose readings do not give
+    /// keys increasing from the element before the pair, or a bucket header
+    /// that decodes, is not the one; if exactly one case is left, it settles
+    /// the pair.
+    fn settle(&self, page: &Page<'a>, count: usize, packing: Packing) -> Packing {
+        let Packing::Unsettled(j) = packing else {
+            return packing;
+        };
+        let last = j + 1;
+        let pages = self.bucket.pages();
+        let good = |e: &LeafElement<'a>| !e.key.is_empty() && entry_from_leaf(&pages, e).is_ok();
+        let before = j
+            .checked_sub(1)
+            .and_then(|p| page.leaf_element(p).ok())
+            .map(|e| e.key);
+        let increasing = |a: &LeafElement<'a>, b: &LeafElement<'a>| {
+            good(a) && good(b) && before.is_none_or(|k| k < a.key) && a.key < b.key
+        };
+        let reading = |wrong: usize| Frame {
+            page: *page,
+            count,
+            packing: Packing::Wrong(wrong),
+            index: 0,
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        };
+        let size_wrong = page.leaf_element(last).is_ok_and(|l| {
+            self.repacked(&reading(j), j)
+                .iter()
+                .any(|e| increasing(e, &l))
+        });
+        let pos_wrong = page.leaf_element(j).is_ok_and(|e| {
+            self.repacked(&reading(last), last)
+                .iter()
+                .any(|l| increasing(&e, l))
+        });
+        match (size_wrong, pos_wrong) {
+            (true, false) => Packing::Wrong(j),
+            (false, true) => Packing::Wrong(last),
+            _ => packing,
+        }
+    }
+
     /// Element `i` of a leaf, if it is good: readable, its key non-empty, at
     /// or above `floor` and inside the frame's range and, for a bucket, its
-    /// header decodable. An element whose header breaks that is read again
-    /// as the packing places it ([`Self::repacked`]); then, and for unknown
-    /// flag bits (which bbolt ignores), the second value says what was wrong.
+    /// header decodable. An element whose header breaks that, or that the
+    /// page's packing proves wrong, is read again as the packing places it
+    /// ([`Self::repacked`]); then, and for unknown flag bits (which bbolt
+    /// ignores), the second value says what was wrong.
     fn good_leaf(
         &self,
         frame: &Frame<'a>,
@@ -593,16 +766,45 @@ impl<'a, J: PageJudge> SalvageCursor<'a, J> {
         floor: Bound<&'a [u8]>,
     ) -> Result<(Entry<'a>, Option<Corruption>), Corruption> {
         let page = frame.page;
-        let first = match page.leaf_element(i) {
-            Ok(e) => match self.check_leaf(frame, i, &e, floor) {
-                Ok(entry) => {
-                    let note =
-                        tree::flag_finding(i, e.flags).map(|c| locate(&page, c, e.elem_offset));
-                    return Ok((entry, note));
-                }
-                Err(c) => c,
+        let elem_offset = page
+            .file_offset
+            .saturating_add((PAGE_HEADER_SIZE + i * ELEMENT_SIZE) as u64);
+        let first = match frame.packing.verdict(i) {
+            Verdict::Fits => match page.leaf_element(i) {
+                Ok(e) => match self.check_leaf(frame, i, &e, floor) {
+                    Ok(entry) => {
+                        let note = tree::flag_finding(i, e.flags)
+                            .map(|c| locate(&page, c, e.elem_offset));
+                        return Ok((entry, note));
+                    }
+                    // Its neighbours' headers fit the packing, so no other
+                    // reading of this one does.
+                    Err(c) => return Err(c),
+                },
+                Err(c) => return Err(c),
             },
-            Err(c) => c,
+            Verdict::Wrong => locate(
+                &page,
+                Corruption::new(
+                    CorruptKind::ElementOutOfPage,
+                    format!(
+                        "leaf element {i}: its header does not fit the page's packing (its data does not start where the element before it ends, or does not end where the next one starts)"
+                    ),
+                ),
+                elem_offset,
+            ),
+            Verdict::Unsettled => {
+                return Err(locate(
+                    &page,
+                    Corruption::new(
+                        CorruptKind::ElementOutOfPage,
+                        format!(
+                            "leaf element {i}: its data and its neighbour's do not meet, and the packing cannot say whose header is wrong"
+                        ),
+                    ),
+                    elem_offset,
+                ))
+            }
         };
         let mut found = None;
         for e in self.repacked(frame, i) {
@@ -918,5 +1120,169 @@ fn tighter_lower<'a>(a: Bound<&'a [u8]>, b: Bound<&'a [u8]>) -> Bound<&'a [u8]> 
                 b
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+
+    use std::cell::RefCell;
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::bolt::writer::{BoltWriter, FreelistMode, WriterOptions};
+    use crate::bolt::Db;
+
+    const PAGE: usize = 4096;
+
+    /// A file whose root holds bucket `b` with `entries`, written as bbolt
+    /// packs it, and the page id of `b`'s leaf.
+    fn file_with(entries: &[(&[u8], Vec<u8>)]) -> (Vec<u8>, Pgid) {
+        let opts = WriterOptions {
+            page_size: PAGE as u32,
+            freelist: FreelistMode::None,
+            after_txid: 0,
+            root_sequence: 0,
+        };
+        let mut w = BoltWriter::new(Cursor::new(Vec::new()), opts).unwrap();
+        w.begin_bucket(&b"b"[..], 0).unwrap();
+        for (k, v) in entries {
+            w.put(*k, v.clone()).unwrap();
+        }
+        w.end_bucket().unwrap();
+        let (out, _) = w.finish().unwrap();
+        let bytes = out.into_inner();
+        let leaf = {
+            let db = Db::parse(&bytes).unwrap();
+            let b = db.root().unwrap().bucket(b"b").unwrap().unwrap();
+            match b.root_ref() {
+                BucketRoot::Page(id) => id,
+                BucketRoot::Inline(..) => panic!("bucket b is stored inline"),
+            }
+        };
+        (bytes, leaf)
+    }
+
+    /// Offset in the file of field `field` of element `i` of page `page`.
+    fn field(page: Pgid, i: usize, field: usize) -> usize {
+        page as usize * PAGE + PAGE_HEADER_SIZE + i * ELEMENT_SIZE + field
+    }
+
+    fn add_u32(bytes: &mut [u8], at: usize, by: u32) {
+        let v = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) + by;
+        bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// The keys of one page as a judge sees them, each with whether it names
+    /// a bucket.
+    type Shown = Vec<(Vec<u8>, bool)>;
+
+    /// Accepts every page, and keeps the keys it was shown.
+    #[derive(Default)]
+    struct Record(RefCell<Vec<Shown>>);
+
+    impl PageJudge for &Record {
+        fn judge(&self, page: &PageKeys<'_, '_>) -> Option<String> {
+            let keys = page.keys.iter().map(|(k, b)| (k.to_vec(), *b)).collect();
+            self.0.borrow_mut().push(keys);
+            None
+        }
+    }
+
+    type Items = Vec<Option<(String, String)>>;
+
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    /// Bucket `b`'s items as (key, value) for entries and `None` for holes,
+    /// and the cursor's notes.
+    fn read(bytes: &[u8], judge: &Record) -> (Items, usize) {
+        let db = Db::parse(bytes).unwrap();
+        let tree = db.trees()[0];
+        let b = db.root().unwrap().bucket(b"b").unwrap().unwrap();
+        let mut seen = Visited::for_tree(&tree);
+        let mut cursor = SalvageCursor::new(b, judge);
+        let mut items = Vec::new();
+        while let Some(item) = cursor.next_item(&mut seen) {
+            items.push(match item {
+                Item::Entry(e) => Some((text(e.key), text(e.value().unwrap_or_default()))),
+                Item::Hole(_) => None,
+            });
+        }
+        (items, cursor.take_notes().len())
+    }
+
+    fn entries(keys: &[&'static [u8]]) -> Vec<(&'static [u8], Vec<u8>)> {
+        keys.iter().map(|k| (*k, vec![b'x'; 400])).collect()
+    }
+
+    fn whole(e: &[(&[u8], Vec<u8>)]) -> Items {
+        e.iter().map(|(k, v)| Some((text(k), text(v)))).collect()
+    }
+
+    #[test]
+    fn a_key_size_the_packing_proves_wrong_is_read_as_the_packing_places_it() {
+        // Element 1's ksize grown by 1024: its key then runs over the next
+        // elements' keys and values, still inside the page and in key order.
+        let e = entries(&[b"a", b"b", b"c", b"d", b"e"]);
+        let (mut bytes, leaf) = file_with(&e);
+        add_u32(&mut bytes, field(leaf, 1, LEAF_KSIZE), 1024);
+        let (items, notes) = read(&bytes, &Record::default());
+        assert_eq!(items, whole(&e));
+        assert_eq!(notes, 1, "the correction is reported");
+    }
+
+    #[test]
+    fn a_wrong_size_before_the_last_element_is_settled_by_the_readings() {
+        let e = entries(&[b"a", b"b", b"c"]);
+        let (mut bytes, leaf) = file_with(&e);
+        // Read as its header says, the last element would start in the zeros
+        // after the data: only the other case gives keys in order.
+        add_u32(&mut bytes, field(leaf, 1, LEAF_KSIZE), 1024);
+        assert_eq!(read(&bytes, &Record::default()).0, whole(&e));
+    }
+
+    #[test]
+    fn an_unsettled_pair_is_not_read() {
+        let e = entries(&[b"a", b"b", b"c"]);
+        let (mut bytes, leaf) = file_with(&e);
+        // The last element's pos moved into its own key's value: `b` grown by
+        // those bytes and the last key read from there are in order too.
+        add_u32(&mut bytes, field(leaf, 2, LEAF_POS), 8);
+        let mut want = whole(&e);
+        want.truncate(1);
+        want.push(None);
+        assert_eq!(read(&bytes, &Record::default()).0, want);
+    }
+
+    #[test]
+    fn breaks_no_one_wrong_field_explains_make_the_page_damaged() {
+        let e = entries(&[b"a", b"b", b"c", b"d", b"e"]);
+        let (mut bytes, leaf) = file_with(&e);
+        add_u32(&mut bytes, field(leaf, 0, LEAF_VSIZE), 1);
+        add_u32(&mut bytes, field(leaf, 2, LEAF_VSIZE), 1);
+        let (items, _) = read(&bytes, &Record::default());
+        assert_eq!(items, vec![None], "one hole for the page, no entry");
+    }
+
+    #[test]
+    fn a_bucket_element_whose_header_does_not_decode_shows_no_key_to_the_judge() {
+        let mut e = entries(&[b"a", b"b", b"c", b"d"]);
+        e[2].1 = b"short".to_vec();
+        let (mut bytes, leaf) = file_with(&e);
+        bytes[field(leaf, 2, LEAF_FLAGS)] |= BUCKET_LEAF_FLAG as u8;
+        let judge = Record::default();
+        let (items, _) = read(&bytes, &judge);
+        let shown = judge.0.borrow();
+        let plain = |k: &[u8]| (k.to_vec(), false);
+        assert_eq!(
+            shown.as_slice(),
+            [vec![plain(b"a"), plain(b"b"), plain(b"d")]]
+        );
+        let mut want = whole(&e);
+        want[2] = None;
+        assert_eq!(items, want);
     }
 }
