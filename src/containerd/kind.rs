@@ -38,7 +38,7 @@ pub const SNAPSHOTTER_DB: &str =
     "a containerd snapshotter database (io.containerd.snapshotter.v1.<name>/metadata.db), not meta.db";
 
 /// The snapshotter storage's bucket names under `v1`.
-const SNAPSHOTTER_BUCKETS: [&[u8]; 2] = [b"snapshots", b"parents"];
+pub(crate) const SNAPSHOTTER_BUCKETS: [&[u8]; 2] = [b"snapshots", b"parents"];
 
 /// Whether `v1` is a snapshotter's: it has entries, all of them buckets named
 /// `snapshots` or `parents` (a metadata database's `v1` has a `version` key).

@@ -11,7 +11,7 @@
 use crate::bolt::salvage::{PageJudge, PageKeys};
 use crate::bolt::PageKind;
 
-use super::kind::DbKind;
+use super::kind::{DbKind, SNAPSHOTTER_BUCKETS};
 
 /// The kinds of records: the unit a repair keeps whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,16 +55,19 @@ impl RecordKind {
     /// The keys containerd writes with every record of the kind: a record
     /// whose root page holds the whole record (a leaf) and lacks one is a page
     /// in the wrong place. (Images always have a `target`, containers a
-    /// `runtime`, content blobs a `size`, snapshots the backend `name`.)
+    /// `runtime`, content blobs a `size`, snapshots the backend `name`; a
+    /// snapshotter's snapshot its `id` and `kind`, which `putSnapshot` writes
+    /// with the timestamps.)
     pub fn required_keys(self) -> &'static [&'static [u8]] {
         match self {
             RecordKind::Image => &[b"createdat", b"target"],
             RecordKind::Container => &[b"createdat", b"runtime"],
             RecordKind::Content => &[b"createdat", b"size"],
             RecordKind::Snapshot => &[b"createdat", b"name"],
+            RecordKind::StorageSnapshot => &[b"createdat", b"id", b"kind"],
             RecordKind::Lease | RecordKind::Sandbox => &[b"createdat"],
             RecordKind::Ingest => &[b"ref"],
-            RecordKind::NamespaceLabels | RecordKind::StorageSnapshot => &[],
+            RecordKind::NamespaceLabels => &[],
         }
     }
 
@@ -306,13 +309,21 @@ impl Level {
             Level::StorageV1 => page
                 .keys
                 .iter()
-                .find(|(k, _)| k != b"snapshots" && k != b"parents")
+                .find(|(k, _)| !SNAPSHOTTER_BUCKETS.contains(k))
                 .map(|(k, _)| format!("it holds {}, not snapshots or parents", show(k))),
             Level::Records(RecordKind::Content) => plain(&[]).or_else(|| {
                 page.keys
                     .iter()
                     .find(|(k, _)| !looks_like_digest(k))
                     .map(|(k, _)| format!("the key {} is not a digest", show(k)))
+            }),
+            Level::Records(RecordKind::StorageSnapshot) => plain(&[]).or_else(|| {
+                // containerd keys a snapshotter's snapshots `<namespace>/<n>/<key>`:
+                // `v1`'s bucket names are another level's page.
+                page.keys
+                    .iter()
+                    .find(|(k, _)| SNAPSHOTTER_BUCKETS.contains(k))
+                    .map(|(k, _)| format!("{} is v1's bucket, not a snapshot", show(k)))
             }),
             Level::Records(kind) => plain(&[]).or_else(|| {
                 // An inline record's own keys are in the page.
@@ -458,6 +469,47 @@ mod tests {
         assert!(Level::Records(RecordKind::Content)
             .implausible(&leaf(&bad))
             .is_some());
+    }
+
+    #[test]
+    fn a_snapshotters_snapshot_record_is_whole_only_with_its_id_kind_and_createdat() {
+        let record = Level::Record(RecordKind::StorageSnapshot);
+        let whole = [
+            (&b"createdat"[..], false),
+            (&b"id"[..], false),
+            (&b"kind"[..], false),
+            (&b"parent"[..], false),
+            (&b"updatedat"[..], false),
+        ];
+        assert_eq!(record.implausible(&leaf(&whole)), None);
+        // The labels and usage of a record, without the keys before them.
+        let half = [
+            (&b"inodes"[..], false),
+            (&b"labels"[..], true),
+            (&b"size"[..], false),
+            (&b"updatedat"[..], false),
+        ];
+        assert!(record.implausible(&leaf(&half)).is_some());
+        let no_id = [
+            (&b"createdat"[..], false),
+            (&b"kind"[..], false),
+            (&b"updatedat"[..], false),
+        ];
+        assert!(record.implausible(&leaf(&no_id)).is_some());
+    }
+
+    #[test]
+    fn v1s_page_is_no_snapshotters_snapshots_page() {
+        let records = Level::Records(RecordKind::StorageSnapshot);
+        let v1 = [(&b"parents"[..], true), (&b"snapshots"[..], true)];
+        assert!(records.implausible(&leaf(&v1)).is_some());
+        assert_eq!(Level::StorageV1.implausible(&leaf(&v1)), None);
+        let snapshots = [
+            (&b"default/10/ctrdb-active-snap"[..], true),
+            (&b"default/11/hist-ctr"[..], true),
+        ];
+        assert_eq!(records.implausible(&leaf(&snapshots)), None);
+        assert!(Level::StorageV1.implausible(&leaf(&snapshots)).is_some());
     }
 
     #[test]
