@@ -381,17 +381,15 @@ fn time_value(now: SystemTime) -> Vec<u8> {
     put_time_utc(secs, since.subsec_nanos())
 }
 
-/// The database kind, from the first tree whose root can be read.
+/// The database kind, from the first tree whose `v1` shows it past damage.
 fn identify(trees: &[MetaTree<'_>]) -> DbKind {
     for t in trees {
-        if let Ok(root) = t.root() {
-            if let Ok(Some(v1)) = root.bucket(b"v1") {
-                return if kind::is_snapshotter_v1(&v1) {
-                    DbKind::Snapshotter
-                } else {
-                    DbKind::Metadata
-                };
-            }
+        if let Some(snapshotter) = kind::salvages_as_snapshotter_v1(t) {
+            return if snapshotter {
+                DbKind::Snapshotter
+            } else {
+                DbKind::Metadata
+            };
         }
     }
     DbKind::Metadata
