@@ -303,6 +303,17 @@ fn body(db: &Path, o: &Outcome) -> Body {
                     ),
                     None,
                 ),
+                Why::OlderBucketInNewest(proof) => (
+                    "newerInOtherTree",
+                    format!(
+                        "the other tree's version of {} is newer (its bucket {} has sequence {} there, {} in the newest tree; sequences only grow): the newest tree's page is an older version",
+                        proof.bucket,
+                        crate::bytes::display(&proof.child),
+                        proof.other,
+                        proof.newest
+                    ),
+                    None,
+                ),
             };
             let detail = match r.source {
                 Source::Orphan => "neither tree can give it; a page no tree reaches holds it whole, placed by its keys (it may be older than both trees)".to_string(),

@@ -12,6 +12,12 @@
 //! record ([`RecordKind`]) is the unit: it is taken whole from one tree, or
 //! reported lost; outside records every key is its own unit.
 //!
+//! bbolt's bucket sequences only grow, so a bucket holding a sub-bucket whose
+//! sequence is higher in the other tree is, in the newest tree, an older
+//! version (a lost write left the older page in the slot): below it the other
+//! tree's version is the newer one and takes precedence, and the newest tree's
+//! only fills what the other tree cannot read.
+//!
 //! The output is a stream of events in key order for a [`Sink`]: the writer,
 //! or the verification that compares a written file with a second run of the
 //! same merge. Memory is O(bucket depth) cursors plus one record (the largest
@@ -54,6 +60,38 @@ pub enum Why {
         /// The other tree's.
         other: Timestamp,
     },
+    /// It lies below a bucket that is an older version in the newest tree:
+    /// a sub-bucket's sequence is higher in the other tree.
+    OlderBucketInNewest(Staleness),
+}
+
+/// The proof that the newest tree's version of a bucket is older than the
+/// other tree's: a sub-bucket both hold has a higher sequence in the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staleness {
+    /// The bucket whose newest version is older.
+    pub bucket: BucketPath,
+    /// The sub-bucket whose sequences differ.
+    pub child: Vec<u8>,
+    /// Its sequence in the newest tree.
+    pub newest: u64,
+    /// In the other tree.
+    pub other: u64,
+}
+
+impl Staleness {
+    fn finding(&self) -> Corruption {
+        Corruption::new(
+            CorruptKind::PageMisplaced,
+            format!(
+                "bucket {}'s sequence is {} in the newest tree and {} in the other: sequences only grow, so the newest tree's page holding it is an older version (a lost write); below it the other tree's version is taken",
+                self.bucket.child(&self.child),
+                self.newest,
+                self.other
+            ),
+        )
+        .in_bucket(&self.bucket)
+    }
 }
 
 /// A record (or a plain key outside any record) the newest tree could not
@@ -207,6 +245,7 @@ pub fn merge<'a, S: Sink<'a>>(
             seen: Visited::for_tree(&o.tree),
         }),
         in_orphan: None,
+        stale: None,
     };
     let b_root = b.as_ref().and_then(|s| s.tree.root().ok());
     let a_root = match a.tree.root() {
@@ -283,6 +322,37 @@ impl<'a> Other<'a> {
             }
             self.advance(side.as_deref_mut());
         }
+    }
+
+    /// The next entry below `before`, if the other tree holds one there; its
+    /// holes below `before` are recorded in `damage` and passed.
+    fn take_before(
+        &mut self,
+        before: Bound<&[u8]>,
+        mut side: Option<&mut Side<'a>>,
+        damage: &mut Vec<Corruption>,
+    ) -> Option<Entry<'a>> {
+        loop {
+            match &self.pending {
+                Some(Item::Entry(e)) if contains(Bound::Unbounded, before, e.key) => {
+                    let e = *e;
+                    self.advance(side.as_deref_mut());
+                    return Some(e);
+                }
+                Some(Item::Hole(h)) if upper_le(h.upper, before) => {
+                    damage.push(h.cause.clone());
+                }
+                _ => return None,
+            }
+            self.advance(side.as_deref_mut());
+        }
+    }
+
+    /// Whether the other tree's bucket is read and, where `key` would be, is
+    /// readable: a key it does not hold there, it does not hold. (Call after
+    /// [`Self::take_at`] for `key`.)
+    fn lacks(&self, key: &[u8]) -> bool {
+        self.cursor.is_some() && !matches!(&self.pending, Some(Item::Hole(h)) if h.contains(key))
     }
 
     /// The next item of the other tree that overlaps the hole `ha`: an entry
@@ -365,6 +435,9 @@ struct Merger<'o, 'a> {
     orphan_side: Option<Side<'a>>,
     /// While an orphan page's entries are written: that page.
     in_orphan: Option<(Pgid, Corruption)>,
+    /// While a bucket the newest tree holds an older version of is merged
+    /// (and below it): the proof.
+    stale: Option<Staleness>,
 }
 
 impl<'a> Merger<'_, 'a> {
@@ -397,7 +470,7 @@ impl<'a> Merger<'_, 'a> {
     fn bucket<S: Sink<'a>>(
         &mut self,
         a: &mut Side<'a>,
-        mut b: Option<&mut Side<'a>>,
+        b: Option<&mut Side<'a>>,
         level: Level,
         a_bucket: ABucket<'a>,
         b_bucket: Option<Bucket<'a>>,
@@ -416,6 +489,37 @@ impl<'a> Merger<'_, 'a> {
             },
             (x, _) => x,
         };
+        let outer = self.stale.is_some();
+        if let (false, ABucket::Present(x), Some(y)) = (outer, &a_bucket, &b_bucket) {
+            if let Some((child, newest, other)) = older_in_newest(x, y) {
+                let proof = Staleness {
+                    bucket: self.bucket_path(),
+                    child,
+                    newest,
+                    other,
+                };
+                self.ledger.damage.push(proof.finding());
+                self.stale = Some(proof);
+            }
+        }
+        let r = self.bucket_items(a, b, level, a_bucket, b_bucket, sink);
+        if !outer {
+            self.stale = None;
+        }
+        r
+    }
+
+    /// The entries of one bucket, from the newest tree's version `a_bucket`
+    /// and the other's `b_bucket`.
+    fn bucket_items<S: Sink<'a>>(
+        &mut self,
+        a: &mut Side<'a>,
+        mut b: Option<&mut Side<'a>>,
+        level: Level,
+        a_bucket: ABucket<'a>,
+        b_bucket: Option<Bucket<'a>>,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
         let (mut ca, mut missing) = match a_bucket {
             ABucket::Present(x) => (Some(SalvageCursor::new(x, level)), None),
             ABucket::Missing(c) => (None, Some(c)),
@@ -432,10 +536,37 @@ impl<'a> Merger<'_, 'a> {
                 })),
                 (None, None) => None,
             };
+            // Below a bucket the newest tree holds an older version of, what
+            // the other tree holds before the newest tree's next item is newer.
+            if self.stale.is_some() {
+                let before = match &item {
+                    Some(Item::Entry(ea)) => Bound::Excluded(ea.key),
+                    Some(Item::Hole(ha)) => match ha.lower {
+                        Bound::Included(k) => Bound::Excluded(k),
+                        Bound::Excluded(k) => Bound::Included(k),
+                        Bound::Unbounded => Bound::Excluded(&[][..]),
+                    },
+                    None => Bound::Unbounded,
+                };
+                while let Some(eb) =
+                    other.take_before(before, b.as_deref_mut(), &mut self.ledger.other_damage)
+                {
+                    let pair = Pair {
+                        newest: None,
+                        other: Some(eb),
+                        hole: None,
+                    };
+                    self.entry(a, b.as_deref_mut(), level, pair, sink)?;
+                }
+            }
             match item {
                 None => break,
                 Some(Item::Entry(ea)) => {
                     let eb = other.take_at(ea.key, b.as_deref_mut(), &mut self.ledger.other_damage);
+                    if self.stale.is_some() && eb.is_none() && other.lacks(ea.key) {
+                        // The newer version of the bucket does not hold it.
+                        continue;
+                    }
                     let pair = Pair {
                         newest: Some(ea),
                         other: eb,
@@ -655,6 +786,12 @@ impl<'a> Merger<'_, 'a> {
             Child::Level(l) => l,
         };
         match (pair.newest.map(|e| e.kind), pair.other.map(|e| e.kind)) {
+            (Some(EntryKind::Value(v)), Some(EntryKind::Value(w)))
+                if v != w && self.stale.is_some() =>
+            {
+                self.recovered(key, None, None);
+                sink.put(key, w)
+            }
             (Some(EntryKind::Value(v)), _) => sink.put(key, v),
             (Some(EntryKind::Bucket(x)), other) => {
                 let y = other.and_then(|k| match k {
@@ -726,7 +863,13 @@ impl<'a> Merger<'_, 'a> {
             Some((page, cause)) => (Source::Orphan, Some(*page), Some(cause)),
             None => (Source::Other, None, hole),
         };
-        let why = Why::NewestDamaged(hole.cloned().unwrap_or_else(|| missing_cause(key)));
+        let why = match (hole, &self.stale) {
+            (Some(c), _) => Why::NewestDamaged(c.clone()),
+            (None, Some(proof)) if self.in_orphan.is_none() => {
+                Why::OlderBucketInNewest(proof.clone())
+            }
+            (None, _) => Why::NewestDamaged(missing_cause(key)),
+        };
         self.ledger.recovered.push(Recovered {
             path: self.bucket_path(),
             key: key.to_vec(),
@@ -777,6 +920,10 @@ impl<'a> Merger<'_, 'a> {
         }
         let whole = |r: &Option<RecordRead<'a>>| r.as_ref().is_some_and(|r| r.holes.is_empty());
         let take_b = match (&ra, &rb) {
+            (Some(_), Some(_)) if whole(&ra) && whole(&rb) && self.stale.is_some() => {
+                self.recovered(key, Some(kind), None);
+                true
+            }
             (Some(x), Some(y)) if whole(&ra) && whole(&rb) => match (x.updated, y.updated) {
                 (Some(tx), Some(ty)) if kind.has_updatedat() && ty > tx => {
                     self.ledger.recovered.push(Recovered {
@@ -841,6 +988,34 @@ impl<'a> Merger<'_, 'a> {
         }
         Ok(())
     }
+}
+
+/// The first sub-bucket that both `x` (a bucket as the newest tree holds it)
+/// and `y` (as the other tree does) hold with a higher sequence in `y`: its
+/// name and its two sequences. Read with the plain readers, as far as both
+/// read; nothing is proven past damage.
+fn older_in_newest(x: &Bucket<'_>, y: &Bucket<'_>) -> Option<(Vec<u8>, u64, u64)> {
+    let mut ys = y.iter();
+    let mut next_y = ys.next();
+    for ex in x.iter() {
+        let ex = ex.ok()?;
+        let Some(bx) = ex.bucket() else { continue };
+        loop {
+            match &next_y {
+                Some(Ok(ey)) if ey.key < ex.key => next_y = ys.next(),
+                Some(Ok(ey)) if ey.key == ex.key => {
+                    let sy = ey.bucket().map_or(0, |by| by.sequence());
+                    if sy > bx.sequence() {
+                        return Some((ex.key.to_vec(), bx.sequence(), sy));
+                    }
+                    break;
+                }
+                Some(Ok(_)) => break,
+                _ => return None,
+            }
+        }
+    }
+    None
 }
 
 /// The damage of an entry found only in the other tree, where no hole is known.
@@ -1051,5 +1226,47 @@ impl Recovered {
     /// The record's identity.
     pub fn id(&self) -> RecordId {
         identity(&self.path, &self.key, self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::bolt::writer::{BoltWriter, FreelistMode, WriterOptions};
+    use crate::bolt::Db;
+
+    /// A snapshotter database whose `v1/snapshots` has sequence `seq`.
+    fn with_sequence(seq: u64) -> Vec<u8> {
+        let opts = WriterOptions {
+            page_size: 4096,
+            freelist: FreelistMode::Page,
+            after_txid: 0,
+            root_sequence: 0,
+        };
+        let mut w = BoltWriter::new(Cursor::new(Vec::new()), opts).unwrap();
+        w.begin_bucket(&b"v1"[..], 0).unwrap();
+        w.begin_bucket(&b"parents"[..], 0).unwrap();
+        w.end_bucket().unwrap();
+        w.begin_bucket(&b"snapshots"[..], seq).unwrap();
+        w.end_bucket().unwrap();
+        w.end_bucket().unwrap();
+        w.finish().unwrap().0.into_inner()
+    }
+
+    #[test]
+    fn a_lower_sequence_in_the_newest_tree_proves_its_bucket_older() {
+        let (older, newer) = (with_sequence(15), with_sequence(16));
+        let (older, newer) = (Db::parse(&older).unwrap(), Db::parse(&newer).unwrap());
+        fn v1<'a>(db: &Db<'a>) -> Bucket<'a> {
+            db.root().unwrap().bucket(b"v1").unwrap().unwrap()
+        }
+        assert_eq!(
+            older_in_newest(&v1(&older), &v1(&newer)),
+            Some((b"snapshots".to_vec(), 15, 16))
+        );
+        assert_eq!(older_in_newest(&v1(&newer), &v1(&older)), None);
+        assert_eq!(older_in_newest(&v1(&newer), &v1(&newer)), None);
     }
 }
