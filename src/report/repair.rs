@@ -303,6 +303,11 @@ fn body(db: &Path, o: &Outcome) -> Body {
                     ),
                     None,
                 ),
+                Why::SnapshotIdOnlyInOther(lost) => (
+                    "snapshotIdOnlyInOtherTree",
+                    "the newest tree lacks this snapshot and lost snapshot records, and no other record holds its id: kept so containerd does not delete its directory (a snapshot the newest transaction committed is renamed, and its new record may be the one lost)".to_string(),
+                    Some(finding(lost)),
+                ),
                 Why::OlderBucketInNewest(proof) => (
                     "newerInOtherTree",
                     format!(

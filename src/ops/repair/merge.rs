@@ -18,13 +18,20 @@
 //! tree's version is the newer one and takes precedence, and the newest tree's
 //! only fills what the other tree cannot read.
 //!
+//! In a snapshotter database a snapshot's `id` names its directory, and
+//! containerd's sweep deletes every directory no record names. Where the
+//! newest tree lost snapshot records, a record the other tree holds under a
+//! key the newest tree lacks (a snapshot the newest transaction committed,
+//! which renames it, or removed) is kept if no record of the output has its
+//! id: that takes one merge more, to learn the output's ids.
+//!
 //! The output is a stream of events in key order for a [`Sink`]: the writer,
 //! or the verification that compares a written file with a second run of the
 //! same merge. Memory is O(bucket depth) cursors plus one record (the largest
 //! the file holds); nothing else is buffered.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use crate::bolt::salvage::{contains, Hole, Item, PageOwners, SalvageCursor, Visited};
@@ -63,6 +70,10 @@ pub enum Why {
     /// It lies below a bucket that is an older version in the newest tree:
     /// a sub-bucket's sequence is higher in the other tree.
     OlderBucketInNewest(Staleness),
+    /// A snapshotter's snapshot the newest tree lacks, whose id no record of
+    /// the output holds, while the newest tree lost snapshot records (this
+    /// finding): without it containerd would delete its directory.
+    SnapshotIdOnlyInOther(Corruption),
 }
 
 /// The proof that the newest tree's version of a bucket is older than the
@@ -225,6 +236,56 @@ pub fn merge<'a, S: Sink<'a>>(
     orphans: Option<&Orphans<'a>>,
     sink: &mut S,
 ) -> Result<Ledger, S::Error> {
+    let rescue = match root {
+        Level::StorageRoot => {
+            let mut ids = SnapshotIds::default();
+            let first = match merge_with(trees, root, orphans, None, &mut ids) {
+                Ok(l) => l,
+                Err(never) => match never {},
+            };
+            first
+                .lost
+                .iter()
+                .find(|l| l.kind == Some(RecordKind::StorageSnapshot) || l.path.0.len() < 2)
+                .map(|l| (ids.ids, l.cause.clone()))
+        }
+        _ => None,
+    };
+    merge_with(trees, root, orphans, rescue, sink)
+}
+
+/// The ids of the snapshots a merge of a snapshotter database writes.
+#[derive(Debug, Default)]
+struct SnapshotIds<'a> {
+    path: Vec<&'a [u8]>,
+    ids: BTreeSet<&'a [u8]>,
+}
+
+impl<'a> Sink<'a> for SnapshotIds<'a> {
+    type Error = std::convert::Infallible;
+    fn begin(&mut self, key: &'a [u8], _: u64) -> Result<(), Self::Error> {
+        self.path.push(key);
+        Ok(())
+    }
+    fn put(&mut self, key: &'a [u8], value: &'a [u8]) -> Result<(), Self::Error> {
+        if let ([b"v1", b"snapshots", _], b"id") = (self.path.as_slice(), key) {
+            self.ids.insert(value);
+        }
+        Ok(())
+    }
+    fn end(&mut self) -> Result<(), Self::Error> {
+        self.path.pop();
+        Ok(())
+    }
+}
+
+fn merge_with<'a, S: Sink<'a>>(
+    trees: &Trees<'a>,
+    root: Level,
+    orphans: Option<&Orphans<'a>>,
+    rescue: Option<(BTreeSet<&'a [u8]>, Corruption)>,
+    sink: &mut S,
+) -> Result<Ledger, S::Error> {
     let mut sides = trees.iter().take(2).map(|t| Side {
         tree: *t,
         seen: Visited::for_tree(t),
@@ -246,6 +307,8 @@ pub fn merge<'a, S: Sink<'a>>(
         }),
         in_orphan: None,
         stale: None,
+        rescue,
+        rescuing: false,
     };
     let b_root = b.as_ref().and_then(|s| s.tree.root().ok());
     let a_root = match a.tree.root() {
@@ -438,6 +501,12 @@ struct Merger<'o, 'a> {
     /// While a bucket the newest tree holds an older version of is merged
     /// (and below it): the proof.
     stale: Option<Staleness>,
+    /// In a snapshotter database whose newest tree lost snapshot records:
+    /// the snapshot ids the output holds without the other tree's records
+    /// the newest lacks, and the first loss.
+    rescue: Option<(BTreeSet<&'a [u8]>, Corruption)>,
+    /// While a record is taken for its id alone.
+    rescuing: bool,
 }
 
 impl<'a> Merger<'_, 'a> {
@@ -537,8 +606,11 @@ impl<'a> Merger<'_, 'a> {
                 (None, None) => None,
             };
             // Below a bucket the newest tree holds an older version of, what
-            // the other tree holds before the newest tree's next item is newer.
-            if self.stale.is_some() {
+            // the other tree holds before the newest tree's next item is newer;
+            // a snapshot there may hold an id the output otherwise lacks.
+            let rescues =
+                self.rescue.is_some() && level == Level::Records(RecordKind::StorageSnapshot);
+            if self.stale.is_some() || rescues {
                 let before = match &item {
                     Some(Item::Entry(ea)) => Bound::Excluded(ea.key),
                     Some(Item::Hole(ha)) => match ha.lower {
@@ -551,12 +623,19 @@ impl<'a> Merger<'_, 'a> {
                 while let Some(eb) =
                     other.take_before(before, b.as_deref_mut(), &mut self.ledger.other_damage)
                 {
+                    let rescued = self.stale.is_none() && self.id_otherwise_lost(&eb);
+                    if self.stale.is_none() && !rescued {
+                        continue;
+                    }
                     let pair = Pair {
                         newest: None,
                         other: Some(eb),
                         hole: None,
                     };
-                    self.entry(a, b.as_deref_mut(), level, pair, sink)?;
+                    self.rescuing = rescued;
+                    let r = self.entry(a, b.as_deref_mut(), level, pair, sink);
+                    self.rescuing = false;
+                    r?;
                 }
             }
             match item {
@@ -858,17 +937,28 @@ impl<'a> Merger<'_, 'a> {
         sink.end()
     }
 
+    /// Whether `e`, a snapshot record, holds an id no record of the output
+    /// holds (while snapshot ids are rescued).
+    fn id_otherwise_lost(&self, e: &Entry<'a>) -> bool {
+        let Some((ids, _)) = &self.rescue else {
+            return false;
+        };
+        let id = e.bucket().and_then(|b| b.value(b"id").ok().flatten());
+        id.is_some_and(|id| !ids.contains(id))
+    }
+
     fn recovered(&mut self, key: &[u8], kind: Option<RecordKind>, hole: Option<&Corruption>) {
         let (source, page, hole) = match &self.in_orphan {
             Some((page, cause)) => (Source::Orphan, Some(*page), Some(cause)),
             None => (Source::Other, None, hole),
         };
-        let why = match (hole, &self.stale) {
-            (Some(c), _) => Why::NewestDamaged(c.clone()),
-            (None, Some(proof)) if self.in_orphan.is_none() => {
+        let why = match (hole, &self.stale, &self.rescue) {
+            (None, _, Some((_, lost))) if self.rescuing => Why::SnapshotIdOnlyInOther(lost.clone()),
+            (Some(c), _, _) => Why::NewestDamaged(c.clone()),
+            (None, Some(proof), _) if self.in_orphan.is_none() => {
                 Why::OlderBucketInNewest(proof.clone())
             }
-            (None, _) => Why::NewestDamaged(missing_cause(key)),
+            (None, _, _) => Why::NewestDamaged(missing_cause(key)),
         };
         self.ledger.recovered.push(Recovered {
             path: self.bucket_path(),
