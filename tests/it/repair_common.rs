@@ -93,13 +93,22 @@ pub fn baseline(
     newer: &BTreeSet<String>,
     scratch: &Path,
 ) -> usize {
-    match go_lines(bin, damaged) {
-        Some(kept) => keys_in(&kept, newer),
-        None => reverted(bytes).map_or(0, |r| {
-            std::fs::write(scratch, r).unwrap();
-            go_lines(bin, scratch).map_or(0, |l| keys_in(&l, newer))
-        }),
-    }
+    baseline_lines(bin, damaged, bytes, scratch).map_or(0, |l| keys_in(&l, newer))
+}
+
+/// What the bbolt user's best (see [`baseline`]) leaves Go to read, as dump
+/// lines; `None` if neither the file nor its reverted copy reads.
+pub fn baseline_lines(
+    bin: &Path,
+    damaged: &Path,
+    bytes: &[u8],
+    scratch: &Path,
+) -> Option<BTreeSet<String>> {
+    go_lines(bin, damaged).or_else(|| {
+        let r = reverted(bytes)?;
+        std::fs::write(scratch, r).unwrap();
+        go_lines(bin, scratch)
+    })
 }
 
 /// `data` (a fixture) with the leaf page of `v1/k8s.io/images` zeroed — a page
@@ -180,4 +189,23 @@ pub fn record_labels_broken(data: &[u8], bucket: &[&[u8]], n: usize) -> (Vec<u8>
     }
     assert_eq!(keys.len(), n, "records with inline labels in {bucket:?}");
     (out, keys)
+}
+
+/// The snapshot ids a snapshotter database's dump lines hold: the `id` value
+/// of each `v1/snapshots/<key>` (its directory under `snapshots/`), as hex.
+pub fn snapshot_ids(lines: &BTreeSet<String>) -> BTreeSet<String> {
+    let records = format!("K {}/{}/", hex(b"v1"), hex(b"snapshots"));
+    let id = format!("{} ", hex(b"id"));
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&records))
+        .filter_map(|rest| {
+            let (snapshot, entry) = rest.split_once(' ')?;
+            // A key of the record itself, not of its labels.
+            if snapshot.contains('/') {
+                return None;
+            }
+            entry.strip_prefix(&id).map(str::to_string)
+        })
+        .collect()
 }

@@ -14,6 +14,16 @@
 //! least as many of the newer state's keys as a bbolt user gets (keep the file
 //! if Go's check passes, else revert to the other meta page); over all files,
 //! strictly more. Per damage kind the totals are printed.
+//!
+//! Both bbolt files of a state are repaired this way: `meta.db` and the
+//! overlayfs snapshotter's `metadata.db`, which bbolt's defaults write with a
+//! persisted freelist; a step that wrote no transaction to a file is skipped
+//! for it. The repaired copy keeps the source's freelist style — an empty
+//! freelist page (it has no free pages) where the source persisted one, none
+//! where it did not — and Go's check, which checks the freelist against the
+//! tree, passes it. On the snapshotter's database, every snapshot id of the
+//! newer state that the bbolt baseline keeps is kept too: containerd's sweep
+//! deletes the directory of every id the database loses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -100,6 +110,34 @@ fn damaged(prev: &[u8], next: &[u8], written: &[u64]) -> Vec<(usize, Vec<u8>)> {
     out
 }
 
+/// The bbolt files of a history state that a repair is run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Database {
+    /// containerd's metadata database: no persisted freelist (1.7+).
+    Meta,
+    /// The overlayfs snapshotter's database: bbolt's defaults, so its
+    /// freelist is persisted.
+    Overlayfs,
+}
+
+impl Database {
+    /// The file's name in a state's directory.
+    fn file_name(self) -> &'static str {
+        match self {
+            Database::Meta => "meta.db.gz",
+            Database::Overlayfs => "overlayfs-metadata.db.gz",
+        }
+    }
+
+    /// The key of the file's entry in a state of `manifest.json`.
+    fn manifest_key(self) -> &'static str {
+        match self {
+            Database::Meta => "meta",
+            Database::Overlayfs => "overlayfs",
+        }
+    }
+}
+
 #[derive(Default, Clone, Copy)]
 struct Tally {
     files: usize,
@@ -109,6 +147,18 @@ struct Tally {
 
 #[test]
 fn repairs_of_damaged_history_steps_keep_more_than_bbolt_and_invent_nothing() {
+    repair_history(Database::Meta);
+}
+
+/// The snapshotter's database too: containerd's sweep deletes the snapshot
+/// directories whose ids it loses, so besides the keys, every snapshot id of
+/// the newer state that the bbolt baseline keeps is kept.
+#[test]
+fn repairs_of_damaged_overlayfs_history_steps_keep_more_than_bbolt_and_invent_nothing() {
+    repair_history(Database::Overlayfs);
+}
+
+fn repair_history(database: Database) {
     let Some(go) = oracle_bin(&test_name()) else {
         return;
     };
@@ -120,7 +170,7 @@ fn repairs_of_damaged_history_steps_keep_more_than_bbolt_and_invent_nothing() {
         let go = &go;
         let handles: Vec<_> = releases()
             .into_iter()
-            .map(|rel| s.spawn(move || repair_release(go, &rel)))
+            .map(|rel| s.spawn(move || repair_release(go, &rel, database)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -136,8 +186,12 @@ fn repairs_of_damaged_history_steps_keep_more_than_bbolt_and_invent_nothing() {
     let (mut ours, mut baseline) = (0, 0);
     for (k, t) in &total {
         eprintln!(
-            "repair history: {:<36} {:>3} files: {:>6} keys of the newer state kept, bbolt {:>6}",
-            KINDS[*k], t.files, t.ours, t.baseline
+            "repair history ({}): {:<36} {:>3} files: {:>6} keys of the newer state kept, bbolt {:>6}",
+            database.manifest_key(),
+            KINDS[*k],
+            t.files,
+            t.ours,
+            t.baseline
         );
         ours += t.ours;
         baseline += t.baseline;
@@ -148,18 +202,19 @@ fn repairs_of_damaged_history_steps_keep_more_than_bbolt_and_invent_nothing() {
     );
 }
 
-fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
+fn repair_release(go: &Path, rel: &Release, database: Database) -> BTreeMap<usize, Tally> {
     let tmp = tempfile::tempdir().unwrap();
     let files = gunzip_release(rel);
     let states = rel.manifest["states"].as_array().unwrap();
-    let meta_of = |st: &serde_json::Value| {
+    let key = database.manifest_key();
+    let file_of = |st: &serde_json::Value| {
         files
             .get(
                 &rel.dir
                     .join(st["name"].as_str().unwrap())
-                    .join("meta.db.gz"),
+                    .join(database.file_name()),
             )
-            .expect("every state has a meta.db")
+            .unwrap_or_else(|| panic!("every state has a {}", database.file_name()))
     };
     let mut tally = BTreeMap::<usize, Tally>::new();
     let dump = |name: &str, bytes: &[u8]| -> BTreeSet<String> {
@@ -168,25 +223,32 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
         go_lines_of_good(go, &p).unwrap_or_else(|| panic!("Go reads {name}"))
     };
     for pair in states.windows(2) {
-        let (prev, next) = (meta_of(&pair[0]), meta_of(&pair[1]));
         let step = pair[1]["name"].as_str().unwrap();
+        // A step that wrote no transaction to this file left it as it was.
+        let Some(last) = pair[1][key]["written"].as_array().and_then(|w| w.last()) else {
+            assert_eq!(
+                pair[0][key]["txid"], pair[1][key]["txid"],
+                "{} {step}: {key} changed without a written transaction",
+                rel.name
+            );
+            continue;
+        };
+        let (prev, next) = (file_of(&pair[0]), file_of(&pair[1]));
         let newer = dump("next.db", next);
         let mut real: BTreeSet<String> = newer.clone();
         real.extend(dump("next-other.db", &reverted(next).unwrap()));
         real.extend(dump("prev.db", prev));
         real.extend(dump("prev-other.db", &reverted(prev).unwrap()));
-        let last = pair[1]["meta"]["written"]
-            .as_array()
-            .and_then(|w| w.last())
-            .expect("the step's transactions");
         let written: Vec<u64> = last["pages"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p.as_u64().unwrap())
             .collect();
+        let persisted_freelist = Db::parse(next).unwrap().meta().has_freelist();
+        let newer_ids = snapshot_ids(&newer);
         for (kind, bytes) in damaged(prev, next, &written) {
-            let what = format!("{} {step}: {}", rel.name, KINDS[kind]);
+            let what = format!("{} {step} {key}: {}", rel.name, KINDS[kind]);
             let input = tmp.path().join("damaged.db");
             std::fs::write(&input, &bytes).unwrap();
             let out = tmp.path().join("repaired.db");
@@ -210,6 +272,9 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
                 "{what}: ctrdb check on the repaired copy: {}",
                 String::from_utf8_lossy(&check.stdout)
             );
+            // Go's check, below, also checks the freelist against the tree:
+            // every page is reachable or listed free, and none twice.
+            assert_freelist_kept(&out, persisted_freelist, &what);
             let lines = go_lines_of_good(go, &out)
                 .unwrap_or_else(|| panic!("{what}: Go's tx.Check fails on the repaired copy"));
             for l in &lines {
@@ -219,11 +284,24 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
                 );
             }
             let ours = keys_in(&lines, &newer);
-            let baseline = baseline(go, &input, &bytes, &newer, &tmp.path().join("reverted.db"));
+            let kept = baseline_lines(go, &input, &bytes, &tmp.path().join("reverted.db"));
+            let baseline = kept.as_ref().map_or(0, |l| keys_in(l, &newer));
             assert!(
                 ours >= baseline,
                 "{what}: the repaired copy holds {ours} of the newer state's keys, bbolt {baseline}"
             );
+            if database == Database::Overlayfs {
+                let ours_ids = snapshot_ids(&lines);
+                let baseline_ids = kept.as_ref().map(snapshot_ids).unwrap_or_default();
+                let dropped: Vec<_> = baseline_ids
+                    .intersection(&newer_ids)
+                    .filter(|id| !ours_ids.contains(*id))
+                    .collect();
+                assert!(
+                    dropped.is_empty(),
+                    "{what}: the repaired copy loses the newer state's snapshots {dropped:?}, which bbolt keeps"
+                );
+            }
             let t = tally.entry(kind).or_default();
             t.files += 1;
             t.ours += ours;
@@ -231,4 +309,33 @@ fn repair_release(go: &Path, rel: &Release) -> BTreeMap<usize, Tally> {
         }
     }
     tally
+}
+
+/// The repaired file keeps the source's freelist style: where the source
+/// persisted a freelist, the copy has one, and it is empty (every page below
+/// the high-water mark is a meta, the freelist or reachable); where it did
+/// not, the copy has none.
+fn assert_freelist_kept(repaired: &Path, persisted: bool, what: &str) {
+    let bytes = std::fs::read(repaired).unwrap();
+    let db = Db::parse(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let freelist = db
+        .freelist()
+        .unwrap_or_else(|e| panic!("{what}: the repaired copy's freelist: {e}"));
+    match freelist {
+        Some(f) => {
+            assert!(
+                persisted,
+                "{what}: the repaired copy persists a freelist, the source does not"
+            );
+            assert_eq!(
+                f.ids,
+                Vec::<u64>::new(),
+                "{what}: the repaired copy lists free pages"
+            );
+        }
+        None => assert!(
+            !persisted,
+            "{what}: the repaired copy drops the source's freelist"
+        ),
+    }
 }
