@@ -23,7 +23,8 @@
 //! newest tree lost snapshot records, a record the other tree holds under a
 //! key the newest tree lacks (a snapshot the newest transaction committed,
 //! which renames it, or removed) is kept if no record of the output has its
-//! id: that takes one merge more, to learn the output's ids.
+//! id: each merge of a snapshotter database is preceded by one that learns
+//! what the newest tree loses and the ids the output holds.
 //!
 //! The output is a stream of events in key order for a [`Sink`]: the writer,
 //! or the verification that compares a written file with a second run of the
@@ -229,7 +230,8 @@ pub trait Sink<'a> {
 /// Merges the trees of a file (newest first; the first two are used) into
 /// `sink`. `root` is the level of the root bucket; `orphans`, found for the
 /// losses of a merge of the same trees without them, fill the ranges they
-/// were placed in.
+/// were placed in. A snapshotter database is merged twice: the first merge
+/// learns its snapshot ids.
 pub fn merge<'a, S: Sink<'a>>(
     trees: &Trees<'a>,
     root: Level,
