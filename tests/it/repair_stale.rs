@@ -234,3 +234,96 @@ fn an_older_version_of_a_node_in_the_newest_tree_yields_to_the_newer_record_of_t
     assert!(stale_references > 0, "no stale reference was seen");
     assert!(foreign_records > 0, "no record of another kind was seen");
 }
+
+/// `data` with its two meta pages' transaction ids exchanged (checksums
+/// recomputed): the newest meta names the older tree.
+fn metas_exchanged(data: &[u8]) -> Option<Vec<u8>> {
+    use ctrdb::bolt::layout::META_OFFSET;
+    let db = ctrdb::bolt::Db::parse(data).ok()?;
+    let ps = db.page_size();
+    let mut metas: Vec<ctrdb::bolt::Meta> = (0..2)
+        .map(|slot| ctrdb::bolt::Meta::decode(data.get(slot * ps..(slot + 1) * ps)?))
+        .collect::<Option<_>>()?;
+    let (a, b) = (metas[0].txid, metas[1].txid);
+    metas[0].txid = b;
+    metas[1].txid = a;
+    let mut out = data.to_vec();
+    for (slot, m) in metas.iter().enumerate() {
+        let body = m.encode();
+        let at = slot * ps + META_OFFSET;
+        out[at..at + body.len()].copy_from_slice(&body);
+    }
+    Some(out)
+}
+
+/// Where the newest tree holds a record whole at an older `updatedat` than
+/// the other tree — what a lost write of the same node leaves, record by
+/// record — the other tree's is taken and reported `newerInOtherTree`. Each
+/// history state's meta pages exchange their transaction ids, so the newest
+/// meta names the previous transaction's tree: every record the last
+/// transaction updated (a content label, an image re-tag) is older there.
+/// The repaired record is, line for line, the record of the state's newest
+/// tree.
+#[test]
+fn a_record_the_other_tree_holds_newer_is_taken_from_it() {
+    let Some(go) = oracle_bin(&test_name()) else {
+        return;
+    };
+    let _quiet = super::live::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut taken = 0;
+    for rel in releases() {
+        let all = gunzip_release(&rel);
+        for st in rel.manifest["states"].as_array().unwrap() {
+            let step = st["name"].as_str().unwrap();
+            let data = &all[&rel.dir.join(step).join("meta.db.gz")];
+            let what = format!("{} {step}, meta txids exchanged", rel.name);
+            let input = tmp.path().join("exchanged.db");
+            std::fs::write(&input, metas_exchanged(data).unwrap()).unwrap();
+            let state = tmp.path().join("state.db");
+            std::fs::write(&state, data).unwrap();
+            let newer = go_lines_of_good(&go, &state).expect("Go reads the state");
+            let out = tmp.path().join("repaired.db");
+            let _ = std::fs::remove_file(&out);
+            let o = ctrdb(&[
+                "repair",
+                input.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+            assert_no_panic(&o, &what);
+            let doc: wire::Doc =
+                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {o:?}"));
+            let check = ctrdb_path(&["check", "--fail-on", "error"], &out);
+            assert_eq!(check.status.code(), Some(0), "{what}: {check:?}");
+            let lines = go_lines_of_good(&go, &out)
+                .unwrap_or_else(|| panic!("{what}: Go's tx.Check fails on the repaired copy"));
+            for r in doc
+                .recovered
+                .iter()
+                .filter(|r| r.reason == "newerInOtherTree" && r.kind.as_deref() != Some("snapshot"))
+            {
+                taken += 1;
+                assert_eq!(r.source, "otherTree", "{what}: {r:?}");
+                let id = r.id.as_str().expect("a text id");
+                let want = record_lines(&newer, &r.path, id.as_bytes());
+                assert!(
+                    !want.is_empty(),
+                    "{what}: {r:?} is not a record of the state"
+                );
+                assert_eq!(
+                    record_lines(&lines, &r.path, id.as_bytes()),
+                    want,
+                    "{what}: {id} is not the newest tree's record"
+                );
+            }
+        }
+    }
+    eprintln!("repair stale: with the meta txids exchanged, {taken} records taken from the other tree as newer");
+    assert!(
+        taken > 0,
+        "no record was taken from the other tree as newer"
+    );
+}
