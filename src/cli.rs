@@ -69,6 +69,11 @@ pub enum Command {
     /// lease holds what the repaired file would let containerd's GC delete.
     /// See docs/repair.md.
     Repair(RepairArgs),
+    /// Compare two snapshots of one node's database record by record: the
+    /// images, containers, content, snapshots, leases, sandboxes, ingests and
+    /// namespaces added, removed or changed (with the fields that differ).
+    /// Exit 1 when they differ. See docs/forensics.md.
+    Diff(DiffArgs),
     /// Print a shell completion script on standard output (install: see README).
     Completions(CompletionsArgs),
     /// Print the manual page, ctrdb(1), as roff on standard output
@@ -256,6 +261,36 @@ pub struct WriteArgs {
     /// refused if it exists.
     #[arg(long, value_name = "PATH", requires = "in_place")]
     pub backup: Option<PathBuf>,
+}
+
+/// `ctrdb diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot's meta.db.
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The newer snapshot's meta.db.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// Only these namespaces (repeatable) [default: all].
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Do not lock the files; read them into memory instead of mapping them.
+    /// Only for copies: a running containerd may change a live file while it
+    /// is read.
+    #[arg(long)]
+    pub no_lock: bool,
+
+    /// In JSON reports, record the SHA-256 of both inputs.
+    #[arg(long)]
+    pub hash: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `ctrdb repair`.

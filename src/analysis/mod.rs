@@ -3,5 +3,6 @@
 //! Pure: no decoding, no file writes, no output formatting here.
 
 pub mod dedup;
+pub mod diff;
 pub mod gc;
 pub mod refs;

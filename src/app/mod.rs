@@ -10,6 +10,7 @@ mod check;
 mod compact;
 mod completions;
 mod dedup;
+mod diff;
 mod dump;
 mod images;
 mod inspect;
@@ -98,6 +99,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Compact(a) => compact::run(&a, out, err),
         Command::Dedup(a) => dedup::run(&a, out, err),
         Command::Repair(a) => repair::run(&a, out, err),
+        Command::Diff(a) => diff::run(&a, out, err),
         Command::Completions(a) => completions::run(&a, out),
         Command::Man => man::run(out),
     }

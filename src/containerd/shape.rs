@@ -9,7 +9,7 @@
 //! key its own unit.
 
 use crate::bolt::salvage::{PageJudge, PageKeys};
-use crate::bolt::PageKind;
+use crate::bolt::{BucketPath, PageKind};
 
 use super::kind::{DbKind, SNAPSHOTTER_BUCKETS};
 
@@ -370,6 +370,49 @@ fn foreign(kind: RecordKind, record: &str, key: &[u8], other: RecordKind) -> Str
         show(key),
         other.name()
     )
+}
+
+/// A record's identity in containerd's terms.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordId {
+    /// Its namespace (none in a snapshotter database, or outside `v1`).
+    pub namespace: Option<Vec<u8>>,
+    /// The record's id: the image name, container id, content digest, lease
+    /// id, sandbox id, ingest ref, `<snapshotter>/<key>` for a snapshot, the
+    /// namespace's name for its labels; the key itself outside records.
+    pub id: Vec<u8>,
+}
+
+/// The identity of the entry `key` of the bucket `path`, of kind `kind`.
+pub fn identity(path: &BucketPath, key: &[u8], kind: Option<RecordKind>) -> RecordId {
+    let parts: Vec<&[u8]> = path.components().collect();
+    identity_at(&parts, key, kind)
+}
+
+/// [`identity`] with the bucket path as its components.
+pub fn identity_at(parts: &[&[u8]], key: &[u8], kind: Option<RecordKind>) -> RecordId {
+    let namespace = match parts {
+        [b"v1", ns, ..] => Some(ns.to_vec()),
+        [b"v1"] if kind.is_none() => None,
+        [b"v1"] => Some(key.to_vec()),
+        [top, ..] if kind == Some(RecordKind::Sandbox) => Some(top.to_vec()),
+        _ => None,
+    };
+    let namespace = match kind {
+        Some(RecordKind::StorageSnapshot) => None,
+        _ => namespace,
+    };
+    let id = match (kind, parts) {
+        (Some(RecordKind::Snapshot), [.., sn]) => {
+            let mut id = sn.to_vec();
+            id.push(b'/');
+            id.extend_from_slice(key);
+            id
+        }
+        (Some(RecordKind::NamespaceLabels), _) => namespace.clone().unwrap_or_default(),
+        _ => key.to_vec(),
+    };
+    RecordId { namespace, id }
 }
 
 /// `algorithm:hex`, as containerd's content keys are (`sha256:…`).

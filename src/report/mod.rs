@@ -8,6 +8,7 @@
 pub mod check;
 pub mod compact;
 pub mod dedup;
+pub mod diff;
 pub mod dump;
 pub mod envelope;
 pub mod findings;

@@ -11,6 +11,7 @@ mod decode_each;
 pub mod dedup_cli;
 mod dedup_live;
 mod dedup_plan;
+mod diff;
 mod distribution;
 mod docs_operations;
 mod fault_feature;

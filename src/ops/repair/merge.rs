@@ -42,6 +42,7 @@ use crate::bolt::bucket::BucketRoot;
 use crate::bolt::{Bucket, BucketPath, Corruption, Entry, EntryKind, MetaTree, MAX_BUCKET_DEPTH};
 use crate::bolt::{CorruptKind, Pgid};
 use crate::containerd::encoding;
+pub use crate::containerd::shape::{identity, RecordId};
 use crate::containerd::shape::{Child, Level, RecordKind};
 use crate::containerd::Timestamp;
 
@@ -1274,44 +1275,6 @@ fn max_lower<'k>(x: Bound<&'k [u8]>, y: Bound<&'k [u8]>) -> Bound<&'k [u8]> {
         _ if matches!(x, Bound::Excluded(_)) => x,
         _ => y,
     }
-}
-
-/// A record's identity in containerd's terms.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RecordId {
-    /// Its namespace (none in a snapshotter database, or outside `v1`).
-    pub namespace: Option<Vec<u8>>,
-    /// The record's id: the image name, container id, content digest, lease
-    /// id, sandbox id, ingest ref, `<snapshotter>/<key>` for a snapshot, the
-    /// namespace's name for its labels; the key itself outside records.
-    pub id: Vec<u8>,
-}
-
-/// The identity of the entry `key` of the bucket `path`, of kind `kind`.
-pub fn identity(path: &BucketPath, key: &[u8], kind: Option<RecordKind>) -> RecordId {
-    let parts: Vec<&[u8]> = path.components().collect();
-    let namespace = match parts.as_slice() {
-        [b"v1", ns, ..] => Some(ns.to_vec()),
-        [b"v1"] if kind.is_none() => None,
-        [b"v1"] => Some(key.to_vec()),
-        [top, ..] if kind == Some(RecordKind::Sandbox) => Some(top.to_vec()),
-        _ => None,
-    };
-    let namespace = match kind {
-        Some(RecordKind::StorageSnapshot) => None,
-        _ => namespace,
-    };
-    let id = match (kind, parts.as_slice()) {
-        (Some(RecordKind::Snapshot), [.., sn]) => {
-            let mut id = sn.to_vec();
-            id.push(b'/');
-            id.extend_from_slice(key);
-            id
-        }
-        (Some(RecordKind::NamespaceLabels), _) => namespace.clone().unwrap_or_default(),
-        _ => key.to_vec(),
-    };
-    RecordId { namespace, id }
 }
 
 impl Recovered {
