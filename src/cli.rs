@@ -69,6 +69,10 @@ pub enum Command {
     /// lease holds what the repaired file would let containerd's GC delete.
     /// See docs/repair.md.
     Repair(RepairArgs),
+    /// List container records of every namespace (offline `ctr containers ls`);
+    /// in JSON each with its runtime spec decoded. `--spec ID` prints one
+    /// container's spec, as `ctr containers info --spec` does.
+    Containers(ContainersArgs),
     /// Compare two snapshots of one node's database record by record: the
     /// images, containers, content, snapshots, leases, sandboxes, ingests and
     /// namespaces added, removed or changed (with the fields that differ).
@@ -261,6 +265,32 @@ pub struct WriteArgs {
     /// refused if it exists.
     #[arg(long, value_name = "PATH", requires = "in_place")]
     pub backup: Option<PathBuf>,
+}
+
+/// `ctrdb containers`.
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only these namespaces (repeatable) [default: $CONTAINERD_NAMESPACE if set,
+    /// else all]. A namespace the file does not have is an error.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Print the decoded runtime spec of the container ID (in JSON: the
+    /// container alone). With several namespaces selected, the ID must be in
+    /// exactly one.
+    #[arg(long, value_name = "ID")]
+    pub spec: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Print the container ids only, one per line.
+    #[arg(short, long, conflicts_with_all = ["format", "spec"])]
+    pub quiet: bool,
 }
 
 /// `ctrdb diff`.

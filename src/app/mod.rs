@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, InputArgs};
 mod check;
 mod compact;
 mod completions;
+mod containers;
 mod dedup;
 mod diff;
 mod dump;
@@ -100,6 +101,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Dedup(a) => dedup::run(&a, out, err),
         Command::Repair(a) => repair::run(&a, out, err),
         Command::Diff(a) => diff::run(&a, out, err),
+        Command::Containers(a) => containers::run(&a, out, err),
         Command::Completions(a) => completions::run(&a, out),
         Command::Man => man::run(out),
     }

@@ -12,6 +12,7 @@
 
 pub mod blobs;
 pub mod platform;
+pub mod runtime;
 pub mod store;
 
 use serde_json::{Map, Value};

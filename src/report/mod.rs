@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod compact;
+pub mod containers;
 pub mod dedup;
 pub mod diff;
 pub mod dump;

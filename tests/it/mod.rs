@@ -4,6 +4,7 @@ mod cli;
 pub mod common;
 mod compact_cli;
 mod compact_live;
+mod containers;
 mod corruption;
 mod crash;
 mod damage_truth;
