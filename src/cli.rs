@@ -73,6 +73,9 @@ pub enum Command {
     /// in JSON each with its runtime spec decoded. `--spec ID` prints one
     /// container's spec, as `ctr containers info --spec` does.
     Containers(ContainersArgs),
+    /// Every record's creation and last update in time order: images,
+    /// containers, content, snapshots, leases, sandboxes (one event a line).
+    Timeline(TimelineArgs),
     /// Compare two snapshots of one node's database record by record: the
     /// images, containers, content, snapshots, leases, sandboxes, ingests and
     /// namespaces added, removed or changed (with the fields that differ).
@@ -291,6 +294,22 @@ pub struct ContainersArgs {
     /// Print the container ids only, one per line.
     #[arg(short, long, conflicts_with_all = ["format", "spec"])]
     pub quiet: bool,
+}
+
+/// `ctrdb timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only these namespaces (repeatable) [default: $CONTAINERD_NAMESPACE if set,
+    /// else all]. A namespace the file does not have is an error.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output format (`jsonl`: one event per line).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `ctrdb diff`.

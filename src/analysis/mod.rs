@@ -6,3 +6,4 @@ pub mod dedup;
 pub mod diff;
 pub mod gc;
 pub mod refs;
+pub mod timeline;

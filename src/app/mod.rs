@@ -18,6 +18,7 @@ mod inspect;
 mod man;
 mod refs;
 mod repair;
+mod timeline;
 
 mod error;
 mod input;
@@ -102,6 +103,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Repair(a) => repair::run(&a, out, err),
         Command::Diff(a) => diff::run(&a, out, err),
         Command::Containers(a) => containers::run(&a, out, err),
+        Command::Timeline(a) => timeline::run(&a, out, err),
         Command::Completions(a) => completions::run(&a, out),
         Command::Man => man::run(out),
     }

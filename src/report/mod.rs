@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod refs;
 pub mod repair;
 pub mod table;
+pub mod timeline;
 pub mod wire;
 
 pub use envelope::{hash_alongside, Envelope, InputInfo, Tool};

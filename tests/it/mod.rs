@@ -45,5 +45,6 @@ mod schema_findings;
 mod schema_golden;
 mod shell_docs;
 mod snapshotter_db;
+mod timeline;
 mod writer_common;
 mod writer_roundtrip;
