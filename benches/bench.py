@@ -139,6 +139,9 @@ def contenders(db, out, shm_out):
         ("ctrdb check", [CTRDB, "check", db], None),
         ("ctrdb compact --output", [CTRDB, "compact", db, "--output", out, "--force"], out),
         ("ctrdb dedup --output", [CTRDB, "dedup", db, "--output", out, "--force"], out),
+        # Against `refs` on both files: the two damage decodes and the joined walk.
+        ("ctrdb diff (the file with itself)", [CTRDB, "diff", db, db, "--format", "json"], None),
+        ("ctrdb timeline --format jsonl", [CTRDB, "timeline", "--format", "jsonl", db], None),
     ]
     if DAMAGED.get(db):
         bad = DAMAGED[db]

@@ -318,7 +318,8 @@ fn output_on_another_filesystem_works() {
 }
 
 /// The commands that read a DB, each as `(name, args before DB, args after DB)`,
-/// plus `compact --output` into `out_dir`. Taken from `ctrdb help`.
+/// plus `compact --output` into `out_dir`. Taken from `ctrdb help`. `diff`
+/// takes the DB as both its files ([`with_db`]).
 fn read_commands(out_dir: &Path) -> Vec<(String, Vec<OsString>)> {
     let mut v = Vec::new();
     for c in ctrdb_commands() {
@@ -345,14 +346,23 @@ fn read_commands(out_dir: &Path) -> Vec<(String, Vec<OsString>)> {
     v
 }
 
+/// `args` with the DB appended (twice for `diff OLD NEW`).
+fn with_db(name: &str, mut args: Vec<OsString>, db: &Path) -> Vec<OsString> {
+    if name == "diff" {
+        args.push(p(db));
+    }
+    args.push(p(db));
+    args
+}
+
 /// Runs every command on `db` and asserts the error names the path and `cause`.
 fn every_command_fails(db: &Path, cause: &str, env: &[(&str, &str)], what: &str) {
     let (_o, out_dir) = scratch();
     let (_s, run_dir) = scratch();
     let watch = db.parent().unwrap();
     let before = files_under(watch);
-    for (name, mut args) in read_commands(&out_dir) {
-        args.push(p(db));
+    for (name, args) in read_commands(&out_dir) {
+        let args = with_db(&name, args, db);
         let r = run_bounded(&args, env, &run_dir, LIMIT);
         let w = format!("ctrdb {name} on {what}");
         assert_failed_cleanly(&r, &w, &[&db.display().to_string()], cause, &out_dir, &[]);
@@ -426,8 +436,8 @@ fn input_is_a_symlink() {
     let orig = std::fs::read(&real).unwrap();
     let link = dir.join("meta.db");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    for (name, mut args) in read_commands(&dir) {
-        args.push(p(&link));
+    for (name, args) in read_commands(&dir) {
+        let args = with_db(&name, args, &link);
         let r = run_bounded(&args, &[], &dir, LIMIT);
         r.assert_no_panic(&name);
         assert_eq!(

@@ -52,6 +52,10 @@ fn exercise(label: &str, db: &Path, expect: Expect) -> Vec<String> {
                 maps = 2;
             }
             "dump" => args.extend(os_args(["--format", "hex"])),
+            "diff" => {
+                args.push(p(db));
+                maps = 2;
+            }
             _ => {}
         }
         args.push(p(db));

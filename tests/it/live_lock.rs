@@ -58,7 +58,10 @@ fn command_args(cmd: &str, db: &Path, scratch: &Path) -> Vec<String> {
                 }
                 i += 1;
             }
-        } else if t.starts_with('<') && t != "<DB>" {
+        } else if t == "<OLD>" {
+            // `diff OLD NEW`: the database as both.
+            args.push(db.display().to_string());
+        } else if t.starts_with('<') && t != "<DB>" && t != "<NEW>" {
             panic!("`ctrdb {cmd}` requires a positional {t}: teach live_lock.rs::command_args (usage: {usage})");
         }
         i += 1;
