@@ -69,6 +69,11 @@ pub enum Command {
     /// lease holds what the repaired file would let containerd's GC delete.
     /// See docs/repair.md.
     Repair(RepairArgs),
+    /// Records carved from what the newest tree no longer reaches: the other
+    /// meta page's tree and leaf pages no tree reaches, placed only where
+    /// containerd's schema and the live records place them. Each is deleted
+    /// or an older version of a live record. See docs/forensics.md.
+    Carve(CarveArgs),
     /// List container records of every namespace (offline `ctr containers ls`);
     /// in JSON each with its runtime spec decoded. `--spec ID` prints one
     /// container's spec, as `ctr containers info --spec` does.
@@ -268,6 +273,22 @@ pub struct WriteArgs {
     /// refused if it exists.
     #[arg(long, value_name = "PATH", requires = "in_place")]
     pub backup: Option<PathBuf>,
+}
+
+/// `ctrdb carve`.
+#[derive(Debug, Args)]
+pub struct CarveArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Only these namespaces (repeatable) [default: all]. A namespace the file
+    /// does not have is an error.
+    #[arg(short = 'n', long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `ctrdb containers`.

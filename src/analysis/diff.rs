@@ -76,11 +76,11 @@ pub enum DiffError {
 }
 
 /// The fields in which two versions of a record differ.
-fn field_changes<'a>(old: &Record<'a>, new: &Record<'a>) -> Vec<FieldChange<'a>> {
+fn field_changes<'a>(old: &[RecordEntry<'a>], new: &[RecordEntry<'a>]) -> Vec<FieldChange<'a>> {
     let field = |e: &RecordEntry<'a>| e.0.first().copied().unwrap_or_default();
-    let group = |r: &Record<'a>| {
+    let group = |r: &[RecordEntry<'a>]| {
         let mut out: Vec<(&'a [u8], Vec<RecordEntry<'a>>)> = Vec::new();
-        for e in &r.entries {
+        for e in r {
             let name = field(e);
             match out.last_mut() {
                 Some((n, v)) if *n == name => v.push(e.clone()),
@@ -134,6 +134,14 @@ fn field_changes<'a>(old: &Record<'a>, new: &Record<'a>) -> Vec<FieldChange<'a>>
     out
 }
 
+/// The names of the fields in which `new`'s entries differ from `old`'s.
+pub fn differing_fields<'a>(old: &[RecordEntry<'a>], new: &[RecordEntry<'a>]) -> Vec<&'a [u8]> {
+    field_changes(old, new)
+        .into_iter()
+        .map(|f| f.name)
+        .collect()
+}
+
 /// Compares two files record by record; `each` gets every change in walk
 /// order (so a caller may keep only some). Both trees must read whole.
 pub fn diff<'a>(
@@ -142,11 +150,28 @@ pub fn diff<'a>(
     mut each: impl FnMut(Change<'a>),
 ) -> Result<(), DiffError> {
     let read = |which| move |source| DiffError::Read { which, source };
-    let mut a = Records::new(old).map_err(read("old"))?;
-    let mut b = Records::new(new).map_err(read("new"))?;
-    let mut next_a = || a.next().transpose().map_err(read("old"));
-    let mut next_b = || b.next().transpose().map_err(read("new"));
+    let a = Records::new(old).map_err(read("old"))?;
+    let b = Records::new(new).map_err(read("new"))?;
+    join(a, b, |c, _, _| each(c)).map_err(|(which, source)| DiffError::Read { which, source })
+}
+
+/// Joins two record streams: `each` gets every change with the old and new
+/// versions of the record (`None` where absent). The error names the stream
+/// (`old` or `new`) that could not be read.
+pub fn join<'a>(
+    mut a: Records<'a>,
+    mut b: Records<'a>,
+    mut each: impl FnMut(Change<'a>, Option<Record<'a>>, Option<Record<'a>>),
+) -> Result<(), (&'static str, crate::bolt::Error)> {
+    let mut next_a = || a.next().transpose().map_err(|e| ("old", e));
+    let mut next_b = || b.next().transpose().map_err(|e| ("new", e));
     let (mut x, mut y) = (next_a()?, next_b()?);
+    let change = |r: &Record<'a>, change, fields| Change {
+        id: r.id(),
+        kind: r.kind,
+        change,
+        fields,
+    };
     loop {
         let order = match (&x, &y) {
             (None, None) => return Ok(()),
@@ -157,23 +182,13 @@ pub fn diff<'a>(
         match order {
             Ordering::Less => {
                 if let Some(r) = x.take() {
-                    each(Change {
-                        id: r.id(),
-                        kind: r.kind,
-                        change: ChangeKind::Removed,
-                        fields: Vec::new(),
-                    });
+                    each(change(&r, ChangeKind::Removed, Vec::new()), Some(r), None);
                 }
                 x = next_a()?;
             }
             Ordering::Greater => {
                 if let Some(r) = y.take() {
-                    each(Change {
-                        id: r.id(),
-                        kind: r.kind,
-                        change: ChangeKind::Added,
-                        fields: Vec::new(),
-                    });
+                    each(change(&r, ChangeKind::Added, Vec::new()), None, Some(r));
                 }
                 y = next_b()?;
             }
@@ -182,26 +197,11 @@ pub fn diff<'a>(
                     // A key whose kind differs (only outside containerd's
                     // schema) is one record removed and another added.
                     if p.kind != q.kind {
-                        each(Change {
-                            id: p.id(),
-                            kind: p.kind,
-                            change: ChangeKind::Removed,
-                            fields: Vec::new(),
-                        });
-                        each(Change {
-                            id: q.id(),
-                            kind: q.kind,
-                            change: ChangeKind::Added,
-                            fields: Vec::new(),
-                        });
+                        each(change(&p, ChangeKind::Removed, Vec::new()), Some(p), None);
+                        each(change(&q, ChangeKind::Added, Vec::new()), None, Some(q));
                     } else if p.entries != q.entries {
-                        let fields = field_changes(&p, &q);
-                        each(Change {
-                            id: q.id(),
-                            kind: q.kind,
-                            change: ChangeKind::Changed,
-                            fields,
-                        });
+                        let fields = field_changes(&p.entries, &q.entries);
+                        each(change(&q, ChangeKind::Changed, fields), Some(p), Some(q));
                     }
                 }
                 x = next_a()?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::cli::{Cli, Command, InputArgs};
 
+mod carve;
 mod check;
 mod compact;
 mod completions;
@@ -102,6 +103,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitSta
         Command::Dedup(a) => dedup::run(&a, out, err),
         Command::Repair(a) => repair::run(&a, out, err),
         Command::Diff(a) => diff::run(&a, out, err),
+        Command::Carve(a) => carve::run(&a, out, err),
         Command::Containers(a) => containers::run(&a, out, err),
         Command::Timeline(a) => timeline::run(&a, out, err),
         Command::Completions(a) => completions::run(&a, out),

@@ -14,6 +14,7 @@ pub mod kind;
 pub mod labels;
 pub mod model;
 pub mod namespaces;
+pub mod placement;
 pub mod records;
 pub mod reference;
 pub mod roots;

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use super::kind::DbKind;
 use super::shape::{identity_at, Child, Level, RecordId, RecordKind};
-use crate::bolt::{Db, Error, Walk, WalkEvent};
+use crate::bolt::{Bucket, Db, Error, MetaTree, Walk, WalkEvent};
 
 /// One entry inside a record: its path below the record's bucket (the field
 /// name first) and its value (`None` for a bucket, so an empty one counts).
@@ -93,35 +93,59 @@ impl<'a> Records<'a> {
 
     /// The rest of a record whose bucket `key` just started.
     fn record(&mut self, key: &'a [u8], kind: RecordKind) -> Result<Record<'a>, Error> {
-        let mut r = Record {
-            path: self.path(),
+        let path = self.path();
+        let entries = collect_entries(|| self.next_event())?;
+        Ok(Record {
+            path,
             key,
             kind,
-            entries: Vec::new(),
+            entries,
+        })
+    }
+
+    /// The records of `tree` (one of the file's meta trees; [`Records::new`]
+    /// reads the selected one).
+    pub fn of_tree(db: &Db<'a>, tree: &MetaTree<'a>) -> Result<Records<'a>, Error> {
+        let mut r = Records::new(db)?;
+        r.walk = Walk::from_bucket(db, tree.root().map_err(Error::from)?);
+        Ok(r)
+    }
+}
+
+/// The entries of a record whose bucket was just entered, from `next` (walk
+/// events) up to the record's end (its `BucketEnd`, or the walk's end).
+fn collect_entries<'a>(
+    mut next: impl FnMut() -> Option<Result<WalkEvent<'a>, Error>>,
+) -> Result<Vec<RecordEntry<'a>>, Error> {
+    let mut entries = Vec::new();
+    let mut inside: Vec<&'a [u8]> = Vec::new();
+    loop {
+        let Some(ev) = next() else {
+            return Ok(entries);
         };
-        let mut inside: Vec<&'a [u8]> = Vec::new();
-        loop {
-            let Some(ev) = self.next_event() else {
-                return Ok(r);
-            };
-            match ev? {
-                WalkEvent::Value { key, value } => {
-                    let mut p = inside.clone();
-                    p.push(key);
-                    r.entries.push((p, Some(value)));
-                }
-                WalkEvent::BucketStart { key, .. } => {
-                    inside.push(key);
-                    r.entries.push((inside.clone(), None));
-                }
-                WalkEvent::BucketEnd => {
-                    if inside.pop().is_none() {
-                        return Ok(r);
-                    }
+        match ev? {
+            WalkEvent::Value { key, value } => {
+                let mut p = inside.clone();
+                p.push(key);
+                entries.push((p, Some(value)));
+            }
+            WalkEvent::BucketStart { key, .. } => {
+                inside.push(key);
+                entries.push((inside.clone(), None));
+            }
+            WalkEvent::BucketEnd => {
+                if inside.pop().is_none() {
+                    return Ok(entries);
                 }
             }
         }
     }
+}
+
+/// The entries of the record stored as `bucket`.
+pub fn record_entries<'a>(db: &Db<'a>, bucket: Bucket<'a>) -> Result<Vec<RecordEntry<'a>>, Error> {
+    let mut walk = Walk::from_bucket(db, bucket);
+    collect_entries(|| walk.next_event())
 }
 
 impl<'a> Iterator for Records<'a> {

@@ -84,6 +84,22 @@ fn field_out(f: &FieldChange<'_>) -> FieldOut {
     }
 }
 
+/// A record's JSON form: an object of its fields, each as [`field_value`].
+pub(super) fn record_object(entries: &[RecordEntry<'_>]) -> Value {
+    let mut m = Map::new();
+    let mut i = 0;
+    while let Some((path, _)) = entries.get(i) {
+        let name = path.first().copied().unwrap_or_default();
+        let n = entries[i..]
+            .iter()
+            .take_while(|(p, _)| p.first().copied().unwrap_or_default() == name)
+            .count();
+        m.insert(key_text(name), field_value(&entries[i..i + n]));
+        i += n;
+    }
+    Value::Object(m)
+}
+
 /// A field's JSON form: `null` when absent, its value when plain, an object
 /// of its entries (paths below it joined by `/`) when a bucket.
 fn field_value(entries: &[RecordEntry<'_>]) -> Value {

@@ -5,6 +5,7 @@
 //! [`envelope`] ties a report to the exact input file, [`wire`] holds the JSON
 //! forms of byte strings, labels and timestamps, [`table`] the column writer.
 
+pub mod carve;
 pub mod check;
 pub mod compact;
 pub mod containers;

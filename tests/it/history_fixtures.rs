@@ -172,7 +172,7 @@ struct Source {
 
 /// The standard fixture a history starts from (manifest `source`, a path
 /// under `fixtures/`).
-fn source_dir(manifest: &Value) -> PathBuf {
+pub(super) fn source_dir(manifest: &Value) -> PathBuf {
     let s = manifest["source"].as_str().unwrap();
     let rel = s
         .strip_prefix("fixtures/")

@@ -1,4 +1,5 @@
 mod bad_env;
+mod carve;
 mod check_oracle;
 mod cli;
 pub mod common;
