@@ -142,6 +142,9 @@ def contenders(db, out, shm_out):
         # Against `refs` on both files: the two damage decodes and the joined walk.
         ("ctrdb diff (the file with itself)", [CTRDB, "diff", db, db, "--format", "json"], None),
         ("ctrdb timeline --format jsonl", [CTRDB, "timeline", "--format", "jsonl", db], None),
+        # Against `cat`: both trees walked to mark what they reach, every other
+        # page read once, the other tree joined with the newest.
+        ("ctrdb carve --format json", [CTRDB, "carve", "--format", "json", db], None),
     ]
     if DAMAGED.get(db):
         bad = DAMAGED[db]
