@@ -22,7 +22,7 @@
 //! left out. The same version found in several places is one record with all
 //! its pages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::bolt::salvage::{orphan_leaves, OrphanScan, Visited};
 use crate::bolt::{Db, Pgid};
@@ -104,11 +104,12 @@ pub struct Carve<'a> {
     pub fragments: u64,
 }
 
-/// A records bucket of the newest tree, with its live keys.
+/// A records bucket of one of the trees.
 struct Target<'r, 'a> {
     known: &'r Known<'a>,
     kind: RecordKind,
-    keys: Vec<&'a [u8]>,
+    /// Whether it is the newest tree's (only those take leaves).
+    newest: bool,
 }
 
 /// Carves `db`: records its newest tree no longer holds as they were.
@@ -188,35 +189,39 @@ pub fn carve<'a>(db: &Db<'a>) -> Carve<'a> {
             .map(|e| e.key)
             .collect()
     };
-    let targets: Vec<Target<'_, 'a>> = skeletons
-        .first()
-        .map(|s| {
-            records_buckets(s)
-                .into_iter()
-                .map(|(i, kind)| Target {
-                    known: &s[i],
-                    kind,
-                    keys: live(&s[i]),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    // Every records bucket of either tree, for the exclusivity test.
-    let holders: Vec<(&Known<'a>, RecordKind, Vec<&'a [u8]>)> = skeletons
+    // Every records bucket of either tree (the newest tree's first: only
+    // they take leaves), and which of them hold each live key.
+    let holders: Vec<Target<'_, 'a>> = skeletons
         .iter()
-        .flat_map(|s| {
-            records_buckets(s)
-                .into_iter()
-                .map(move |(i, kind)| (&s[i], kind))
+        .enumerate()
+        .flat_map(|(n, s)| {
+            records_buckets(s).into_iter().map(move |(i, kind)| Target {
+                known: &s[i],
+                kind,
+                newest: n == 0,
+            })
         })
-        .map(|(k, kind)| (k, kind, live(k)))
         .collect();
+    let mut holding: HashMap<&'a [u8], Vec<usize>> = HashMap::new();
+    for (h, t) in holders.iter().enumerate() {
+        for k in live(t.known) {
+            holding.entry(k).or_default().push(h);
+        }
+    }
     for leaf in &leaves {
         let keys = leaf.keys();
         let entries = leaf.entries(&pages);
-        let shares = |own: &[&'a [u8]]| keys.iter().any(|(k, _)| own.binary_search(k).is_ok());
+        let mut sharing: Vec<usize> = keys
+            .iter()
+            .filter_map(|(k, _)| holding.get(k))
+            .flatten()
+            .copied()
+            .collect();
+        sharing.sort_unstable();
+        sharing.dedup();
         let fits = |t: &Target<'_, 'a>| {
-            plausible(t.known.level, false, &keys)
+            t.newest
+                && plausible(t.known.level, false, &keys)
                 && entries
                     .iter()
                     .all(|e| match (e.bucket(), t.known.level.child(e.key)) {
@@ -225,18 +230,22 @@ pub fn carve<'a>(db: &Db<'a>) -> Carve<'a> {
                         }
                         _ => false,
                     })
-                && shares(&t.keys)
         };
-        let candidates: Vec<&Target<'_, 'a>> = targets.iter().filter(|t| fits(t)).collect();
+        let candidates: Vec<&Target<'_, 'a>> = sharing
+            .iter()
+            .map(|&h| &holders[h])
+            .filter(|t| fits(t))
+            .collect();
         let [t] = candidates.as_slice() else {
             out.fragments += 1;
             continue;
         };
         // Another bucket of these records holding one of its keys (in either
         // tree) could be the leaf's as well.
-        let elsewhere = holders
+        let elsewhere = sharing
             .iter()
-            .any(|(k, kind, own)| *kind == t.kind && k.path != t.known.path && shares(own));
+            .map(|&h| &holders[h])
+            .any(|h| h.kind == t.kind && h.known.path != t.known.path);
         if elsewhere {
             out.fragments += 1;
             continue;
