@@ -8,11 +8,11 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::table::write_columns;
-use super::wire::LabelMap;
+use super::wire::{map_key, LabelMap};
 use super::{Envelope, InputInfo, Layout};
 use crate::bytes::{table_cell, Bytes};
 use crate::containerd::encoding::AnyValue;
-use crate::containerd::model::Container;
+use crate::containerd::model::{Container, Runtime};
 use crate::oci::runtime::{json_payload, pod_of};
 
 /// One container, with its namespace.
@@ -36,6 +36,19 @@ impl Serialize for Payload<'_, '_> {
     }
 }
 
+/// A container's runtime: its name, and its options as an Any (runc's are
+/// protobuf, not decoded).
+struct RuntimeOut<'r, 'a>(&'r Runtime<'a>);
+
+impl Serialize for RuntimeOut<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("name", &self.0.name)?;
+        m.serialize_entry("options", &self.0.options)?;
+        m.end()
+    }
+}
+
 impl Serialize for ContainerRow<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.container;
@@ -44,15 +57,7 @@ impl Serialize for ContainerRow<'_, '_> {
         m.serialize_entry("namespace", &self.namespace)?;
         m.serialize_entry("id", &c.id)?;
         m.serialize_entry("image", &c.image)?;
-        m.serialize_entry(
-            "runtime",
-            &c.runtime.as_ref().map(|r| {
-                serde_json::json!({
-                    "name": r.name.map(|n| String::from_utf8_lossy(n.0).into_owned()),
-                    "options": r.options.as_ref().map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
-                })
-            }),
-        )?;
+        m.serialize_entry("runtime", &c.runtime.as_ref().map(RuntimeOut))?;
         m.serialize_entry("snapshotter", &c.snapshotter)?;
         m.serialize_entry("snapshotKey", &c.snapshot_key)?;
         m.serialize_entry("sandboxId", &c.sandbox_id)?;
@@ -64,7 +69,7 @@ impl Serialize for ContainerRow<'_, '_> {
             .iter()
             .map(|(k, v)| {
                 let v = serde_json::to_value(Payload(v)).unwrap_or(Value::Null);
-                (String::from_utf8_lossy(k.0).into_owned(), v)
+                (map_key(k.0), v)
             })
             .collect();
         m.serialize_entry("extensions", &ext)?;

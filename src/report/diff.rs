@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::table::write_columns;
-use super::wire::NON_UTF8_KEY_PREFIX;
+use super::wire::map_key;
 use super::{Envelope, InputInfo, Layout};
 use crate::analysis::diff::{Change, FieldChange};
 use crate::bytes::{sha256_hex, table_cell, ByteStr};
@@ -94,7 +94,7 @@ pub(super) fn record_object(entries: &[RecordEntry<'_>]) -> Value {
             .iter()
             .take_while(|(p, _)| p.first().copied().unwrap_or_default() == name)
             .count();
-        m.insert(key_text(name), field_value(&entries[i..i + n]));
+        m.insert(map_key(name), field_value(&entries[i..i + n]));
         i += n;
     }
     Value::Object(m)
@@ -112,7 +112,7 @@ fn field_value(entries: &[RecordEntry<'_>]) -> Value {
                 let rest = path.get(1..).unwrap_or_default();
                 let key = rest
                     .iter()
-                    .map(|c| key_text(c))
+                    .map(|c| map_key(c))
                     .collect::<Vec<_>>()
                     .join("/");
                 let v = match v {
@@ -122,17 +122,6 @@ fn field_value(entries: &[RecordEntry<'_>]) -> Value {
                 m.insert(key, v);
             }
             Value::Object(m)
-        }
-    }
-}
-
-fn key_text(k: &[u8]) -> String {
-    match std::str::from_utf8(k) {
-        Ok(t) => t.to_string(),
-        Err(_) => {
-            use base64::Engine as _;
-            let b = base64::engine::general_purpose::STANDARD.encode(k);
-            format!("{NON_UTF8_KEY_PREFIX}{b}")
         }
     }
 }

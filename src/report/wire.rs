@@ -54,15 +54,20 @@ impl Serialize for ByteStr {
     }
 }
 
-/// Serializes a [`Labels`] map as a JSON object (non-UTF-8 keys as
-/// [`NON_UTF8_KEY_PREFIX`] + base64).
+/// A byte string as a JSON object's key: itself if UTF-8, else
+/// [`NON_UTF8_KEY_PREFIX`] + base64.
+pub fn map_key(k: &[u8]) -> String {
+    match std::str::from_utf8(k) {
+        Ok(t) => t.to_string(),
+        Err(_) => format!("{NON_UTF8_KEY_PREFIX}{}", base64(k)),
+    }
+}
+
+/// Serializes a [`Labels`] map as a JSON object (keys as [`map_key`]).
 pub fn serialize_labels<S: Serializer>(m: &Labels<'_>, s: S) -> Result<S::Ok, S::Error> {
     let mut map = s.serialize_map(Some(m.len()))?;
     for (k, v) in m {
-        match std::str::from_utf8(k.0) {
-            Ok(t) => map.serialize_entry(t, v)?,
-            Err(_) => map.serialize_entry(&format!("{NON_UTF8_KEY_PREFIX}{}", base64(k.0)), v)?,
-        }
+        map.serialize_entry(&map_key(k.0), v)?;
     }
     map.end()
 }
