@@ -26,7 +26,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::bolt::salvage::{orphan_leaves, OrphanScan, Visited};
 use crate::bolt::{Db, Pgid};
-use crate::containerd::kind::DbKind;
 use crate::containerd::placement::{child_fits, keys_known, plausible, skeleton, Known};
 use crate::containerd::records::{record_entries, RecordEntry, Records};
 use crate::containerd::shape::{identity, Child, Level, RecordId, RecordKind};
@@ -119,10 +118,7 @@ pub fn carve<'a>(db: &Db<'a>) -> Carve<'a> {
     let Some(newest) = trees.first() else {
         return out;
     };
-    let root = match crate::containerd::kind::identify(db) {
-        DbKind::Metadata => Level::MetaRoot,
-        DbKind::Snapshotter => Level::StorageRoot,
-    };
+    let root = Level::root(crate::containerd::kind::identify(db));
     let mut found: BTreeMap<(RecordId, RecordKind), Vec<Carved<'a>>> = BTreeMap::new();
     let mut add = |c: Carved<'a>| {
         let versions = found.entry((c.id.clone(), c.kind)).or_default();

@@ -5,7 +5,6 @@
 
 use std::cmp::Ordering;
 
-use super::kind::DbKind;
 use super::shape::{identity_at, Child, Level, RecordId, RecordKind};
 use crate::bolt::{Bucket, Db, Error, MetaTree, Walk, WalkEvent};
 
@@ -69,18 +68,17 @@ pub struct Records<'a> {
 impl<'a> Records<'a> {
     /// The records of `db`.
     pub fn new(db: &Db<'a>) -> Result<Records<'a>, Error> {
-        let walk = Walk::new(db)?;
-        let kind = crate::containerd::kind::identify(db);
-        let root = match kind {
-            DbKind::Metadata => Level::MetaRoot,
-            DbKind::Snapshotter => Level::StorageRoot,
-        };
-        Ok(Records {
+        Ok(Records::from_walk(db, Walk::new(db)?))
+    }
+
+    fn from_walk(db: &Db<'a>, walk: Walk<'a>) -> Records<'a> {
+        let root = Level::root(super::kind::identify(db));
+        Records {
             walk,
             stack: vec![(b"", root)],
             namespace: None,
             done: false,
-        })
+        }
     }
 
     fn next_event(&mut self) -> Option<Result<WalkEvent<'a>, Error>> {
@@ -106,9 +104,8 @@ impl<'a> Records<'a> {
     /// The records of `tree` (one of the file's meta trees; [`Records::new`]
     /// reads the selected one).
     pub fn of_tree(db: &Db<'a>, tree: &MetaTree<'a>) -> Result<Records<'a>, Error> {
-        let mut r = Records::new(db)?;
-        r.walk = Walk::from_bucket(db, tree.root().map_err(Error::from)?);
-        Ok(r)
+        let root = tree.root().map_err(Error::from)?;
+        Ok(Records::from_walk(db, Walk::from_bucket(db, root)))
     }
 }
 
