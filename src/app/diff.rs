@@ -64,8 +64,7 @@ pub(super) fn run(
         ExitStatus::Findings
     };
     let sha = |input: &Input, db: &crate::bolt::Db<'_>| {
-        hash.then(|| crate::bytes::sha256_hex(db.data()))
-            .map_or(input.info(db, None), |h| input.info(db, Some(h)))
+        input.info(db, hash.then(|| crate::bytes::sha256_hex(db.data())))
     };
     emit(status, || match layout {
         Some(layout) => report::write_json(

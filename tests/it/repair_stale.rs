@@ -17,6 +17,7 @@
 //! other tree (`newerInOtherTree`) is, line for line, the newer state's.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use super::common::*;
 use super::history_fixtures::{gunzip_release, releases};
@@ -38,6 +39,29 @@ fn leaf_keys(page: &[u8]) -> Option<Vec<&[u8]>> {
             page.get(at + pos..at + pos + ksize)
         })
         .collect()
+}
+
+/// Repairs `input` into `out` (JSON report): the run does not panic and
+/// exits 0 or 1, and the copy passes `ctrdb check` and Go's `tx.Check`.
+/// Returns the report and Go's dump of the copy.
+fn repaired(go: &Path, input: &Path, out: &Path, what: &str) -> (wire::Doc, BTreeSet<String>) {
+    let _ = std::fs::remove_file(out);
+    let o = ctrdb(&[
+        "repair",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_no_panic(&o, what);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{what}: {o:?}");
+    let doc = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {o:?}"));
+    let check = ctrdb_path(&["check", "--fail-on", "error"], out);
+    assert_eq!(check.status.code(), Some(0), "{what}: {check:?}");
+    let lines = go_lines_of_good(go, out)
+        .unwrap_or_else(|| panic!("{what}: Go's tx.Check fails on the repaired copy"));
+    (doc, lines)
 }
 
 /// The dump lines of the record at `path/key` (its bucket line and
@@ -154,25 +178,8 @@ fn an_older_version_of_a_node_in_the_newest_tree_yields_to_the_newer_record_of_t
                 );
                     let input = tmp.path().join("stale.db");
                     std::fs::write(&input, &bytes).unwrap();
-                    let out = tmp.path().join("repaired.db");
-                    let _ = std::fs::remove_file(&out);
-                    let o = ctrdb(&[
-                        "repair",
-                        input.to_str().unwrap(),
-                        "-o",
-                        out.to_str().unwrap(),
-                        "--format",
-                        "json",
-                    ]);
-                    assert_no_panic(&o, &what);
-                    assert!(matches!(o.status.code(), Some(0 | 1)), "{what}: {o:?}");
-                    let doc: wire::Doc =
-                        serde_json::from_slice(&o.stdout).expect("the documented format");
-                    let check = ctrdb_path(&["check", "--fail-on", "error"], &out);
-                    assert_eq!(check.status.code(), Some(0), "{what}: {check:?}");
-                    let lines = go_lines_of_good(&go, &out).unwrap_or_else(|| {
-                        panic!("{what}: Go's tx.Check fails on the repaired copy")
-                    });
+                    let (doc, lines) =
+                        repaired(&go, &input, &tmp.path().join("repaired.db"), &what);
                     // Where Go reads the damaged file, its own lines are the
                     // input's too (an intermediate transaction's page holds
                     // records no committed state shows).
@@ -283,23 +290,7 @@ fn a_record_the_other_tree_holds_newer_is_taken_from_it() {
             let state = tmp.path().join("state.db");
             std::fs::write(&state, data).unwrap();
             let newer = go_lines_of_good(&go, &state).expect("Go reads the state");
-            let out = tmp.path().join("repaired.db");
-            let _ = std::fs::remove_file(&out);
-            let o = ctrdb(&[
-                "repair",
-                input.to_str().unwrap(),
-                "-o",
-                out.to_str().unwrap(),
-                "--format",
-                "json",
-            ]);
-            assert_no_panic(&o, &what);
-            let doc: wire::Doc =
-                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what}: {e}: {o:?}"));
-            let check = ctrdb_path(&["check", "--fail-on", "error"], &out);
-            assert_eq!(check.status.code(), Some(0), "{what}: {check:?}");
-            let lines = go_lines_of_good(&go, &out)
-                .unwrap_or_else(|| panic!("{what}: Go's tx.Check fails on the repaired copy"));
+            let (doc, lines) = repaired(&go, &input, &tmp.path().join("repaired.db"), &what);
             for r in doc
                 .recovered
                 .iter()
